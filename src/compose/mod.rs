@@ -1,0 +1,229 @@
+//! Loading Compose files into a validated [`Project`]: finding the files, reading `.env` and
+//! `--env-file`s, parsing YAML (`yaml`), interpolating (`interpolate`, `environment`), merging
+//! several files (`merge`), building the model (`normalize`) and checking it (`validate`).
+//! Nothing here talks to the engine.
+
+pub mod dotenv;
+pub mod environment;
+pub mod interpolate;
+pub mod merge;
+pub mod node;
+pub mod normalize;
+pub mod validate;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::{IndexMap, IndexSet};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
+use crate::model::Project;
+use environment::Environment;
+
+/// File names looked for, in order, when no `-c` is given.
+pub const DEFAULT_FILE_NAMES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// What to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Compose files in order (`-` is standard input); empty means discover one.
+    pub files: Vec<String>,
+    /// Env files replacing `.env`, in order (later wins).
+    pub env_files: Vec<String>,
+    /// The directory relative paths start from.
+    pub working_dir: PathBuf,
+    /// The process environment; it wins over every env file.
+    pub process_env: IndexMap<String, String>,
+    /// What standard input holds, when a file is `-`.
+    pub stdin: Option<String>,
+}
+
+/// A loaded project and the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The validated model.
+    pub project: Project,
+    /// Warnings only (errors make loading fail).
+    pub warnings: Diagnostics,
+}
+
+/// Loads, merges, interpolates, normalizes and validates the Compose files. On failure the
+/// diagnostics hold every error found (and the warnings).
+pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let sources = read_compose_files(options, &mut diagnostics);
+    let Some(project_dir) = sources.first().map(|(file, _)| file.dir.clone()) else {
+        return Err(diagnostics);
+    };
+    let environment = read_environment(options, &project_dir, &mut diagnostics);
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+
+    let mut warned = IndexSet::new();
+    let mut merged = None;
+    for (file, text) in &sources {
+        match yaml::parse(text, file) {
+            Ok(mut document) => {
+                environment::interpolate_tree(
+                    &mut document,
+                    &environment,
+                    &mut warned,
+                    &mut diagnostics,
+                );
+                merged = Some(match merged {
+                    None => document,
+                    Some(earlier) => merge::merge_documents(earlier, document),
+                });
+            }
+            Err(errors) => errors.into_iter().for_each(|error| diagnostics.push(error)),
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    let document = merged.expect("at least one file was parsed");
+    let (project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
+    validate::validate(&project, &rejected, &mut diagnostics);
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    Ok(Loaded {
+        project,
+        warnings: diagnostics,
+    })
+}
+
+/// Reads every compose file (or discovers one), reporting each that cannot be read.
+fn read_compose_files(
+    options: &LoadOptions,
+    diagnostics: &mut Diagnostics,
+) -> Vec<(Arc<SourceFile>, String)> {
+    let names: Vec<String> = if options.files.is_empty() {
+        match DEFAULT_FILE_NAMES
+            .iter()
+            .find(|name| options.working_dir.join(name).is_file())
+        {
+            Some(name) => vec![name.to_string()],
+            None => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        None,
+                        format!(
+                            "no compose file found in {} (looked for {})",
+                            options.working_dir.display(),
+                            DEFAULT_FILE_NAMES.join(", ")
+                        ),
+                    )
+                    .hint("pass one with -c FILE"),
+                );
+                return Vec::new();
+            }
+        }
+    } else {
+        options.files.clone()
+    };
+    let mut sources = Vec::new();
+    for name in names {
+        if name == "-" {
+            let file = SourceFile::new("<stdin>", &options.working_dir);
+            sources.push((file, options.stdin.clone().unwrap_or_default()));
+            continue;
+        }
+        let path = normalize::absolute_path(&options.working_dir, Path::new(&name));
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| options.working_dir.clone());
+        let file = SourceFile::new(name.clone(), dir);
+        match read_text(&path) {
+            Ok(text) => sources.push((file, text)),
+            Err(problem) => diagnostics.push(
+                Diagnostic::error(Some(Location::file_only(&file)), problem)
+                    .hint("check the path given with -c"),
+            ),
+        }
+    }
+    sources
+}
+
+/// Builds the environment: `--env-file`s (or `.env` in the project directory) under the
+/// process environment.
+fn read_environment(
+    options: &LoadOptions,
+    project_dir: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Environment {
+    let mut files = IndexMap::new();
+    let env_files: Vec<(String, PathBuf)> = if options.env_files.is_empty() {
+        let default = project_dir.join(".env");
+        if default.is_file() {
+            vec![(".env".to_string(), default)]
+        } else {
+            Vec::new()
+        }
+    } else {
+        options
+            .env_files
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    normalize::absolute_path(&options.working_dir, Path::new(name)),
+                )
+            })
+            .collect()
+    };
+    for (name, path) in env_files {
+        let file = SourceFile::new(name, project_dir);
+        let text = match read_text(&path) {
+            Ok(text) => text,
+            Err(problem) => {
+                diagnostics.push(
+                    Diagnostic::error(Some(Location::file_only(&file)), problem)
+                        .hint("check the path given with --env-file"),
+                );
+                continue;
+            }
+        };
+        let lookup = |name: &str| {
+            options
+                .process_env
+                .get(name)
+                .or_else(|| files.get(name))
+                .cloned()
+        };
+        match dotenv::parse(&text, &lookup) {
+            Ok(values) => files.extend(values),
+            Err(error) => diagnostics.push(
+                Diagnostic::error(
+                    Some(Location {
+                        file: file.clone(),
+                        line: error.line,
+                        column: 0,
+                    }),
+                    format!("invalid env file: {}", error.message),
+                )
+                .hint("env files hold `KEY=VALUE` lines"),
+            ),
+        }
+    }
+    Environment::new(options.process_env.clone(), files)
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err("file not found".into()),
+        Err(error) if error.kind() == std::io::ErrorKind::IsADirectory => {
+            Err("is a directory".into())
+        }
+        Err(error) => Err(format!("cannot read: {error}")),
+    }
+}

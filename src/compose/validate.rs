@@ -1,0 +1,204 @@
+//! Checks across the whole project that no single field can make: references to undefined
+//! secrets and configs, two references with one container path, source files Swarm would
+//! refuse, names Swarm would refuse, and definitions nobody uses.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::normalize::Rejected;
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::model::{Definition, ObjectKind, Project, Source};
+
+/// Longest name Swarm accepts for a secret or config.
+pub const MAX_SWARM_NAME: usize = 64;
+/// Room kept at the end of a versioned name for `_v<N>` (up to `_v9999`).
+pub const VERSION_SUFFIX_ROOM: usize = 6;
+
+/// Checks the project and adds every problem to `diagnostics`. References to `rejected` keys
+/// were already reported with their definition.
+pub fn validate(project: &Project, rejected: &Rejected, diagnostics: &mut Diagnostics) {
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        let definitions = project.definitions(kind);
+        for service in project.services.values() {
+            let mut targets: HashMap<String, &Location> = HashMap::new();
+            for (index, reference) in service.references(kind).iter().enumerate() {
+                let field = format!("services.{}.{}[{index}]", service.name, kind.plural());
+                let source = &reference.source.value;
+                if !definitions.contains_key(source) && !rejected.contains(&(kind, source.clone()))
+                {
+                    let defined: Vec<&str> = definitions.keys().map(String::as_str).collect();
+                    let hint = if defined.is_empty() {
+                        format!("define it under the top-level `{}:` key", kind.plural())
+                    } else {
+                        format!(
+                            "define it under the top-level `{}:` key, or use one of: {}",
+                            kind.plural(),
+                            defined.join(", ")
+                        )
+                    };
+                    diagnostics.push(
+                        Diagnostic::error(
+                            Some(reference.source.location.clone()),
+                            format!(
+                                "{} \"{}\" is not defined",
+                                kind.noun(),
+                                reference.source.value
+                            ),
+                        )
+                        .field(format!("{field}.source"))
+                        .hint(hint),
+                    );
+                }
+                let target = kind.effective_target(&reference.target);
+                if let Some(first) = targets.get(&target) {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            Some(reference.location.clone()),
+                            format!("conflicting target \"{target}\""),
+                        )
+                        .field(field)
+                        .hint(format!(
+                            "{first} already mounts a {} there; give one of them another `target:`",
+                            kind.noun()
+                        )),
+                    );
+                } else {
+                    targets.insert(target, &reference.location);
+                }
+            }
+        }
+        for definition in definitions.values() {
+            check_source(definition, diagnostics);
+            if let Some(name) = &definition.name {
+                let room = if definition.is_external() {
+                    0
+                } else {
+                    VERSION_SUFFIX_ROOM
+                };
+                if let Some(problem) = swarm_name_problem(&name.value, room) {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            Some(name.location.clone()),
+                            format!("invalid swarm name {:?}: {problem}", name.value),
+                        )
+                        .field(format!("{}.{}.name", kind.plural(), definition.key))
+                        .hint("Swarm names use letters, digits, `-`, `_` and `.`, start and end with a letter or digit, and are at most 64 characters"),
+                    );
+                }
+            }
+            let used = project.services.values().any(|service| {
+                service
+                    .references(kind)
+                    .iter()
+                    .any(|r| r.source.value == definition.key)
+            });
+            if !used {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        Some(definition.location.clone()),
+                        format!(
+                            "{} \"{}\" is declared but not used",
+                            kind.noun(),
+                            definition.key
+                        ),
+                    )
+                    .field(format!("{}.{}", kind.plural(), definition.key))
+                    .hint("reference it from a service or remove it"),
+                );
+            }
+        }
+    }
+}
+
+/// Why Swarm would refuse `name` (with `room` characters kept free for a version suffix).
+pub fn swarm_name_problem(name: &str, room: usize) -> Option<String> {
+    let limit = MAX_SWARM_NAME - room;
+    if name.is_empty() {
+        return Some("it is empty".into());
+    }
+    if name.len() > limit {
+        return Some(if room == 0 {
+            format!(
+                "it is {} characters long, at most {limit} are allowed",
+                name.len()
+            )
+        } else {
+            format!(
+                "it is {} characters long, at most {limit} are allowed so that the version suffix `_vN` fits",
+                name.len()
+            )
+        });
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!("{bad:?} is not allowed"));
+    }
+    let first = name.chars().next().expect("not empty");
+    let last = name.chars().last().expect("not empty");
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return Some("it must start and end with a letter or digit".into());
+    }
+    None
+}
+
+fn check_source(definition: &Definition, diagnostics: &mut Diagnostics) {
+    let Source::File(path) = &definition.source else {
+        return;
+    };
+    let field = format!("{}.{}.file", definition.kind.plural(), definition.key);
+    let problem = match file_problem(&path.value, definition.kind.max_bytes()) {
+        Some(problem) => problem,
+        None => return,
+    };
+    diagnostics.push(
+        Diagnostic::error(
+            Some(path.location.clone()),
+            format!("{}: {problem}", path.value.display()),
+        )
+        .field(field)
+        .hint(format!(
+            "a {} file must exist and hold 1 to {} bytes",
+            definition.kind.noun(),
+            definition.kind.max_bytes()
+        )),
+    );
+}
+
+fn file_problem(path: &Path, max_bytes: u64) -> Option<String> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Some("file not found".into())
+        }
+        Err(error) => return Some(format!("cannot read: {error}")),
+    };
+    if metadata.is_dir() {
+        return Some("is a directory".into());
+    }
+    match metadata.len() {
+        0 => Some("file is empty".into()),
+        len if len > max_bytes => Some(format!(
+            "file is too large ({len} bytes, at most {max_bytes})"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swarm_names() {
+        assert_eq!(swarm_name_problem("demo_db", 0), None);
+        assert!(swarm_name_problem("_db", 0).is_some());
+        assert!(swarm_name_problem("db-", 0).is_some());
+        assert!(swarm_name_problem("d b", 0).is_some());
+        assert!(swarm_name_problem(&"a".repeat(64), 0).is_none());
+        assert!(swarm_name_problem(&"a".repeat(65), 0).is_some());
+        assert!(swarm_name_problem(&"a".repeat(59), VERSION_SUFFIX_ROOM).is_some());
+        assert!(swarm_name_problem(&"a".repeat(58), VERSION_SUFFIX_ROOM).is_none());
+    }
+}

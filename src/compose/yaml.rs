@@ -1,0 +1,426 @@
+//! The YAML facade: the only module that touches the YAML crate. It turns text into a
+//! [`Node`] tree that remembers where every value was written, expanding anchors, aliases and
+//! `<<` merge keys, rejecting duplicate keys at the duplicate, and bounding what a hostile file
+//! can make us build. It also renders JSON values as YAML for `stackroll config`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_saphyr::granit_parser::{
+    Event, Options as ParserOptions, Parser, ScalarStyle as YamlStyle, ScanError, Span, StrInput,
+};
+
+use super::node::{Entry, MergeTag, Node, ScalarStyle, Value};
+use crate::diagnostic::{Diagnostic, Location, SourceFile};
+
+/// Most values a document may hold once aliases are expanded (an alias bomb stops here).
+pub const MAX_VALUES: usize = 1_000_000;
+/// Deepest nesting of sequences and mappings accepted.
+pub const MAX_DEPTH: usize = 128;
+
+/// Parses one YAML document into a located tree. An empty document gives a null scalar.
+/// Every problem found is returned together.
+pub fn parse(text: &str, file: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
+    let mut options = ParserOptions::default();
+    options.flow_nesting_limit = MAX_DEPTH;
+    options.block_nesting_limit = MAX_DEPTH;
+    let mut composer = Composer {
+        parser: Parser::new_from_str_with_options(text, options),
+        file: file.clone(),
+        anchors: HashMap::new(),
+        values: 0,
+        errors: Vec::new(),
+    };
+    match composer.document() {
+        Ok(node) if composer.errors.is_empty() => Ok(node),
+        Ok(_) => Err(composer.errors),
+        Err(fatal) => {
+            composer.errors.push(fatal);
+            Err(composer.errors)
+        }
+    }
+}
+
+/// Renders a JSON value as a YAML document.
+pub fn to_yaml_string(value: &serde_json::Value) -> String {
+    serde_saphyr::to_string(value).expect("a JSON value always serializes to YAML")
+}
+
+struct Composer<'a> {
+    parser: Parser<'a, StrInput<'a>>,
+    file: Arc<SourceFile>,
+    /// Anchored nodes with their expanded size, by the parser's anchor id.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Values built so far, aliases counted expanded.
+    values: usize,
+    /// Non-fatal problems (duplicate keys, bad merges); parsing goes on after them.
+    errors: Vec<Diagnostic>,
+}
+
+impl<'a> Composer<'a> {
+    fn document(&mut self) -> Result<Node, Diagnostic> {
+        let mut root = None;
+        loop {
+            let (event, span) = self.next()?;
+            match event {
+                Event::StreamStart | Event::DocumentEnd => {}
+                Event::DocumentStart(..) if root.is_some() => {
+                    return Err(Diagnostic::error(
+                        Some(self.location(&span)),
+                        "invalid YAML: a Compose file holds one document, this one has several",
+                    )
+                    .hint("split the documents into separate files and pass each with -c"));
+                }
+                Event::DocumentStart(..) => {
+                    let (event, span) = self.next()?;
+                    if matches!(event, Event::DocumentEnd) {
+                        root = Some(self.empty(&span));
+                        continue;
+                    }
+                    root = Some(self.node(event, span, 0)?);
+                }
+                Event::StreamEnd => {
+                    let location = Location {
+                        file: self.file.clone(),
+                        line: 1,
+                        column: 1,
+                    };
+                    return Ok(root.unwrap_or_else(|| {
+                        Node::new(Value::Scalar(String::new(), ScalarStyle::Plain), location)
+                    }));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn empty(&self, span: &Span) -> Node {
+        Node::new(
+            Value::Scalar(String::new(), ScalarStyle::Plain),
+            self.location(span),
+        )
+    }
+
+    fn next(&mut self) -> Result<(Event<'a>, Span), Diagnostic> {
+        match self.parser.next_event() {
+            Some(Ok(pair)) => Ok(pair),
+            Some(Err(error)) => Err(self.scan_error(&error)),
+            None => Err(Diagnostic::error(
+                Some(Location::file_only(&self.file)),
+                "invalid YAML: unexpected end of input",
+            )),
+        }
+    }
+
+    fn scan_error(&self, error: &ScanError) -> Diagnostic {
+        let marker = error.marker();
+        let location = Location {
+            file: self.file.clone(),
+            line: marker.line(),
+            column: marker.col() + 1,
+        };
+        Diagnostic::error(Some(location), format!("invalid YAML: {}", error.info()))
+            .hint("check the indentation and quoting around this position")
+    }
+
+    fn location(&self, span: &Span) -> Location {
+        Location {
+            file: self.file.clone(),
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        }
+    }
+
+    fn count(&mut self, values: usize, span: &Span) -> Result<(), Diagnostic> {
+        self.values = self.values.saturating_add(values);
+        if self.values > MAX_VALUES {
+            return Err(Diagnostic::error(
+                Some(self.location(span)),
+                format!("document too large: more than {MAX_VALUES} values once aliases are expanded"),
+            )
+            .hint("an alias that refers to an alias many times over multiplies the document; write the values out"));
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span, depth: usize) -> Result<Node, Diagnostic> {
+        if depth > MAX_DEPTH {
+            return Err(Diagnostic::error(
+                Some(self.location(&span)),
+                format!("document nested too deeply (more than {MAX_DEPTH} levels)"),
+            ));
+        }
+        let location = self.location(&span);
+        let values_before = self.values;
+        let (node, anchor) = match event {
+            Event::Alias(id) => {
+                let (node, size) = self.anchors.get(&id).cloned().ok_or_else(|| {
+                    Diagnostic::error(Some(location.clone()), "invalid YAML: unknown alias")
+                })?;
+                self.count(size, &span)?;
+                return Ok(node);
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                self.count(1, &span)?;
+                let (merge_tag, is_str) = self.tag(tag.as_deref(), &location);
+                let style = if style == YamlStyle::Plain && !is_str {
+                    ScalarStyle::Plain
+                } else {
+                    ScalarStyle::String
+                };
+                let node = Node {
+                    value: Value::Scalar(text.into_owned(), style),
+                    location,
+                    merge_tag,
+                };
+                (node, anchor)
+            }
+            Event::SequenceStart(_, anchor, tag) => {
+                self.count(1, &span)?;
+                let (merge_tag, _) = self.tag(tag.as_deref(), &location);
+                let mut items = Vec::new();
+                loop {
+                    let (event, span) = self.next()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(event, span, depth + 1)?);
+                }
+                (
+                    Node {
+                        value: Value::Seq(items),
+                        location,
+                        merge_tag,
+                    },
+                    anchor,
+                )
+            }
+            Event::MappingStart(_, anchor, tag) => {
+                self.count(1, &span)?;
+                let (merge_tag, _) = self.tag(tag.as_deref(), &location);
+                let map = self.mapping(depth)?;
+                (
+                    Node {
+                        value: Value::Map(map),
+                        location,
+                        merge_tag,
+                    },
+                    anchor,
+                )
+            }
+            _ => {
+                return Err(Diagnostic::error(
+                    Some(location),
+                    "invalid YAML: unexpected event",
+                ));
+            }
+        };
+        if anchor != 0 {
+            // What expanding this node again through an alias costs.
+            let size = self.values - values_before;
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        Ok(node)
+    }
+
+    /// Reads a mapping's entries up to its end, applying `<<` merge keys.
+    fn mapping(&mut self, depth: usize) -> Result<IndexMap<String, Entry>, Diagnostic> {
+        let mut entries: IndexMap<String, Entry> = IndexMap::new();
+        let mut merged: HashSet<String> = HashSet::new();
+        let mut seen_merge_key = false;
+        loop {
+            let (event, span) = self.next()?;
+            if matches!(event, Event::MappingEnd) {
+                return Ok(entries);
+            }
+            let key_node = self.node(event, span, depth + 1)?;
+            let key_location = key_node.location.clone();
+            let (key, key_style) = match key_node.as_scalar() {
+                Some((text, style)) => (text.to_string(), style),
+                None => {
+                    return Err(Diagnostic::error(
+                        Some(key_location),
+                        "invalid YAML: a mapping key must be a scalar",
+                    ))
+                }
+            };
+            let (event, span) = self.next()?;
+            let value = self.node(event, span, depth + 1)?;
+            if key == "<<" && key_style == ScalarStyle::Plain {
+                if seen_merge_key {
+                    self.errors.push(duplicate_key(&key, key_location));
+                    continue;
+                }
+                seen_merge_key = true;
+                for source in self.merge_sources(&value) {
+                    for (name, entry) in source {
+                        if !entries.contains_key(&name) {
+                            merged.insert(name.clone());
+                            entries.insert(name, entry);
+                        }
+                    }
+                }
+                continue;
+            }
+            if entries.contains_key(&key) && !merged.remove(&key) {
+                self.errors.push(duplicate_key(&key, key_location));
+                continue;
+            }
+            entries.insert(
+                key,
+                Entry {
+                    key_location,
+                    value,
+                },
+            );
+        }
+    }
+
+    /// The mappings a `<<` value merges in, earliest first; reports values that are not.
+    fn merge_sources(&mut self, value: &Node) -> Vec<IndexMap<String, Entry>> {
+        let invalid = |node: &Node| {
+            Diagnostic::error(
+                Some(node.location.clone()),
+                format!(
+                    "merge key `<<` takes a mapping or a list of mappings, not {}",
+                    node.kind_name()
+                ),
+            )
+            .hint("write `<<: *anchor` or `<<: [*first, *second]`")
+        };
+        match &value.value {
+            Value::Map(map) => vec![map.clone()],
+            Value::Seq(items) => {
+                let mut sources = Vec::new();
+                for item in items {
+                    match item.as_map() {
+                        Some(map) => sources.push(map.clone()),
+                        None => self.errors.push(invalid(item)),
+                    }
+                }
+                sources
+            }
+            Value::Scalar(..) => {
+                self.errors.push(invalid(value));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Interprets a tag: Compose's merge tags, `!!str`, core tags; reports any other.
+    fn tag(
+        &mut self,
+        tag: Option<&serde_saphyr::granit_parser::Tag>,
+        location: &Location,
+    ) -> (Option<MergeTag>, bool) {
+        let Some(tag) = tag else { return (None, false) };
+        if let Some(suffix) = tag.core_suffix() {
+            return (None, suffix == "str");
+        }
+        match (tag.handle(), tag.suffix()) {
+            ("!", "reset") => (Some(MergeTag::Reset), false),
+            ("!", "override") => (Some(MergeTag::Override), false),
+            _ => {
+                self.errors.push(
+                    Diagnostic::error(
+                        Some(location.clone()),
+                        format!("unsupported YAML tag `{tag}`"),
+                    )
+                    .hint(
+                        "Compose files may use only `!reset`, `!override` and the core `!!` tags",
+                    ),
+                );
+                (None, false)
+            }
+        }
+    }
+}
+
+fn duplicate_key(key: &str, location: Location) -> Diagnostic {
+    Diagnostic::error(Some(location), format!("duplicate key \"{key}\""))
+        .hint("a key may appear once per mapping; remove or rename one of them")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Node {
+        parse(text, &SourceFile::new("t.yaml", "/")).expect("parses")
+    }
+
+    fn parse_err(text: &str) -> Vec<String> {
+        parse(text, &SourceFile::new("t.yaml", "/"))
+            .expect_err("fails")
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn merge_keys_expand_and_explicit_keys_win() {
+        let node =
+            parse_ok("base: &b {a: 1, b: 2}\nother: &o {b: 9, c: 3}\nx:\n  <<: [*b, *o]\n  a: 5\n");
+        let json = node.to_json();
+        assert_eq!(json["x"], serde_json::json!({"a": 5, "b": 2, "c": 3}));
+    }
+
+    #[test]
+    fn duplicate_key_is_reported_at_the_second_key() {
+        let errors = parse_err("a: 1\nb: 2\na: 3\n");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("t.yaml:3:1: duplicate key \"a\""),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn locations_are_one_based() {
+        let node = parse_ok("services:\n  app:\n    image: \"x\"\n");
+        let app = &node.as_map().unwrap()["services"].value.as_map().unwrap()["app"];
+        let image = &app.value.as_map().unwrap()["image"];
+        assert_eq!((image.key_location.line, image.key_location.column), (3, 5));
+        assert_eq!(
+            (image.value.location.line, image.value.location.column),
+            (3, 12)
+        );
+    }
+
+    #[test]
+    fn quoted_and_tagged_scalars_are_strings() {
+        let node = parse_ok("a: 0400\nb: \"0400\"\nc: !!str 12\n");
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({"a": 400, "b": "0400", "c": "12"})
+        );
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let prev = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+            ));
+        }
+        let errors = parse_err(&text);
+        assert!(errors[0].contains("document too large"), "{errors:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(10_000);
+        let errors = parse_err(&text);
+        assert!(!errors.is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let errors = parse_err("a: [1, 2\nb: 3\n");
+        assert!(errors[0].starts_with("error: t.yaml:"), "{errors:?}");
+        assert!(errors[0].contains("invalid YAML"), "{errors:?}");
+    }
+}

@@ -1,0 +1,12 @@
+//! stackroll deploys Docker Compose files to Docker Swarm and gets secrets right: versioned
+//! secrets and configs, rolled onto every service that uses them, with a plan first.
+//!
+//! Layers, from the edge inwards: `cli` (flags → settings, exit codes), `render` (printers),
+//! `compose` (files → validated `model`), `diagnostic` and `error` (what goes wrong).
+
+pub mod cli;
+pub mod compose;
+pub mod diagnostic;
+pub mod error;
+pub mod model;
+pub mod render;

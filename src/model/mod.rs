@@ -1,0 +1,217 @@
+//! The desired state of a stack as the Compose files describe it, after loading: merged,
+//! interpolated, defaults filled, validated. Later stages (planning, conversion to Swarm specs)
+//! read only this.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use crate::compose::node::Node;
+use crate::diagnostic::Location;
+
+/// A value together with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub location: Location,
+}
+
+/// Bytes that must never be shown: secret data, or config data that may carry secrets.
+/// `Debug` prints only the length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SensitiveBytes(Vec<u8>);
+
+impl SensitiveBytes {
+    /// Wraps `bytes`.
+    pub fn new(bytes: Vec<u8>) -> SensitiveBytes {
+        SensitiveBytes(bytes)
+    }
+
+    /// The bytes, for uploading or fingerprinting only.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// How many bytes there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SensitiveBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SensitiveBytes({} bytes)", self.0.len())
+    }
+}
+
+/// Secret or config: the two kinds of file-like objects Swarm mounts into containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// A Swarm secret, mounted under `/run/secrets/` by default.
+    Secret,
+    /// A Swarm config, mounted under `/` by default.
+    Config,
+}
+
+impl ObjectKind {
+    /// `"secret"` or `"config"`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Secret => "secret",
+            ObjectKind::Config => "config",
+        }
+    }
+
+    /// The Compose top-level and service key: `"secrets"` or `"configs"`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            ObjectKind::Secret => "secrets",
+            ObjectKind::Config => "configs",
+        }
+    }
+
+    /// Largest data Swarm accepts for this kind, in bytes.
+    pub fn max_bytes(self) -> u64 {
+        match self {
+            ObjectKind::Secret => 511_999,
+            ObjectKind::Config => 1_023_999,
+        }
+    }
+
+    /// The container path a target resolves to: relative secret targets land under
+    /// `/run/secrets/`, relative config targets under `/`.
+    pub fn effective_target(self, target: &str) -> String {
+        if target.starts_with('/') {
+            return target.to_string();
+        }
+        match self {
+            ObjectKind::Secret => format!("/run/secrets/{target}"),
+            ObjectKind::Config => format!("/{target}"),
+        }
+    }
+}
+
+/// Where a secret's or config's data comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// Read from a file (absolute path) at deploy time.
+    File(Located<PathBuf>),
+    /// The value of an environment variable, read when the project was loaded.
+    Environment {
+        /// The variable's name.
+        variable: Located<String>,
+        /// Its value.
+        value: SensitiveBytes,
+    },
+    /// An object that already exists in the swarm and is never created or deleted.
+    External,
+    /// Inline content (configs only), after interpolation.
+    Content(SensitiveBytes),
+    /// Created by a secret driver plugin; its content is not known to us.
+    Driver(String),
+}
+
+/// A top-level `secrets:` or `configs:` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Definition {
+    /// The key under `secrets:`/`configs:` that services refer to.
+    pub key: String,
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// Where the data comes from.
+    pub source: Source,
+    /// `name:` (or legacy `external: {name:}`): the swarm name, not scoped by the stack.
+    pub name: Option<Located<String>>,
+    /// User labels.
+    pub labels: IndexMap<String, String>,
+    /// Options for a secret driver.
+    pub driver_opts: IndexMap<String, String>,
+    /// Templating driver for the data (e.g. `golang`).
+    pub template_driver: Option<String>,
+    /// Where the definition's key was written.
+    pub location: Location,
+}
+
+impl Definition {
+    /// Whether the object is external (never created, versioned or deleted by us).
+    pub fn is_external(&self) -> bool {
+        matches!(self.source, Source::External)
+    }
+}
+
+/// A service's reference to a secret or config, defaults filled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileReference {
+    /// The key of the top-level definition.
+    pub source: Located<String>,
+    /// Where the file appears in the container, as written (relative stays relative).
+    pub target: String,
+    /// Owner user id, digits.
+    pub uid: String,
+    /// Owner group id, digits.
+    pub gid: String,
+    /// Permission bits, at most 0o7777.
+    pub mode: u32,
+    /// Where the reference starts (the list item).
+    pub location: Location,
+}
+
+/// One service: its secret and config references, and every other key as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// The service's key under `services:`.
+    pub name: String,
+    /// Every key other than `secrets` and `configs`, interpolated, in document order.
+    pub fields: IndexMap<String, Node>,
+    /// Secret references in document order.
+    pub secrets: Vec<FileReference>,
+    /// Config references in document order.
+    pub configs: Vec<FileReference>,
+    /// Where the service's key was written.
+    pub location: Location,
+}
+
+impl Service {
+    /// The references of one kind.
+    pub fn references(&self, kind: ObjectKind) -> &[FileReference] {
+        match kind {
+            ObjectKind::Secret => &self.secrets,
+            ObjectKind::Config => &self.configs,
+        }
+    }
+}
+
+/// Everything the Compose files describe.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Project {
+    /// Top-level `name:`, if given.
+    pub name: Option<String>,
+    /// Services by name, in document order.
+    pub services: IndexMap<String, Service>,
+    /// Top-level secrets by key.
+    pub secrets: IndexMap<String, Definition>,
+    /// Top-level configs by key.
+    pub configs: IndexMap<String, Definition>,
+    /// Top-level `networks:` as written.
+    pub networks: Option<Node>,
+    /// Top-level `volumes:` as written.
+    pub volumes: Option<Node>,
+}
+
+impl Project {
+    /// The definitions of one kind.
+    pub fn definitions(&self, kind: ObjectKind) -> &IndexMap<String, Definition> {
+        match kind {
+            ObjectKind::Secret => &self.secrets,
+            ObjectKind::Config => &self.configs,
+        }
+    }
+}
