@@ -171,6 +171,18 @@ impl Diagnostics {
         self.items.iter().filter(|d| !d.is_error())
     }
 
+    /// The same diagnostics with, at each location, only the first error: a value that could
+    /// not be read is not reported again by later checks of it.
+    pub fn first_error_per_location(self) -> Diagnostics {
+        let mut seen = std::collections::HashSet::new();
+        let items = self
+            .items
+            .into_iter()
+            .filter(|d| !d.is_error() || d.location.is_none() || seen.insert(d.location.clone()))
+            .collect();
+        Diagnostics { items }
+    }
+
     /// Only the errors.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter().filter(|d| d.is_error())

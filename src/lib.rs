@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod compose;
+pub mod convert;
 pub mod diagnostic;
+pub mod engine;
 pub mod error;
 pub mod model;
 pub mod render;

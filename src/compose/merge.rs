@@ -187,7 +187,7 @@ mod tests {
 
     fn merged(a: &str, b: &str) -> serde_json::Value {
         let file = SourceFile::new("t", "/");
-        merge_documents(parse(a, &file).unwrap(), parse(b, &file).unwrap()).to_json()
+        merge_documents(parse(a, &file).0.unwrap(), parse(b, &file).0.unwrap()).to_json()
     }
 
     #[test]

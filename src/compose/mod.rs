@@ -69,30 +69,30 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let mut warned = IndexSet::new();
     let mut merged = None;
     for (file, text) in &sources {
-        match yaml::parse(text, file) {
-            Ok(mut document) => {
-                environment::interpolate_tree(
-                    &mut document,
-                    &environment,
-                    &mut warned,
-                    &mut diagnostics,
-                );
-                merged = Some(match merged {
-                    None => document,
-                    Some(earlier) => merge::merge_documents(earlier, document),
-                });
-            }
-            Err(errors) => errors.into_iter().for_each(|error| diagnostics.push(error)),
+        let (document, errors) = yaml::parse(text, file);
+        errors.into_iter().for_each(|error| diagnostics.push(error));
+        if let Some(mut document) = document {
+            environment::interpolate_tree(
+                &mut document,
+                &environment,
+                &mut warned,
+                &mut diagnostics,
+            );
+            merged = Some(match merged {
+                None => document,
+                Some(earlier) => merge::merge_documents(earlier, document),
+            });
         }
     }
-    if diagnostics.has_errors() {
+    // Go on to the model even after errors so that every problem is reported together; a
+    // value that failed to interpolate reports only its first error.
+    let Some(document) = merged else {
         return Err(diagnostics);
-    }
-    let document = merged.expect("at least one file was parsed");
+    };
     let (project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
     validate::validate(&project, &rejected, &mut diagnostics);
     if diagnostics.has_errors() {
-        return Err(diagnostics);
+        return Err(diagnostics.first_error_per_location());
     }
     Ok(Loaded {
         project,

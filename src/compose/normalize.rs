@@ -229,7 +229,7 @@ fn reference(
     };
     let mut ok = true;
     for (key, entry) in map {
-        if !REFERENCE_KEYS.contains(&key.as_str()) {
+        if !REFERENCE_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
             ok = false;
             diagnostics.push(
                 Diagnostic::error(
@@ -376,7 +376,7 @@ fn definition(
     let map = mapping(&entry.value, field, diagnostics)?;
     let mut ok = true;
     for (name, value) in map {
-        if !DEFINITION_KEYS.contains(&name.as_str()) {
+        if !DEFINITION_KEYS.contains(&name.as_str()) && !name.starts_with("x-") {
             ok = false;
             diagnostics.push(
                 Diagnostic::error(
@@ -695,7 +695,9 @@ mod tests {
     use crate::diagnostic::SourceFile;
 
     fn mode_of(text: &str) -> Result<u32, String> {
-        let node = parse(&format!("mode: {text}"), &SourceFile::new("t", "/")).unwrap();
+        let node = parse(&format!("mode: {text}"), &SourceFile::new("t", "/"))
+            .0
+            .unwrap();
         parse_mode(&node.as_map().unwrap()["mode"].value)
     }
 

@@ -1,0 +1,1 @@
+//! Placeholder: the bollard-backed engine is being written.

@@ -1,0 +1,1 @@
+//! Placeholder: the in-memory engine is being written.

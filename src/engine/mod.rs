@@ -1,0 +1,206 @@
+//! The Docker Engine as stackroll sees it: a small trait over the Swarm API calls we make,
+//! with a real implementation over bollard (`docker`, the only file that imports it) and an
+//! in-memory one for tests (`fake`). Specs travel as Docker Engine API JSON (`Spec`), exactly
+//! what `docker service inspect` shows, so both implementations and the planner agree on one
+//! shape.
+
+pub mod docker;
+pub mod fake;
+
+use indexmap::IndexMap;
+
+use crate::model::{ObjectKind, SensitiveBytes};
+
+/// A spec in the Docker Engine API's JSON shape (ServiceSpec, NetworkCreateRequest, ...).
+pub type Spec = serde_json::Value;
+
+/// The label every object of a stack carries (what `docker stack ls/ps/rm` rely on).
+pub const STACK_NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+
+/// Facts about the engine and the node it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// The API version both sides speak after negotiation, e.g. "1.41".
+    pub api_version: String,
+    /// The daemon's version, e.g. "20.10.24".
+    pub server_version: String,
+    /// Swarm's LocalNodeState: "active", "inactive", "pending", "error", "locked".
+    pub swarm_state: String,
+    /// Whether this node is a swarm manager (can deploy).
+    pub is_manager: bool,
+}
+
+/// A secret or config as listed by the engine (data is never readable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmObject {
+    /// Swarm's ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: IndexMap<String, String>,
+    /// Creation time, RFC 3339, as the engine reports it.
+    pub created_at: String,
+}
+
+/// A secret or config to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewObject {
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: IndexMap<String, String>,
+    /// Its data (empty for driver-backed secrets).
+    pub data: SensitiveBytes,
+    /// Secret driver plugin, for driver-backed secrets.
+    pub driver: Option<String>,
+    /// Options for the secret driver.
+    pub driver_opts: IndexMap<String, String>,
+    /// Templating driver (e.g. "golang").
+    pub template_driver: Option<String>,
+}
+
+/// Where a service's rolling update stands (Swarm's UpdateStatus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateStatus {
+    /// "updating", "paused", "completed", "rollback_started", "rollback_paused",
+    /// "rollback_completed".
+    pub state: String,
+    /// Swarm's message, e.g. "update paused due to failure or early termination of task ...".
+    pub message: String,
+}
+
+/// A service as the engine reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceState {
+    /// Swarm's ID.
+    pub id: String,
+    /// The service name (Spec.Name).
+    pub name: String,
+    /// Version.Index, sent back with an update.
+    pub version: u64,
+    /// The current ServiceSpec.
+    pub spec: Spec,
+    /// The ServiceSpec before the last update, which a rollback returns to.
+    pub previous_spec: Option<Spec>,
+    /// The rolling update's status, if an update ever ran.
+    pub update_status: Option<UpdateStatus>,
+}
+
+/// A task (one container slot) of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskState {
+    /// Swarm's ID.
+    pub id: String,
+    /// The service it belongs to.
+    pub service_id: String,
+    /// The node it was scheduled on, if any.
+    pub node_id: String,
+    /// The replica slot (replicated services).
+    pub slot: Option<u64>,
+    /// "running", "shutdown", ...
+    pub desired_state: String,
+    /// Status.State: "new", "pending", "assigned", "accepted", "preparing", "starting",
+    /// "running", "complete", "shutdown", "failed", "rejected", "orphaned", "remove".
+    pub state: String,
+    /// Status.Message.
+    pub message: String,
+    /// Status.Err, if the task failed.
+    pub error: Option<String>,
+    /// The task's TaskSpec (what it was started from).
+    pub spec: Spec,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+}
+
+/// A network as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkState {
+    /// Swarm's ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its driver ("overlay", ...).
+    pub driver: String,
+    /// Its labels.
+    pub labels: IndexMap<String, String>,
+}
+
+/// Why an engine call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The engine could not be reached at all.
+    #[error("cannot reach the Docker engine at {endpoint}: {message}")]
+    Unreachable {
+        /// The address tried.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The engine speaks an API older than stackroll needs.
+    #[error("the Docker engine speaks API {found}, stackroll needs at least {needed}")]
+    TooOld {
+        /// The engine's API version.
+        found: String,
+        /// The minimum.
+        needed: String,
+    },
+    /// The object does not exist (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The name is taken, or the object is in use (409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A service update raced another one ("update out of sequence").
+    #[error("update out of sequence: {0}")]
+    OutOfSequence(String),
+    /// Any other refusal, with the HTTP status and the engine's message.
+    #[error("the engine refused the request ({status}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The engine's message.
+        message: String,
+    },
+    /// A transport or decoding failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The Swarm API calls stackroll makes. Lists filter by one label (`key=value`) when given;
+/// callers compare names exactly themselves (the engine's name filter is a prefix match).
+#[allow(async_fn_in_trait)]
+pub trait Engine {
+    /// Engine, API and swarm facts.
+    async fn info(&self) -> Result<EngineInfo, EngineError>;
+    /// Secrets or configs, optionally only those with `label` (`key=value`).
+    async fn list_objects(
+        &self,
+        kind: ObjectKind,
+        label: Option<&str>,
+    ) -> Result<Vec<SwarmObject>, EngineError>;
+    /// Creates a secret or config; returns its ID.
+    async fn create_object(&self, object: &NewObject) -> Result<String, EngineError>;
+    /// Removes a secret or config by ID.
+    async fn remove_object(&self, kind: ObjectKind, id: &str) -> Result<(), EngineError>;
+    /// Services, optionally only those with `label` (`key=value`).
+    async fn list_services(&self, label: Option<&str>) -> Result<Vec<ServiceState>, EngineError>;
+    /// One service by ID or name.
+    async fn inspect_service(&self, id: &str) -> Result<ServiceState, EngineError>;
+    /// Creates a service from a ServiceSpec; returns its ID.
+    async fn create_service(&self, spec: &Spec) -> Result<String, EngineError>;
+    /// Replaces a service's spec; `version` is the Version.Index it was read at.
+    async fn update_service(&self, id: &str, version: u64, spec: &Spec) -> Result<(), EngineError>;
+    /// Removes a service.
+    async fn remove_service(&self, id: &str) -> Result<(), EngineError>;
+    /// The tasks of one service.
+    async fn list_tasks(&self, service_id: &str) -> Result<Vec<TaskState>, EngineError>;
+    /// Networks, optionally only those with `label` (`key=value`).
+    async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError>;
+    /// Creates a network from a NetworkCreateRequest JSON; returns its ID.
+    async fn create_network(&self, spec: &Spec) -> Result<String, EngineError>;
+    /// Removes a network.
+    async fn remove_network(&self, id: &str) -> Result<(), EngineError>;
+}

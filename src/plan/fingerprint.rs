@@ -1,0 +1,212 @@
+//! Content fingerprints stored in a label beside each secret and config version, so a later
+//! deploy can tell whether the data changed (Swarm never gives data back).
+//!
+//! Anyone who can list secrets can read labels, so a fingerprint must not let them test
+//! guesses of a weak secret cheaply: no plain or unsalted hash ever appears. Two schemes:
+//! - `argon2id`: Argon2id (m = 19 MiB, t = 2, p = 1) over the content with a random 16-byte
+//!   salt chosen per version and stored with it: `argon2id$m=19456,t=2,p=1$<salt>$<hash>`.
+//! - `hmac-sha256`: when `STACKROLL_FINGERPRINT_KEY` is set, HMAC-SHA256 keyed with it:
+//!   `hmac-sha256$<mac>`. Without the key a guess cannot be checked at all.
+//!
+//! The fingerprinted material covers the data, the secret driver and the template driver,
+//! each length-prefixed, so changing any of them makes a new version.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+const ARGON2_ITERATIONS: u32 = 2;
+const ARGON2_LANES: u32 = 1;
+const OUTPUT_LEN: usize = 32;
+
+/// What a fingerprint covers.
+#[derive(Clone, Copy)]
+pub struct Material<'a> {
+    /// The object's data.
+    pub data: &'a [u8],
+    /// Secret driver, if any.
+    pub driver: Option<&'a str>,
+    /// Template driver, if any.
+    pub template_driver: Option<&'a str>,
+}
+
+impl Material<'_> {
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(self.data.len() + 64));
+        for part in [
+            b"stackroll-fingerprint-v1".as_slice(),
+            self.data,
+            self.driver.unwrap_or("").as_bytes(),
+            self.template_driver.unwrap_or("").as_bytes(),
+        ] {
+            out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+}
+
+/// How fingerprints are made and checked.
+#[derive(Clone)]
+pub enum Fingerprinter {
+    /// Salted Argon2id (the default).
+    Argon2id,
+    /// HMAC-SHA256 with the user's key (`STACKROLL_FINGERPRINT_KEY`).
+    Hmac(Zeroizing<Vec<u8>>),
+}
+
+impl std::fmt::Debug for Fingerprinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fingerprinter::Argon2id => "Fingerprinter::Argon2id",
+            Fingerprinter::Hmac(_) => "Fingerprinter::Hmac(<key>)",
+        })
+    }
+}
+
+impl Fingerprinter {
+    /// HMAC when a key is given (non-empty), Argon2id otherwise.
+    pub fn from_key(key: Option<String>) -> Fingerprinter {
+        match key {
+            Some(key) if !key.is_empty() => Fingerprinter::Hmac(Zeroizing::new(key.into_bytes())),
+            _ => Fingerprinter::Argon2id,
+        }
+    }
+
+    /// A new fingerprint of `material` (with a fresh random salt for Argon2id).
+    pub fn fingerprint(&self, material: Material<'_>) -> String {
+        match self {
+            Fingerprinter::Argon2id => {
+                let mut salt = [0u8; 16];
+                getrandom::fill(&mut salt).expect("the operating system provides random bytes");
+                let hash = argon2id(&material.encode(), &salt, ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES)
+                    .expect("fixed parameters are valid");
+                format!(
+                    "argon2id$m={ARGON2_MEMORY_KIB},t={ARGON2_ITERATIONS},p={ARGON2_LANES}${}${}",
+                    B64.encode(salt),
+                    B64.encode(hash)
+                )
+            }
+            Fingerprinter::Hmac(key) => format!("hmac-sha256${}", B64.encode(hmac(key, &material.encode()))),
+        }
+    }
+
+    /// Whether `stored` (a label value) is a fingerprint of `material`. A fingerprint made by
+    /// the other scheme, or one that cannot be read, does not match.
+    pub fn matches(&self, stored: &str, material: Material<'_>) -> bool {
+        let mut parts = stored.split('$');
+        match (self, parts.next()) {
+            (Fingerprinter::Hmac(key), Some("hmac-sha256")) => {
+                let Some(Ok(mac)) = parts.next().map(|b| B64.decode(b)) else { return false };
+                let mut verifier = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+                verifier.update(&material.encode());
+                verifier.verify_slice(&mac).is_ok()
+            }
+            (Fingerprinter::Argon2id, Some("argon2id")) => {
+                let (Some(params), Some(salt), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return false;
+                };
+                let Some((m, t, p)) = parse_params(params) else { return false };
+                // Refuse parameters that would make checking a label a denial of service.
+                if m > 256 * 1024 || t > 16 || p > 8 {
+                    return false;
+                }
+                let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else { return false };
+                match argon2id(&material.encode(), &salt, m, t, p) {
+                    Some(computed) => constant_time_eq(&computed, &hash),
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The scheme's name as it appears in labels and README.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Fingerprinter::Argon2id => "argon2id",
+            Fingerprinter::Hmac(_) => "hmac-sha256",
+        }
+    }
+}
+
+fn parse_params(text: &str) -> Option<(u32, u32, u32)> {
+    let mut m = None;
+    let mut t = None;
+    let mut p = None;
+    for pair in text.split(',') {
+        let (key, value) = pair.split_once('=')?;
+        let value: u32 = value.parse().ok()?;
+        match key {
+            "m" => m = Some(value),
+            "t" => t = Some(value),
+            "p" => p = Some(value),
+            _ => return None,
+        }
+    }
+    Some((m?, t?, p?))
+}
+
+fn argon2id(input: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> Option<Vec<u8>> {
+    let params = Params::new(m, t, p, Some(OUTPUT_LEN)).ok()?;
+    let mut out = vec![0u8; OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password_into(input, salt, &mut out).ok()?;
+    Some(out)
+}
+
+fn hmac(key: &[u8], input: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    mac.update(input);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn material(data: &[u8]) -> Material<'_> {
+        Material { data, driver: None, template_driver: None }
+    }
+
+    #[test]
+    fn argon2id_fingerprints_are_salted_and_verify() {
+        let f = Fingerprinter::Argon2id;
+        let a = f.fingerprint(material(b"hunter2"));
+        let b = f.fingerprint(material(b"hunter2"));
+        assert_ne!(a, b, "a fresh salt each time");
+        assert!(f.matches(&a, material(b"hunter2")));
+        assert!(f.matches(&b, material(b"hunter2")));
+        assert!(!f.matches(&a, material(b"hunter3")));
+        assert!(!a.contains("hunter2"));
+    }
+
+    #[test]
+    fn fingerprint_covers_the_drivers() {
+        let f = Fingerprinter::Hmac(Zeroizing::new(b"k".to_vec()));
+        let stored = f.fingerprint(material(b"x"));
+        let templated = Material { data: b"x", driver: None, template_driver: Some("golang") };
+        assert!(f.matches(&stored, material(b"x")));
+        assert!(!f.matches(&stored, templated));
+    }
+
+    #[test]
+    fn hmac_needs_the_same_key_and_schemes_do_not_mix() {
+        let one = Fingerprinter::from_key(Some("one".into()));
+        let two = Fingerprinter::from_key(Some("two".into()));
+        let stored = one.fingerprint(material(b"v"));
+        assert!(one.matches(&stored, material(b"v")));
+        assert!(!two.matches(&stored, material(b"v")));
+        assert!(!Fingerprinter::Argon2id.matches(&stored, material(b"v")));
+        assert!(!one.matches("garbage", material(b"v")));
+        assert!(!Fingerprinter::Argon2id.matches("argon2id$m=999999999,t=1,p=1$AAAA$AAAA", material(b"v")));
+    }
+}
