@@ -6,14 +6,30 @@ use std::io::{Read, Write};
 use clap::{Args, Parser, Subcommand};
 use indexmap::IndexMap;
 
+use crate::apply::{apply, ApplyError, ApplyInput, ApplyOptions};
+use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
 use crate::compose::{self, LoadOptions, Loaded};
+use crate::convert::{parse_duration, Namespace};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::engine::docker::DockerEngine;
+use crate::engine::{Engine, EngineError};
 use crate::error::{CliError, ErrorKind};
+use crate::model::ObjectKind;
+use crate::plan::contents::Contents;
+use crate::plan::fingerprint::Fingerprinter;
+use crate::plan::observe::observe;
+use crate::plan::{plan, Plan, PlanError, PlanInput};
 use crate::render::config::{render_project, ConfigFormat};
+use crate::render::plan::{render, FailureReport, Outcome, OutputFormat, Report};
+use crate::render::progress::StderrReporter;
 
 /// Deploy Docker Compose files to Docker Swarm, with secrets and configs done right.
 #[derive(Debug, Parser)]
 #[command(name = "stackroll", version, about, propagate_version = true)]
 pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -24,6 +40,62 @@ pub struct Cli {
 pub enum Command {
     /// Print the resolved Compose model: merged, interpolated, defaults filled.
     Config(ConfigArgs),
+    /// Show what `deploy` would change, writing nothing.
+    Plan(PlanArgs),
+    /// Create versioned secrets and configs, roll services onto them, wait, then prune.
+    Deploy(DeployArgs),
+}
+
+/// How to reach the engine.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Docker engine address (unix:///path or tcp://host:port); default: $DOCKER_HOST, else
+    /// unix:///var/run/docker.sock.
+    #[arg(short = 'H', long = "host", value_name = "ADDRESS")]
+    pub host: Option<String>,
+}
+
+/// Flags of `stackroll plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 2 when there are changes (0 when there are none).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// The stack name.
+    pub stack: String,
+}
+
+/// Flags of `stackroll deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Superseded versions of each secret and config to keep for rollbacks.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub keep: usize,
+    /// Do not wait for services to converge (and so do not prune).
+    #[arg(long)]
+    pub detach: bool,
+    /// How long to wait for services to converge, e.g. 90s or 10m.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub timeout: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Only show the plan, like `stackroll plan`.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The stack name.
+    pub stack: String,
 }
 
 /// Flags that choose and interpret the Compose files.
@@ -111,14 +183,286 @@ fn run_config(args: &ConfigArgs) -> Result<(), CliError> {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let result = match &cli.command {
-        Command::Config(args) => run_config(args),
+        Command::Config(args) => run_config(args).map(|()| 0),
+        Command::Plan(args) => run_plan(args),
+        Command::Deploy(args) => run_deploy(args),
     };
     match result {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("{error}");
             error.exit_code()
         }
     }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "stackroll=info",
+        2 => "stackroll=debug",
+        _ => "stackroll=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            CliError::new(
+                ErrorKind::Internal,
+                format!("cannot start the async runtime: {error}"),
+            )
+        })
+}
+
+/// Settings shared by plan and deploy, resolved from flags, environment and files.
+struct Prepared {
+    namespace: Namespace,
+    loaded: Loaded,
+    contents: Contents,
+    fingerprinter: Fingerprinter,
+}
+
+fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError> {
+    if let Some(problem) = swarm_name_problem(stack, 0) {
+        return Err(CliError::new(
+            ErrorKind::User,
+            format!("invalid stack name {stack:?}: {problem}"),
+        )
+        .hint("stack names use letters, digits, `-`, `_` and `.`"));
+    }
+    let loaded = load_project(compose_args)?;
+    let namespace = Namespace(stack.to_string());
+    let names = stack_name_problems(&loaded.project, &namespace);
+    if names.has_errors() {
+        return Err(CliError::invalid_input(names));
+    }
+    let working_dir = std::env::current_dir().unwrap_or_default();
+    let contents =
+        Contents::read(&loaded.project, &working_dir).map_err(CliError::invalid_input)?;
+    let fingerprinter = Fingerprinter::from_key(std::env::var("STACKROLL_FINGERPRINT_KEY").ok());
+    Ok(Prepared {
+        namespace,
+        loaded,
+        contents,
+        fingerprinter,
+    })
+}
+
+/// Names the stack would create that Swarm would refuse.
+fn stack_name_problems(project: &crate::model::Project, namespace: &Namespace) -> Diagnostics {
+    let mut problems = Diagnostics::default();
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        for definition in project.definitions(kind).values() {
+            if definition.is_external() || definition.name.is_some() {
+                continue;
+            }
+            let base = namespace.scope(&definition.key);
+            if let Some(problem) = swarm_name_problem(&base, VERSION_SUFFIX_ROOM) {
+                problems.push(
+                    Diagnostic::error(
+                        Some(definition.location.clone()),
+                        format!("invalid swarm name {base:?}: {problem}"),
+                    )
+                    .field(format!("{}.{}", kind.plural(), definition.key))
+                    .hint("use a shorter key or stack name, or set `name:`"),
+                );
+            }
+        }
+    }
+    for service in project.services.values() {
+        let name = namespace.scope(&service.name);
+        if let Some(problem) = swarm_name_problem(&name, 1) {
+            problems.push(
+                Diagnostic::error(
+                    Some(service.location.clone()),
+                    format!("invalid service name {name:?}: {problem}"),
+                )
+                .field(format!("services.{}", service.name))
+                .hint(
+                    "service names are at most 63 characters of letters, digits, `-`, `_` and `.`",
+                ),
+            );
+        }
+    }
+    problems
+}
+
+async fn connect(args: &EngineArgs) -> Result<DockerEngine, CliError> {
+    let engine = DockerEngine::connect(args.host.as_deref())
+        .await
+        .map_err(engine_error)?;
+    let info = engine.info().await.map_err(engine_error)?;
+    if info.swarm_state != "active" {
+        return Err(CliError::new(
+            ErrorKind::Engine,
+            format!(
+                "this Docker engine is not part of a swarm (state: {})",
+                info.swarm_state
+            ),
+        )
+        .hint("run `docker swarm init`, or point -H/DOCKER_HOST at a swarm manager"));
+    }
+    if !info.is_manager {
+        return Err(
+            CliError::new(ErrorKind::Engine, "this node is not a swarm manager")
+                .hint("deploy from a manager node, or point -H/DOCKER_HOST at one"),
+        );
+    }
+    Ok(engine)
+}
+
+fn engine_error(error: EngineError) -> CliError {
+    let hint = match &error {
+        EngineError::Unreachable { .. } => {
+            Some("start Docker, or set -H/DOCKER_HOST to the engine's address")
+        }
+        EngineError::TooOld { .. } => Some("upgrade Docker to 20.10 or newer"),
+        _ => None,
+    };
+    let error = CliError::new(ErrorKind::Engine, error.to_string());
+    match hint {
+        Some(hint) => error.hint(hint),
+        None => error,
+    }
+}
+
+async fn make_plan(
+    engine: &DockerEngine,
+    prepared: &Prepared,
+    keep: usize,
+) -> Result<Plan, CliError> {
+    let observed = observe(engine, &prepared.namespace)
+        .await
+        .map_err(engine_error)?;
+    let input = PlanInput {
+        namespace: &prepared.namespace,
+        project: &prepared.loaded.project,
+        contents: &prepared.contents,
+        fingerprinter: &prepared.fingerprinter,
+        keep,
+    };
+    plan(&input, &observed).map_err(|error| match error {
+        PlanError::MissingExternal(missing) => CliError::new(
+            ErrorKind::User,
+            format!("external objects do not exist: {}; nothing was done", missing.join(", ")),
+        )
+        .hint("create them first (docker secret create / docker config create / docker network create), or drop `external:`"),
+        PlanError::Invalid(problems) => CliError::invalid_input(problems),
+    })
+}
+
+fn print(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| {
+            CliError::new(ErrorKind::Internal, format!("cannot write output: {error}"))
+        })
+}
+
+fn run_plan(args: &PlanArgs) -> Result<i32, CliError> {
+    let prepared = prepare(&args.compose, &args.stack)?;
+    let plan = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        make_plan(&engine, &prepared, 1).await
+    })?;
+    let report = Report {
+        plan: &plan,
+        outcome: Outcome::Planned,
+        deleted: Vec::new(),
+        failures: Vec::new(),
+    };
+    print(&render(&report, args.output))?;
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    })
+}
+
+fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
+    let timeout = parse_duration(&args.timeout)
+        .ok()
+        .filter(|nanos| *nanos > 0)
+        .map(|nanos| std::time::Duration::from_nanos(nanos as u64))
+        .ok_or_else(|| {
+            CliError::new(
+                ErrorKind::User,
+                format!("invalid --timeout {:?}", args.timeout),
+            )
+            .hint("write e.g. 90s or 10m")
+        })?;
+    let prepared = prepare(&args.compose, &args.stack)?;
+    runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        let plan = make_plan(&engine, &prepared, args.keep).await?;
+        if args.dry_run || plan.is_empty() {
+            let outcome = if args.dry_run { Outcome::Planned } else { Outcome::NoChanges };
+            let report = Report { plan: &plan, outcome, deleted: Vec::new(), failures: Vec::new() };
+            print(&render(&report, args.output))?;
+            return Ok(0);
+        }
+        if args.output == OutputFormat::Text {
+            let report = Report { plan: &plan, outcome: Outcome::Planned, deleted: Vec::new(), failures: Vec::new() };
+            print(&render(&report, OutputFormat::Text))?;
+        }
+        let input = ApplyInput {
+            plan: &plan,
+            namespace: &prepared.namespace,
+            contents: &prepared.contents,
+            fingerprinter: &prepared.fingerprinter,
+            project: &prepared.loaded.project,
+            keep: args.keep,
+        };
+        let options = ApplyOptions { detach: args.detach, timeout, poll: std::time::Duration::from_millis(500) };
+        let result = apply(&engine, &input, &StderrReporter::default(), &options).await;
+        let (outcome, deleted, failures, error) = match result {
+            Ok(applied) => (Outcome::Applied, applied.deleted, Vec::new(), None),
+            Err(ApplyError::Rollout(failures)) => {
+                let reports: Vec<FailureReport> = failures
+                    .iter()
+                    .map(|f| FailureReport { service: f.service.clone(), reason: f.reason.clone() })
+                    .collect();
+                let names: Vec<&str> = failures.iter().map(|f| f.service.as_str()).collect();
+                let error = CliError::new(
+                    ErrorKind::Rollout,
+                    format!("rollout failed for {}; nothing was pruned", names.join(", ")),
+                )
+                .hint("the previous secret and config versions are kept; fix the cause and deploy again (content equal to a kept version reuses it)");
+                (Outcome::RolloutFailed, Vec::new(), reports, Some(error))
+            }
+            Err(ApplyError::Engine { during, error, done }) => {
+                let done = if done.is_empty() { "nothing".to_string() } else { done.join(", ") };
+                return Err(CliError::new(ErrorKind::Engine, format!("{during} failed: {error}"))
+                    .hint(format!("already written: {done}; run the same deploy again to finish (it picks up where this one stopped)")));
+            }
+        };
+        match args.output {
+            OutputFormat::Json => {
+                let report = Report { plan: &plan, outcome, deleted, failures };
+                print(&render(&report, OutputFormat::Json))?;
+            }
+            OutputFormat::Text => {
+                if outcome == Outcome::Applied {
+                    print(if args.detach { "Applied (not waiting for services: --detach).\n" } else { "Applied.\n" })?;
+                }
+            }
+        }
+        match error {
+            Some(error) => Err(error),
+            None => Ok(0),
+        }
+    })
 }

@@ -4,6 +4,7 @@
 //! Layers, from the edge inwards: `cli` (flags → settings, exit codes), `render` (printers),
 //! `compose` (files → validated `model`), `diagnostic` and `error` (what goes wrong).
 
+pub mod apply;
 pub mod cli;
 pub mod compose;
 pub mod convert;
@@ -11,4 +12,5 @@ pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod plan;
 pub mod render;

@@ -1,1 +1,927 @@
-//! Placeholder: the bollard-backed engine is being written.
+//! The real engine: [`DockerEngine`] speaks the Docker Engine API through bollard. This is the
+//! only module of the crate that imports bollard. It owns finding and reaching the engine
+//! (`-H`, `DOCKER_HOST`, TLS from `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`), negotiating and pinning
+//! the API version, turning bollard's errors into [`EngineError`], retrying idempotent reads, and
+//! converting between bollard's typed models and the API JSON ([`Spec`]) the rest of stackroll
+//! works with.
+//!
+//! Quirks of bollard 0.21 handled here:
+//! - Request paths carry no `/vX.Y` prefix (bollard issue #736: its URI builder joins an absolute
+//!   path onto the versioned base, which drops the version). A request modifier adds the
+//!   negotiated version to every request, so the daemon applies that version's semantics (for
+//!   API >= 1.30 it does not query a registry to pin image digests on create/update).
+//! - Secret and config `Data` is a `String` that must already be standard base64.
+//! - Specs are converted with bollard's own serde derives; nulls are stripped on the way out, and
+//!   a spec whose fields bollard does not model is refused rather than silently truncated.
+//! - bollard logs request bodies at `debug`/`trace` level through the `log` crate; that includes
+//!   base64 secret data, so a `log` backend must never enable those levels for `bollard`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{ConfigSpec, Driver, NetworkCreateRequest, SecretSpec, ServiceSpec};
+use bollard::query_parameters::{
+    ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, UpdateServiceOptions,
+};
+use bollard::{Docker, API_DEFAULT_VERSION};
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{
+    Engine, EngineError, EngineInfo, NetworkState, NewObject, ServiceState, Spec, SwarmObject,
+    TaskState, UpdateStatus,
+};
+use crate::model::ObjectKind;
+
+/// Where the engine is when neither `-H` nor `DOCKER_HOST` says otherwise.
+const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// The oldest API stackroll works with (Docker 20.10).
+const MIN_API_VERSION: (usize, usize) = (1, 41);
+
+/// Per-request timeout, in seconds.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+/// Pauses before the second and third attempt of an idempotent read.
+const READ_RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(300)];
+
+/// Fields of a NetworkCreateRequest that bollard no longer models and that may be dropped:
+/// `CheckDuplicate` is deprecated (API 1.44 ignores it; swarm network names are unique anyway).
+const IGNORED_NETWORK_FIELDS: &[&str] = &["CheckDuplicate"];
+
+/// The Docker Engine, reached over a Unix socket, plain TCP or TCP with TLS, speaking the API
+/// version negotiated at [`DockerEngine::connect`].
+#[derive(Debug, Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+    endpoint: String,
+    api_version: String,
+}
+
+impl DockerEngine {
+    /// Connects to the engine at `host` (from `-H`/`--host`), else `DOCKER_HOST`, else
+    /// `unix:///var/run/docker.sock`. `tcp://` and `http://` use HTTP, or TLS when
+    /// `DOCKER_TLS_VERIFY` is set (not empty, not `0`) with `ca.pem`, `cert.pem` and `key.pem`
+    /// from `DOCKER_CERT_PATH` (default `~/.docker`); `https://` always uses TLS. Negotiates the
+    /// API version and fails with [`EngineError::TooOld`] below API 1.41, with
+    /// [`EngineError::Unreachable`] when the engine cannot be reached.
+    pub async fn connect(host: Option<&str>) -> Result<DockerEngine, EngineError> {
+        let endpoint = choose_host(host, std::env::var("DOCKER_HOST").ok().as_deref());
+        let tls = tls_verify_requested(std::env::var("DOCKER_TLS_VERIFY").ok().as_deref());
+        let docker = open(&endpoint, tls).map_err(|message| EngineError::Unreachable {
+            endpoint: endpoint.clone(),
+            message,
+        })?;
+        let unversioned = DockerEngine {
+            docker,
+            endpoint,
+            api_version: String::new(),
+        };
+        let docker = unversioned
+            .read(|| unversioned.docker.clone().negotiate_version())
+            .await?;
+        let version = docker.client_version();
+        let found = (version.major_version, version.minor_version);
+        let api_version = format!("{}.{}", found.0, found.1);
+        if found < MIN_API_VERSION {
+            return Err(EngineError::TooOld {
+                found: api_version,
+                needed: format!("{}.{}", MIN_API_VERSION.0, MIN_API_VERSION.1),
+            });
+        }
+        let prefix = format!("/v{api_version}");
+        let docker = docker.with_request_modifier(move |mut request| {
+            if let Some(uri) = versioned_uri(&request.uri().to_string(), &prefix) {
+                if let Ok(uri) = uri.parse() {
+                    *request.uri_mut() = uri;
+                }
+            }
+            request
+        });
+        Ok(DockerEngine {
+            docker,
+            endpoint: unversioned.endpoint,
+            api_version,
+        })
+    }
+
+    /// The address connected to, e.g. `unix:///var/run/docker.sock`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The negotiated API version every request is sent with, e.g. `1.41`.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// `GET path?filters=...` with the answer as plain JSON, retried like every read.
+    ///
+    /// bollard's typed models lose what the API documents loosely: its `Service` has no
+    /// `PreviousSpec` (the swagger file omits it, the daemon sends it), and a round trip through
+    /// its structs reorders maps and drops members it does not model. bollard has no public raw
+    /// request, so this borrows `ping()` (a GET whose body comes back as text, with the usual
+    /// status-code error handling) on a clone whose request modifier points it at `path`.
+    async fn get_json(
+        &self,
+        path: &str,
+        filters: Option<HashMap<String, Vec<String>>>,
+    ) -> Result<Value, EngineError> {
+        let mut target = format!("/v{}{path}", self.api_version);
+        if let Some(filters) = filters {
+            let filters = serde_json::to_string(&filters)
+                .map_err(|err| EngineError::Other(format!("cannot encode filters: {err}")))?;
+            target.push_str("?filters=");
+            target.push_str(&percent_encode(&filters));
+        }
+        let body = self
+            .read(|| {
+                let target = target.clone();
+                let docker = self
+                    .docker
+                    .clone()
+                    .with_request_modifier(move |mut request| {
+                        if let Some(uri) = redirected_uri(&request.uri().to_string(), &target) {
+                            if let Ok(uri) = uri.parse() {
+                                *request.uri_mut() = uri;
+                            }
+                        }
+                        request
+                    });
+                async move { docker.ping().await }
+            })
+            .await?;
+        serde_json::from_str(&body).map_err(|err| {
+            EngineError::Other(format!(
+                "cannot read the engine's answer to GET {path}: {err}"
+            ))
+        })
+    }
+
+    /// Runs an idempotent read, retrying twice (after 100 ms, then 300 ms) on transport errors.
+    async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, BollardError>>,
+    {
+        let mut delays = READ_RETRY_DELAYS.iter();
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(err) if is_retryable(&err) => match delays.next() {
+                    Some(delay) => tokio::time::sleep(*delay).await,
+                    None => return Err(self.engine_error(err)),
+                },
+                Err(err) => return Err(self.engine_error(err)),
+            }
+        }
+    }
+
+    /// Runs a write once: writes are never retried.
+    async fn write<T>(
+        &self,
+        call: impl Future<Output = Result<T, BollardError>>,
+    ) -> Result<T, EngineError> {
+        call.await.map_err(|err| self.engine_error(err))
+    }
+
+    fn engine_error(&self, err: BollardError) -> EngineError {
+        match err {
+            BollardError::DockerResponseServerError {
+                status_code,
+                message,
+            } => api_error(status_code, message),
+            BollardError::SocketNotFoundError(path) => EngineError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: format!("no socket at {path}"),
+            },
+            other if is_transport(&other) => EngineError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: describe(&other),
+            },
+            other => EngineError::Other(describe(&other)),
+        }
+    }
+}
+
+impl Engine for DockerEngine {
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        // /info is read as plain JSON: bollard's SystemInfo has many closed enums, and a daemon
+        // with a value it does not know would make the whole answer unreadable.
+        let info = self.get_json("/info", None).await?;
+        let version = self.read(|| self.docker.version()).await?;
+        Ok(EngineInfo {
+            api_version: self.api_version.clone(),
+            server_version: version.version.unwrap_or_default(),
+            swarm_state: text(&info, "/Swarm/LocalNodeState"),
+            is_manager: info
+                .pointer("/Swarm/ControlAvailable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    async fn list_objects(
+        &self,
+        kind: ObjectKind,
+        label: Option<&str>,
+    ) -> Result<Vec<SwarmObject>, EngineError> {
+        let filters = label_filter(label);
+        let mut objects: Vec<SwarmObject> = match kind {
+            ObjectKind::Secret => {
+                let options = ListSecretsOptions { filters };
+                let secrets = self
+                    .read(|| self.docker.list_secrets(Some(options.clone())))
+                    .await?;
+                secrets
+                    .into_iter()
+                    .map(|secret| {
+                        let spec = secret.spec.unwrap_or_default();
+                        SwarmObject {
+                            id: secret.id.unwrap_or_default(),
+                            name: spec.name.unwrap_or_default(),
+                            labels: sorted_labels(spec.labels),
+                            created_at: date_text(&secret.created_at),
+                        }
+                    })
+                    .collect()
+            }
+            ObjectKind::Config => {
+                let options = ListConfigsOptions { filters };
+                let configs = self
+                    .read(|| self.docker.list_configs(Some(options.clone())))
+                    .await?;
+                configs
+                    .into_iter()
+                    .map(|config| {
+                        let spec = config.spec.unwrap_or_default();
+                        SwarmObject {
+                            id: config.id.unwrap_or_default(),
+                            name: spec.name.unwrap_or_default(),
+                            labels: sorted_labels(spec.labels),
+                            created_at: date_text(&config.created_at),
+                        }
+                    })
+                    .collect()
+            }
+        };
+        objects.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(objects)
+    }
+
+    async fn create_object(&self, object: &NewObject) -> Result<String, EngineError> {
+        let labels: HashMap<String, String> = object
+            .labels
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let templating = object.template_driver.as_ref().map(|name| Driver {
+            name: name.clone(),
+            options: None,
+        });
+        let created = match object.kind {
+            ObjectKind::Secret => {
+                let driver = object.driver.as_ref().map(|name| Driver {
+                    name: name.clone(),
+                    options: (!object.driver_opts.is_empty()).then(|| {
+                        object
+                            .driver_opts
+                            .iter()
+                            .map(|(key, value)| (key.clone(), value.clone()))
+                            .collect()
+                    }),
+                });
+                let data = match driver {
+                    Some(_) => None,
+                    None => Some(base64_encode(object.data.expose())),
+                };
+                let spec = SecretSpec {
+                    name: Some(object.name.clone()),
+                    labels: Some(labels),
+                    data,
+                    driver,
+                    templating,
+                };
+                self.write(self.docker.create_secret(spec)).await?
+            }
+            ObjectKind::Config => {
+                if object.driver.is_some() {
+                    return Err(EngineError::Other(format!(
+                        "config '{}' cannot use a secret driver: Swarm configs have none",
+                        object.name
+                    )));
+                }
+                let spec = ConfigSpec {
+                    name: Some(object.name.clone()),
+                    labels: Some(labels),
+                    data: Some(base64_encode(object.data.expose())),
+                    templating,
+                };
+                self.write(self.docker.create_config(spec)).await?
+            }
+        };
+        Ok(created.id)
+    }
+
+    async fn remove_object(&self, kind: ObjectKind, id: &str) -> Result<(), EngineError> {
+        match kind {
+            ObjectKind::Secret => self.write(self.docker.delete_secret(id)).await,
+            ObjectKind::Config => self.write(self.docker.delete_config(id)).await,
+        }
+    }
+
+    async fn list_services(&self, label: Option<&str>) -> Result<Vec<ServiceState>, EngineError> {
+        let services = self.get_json("/services", label_filter(label)).await?;
+        let mut states: Vec<ServiceState> = as_list(services, "/services")?
+            .iter()
+            .map(service_state)
+            .collect();
+        states.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(states)
+    }
+
+    async fn inspect_service(&self, id: &str) -> Result<ServiceState, EngineError> {
+        let service = self
+            .get_json(&format!("/services/{}", percent_encode(id)), None)
+            .await?;
+        Ok(service_state(&service))
+    }
+
+    async fn create_service(&self, spec: &Spec) -> Result<String, EngineError> {
+        let spec: ServiceSpec = from_spec(spec, "service spec", &[])?;
+        let created = self.write(self.docker.create_service(spec, None)).await?;
+        created
+            .id
+            .ok_or_else(|| EngineError::Other("the engine created a service without an ID".into()))
+    }
+
+    async fn update_service(&self, id: &str, version: u64, spec: &Spec) -> Result<(), EngineError> {
+        let spec: ServiceSpec = from_spec(spec, "service spec", &[])?;
+        let version = i32::try_from(version).map_err(|_| {
+            EngineError::Other(format!(
+                "service version {version} is too large for the Docker client library to send"
+            ))
+        })?;
+        // No X-Registry-Auth header: the engine keeps the pull options the current spec has, and
+        // with a versioned path (API >= 1.30) it does not query a registry to re-pin the image.
+        let options = UpdateServiceOptions {
+            version,
+            registry_auth_from: "spec".to_string(),
+            rollback: None,
+        };
+        self.write(self.docker.update_service(id, spec, options, None))
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_service(&self, id: &str) -> Result<(), EngineError> {
+        self.write(self.docker.delete_service(id)).await
+    }
+
+    async fn list_tasks(&self, service_id: &str) -> Result<Vec<TaskState>, EngineError> {
+        let filters = HashMap::from([("service".to_string(), vec![service_id.to_string()])]);
+        let tasks = self.get_json("/tasks", Some(filters)).await?;
+        let mut states: Vec<TaskState> = as_list(tasks, "/tasks")?.iter().map(task_state).collect();
+        states.sort_by(|a, b| (a.slot, &a.created_at, &a.id).cmp(&(b.slot, &b.created_at, &b.id)));
+        Ok(states)
+    }
+
+    async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError> {
+        let options = ListNetworksOptions {
+            filters: label_filter(label),
+        };
+        let networks = self
+            .read(|| self.docker.list_networks(Some(options.clone())))
+            .await?;
+        let mut states: Vec<NetworkState> = networks
+            .into_iter()
+            .map(|network| NetworkState {
+                id: network.id.unwrap_or_default(),
+                name: network.name.unwrap_or_default(),
+                driver: network.driver.unwrap_or_default(),
+                labels: sorted_labels(network.labels),
+            })
+            .collect();
+        states.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(states)
+    }
+
+    async fn create_network(&self, spec: &Spec) -> Result<String, EngineError> {
+        let request: NetworkCreateRequest =
+            from_spec(spec, "network spec", IGNORED_NETWORK_FIELDS)?;
+        let name = request.name.clone();
+        match self.docker.create_network(request).await {
+            Ok(created) => Ok(created.id),
+            // The engine answered 2xx but bollard could not decode the reply (a daemon that
+            // leaves out `Warning`): the network exists, so look its ID up instead of failing.
+            Err(BollardError::JsonDataError { .. } | BollardError::JsonSerdeError { .. }) => {
+                let network = self
+                    .read(|| self.docker.inspect_network(&name, None))
+                    .await?;
+                network.id.ok_or_else(|| {
+                    EngineError::Other(format!("network '{name}' was created without an ID"))
+                })
+            }
+            Err(err) => Err(self.engine_error(err)),
+        }
+    }
+
+    async fn remove_network(&self, id: &str) -> Result<(), EngineError> {
+        self.write(self.docker.remove_network(id)).await
+    }
+}
+
+/// The address to connect to: `-H` first, then `DOCKER_HOST`, then the local socket.
+fn choose_host(flag: Option<&str>, env: Option<&str>) -> String {
+    [flag, env]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|host| !host.is_empty())
+        .unwrap_or(DEFAULT_HOST)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Whether `DOCKER_TLS_VERIFY` asks for TLS (set, not empty, not `0`), as the docker CLI reads it.
+fn tls_verify_requested(value: Option<&str>) -> bool {
+    matches!(value.map(str::trim), Some(value) if !value.is_empty() && value != "0")
+}
+
+/// Builds a client for `endpoint`; errors are messages for [`EngineError::Unreachable`].
+fn open(endpoint: &str, tls_verify: bool) -> Result<Docker, String> {
+    let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
+        "the host needs a scheme: unix://PATH, tcp://HOST:PORT, http:// or https://".to_string()
+    })?;
+    let client = match scheme {
+        "unix" => Docker::connect_with_unix(endpoint, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION),
+        "tcp" | "http" | "https" if tls_verify || scheme == "https" => {
+            let certs = cert_dir()?;
+            let [ca, cert, key] = ["ca.pem", "cert.pem", "key.pem"].map(|file| certs.join(file));
+            for file in [&ca, &cert, &key] {
+                if !file.is_file() {
+                    return Err(format!(
+                        "TLS is requested (DOCKER_TLS_VERIFY or https://) but {} does not exist \
+                         (set DOCKER_CERT_PATH)",
+                        file.display()
+                    ));
+                }
+            }
+            Docker::connect_with_ssl(
+                &format!("tcp://{rest}"),
+                &key,
+                &cert,
+                &ca,
+                REQUEST_TIMEOUT_SECS,
+                API_DEFAULT_VERSION,
+            )
+        }
+        "tcp" | "http" => Docker::connect_with_http(
+            &format!("tcp://{rest}"),
+            REQUEST_TIMEOUT_SECS,
+            API_DEFAULT_VERSION,
+        ),
+        other => {
+            return Err(format!(
+                "unsupported scheme '{other}://' (stackroll speaks unix://, tcp://, http:// and \
+                 https://)"
+            ))
+        }
+    };
+    client.map_err(|err| match err {
+        BollardError::SocketNotFoundError(path) => format!("no socket at {path}"),
+        other => describe(&other),
+    })
+}
+
+/// The directory holding `ca.pem`, `cert.pem` and `key.pem`.
+fn cert_dir() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("DOCKER_CERT_PATH").filter(|path| !path.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    match std::env::var_os("HOME").filter(|home| !home.is_empty()) {
+        Some(home) => Ok(Path::new(&home).join(".docker")),
+        None => Err("TLS is requested but neither DOCKER_CERT_PATH nor HOME is set".to_string()),
+    }
+}
+
+/// `uri` with `prefix` (`/v1.41`) put before its path, or `None` when it already has a version.
+fn versioned_uri(uri: &str, prefix: &str) -> Option<String> {
+    let authority_start = uri.find("://")? + 3;
+    let path_start = authority_start + uri[authority_start..].find('/')?;
+    let path = &uri[path_start..];
+    let already_versioned = path
+        .strip_prefix("/v")
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|c| c.is_ascii_digit());
+    if already_versioned {
+        return None;
+    }
+    Some(format!("{}{prefix}{path}", &uri[..path_start]))
+}
+
+/// Maps an HTTP error answer onto [`EngineError`].
+fn api_error(status: u16, message: String) -> EngineError {
+    if message.contains("update out of sequence") {
+        return EngineError::OutOfSequence(message);
+    }
+    // Swarm refuses to remove a secret, config or network that a service uses with
+    // InvalidArgument / FailedPrecondition (HTTP 400/500), not 409: it is a conflict all the same.
+    if message.contains(" is in use by ") {
+        return EngineError::Conflict(message);
+    }
+    match status {
+        404 => EngineError::NotFound(message),
+        409 => EngineError::Conflict(message),
+        _ => EngineError::Api { status, message },
+    }
+}
+
+/// Errors that mean the request did not get an answer from the engine.
+fn is_transport(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::HyperLegacyError { .. }
+            | BollardError::IOError { .. }
+            | BollardError::HyperResponseError { .. }
+            | BollardError::RequestTimeoutError
+            | BollardError::SocketNotFoundError(_)
+    )
+}
+
+/// Transport errors worth another try for a read (not timeouts: those already waited long).
+fn is_retryable(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::HyperLegacyError { .. }
+            | BollardError::IOError { .. }
+            | BollardError::HyperResponseError { .. }
+    )
+}
+
+/// An error and its causes on one line ("client error (Connect): ... Connection refused").
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// The `filters` query for an optional `key=value` label.
+fn label_filter(label: Option<&str>) -> Option<HashMap<String, Vec<String>>> {
+    label.map(|label| HashMap::from([("label".to_string(), vec![label.to_string()])]))
+}
+
+/// Labels in a stable (sorted) order.
+fn sorted_labels(labels: Option<HashMap<String, String>>) -> IndexMap<String, String> {
+    let mut labels: IndexMap<String, String> = labels.unwrap_or_default().into_iter().collect();
+    labels.sort_keys();
+    labels
+}
+
+/// A timestamp as the engine wrote it (RFC 3339), whatever type bollard's features give it.
+fn date_text<T: Serialize>(date: &Option<T>) -> String {
+    match serde_json::to_value(date) {
+        Ok(Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
+/// A service from the engine's JSON (`GET /services/{id}`), specs exactly as sent.
+fn service_state(service: &Value) -> ServiceState {
+    ServiceState {
+        id: text(service, "/ID"),
+        name: text(service, "/Spec/Name"),
+        version: service
+            .pointer("/Version/Index")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        spec: json_member(service, "/Spec").unwrap_or_else(|| Value::Object(Default::default())),
+        previous_spec: json_member(service, "/PreviousSpec"),
+        update_status: service.get("UpdateStatus").map(|status| UpdateStatus {
+            state: text(status, "/State"),
+            message: text(status, "/Message"),
+        }),
+    }
+}
+
+/// A task from the engine's JSON (`GET /tasks`).
+fn task_state(task: &Value) -> TaskState {
+    TaskState {
+        id: text(task, "/ID"),
+        service_id: text(task, "/ServiceID"),
+        node_id: text(task, "/NodeID"),
+        slot: task.get("Slot").and_then(Value::as_u64),
+        desired_state: text(task, "/DesiredState"),
+        state: text(task, "/Status/State"),
+        message: text(task, "/Status/Message"),
+        error: task
+            .pointer("/Status/Err")
+            .and_then(Value::as_str)
+            .filter(|err| !err.is_empty())
+            .map(str::to_string),
+        spec: json_member(task, "/Spec").unwrap_or_else(|| Value::Object(Default::default())),
+        created_at: text(task, "/CreatedAt"),
+    }
+}
+
+/// The string at `pointer`, or empty.
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The JSON at `pointer` without `null` members, if present and not null.
+fn json_member(value: &Value, pointer: &str) -> Option<Value> {
+    let mut member = value.pointer(pointer).filter(|v| !v.is_null())?.clone();
+    strip_nulls(&mut member);
+    Some(member)
+}
+
+/// The elements of a JSON array answer (`null` counts as none).
+fn as_list(answer: Value, path: &str) -> Result<Vec<Value>, EngineError> {
+    match answer {
+        Value::Array(items) => Ok(items),
+        Value::Null => Ok(Vec::new()),
+        _ => Err(EngineError::Other(format!(
+            "the engine's answer to GET {path} is not a list"
+        ))),
+    }
+}
+
+/// `uri` with its path and query replaced by `target`.
+fn redirected_uri(uri: &str, target: &str) -> Option<String> {
+    let authority_start = uri.find("://")? + 3;
+    let path_start = uri[authority_start..]
+        .find('/')
+        .map_or(uri.len(), |at| authority_start + at);
+    Some(format!("{}{target}", &uri[..path_start]))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A bollard model as API JSON, with no `null` members (bollard skips most `None`s itself).
+fn to_spec<T: Serialize>(value: &T) -> Result<Spec, EngineError> {
+    let mut json = serde_json::to_value(value)
+        .map_err(|err| EngineError::Other(format!("cannot convert an engine answer: {err}")))?;
+    strip_nulls(&mut json);
+    Ok(json)
+}
+
+/// API JSON as a bollard model. Refuses JSON with members bollard does not model (serde would
+/// drop them silently), except the `ignored` top-level ones.
+fn from_spec<T: DeserializeOwned + Serialize>(
+    spec: &Spec,
+    what: &str,
+    ignored: &[&str],
+) -> Result<T, EngineError> {
+    let mut input = spec.clone();
+    strip_nulls(&mut input);
+    let typed: T = serde_json::from_value(input.clone())
+        .map_err(|err| EngineError::Other(format!("invalid {what}: {err}")))?;
+    let sent = to_spec(&typed)?;
+    let mut lost = Vec::new();
+    lost_members(&input, &sent, "", &mut lost);
+    lost.retain(|path| !ignored.contains(&path.as_str()));
+    if !lost.is_empty() {
+        return Err(EngineError::Other(format!(
+            "invalid {what}: the Docker client library does not know {}",
+            lost.join(", ")
+        )));
+    }
+    Ok(typed)
+}
+
+/// Removes `null` object members, recursively.
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, member| !member.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// Collects the paths (`TaskTemplate.ContainerSpec.Foo`) of members of `input` absent from
+/// `output`.
+fn lost_members(input: &Value, output: &Value, path: &str, lost: &mut Vec<String>) {
+    match (input, output) {
+        (Value::Object(input), Value::Object(output)) => {
+            for (key, value) in input {
+                let member = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match output.get(key) {
+                    Some(kept) => lost_members(value, kept, &member, lost),
+                    None => lost.push(member),
+                }
+            }
+        }
+        (Value::Array(input), Value::Array(output)) => {
+            for (index, (value, kept)) in input.iter().zip(output).enumerate() {
+                lost_members(value, kept, &format!("{path}[{index}]"), lost);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), what Swarm expects in secret and config `Data`.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b0 = u32::from(chunk[0]);
+        let b1 = chunk.get(1).copied().map_or(0, u32::from);
+        let b2 = chunk.get(2).copied().map_or(0, u32::from);
+        let n = (b0 << 16) | (b1 << 8) | b2;
+        let sextet = |shift: u32| char::from(ALPHABET[((n >> shift) & 63) as usize]);
+        out.push(sextet(18));
+        out.push(sextet(12));
+        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
+        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+        }
+        assert_eq!(base64_encode(&[0xfb, 0xff, 0x00, 0x0a]), "+/8ACg==");
+    }
+
+    #[test]
+    fn host_comes_from_flag_then_env_then_default() {
+        assert_eq!(
+            choose_host(Some("tcp://a:2375"), Some("unix:///b")),
+            "tcp://a:2375"
+        );
+        assert_eq!(choose_host(None, Some("unix:///b.sock")), "unix:///b.sock");
+        assert_eq!(choose_host(Some(""), Some("")), DEFAULT_HOST);
+        assert_eq!(choose_host(None, None), DEFAULT_HOST);
+        assert_eq!(choose_host(Some("tcp://h:1/"), None), "tcp://h:1");
+    }
+
+    #[test]
+    fn tls_verify_is_any_value_but_empty_or_zero() {
+        assert!(tls_verify_requested(Some("1")));
+        assert!(tls_verify_requested(Some("yes")));
+        assert!(!tls_verify_requested(Some("0")));
+        assert!(!tls_verify_requested(Some("")));
+        assert!(!tls_verify_requested(None));
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        let err = open("ssh://user@host", false).unwrap_err();
+        assert!(err.contains("unsupported scheme"), "{err}");
+        let err = open("localhost:2375", false).unwrap_err();
+        assert!(err.contains("scheme"), "{err}");
+    }
+
+    #[test]
+    fn version_prefix_goes_before_the_path_once() {
+        assert_eq!(
+            versioned_uri("unix://2f7661722f72756e/services?filters=x", "/v1.41").as_deref(),
+            Some("unix://2f7661722f72756e/v1.41/services?filters=x")
+        );
+        assert_eq!(
+            versioned_uri("http://127.0.0.1:2375/volumes", "/v1.41").as_deref(),
+            Some("http://127.0.0.1:2375/v1.41/volumes")
+        );
+        assert_eq!(
+            versioned_uri("http://127.0.0.1:2375/v1.44/info", "/v1.41"),
+            None
+        );
+    }
+
+    #[test]
+    fn http_errors_map_to_engine_errors() {
+        assert_eq!(
+            api_error(404, "service x not found".into()),
+            EngineError::NotFound("service x not found".into())
+        );
+        assert_eq!(
+            api_error(409, "secret x already exists".into()),
+            EngineError::Conflict("secret x already exists".into())
+        );
+        assert!(matches!(
+            api_error(
+                500,
+                "rpc error: code = Unknown desc = update out of sequence".into()
+            ),
+            EngineError::OutOfSequence(_)
+        ));
+        assert!(matches!(
+            api_error(
+                400,
+                "rpc error: code = InvalidArgument desc = secret 'a' is in use by the following \
+                 service: b"
+                    .into()
+            ),
+            EngineError::Conflict(_)
+        ));
+        assert_eq!(
+            api_error(400, "bad".into()),
+            EngineError::Api {
+                status: 400,
+                message: "bad".into()
+            }
+        );
+    }
+
+    #[test]
+    fn service_spec_round_trips_without_inventing_fields() {
+        let spec = json!({
+            "Name": "demo_app",
+            "Labels": {"com.docker.stack.namespace": "demo"},
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": "local/busybox:1",
+                    "Command": ["sh", "-c", "sleep 1"],
+                    "Secrets": [{
+                        "File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292},
+                        "SecretID": "abc",
+                        "SecretName": "demo_db_v1"
+                    }]
+                },
+                "Networks": [{"Target": "net", "Aliases": ["app"]}],
+                "ForceUpdate": 0
+            },
+            "Mode": {"Global": {}},
+            "EndpointSpec": {"Mode": "vip"}
+        });
+        let typed: ServiceSpec = from_spec(&spec, "service spec", &[]).unwrap();
+        assert_eq!(to_spec(&typed).unwrap(), spec);
+    }
+
+    #[test]
+    fn unknown_members_are_refused_not_dropped() {
+        let spec = json!({
+            "Name": "x",
+            "TaskTemplate": {"ContainerSpec": {"Image": "i", "Imgae": "typo"}}
+        });
+        let err = from_spec::<ServiceSpec>(&spec, "service spec", &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("TaskTemplate.ContainerSpec.Imgae"),
+            "{err}"
+        );
+        let network = json!({"Name": "n", "Driver": "overlay", "CheckDuplicate": true});
+        let request: NetworkCreateRequest =
+            from_spec(&network, "network spec", IGNORED_NETWORK_FIELDS).unwrap();
+        assert_eq!(request.driver.as_deref(), Some("overlay"));
+    }
+
+    #[test]
+    fn nulls_are_stripped_recursively() {
+        let mut value = json!({"a": null, "b": {"c": null, "d": [ {"e": null, "f": 1} ]}});
+        strip_nulls(&mut value);
+        assert_eq!(value, json!({"b": {"d": [{"f": 1}]}}));
+    }
+}

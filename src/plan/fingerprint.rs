@@ -83,15 +83,23 @@ impl Fingerprinter {
             Fingerprinter::Argon2id => {
                 let mut salt = [0u8; 16];
                 getrandom::fill(&mut salt).expect("the operating system provides random bytes");
-                let hash = argon2id(&material.encode(), &salt, ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES)
-                    .expect("fixed parameters are valid");
+                let hash = argon2id(
+                    &material.encode(),
+                    &salt,
+                    ARGON2_MEMORY_KIB,
+                    ARGON2_ITERATIONS,
+                    ARGON2_LANES,
+                )
+                .expect("fixed parameters are valid");
                 format!(
                     "argon2id$m={ARGON2_MEMORY_KIB},t={ARGON2_ITERATIONS},p={ARGON2_LANES}${}${}",
                     B64.encode(salt),
                     B64.encode(hash)
                 )
             }
-            Fingerprinter::Hmac(key) => format!("hmac-sha256${}", B64.encode(hmac(key, &material.encode()))),
+            Fingerprinter::Hmac(key) => {
+                format!("hmac-sha256${}", B64.encode(hmac(key, &material.encode())))
+            }
         }
     }
 
@@ -101,22 +109,30 @@ impl Fingerprinter {
         let mut parts = stored.split('$');
         match (self, parts.next()) {
             (Fingerprinter::Hmac(key), Some("hmac-sha256")) => {
-                let Some(Ok(mac)) = parts.next().map(|b| B64.decode(b)) else { return false };
-                let mut verifier = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+                let Some(Ok(mac)) = parts.next().map(|b| B64.decode(b)) else {
+                    return false;
+                };
+                let mut verifier =
+                    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
                 verifier.update(&material.encode());
                 verifier.verify_slice(&mac).is_ok()
             }
             (Fingerprinter::Argon2id, Some("argon2id")) => {
-                let (Some(params), Some(salt), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+                let (Some(params), Some(salt), Some(hash), None) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
                 else {
                     return false;
                 };
-                let Some((m, t, p)) = parse_params(params) else { return false };
+                let Some((m, t, p)) = parse_params(params) else {
+                    return false;
+                };
                 // Refuse parameters that would make checking a label a denial of service.
                 if m > 256 * 1024 || t > 16 || p > 8 {
                     return false;
                 }
-                let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else { return false };
+                let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else {
+                    return false;
+                };
                 match argon2id(&material.encode(), &salt, m, t, p) {
                     Some(computed) => constant_time_eq(&computed, &hash),
                     None => false,
@@ -155,7 +171,9 @@ fn parse_params(text: &str) -> Option<(u32, u32, u32)> {
 fn argon2id(input: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> Option<Vec<u8>> {
     let params = Params::new(m, t, p, Some(OUTPUT_LEN)).ok()?;
     let mut out = vec![0u8; OUTPUT_LEN];
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password_into(input, salt, &mut out).ok()?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(input, salt, &mut out)
+        .ok()?;
     Some(out)
 }
 
@@ -174,7 +192,11 @@ mod tests {
     use super::*;
 
     fn material(data: &[u8]) -> Material<'_> {
-        Material { data, driver: None, template_driver: None }
+        Material {
+            data,
+            driver: None,
+            template_driver: None,
+        }
     }
 
     #[test]
@@ -193,7 +215,11 @@ mod tests {
     fn fingerprint_covers_the_drivers() {
         let f = Fingerprinter::Hmac(Zeroizing::new(b"k".to_vec()));
         let stored = f.fingerprint(material(b"x"));
-        let templated = Material { data: b"x", driver: None, template_driver: Some("golang") };
+        let templated = Material {
+            data: b"x",
+            driver: None,
+            template_driver: Some("golang"),
+        };
         assert!(f.matches(&stored, material(b"x")));
         assert!(!f.matches(&stored, templated));
     }
@@ -207,6 +233,7 @@ mod tests {
         assert!(!two.matches(&stored, material(b"v")));
         assert!(!Fingerprinter::Argon2id.matches(&stored, material(b"v")));
         assert!(!one.matches("garbage", material(b"v")));
-        assert!(!Fingerprinter::Argon2id.matches("argon2id$m=999999999,t=1,p=1$AAAA$AAAA", material(b"v")));
+        assert!(!Fingerprinter::Argon2id
+            .matches("argon2id$m=999999999,t=1,p=1$AAAA$AAAA", material(b"v")));
     }
 }

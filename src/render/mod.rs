@@ -1,4 +1,6 @@
 //! Everything stackroll prints: one core value per command, rendered by a human printer or a
-//! machine (JSON/YAML) printer.
+//! machine (JSON/YAML) printer; deploy progress goes to stderr through a reporter.
 
 pub mod config;
+pub mod plan;
+pub mod progress;

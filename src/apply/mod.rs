@@ -1,0 +1,415 @@
+//! Carrying out a [`Plan`]: create secret and config versions, networks, then create and
+//! update services (independent writes run concurrently), wait for every written service to
+//! converge, and only then delete what the plan said may go, checked again against the live
+//! swarm. Progress goes to a [`Reporter`], so the terminal stays at the edge.
+
+pub mod rollout;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+
+use crate::convert::Namespace;
+use crate::engine::{Engine, EngineError, NewObject, Spec};
+use crate::model::{ObjectKind, SensitiveBytes};
+use crate::plan::contents::Contents;
+use crate::plan::fingerprint::{Fingerprinter, Material};
+use crate::plan::{observe, prune, Operation, Plan, Resource, FINGERPRINT_LABEL};
+use rollout::{RolloutFailure, Watched};
+
+/// How many writes run at once.
+const CONCURRENT_WRITES: usize = 8;
+
+/// Something that happened while applying, for the user to see.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// A secret, config, network or service was created.
+    Created {
+        /// What kind.
+        resource: Resource,
+        /// Its name.
+        name: &'a str,
+    },
+    /// A service's spec was replaced.
+    Updated {
+        /// Service name.
+        name: &'a str,
+    },
+    /// A service's rollout moved on.
+    Rolling {
+        /// Service name.
+        service: &'a str,
+        /// Tasks running.
+        running: usize,
+        /// Tasks wanted.
+        desired: usize,
+        /// Time since the writes.
+        elapsed: Duration,
+        /// A task's latest error.
+        last_error: Option<&'a str>,
+    },
+    /// A service runs its new spec.
+    Converged {
+        /// Service name.
+        service: &'a str,
+        /// Time since the writes.
+        elapsed: Duration,
+    },
+    /// Swarm paused or rolled back a service's update.
+    RolloutFailed {
+        /// Service name.
+        service: &'a str,
+        /// UpdateStatus.State.
+        state: &'a str,
+        /// Swarm's message.
+        message: &'a str,
+    },
+    /// An old version was deleted.
+    Deleted {
+        /// Secret or config.
+        resource: Resource,
+        /// Its name.
+        name: &'a str,
+    },
+    /// A deletion was skipped (something started using it meanwhile).
+    KeptInUse {
+        /// Secret or config.
+        resource: Resource,
+        /// Its name.
+        name: &'a str,
+        /// The engine's refusal.
+        reason: &'a str,
+    },
+}
+
+/// Receives progress while a plan is applied.
+pub trait Reporter: Sync {
+    /// Called for each event, in order.
+    fn report(&self, event: Progress<'_>);
+}
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Do not wait for rollouts (and so do not prune).
+    pub detach: bool,
+    /// How long to wait for rollouts.
+    pub timeout: Duration,
+    /// How often to poll rollouts.
+    pub poll: Duration,
+}
+
+/// What was done.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Names of things created or updated.
+    pub written: Vec<String>,
+    /// Names of objects deleted.
+    pub deleted: Vec<String>,
+}
+
+/// Why applying stopped.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// An engine call failed; `done` lists what was already written.
+    Engine {
+        /// What was being done.
+        during: String,
+        /// The engine's error.
+        error: EngineError,
+        /// What was written before it.
+        done: Vec<String>,
+    },
+    /// Services did not converge (rolled back, paused, or timed out). Nothing was pruned.
+    Rollout(Vec<RolloutFailure>),
+}
+
+/// Everything the executor needs besides the engine.
+pub struct ApplyInput<'a> {
+    /// The plan to carry out.
+    pub plan: &'a Plan,
+    /// The stack.
+    pub namespace: &'a Namespace,
+    /// Data for new versions.
+    pub contents: &'a Contents,
+    /// Makes fingerprints for new versions.
+    pub fingerprinter: &'a Fingerprinter,
+    /// Re-checks prunes after convergence.
+    pub project: &'a crate::model::Project,
+    /// Superseded versions to keep.
+    pub keep: usize,
+}
+
+/// Carries out the plan.
+pub async fn apply<E: Engine>(
+    engine: &E,
+    input: &ApplyInput<'_>,
+    reporter: &dyn Reporter,
+    options: &ApplyOptions,
+) -> Result<Applied, ApplyError> {
+    let mut applied = Applied::default();
+    let fail = |during: String, error: EngineError, applied: &Applied| ApplyError::Engine {
+        during,
+        error,
+        done: applied.written.clone(),
+    };
+
+    // 1. New secret and config versions, concurrently.
+    let creations: Vec<_> = input
+        .plan
+        .changes
+        .iter()
+        .filter_map(|change| match &change.operation {
+            Operation::CreateObject(creation) => Some(creation),
+            _ => None,
+        })
+        .collect();
+    let created = stream::iter(creations.into_iter().map(|creation| async move {
+        let data = input
+            .contents
+            .get(creation.kind, &creation.key)
+            .cloned()
+            .unwrap_or_else(|| SensitiveBytes::new(Vec::new()));
+        let mut labels = creation.labels.clone();
+        if creation.driver.is_none() {
+            let fingerprinter = input.fingerprinter.clone();
+            let for_hash = data.clone();
+            let template_driver = creation.template_driver.clone();
+            let fingerprint = tokio::task::spawn_blocking(move || {
+                fingerprinter.fingerprint(Material {
+                    data: for_hash.expose(),
+                    driver: None,
+                    template_driver: template_driver.as_deref(),
+                })
+            })
+            .await
+            .expect("fingerprinting does not panic");
+            labels.insert(FINGERPRINT_LABEL.into(), fingerprint);
+        }
+        let object = NewObject {
+            kind: creation.kind,
+            name: creation.name.clone(),
+            labels,
+            data,
+            driver: creation.driver.clone(),
+            driver_opts: creation.driver_opts.clone(),
+            template_driver: creation.template_driver.clone(),
+        };
+        let id = engine.create_object(&object).await.map_err(|error| {
+            (
+                format!("creating {} {}", creation.kind.noun(), creation.name),
+                error,
+            )
+        })?;
+        reporter.report(Progress::Created {
+            resource: Resource::of(creation.kind),
+            name: &creation.name,
+        });
+        Ok::<_, (String, EngineError)>((creation.kind, creation.name.clone(), id))
+    }))
+    .buffer_unordered(CONCURRENT_WRITES)
+    .collect::<Vec<_>>()
+    .await;
+    let mut ids: HashMap<(ObjectKind, String), String> = HashMap::new();
+    let mut first_error = None;
+    for result in created {
+        match result {
+            Ok((kind, name, id)) => {
+                applied.written.push(name.clone());
+                ids.insert((kind, name), id);
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    if let Some((during, error)) = first_error {
+        return Err(fail(during, error, &applied));
+    }
+
+    // 2. Networks, in order.
+    for change in &input.plan.changes {
+        if let Operation::CreateNetwork(spec) = &change.operation {
+            engine.create_network(spec).await.map_err(|error| {
+                fail(format!("creating network {}", change.name), error, &applied)
+            })?;
+            reporter.report(Progress::Created {
+                resource: Resource::Network,
+                name: &change.name,
+            });
+            applied.written.push(change.name.clone());
+        }
+    }
+
+    // 3. Services, concurrently.
+    let writes: Vec<_> = input
+        .plan
+        .changes
+        .iter()
+        .filter(|change| {
+            matches!(
+                change.operation,
+                Operation::CreateService(_) | Operation::UpdateService { .. }
+            )
+        })
+        .collect();
+    let ids = &ids;
+    let written = stream::iter(writes.into_iter().map(|change| async move {
+        match &change.operation {
+            Operation::CreateService(spec) => {
+                let spec = with_object_ids(spec, ids);
+                let id = engine
+                    .create_service(&spec)
+                    .await
+                    .map_err(|error| (format!("creating service {}", change.name), error))?;
+                reporter.report(Progress::Created {
+                    resource: Resource::Service,
+                    name: &change.name,
+                });
+                Ok(Watched {
+                    id,
+                    name: change.name.clone(),
+                    replaces_tasks: false,
+                })
+            }
+            Operation::UpdateService { id, version, spec } => {
+                let spec = with_object_ids(spec, ids);
+                engine
+                    .update_service(id, *version, &spec)
+                    .await
+                    .map_err(|error| (format!("updating service {}", change.name), error))?;
+                reporter.report(Progress::Updated { name: &change.name });
+                Ok(Watched {
+                    id: id.clone(),
+                    name: change.name.clone(),
+                    replaces_tasks: true,
+                })
+            }
+            _ => unreachable!("filtered to service writes"),
+        }
+    }))
+    .buffer_unordered(CONCURRENT_WRITES)
+    .collect::<Vec<Result<Watched, (String, EngineError)>>>()
+    .await;
+    let mut watched = Vec::new();
+    let mut first_error = None;
+    for result in written {
+        match result {
+            Ok(service) => {
+                applied.written.push(service.name.clone());
+                watched.push(service);
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    if let Some((during, error)) = first_error {
+        return Err(fail(during, error, &applied));
+    }
+
+    if options.detach {
+        return Ok(applied);
+    }
+
+    // 4. Wait for every written service together.
+    let failures =
+        rollout::wait_for_rollouts(engine, &watched, options.timeout, options.poll, reporter)
+            .await
+            .map_err(|error| fail("waiting for services to converge".into(), error, &applied))?;
+    if !failures.is_empty() {
+        return Err(ApplyError::Rollout(failures));
+    }
+
+    // 5. Delete what the plan said may go, if it still may now that services converged.
+    let deletions: Vec<&str> = input
+        .plan
+        .changes
+        .iter()
+        .filter_map(|change| match &change.operation {
+            Operation::DeleteObject { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if deletions.is_empty() {
+        return Ok(applied);
+    }
+    let observed = observe::observe(engine, input.namespace)
+        .await
+        .map_err(|error| fail("reading the swarm before pruning".into(), error, &applied))?;
+    let services: Vec<(Spec, Option<Spec>)> = observed
+        .services
+        .iter()
+        .map(|s| (s.spec.clone(), s.previous_spec.clone()))
+        .collect();
+    let current: Vec<&String> = input.plan.current_objects.iter().collect();
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        let candidates = prune::prunable(
+            kind,
+            observed.objects(kind),
+            input.namespace,
+            input.project,
+            &current,
+            &services,
+            input.keep,
+        );
+        for candidate in candidates
+            .iter()
+            .filter(|c| deletions.contains(&c.object.id.as_str()))
+        {
+            let name = &candidate.object.name;
+            match engine.remove_object(kind, &candidate.object.id).await {
+                Ok(()) => {
+                    reporter.report(Progress::Deleted {
+                        resource: Resource::of(kind),
+                        name,
+                    });
+                    applied.deleted.push(name.clone());
+                }
+                Err(EngineError::Conflict(reason)) => {
+                    reporter.report(Progress::KeptInUse {
+                        resource: Resource::of(kind),
+                        name,
+                        reason: &reason,
+                    });
+                }
+                Err(EngineError::NotFound(_)) => {}
+                Err(error) => {
+                    return Err(fail(
+                        format!("deleting {} {name}", kind.noun()),
+                        error,
+                        &applied,
+                    ))
+                }
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// The spec with the IDs of versions created in this run filled into its references.
+fn with_object_ids(spec: &Spec, ids: &HashMap<(ObjectKind, String), String>) -> Spec {
+    let mut spec = spec.clone();
+    for (kind, list, id_key, name_key) in [
+        (ObjectKind::Secret, "Secrets", "SecretID", "SecretName"),
+        (ObjectKind::Config, "Configs", "ConfigID", "ConfigName"),
+    ] {
+        let Some(refs) = spec
+            .pointer_mut(&format!("/TaskTemplate/ContainerSpec/{list}"))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for reference in refs {
+            let name = reference[name_key].as_str().unwrap_or_default().to_string();
+            if reference[id_key].as_str().is_none_or(str::is_empty) {
+                if let Some(id) = ids.get(&(kind, name)) {
+                    reference[id_key] = Value::from(id.clone());
+                }
+            }
+        }
+    }
+    spec
+}

@@ -1,0 +1,268 @@
+//! Comparing service specs the way a person would: after dropping what the engine fills in by
+//! itself (nulls, empty values, defaults such as `Runtime: container` or `Replicas: 1`), so a
+//! plan right after a deploy is empty. Differences are described per field, with secret and
+//! config references shown by name and target and environment values never shown.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::engine::Spec;
+
+/// The spec with engine-filled defaults and empty values removed.
+pub fn canonical(spec: &Spec) -> Value {
+    let mut spec = spec.clone();
+    if let Some(task) = spec.get_mut("TaskTemplate").and_then(Value::as_object_mut) {
+        remove_if(task, "ForceUpdate", &Value::from(0));
+        remove_if(task, "Runtime", &Value::from("container"));
+        if let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) {
+            remove_if(container, "Isolation", &Value::from("default"));
+        }
+    }
+    if let Some(endpoint) = spec.get_mut("EndpointSpec").and_then(Value::as_object_mut) {
+        remove_if(endpoint, "Mode", &Value::from("vip"));
+    }
+    if let Some(replicated) = spec
+        .pointer_mut("/Mode/Replicated")
+        .and_then(Value::as_object_mut)
+    {
+        replicated.entry("Replicas").or_insert(Value::from(1));
+    }
+    prune_empty(&mut spec);
+    spec
+}
+
+fn remove_if(map: &mut Map<String, Value>, key: &str, default: &Value) {
+    if map.get(key) == Some(default) {
+        map.remove(key);
+    }
+}
+
+/// Drops nulls, empty strings, empty arrays and empty objects, recursively. Returns whether
+/// the value itself is now empty.
+fn prune_empty(value: &mut Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                prune_empty(item);
+            }
+            items.is_empty()
+        }
+        Value::Object(map) => {
+            map.retain(|_, v| !prune_empty(v));
+            map.is_empty()
+        }
+        _ => false,
+    }
+}
+
+/// Keeps the live spec's ForceUpdate counter, as docker/cli does, so a `docker service update
+/// --force` done by hand does not look like a change.
+pub fn keep_force_update(desired: &mut Spec, live: &Spec) {
+    if let Some(force) = live
+        .pointer("/TaskTemplate/ForceUpdate")
+        .filter(|v| v.as_u64() != Some(0))
+    {
+        if let Some(task) = desired
+            .get_mut("TaskTemplate")
+            .and_then(Value::as_object_mut)
+        {
+            task.insert("ForceUpdate".into(), force.clone());
+        }
+    }
+}
+
+/// What differs between the live spec and the desired one, one line per field; empty when
+/// they are the same.
+pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
+    let (live, desired) = (canonical(live), canonical(desired));
+    if live == desired {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    for (list, noun, name_key) in [
+        ("Secrets", "secret", "SecretName"),
+        ("Configs", "config", "ConfigName"),
+    ] {
+        let old = targets(&live, list, name_key);
+        let new = targets(&desired, list, name_key);
+        for (target, (name, mount)) in &new {
+            match old.get(target) {
+                None => lines.push(format!("{noun} + {name} (target {target})")),
+                Some((old_name, old_mount)) if old_name != name => {
+                    lines.push(format!("{noun} {old_name} -> {name} (target {target})"))
+                }
+                Some((_, old_mount)) if old_mount != mount => lines.push(format!(
+                    "{noun} {name}: owner or mode changed (target {target})"
+                )),
+                _ => {}
+            }
+        }
+        for (target, (name, _)) in &old {
+            if !new.contains_key(target) {
+                lines.push(format!("{noun} - {name} (target {target})"));
+            }
+        }
+    }
+    let old_env = environment(&live);
+    let new_env = environment(&desired);
+    for (name, value) in &new_env {
+        match old_env.get(name) {
+            None => lines.push(format!("environment {name}: added")),
+            Some(old) if old != value => lines.push(format!("environment {name}: changed")),
+            _ => {}
+        }
+    }
+    for name in old_env.keys() {
+        if !new_env.contains_key(name) {
+            lines.push(format!("environment {name}: removed"));
+        }
+    }
+    let mut live_rest = live;
+    let mut desired_rest = desired;
+    for spec in [&mut live_rest, &mut desired_rest] {
+        if let Some(container) = spec
+            .pointer_mut("/TaskTemplate/ContainerSpec")
+            .and_then(Value::as_object_mut)
+        {
+            container.remove("Secrets");
+            container.remove("Configs");
+            container.remove("Env");
+        }
+    }
+    field_differences("", &live_rest, &desired_rest, &mut lines);
+    lines
+}
+
+/// The secret or config references by effective target: (object name, mount settings).
+fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, (String, Value)> {
+    let prefix = if list == "Secrets" {
+        "/run/secrets/"
+    } else {
+        "/"
+    };
+    spec.pointer(&format!("/TaskTemplate/ContainerSpec/{list}"))
+        .and_then(Value::as_array)
+        .map(|refs| {
+            refs.iter()
+                .map(|r| {
+                    let target = r
+                        .pointer("/File/Name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let target = if target.starts_with('/') {
+                        target.to_string()
+                    } else {
+                        format!("{prefix}{target}")
+                    };
+                    let name = r[name_key].as_str().unwrap_or_default().to_string();
+                    (
+                        target,
+                        (name, r.get("File").cloned().unwrap_or(Value::Null)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn environment(spec: &Value) -> BTreeMap<String, String> {
+    spec.pointer("/TaskTemplate/ContainerSpec/Env")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|item| match item.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (item.to_string(), String::new()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn field_differences(path: &str, old: &Value, new: &Value, lines: &mut Vec<String>) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                field_differences(
+                    &sub,
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    lines,
+                );
+            }
+        }
+        _ => lines.push(format!("{path}: {} -> {}", show(old), show(new))),
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// For a new service: its secret and config mounts, one line each.
+pub fn reference_lines(spec: &Spec) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (list, noun, name_key) in [
+        ("Secrets", "secret", "SecretName"),
+        ("Configs", "config", "ConfigName"),
+    ] {
+        for (target, (name, _)) in targets(spec, list, name_key) {
+            lines.push(format!("{noun} {name} (target {target})"));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn engine_defaults_are_not_differences() {
+        let desired = json!({"Name": "s", "Mode": {"Replicated": {}}, "EndpointSpec": {"Mode": ""},
+            "TaskTemplate": {"ContainerSpec": {"Image": "i", "Privileges": {}}, "Placement": {}}});
+        let live = json!({"Name": "s", "Mode": {"Replicated": {"Replicas": 1}}, "EndpointSpec": {"Mode": "vip"},
+            "TaskTemplate": {"ContainerSpec": {"Image": "i", "Isolation": "default", "Privileges": {"CredentialSpec": null}},
+            "ForceUpdate": 0, "Runtime": "container"}});
+        assert_eq!(differences(&live, &desired), Vec::<String>::new());
+    }
+
+    #[test]
+    fn differences_name_fields_and_hide_environment_values() {
+        let live = json!({"TaskTemplate": {"ContainerSpec": {"Image": "a", "Env": ["PASSWORD=old", "KEEP=1"],
+            "Secrets": [{"File": {"Name": "db"}, "SecretName": "s_db_v1"}]}}});
+        let desired = json!({"TaskTemplate": {"ContainerSpec": {"Image": "b", "Env": ["PASSWORD=new", "KEEP=1", "NEW=x"],
+            "Secrets": [{"File": {"Name": "db"}, "SecretName": "s_db_v2"}]}}});
+        let lines = differences(&live, &desired);
+        assert_eq!(
+            lines,
+            vec![
+                "secret s_db_v1 -> s_db_v2 (target /run/secrets/db)",
+                "environment NEW: added",
+                "environment PASSWORD: changed",
+                "TaskTemplate.ContainerSpec.Image: \"a\" -> \"b\"",
+            ]
+        );
+        assert!(!lines.join("\n").contains("old") && !lines.join("\n").contains("new"));
+    }
+}

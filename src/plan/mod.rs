@@ -1,0 +1,553 @@
+//! Planning: comparing what the Compose files want with what the swarm has, as a pure
+//! function `plan(input, observed) -> Plan`. The plan says what would change and why
+//! (rendered by `render::plan`) and carries the operations the executor (`apply`) performs.
+//! Nothing here talks to the engine; `observe` gathers the [`Observed`] state beforehand.
+
+pub mod canonical;
+pub mod contents;
+pub mod fingerprint;
+pub mod observe;
+pub mod prune;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::convert::{self, Namespace, ResolvedObjects};
+use crate::diagnostic::Diagnostics;
+use crate::engine::{NetworkState, ServiceState, Spec, SwarmObject};
+use crate::model::{Definition, ObjectKind, Project, Source};
+use contents::Contents;
+use fingerprint::{Fingerprinter, Material};
+
+/// Label marking an object stackroll created (and so may delete).
+pub const MANAGED_LABEL: &str = "io.stackroll.managed";
+/// Label holding the Compose key a version belongs to.
+pub const KEY_LABEL: &str = "io.stackroll.key";
+/// Label holding a version's number.
+pub const VERSION_LABEL: &str = "io.stackroll.version";
+/// Label holding a version's content fingerprint (see `fingerprint`).
+pub const FINGERPRINT_LABEL: &str = "io.stackroll.fingerprint";
+
+/// What the swarm holds, as far as planning a stack needs.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Every secret in the swarm (external ones are looked up by exact name).
+    pub secrets: Vec<SwarmObject>,
+    /// Every config in the swarm.
+    pub configs: Vec<SwarmObject>,
+    /// The stack's services.
+    pub services: Vec<ServiceState>,
+    /// Every network.
+    pub networks: Vec<NetworkState>,
+}
+
+impl Observed {
+    /// The objects of one kind.
+    pub fn objects(&self, kind: ObjectKind) -> &[SwarmObject] {
+        match kind {
+            ObjectKind::Secret => &self.secrets,
+            ObjectKind::Config => &self.configs,
+        }
+    }
+}
+
+/// Everything the planner needs besides the observed state.
+pub struct PlanInput<'a> {
+    /// The stack.
+    pub namespace: &'a Namespace,
+    /// The loaded Compose project.
+    pub project: &'a Project,
+    /// The data of every non-external secret and config.
+    pub contents: &'a Contents,
+    /// How fingerprints are checked.
+    pub fingerprinter: &'a Fingerprinter,
+    /// How many superseded versions of each object to keep.
+    pub keep: usize,
+}
+
+/// What kind of thing a change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resource {
+    /// A Swarm secret.
+    Secret,
+    /// A Swarm config.
+    Config,
+    /// A service.
+    Service,
+    /// A network.
+    Network,
+}
+
+impl Resource {
+    /// The resource for an object kind.
+    pub fn of(kind: ObjectKind) -> Resource {
+        match kind {
+            ObjectKind::Secret => Resource::Secret,
+            ObjectKind::Config => Resource::Config,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Resource::Secret => "secret",
+            Resource::Config => "config",
+            Resource::Service => "service",
+            Resource::Network => "network",
+        }
+    }
+}
+
+/// What happens to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// It is created.
+    Create,
+    /// It is changed in place.
+    Update,
+    /// It is deleted (after every service converged).
+    Delete,
+}
+
+/// A secret or config version to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectCreation {
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// Its Compose key.
+    pub key: String,
+    /// Its version number.
+    pub version: u64,
+    /// Its swarm name, `<base>_v<version>`.
+    pub name: String,
+    /// Its labels, without the fingerprint (computed when it is created).
+    pub labels: IndexMap<String, String>,
+    /// Secret driver, for driver-backed secrets.
+    pub driver: Option<String>,
+    /// Secret driver options.
+    pub driver_opts: IndexMap<String, String>,
+    /// Templating driver.
+    pub template_driver: Option<String>,
+}
+
+/// The engine call a change makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// Create a secret or config version.
+    CreateObject(ObjectCreation),
+    /// Create a network from a NetworkCreateRequest.
+    CreateNetwork(Spec),
+    /// Create a service from a ServiceSpec (object IDs of new versions filled in later).
+    CreateService(Spec),
+    /// Replace a service's spec.
+    UpdateService {
+        /// Service ID.
+        id: String,
+        /// Version.Index it was read at.
+        version: u64,
+        /// The new ServiceSpec.
+        spec: Spec,
+    },
+    /// Delete a secret or config that stackroll created and nothing references.
+    DeleteObject {
+        /// Secret or config.
+        kind: ObjectKind,
+        /// Its ID.
+        id: String,
+    },
+}
+
+/// One change the plan makes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// What kind of thing.
+    #[serde(rename = "kind")]
+    pub resource: Resource,
+    /// What happens.
+    pub action: Action,
+    /// Its swarm name.
+    pub name: String,
+    /// Why, in a few words.
+    pub reason: String,
+    /// What changes in it, one line each (never a secret value).
+    pub details: Vec<String>,
+    /// The engine call.
+    #[serde(skip)]
+    pub operation: Operation,
+}
+
+/// Counts of changes by action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Things created.
+    pub create: usize,
+    /// Things updated.
+    pub update: usize,
+    /// Things deleted.
+    pub delete: usize,
+}
+
+/// Everything a deploy would do to a stack.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The stack.
+    pub stack: String,
+    /// The changes, in the order they are carried out (deletes last).
+    pub changes: Vec<Change>,
+    /// Things the user should know that change nothing (adoption, unverifiable content).
+    pub notes: Vec<String>,
+    /// Counts by action.
+    pub summary: Summary,
+    /// Names of the secret and config versions services will use (never pruned).
+    #[serde(skip)]
+    pub current_objects: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug)]
+pub enum PlanError {
+    /// External secrets, configs or networks that do not exist, all of them.
+    MissingExternal(Vec<String>),
+    /// Services that cannot be converted (unsupported fields, bad values).
+    Invalid(Diagnostics),
+}
+
+/// The versions of one object that stackroll created for this stack, newest first.
+pub fn versions<'o>(
+    observed: &'o [SwarmObject],
+    namespace: &Namespace,
+    key: &str,
+    base: &str,
+) -> Vec<(u64, &'o SwarmObject)> {
+    let mut found: Vec<(u64, &SwarmObject)> = observed
+        .iter()
+        .filter(|object| {
+            is_managed_by(object, namespace)
+                && object.labels.get(KEY_LABEL).map(String::as_str) == Some(key)
+        })
+        .filter_map(|object| {
+            let version: u64 = object.labels.get(VERSION_LABEL)?.parse().ok()?;
+            (object.name == versioned_name(base, version)).then_some((version, object))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found
+}
+
+/// Whether stackroll created `object` for this stack.
+pub fn is_managed_by(object: &SwarmObject, namespace: &Namespace) -> bool {
+    object.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true")
+        && object.labels.get(crate::engine::STACK_NAMESPACE_LABEL) == Some(&namespace.0)
+}
+
+/// `<base>_v<version>`.
+pub fn versioned_name(base: &str, version: u64) -> String {
+    format!("{base}_v{version}")
+}
+
+/// The unversioned name of a definition: `name:` or `<stack>_<key>`.
+pub fn base_name(namespace: &Namespace, definition: &Definition) -> String {
+    match &definition.name {
+        Some(name) => name.value.clone(),
+        None => namespace.scope(&definition.key),
+    }
+}
+
+/// The swarm name an external definition refers to: `name:` or the key itself.
+pub fn external_name(definition: &Definition) -> String {
+    definition
+        .name
+        .as_ref()
+        .map_or_else(|| definition.key.clone(), |name| name.value.clone())
+}
+
+/// Works out every change a deploy makes. Pure: the same inputs give the same plan.
+pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanError> {
+    let namespace = input.namespace;
+    let mut changes = Vec::new();
+    let mut notes = Vec::new();
+    let mut missing = Vec::new();
+    let mut resolved = ResolvedObjects::new();
+
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        let live = observed.objects(kind);
+        for definition in input.project.definitions(kind).values() {
+            let key = (kind, definition.key.clone());
+            if definition.is_external() {
+                let name = external_name(definition);
+                match live.iter().find(|object| object.name == name) {
+                    Some(object) => {
+                        resolved.insert(key, (name, object.id.clone()));
+                    }
+                    None => missing.push(format!("{} {name}", kind.noun())),
+                }
+                continue;
+            }
+            let base = base_name(namespace, definition);
+            let versions = versions(live, namespace, &definition.key, &base);
+            let chosen = choose_version(input, definition, &versions, &mut notes);
+            match chosen {
+                Chosen::Existing(object) => {
+                    resolved.insert(key, (object.name.clone(), object.id.clone()));
+                }
+                Chosen::New { reason } => {
+                    let version = versions.first().map_or(1, |(newest, _)| newest + 1);
+                    let name = versioned_name(&base, version);
+                    if versions.is_empty() {
+                        if let Some(legacy) = live.iter().find(|object| object.name == base) {
+                            notes.push(format!(
+                                "adopting {} {}: its content cannot be verified; {name} is created and services are moved to it; {} is left in place",
+                                kind.noun(), legacy.name, legacy.name
+                            ));
+                        }
+                    }
+                    let mut labels = namespace.add_label(&definition.labels);
+                    labels.insert(MANAGED_LABEL.into(), "true".into());
+                    labels.insert(KEY_LABEL.into(), definition.key.clone());
+                    labels.insert(VERSION_LABEL.into(), version.to_string());
+                    let driver = match &definition.source {
+                        Source::Driver(driver) => Some(driver.clone()),
+                        _ => None,
+                    };
+                    changes.push(Change {
+                        resource: Resource::of(kind),
+                        action: Action::Create,
+                        name: name.clone(),
+                        reason: format!(
+                            "{}; {reason}",
+                            input.contents.describe(kind, &definition.key)
+                        ),
+                        details: Vec::new(),
+                        operation: Operation::CreateObject(ObjectCreation {
+                            kind,
+                            key: definition.key.clone(),
+                            version,
+                            name: name.clone(),
+                            labels,
+                            driver,
+                            driver_opts: definition.driver_opts.clone(),
+                            template_driver: definition.template_driver.clone(),
+                        }),
+                    });
+                    resolved.insert(key, (name, String::new()));
+                }
+            }
+        }
+    }
+
+    let (networks, external_networks) =
+        convert::network_specs(namespace, input.project).map_err(PlanError::Invalid)?;
+    for name in external_networks {
+        if !observed.networks.iter().any(|network| network.name == name) {
+            missing.push(format!("network {name}"));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(PlanError::MissingExternal(missing));
+    }
+    for (name, spec) in networks {
+        if !observed.networks.iter().any(|network| network.name == name) {
+            changes.push(Change {
+                resource: Resource::Network,
+                action: Action::Create,
+                name,
+                reason: "new network".into(),
+                details: Vec::new(),
+                operation: Operation::CreateNetwork(spec),
+            });
+        }
+    }
+
+    let mut invalid = Diagnostics::default();
+    let mut post_services: Vec<(Spec, Option<Spec>)> = Vec::new();
+    let mut live_touched = vec![false; observed.services.len()];
+    for service in input.project.services.values() {
+        let mut spec = match convert::service_spec(namespace, service, input.project, &resolved) {
+            Ok(spec) => spec,
+            Err(problems) => {
+                invalid.extend(problems);
+                continue;
+            }
+        };
+        resolve_network_ids(&mut spec, &observed.networks);
+        let name = namespace.scope(&service.name);
+        let live = observed.services.iter().position(|live| live.name == name);
+        match live {
+            None => {
+                post_services.push((spec.clone(), None));
+                changes.push(Change {
+                    resource: Resource::Service,
+                    action: Action::Create,
+                    name,
+                    reason: "new service".into(),
+                    details: canonical::reference_lines(&spec),
+                    operation: Operation::CreateService(spec),
+                });
+            }
+            Some(index) => {
+                live_touched[index] = true;
+                let live = &observed.services[index];
+                canonical::keep_force_update(&mut spec, &live.spec);
+                let details = canonical::differences(&live.spec, &spec);
+                if details.is_empty() {
+                    post_services.push((live.spec.clone(), live.previous_spec.clone()));
+                    continue;
+                }
+                post_services.push((spec.clone(), Some(live.spec.clone())));
+                changes.push(Change {
+                    resource: Resource::Service,
+                    action: Action::Update,
+                    name,
+                    reason: "spec changed".into(),
+                    details,
+                    operation: Operation::UpdateService {
+                        id: live.id.clone(),
+                        version: live.version,
+                        spec,
+                    },
+                });
+            }
+        }
+    }
+    if invalid.has_errors() {
+        return Err(PlanError::Invalid(invalid));
+    }
+    for (index, live) in observed.services.iter().enumerate() {
+        if !live_touched[index] {
+            notes.push(format!(
+                "service {} is not in the compose files; it is left running",
+                live.name
+            ));
+            post_services.push((live.spec.clone(), live.previous_spec.clone()));
+        }
+    }
+
+    let in_use: Vec<&String> = resolved.values().map(|(name, _)| name).collect();
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        for object in prune::prunable(
+            kind,
+            observed.objects(kind),
+            namespace,
+            input.project,
+            &in_use,
+            &post_services,
+            input.keep,
+        ) {
+            changes.push(Change {
+                resource: Resource::of(kind),
+                action: Action::Delete,
+                name: object.object.name.clone(),
+                reason: object.reason,
+                details: Vec::new(),
+                operation: Operation::DeleteObject {
+                    kind,
+                    id: object.object.id.clone(),
+                },
+            });
+        }
+    }
+
+    let mut summary = Summary::default();
+    for change in &changes {
+        match change.action {
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            Action::Delete => summary.delete += 1,
+        }
+    }
+    let current_objects = resolved.into_values().map(|(name, _)| name).collect();
+    Ok(Plan {
+        stack: namespace.0.clone(),
+        changes,
+        notes,
+        summary,
+        current_objects,
+    })
+}
+
+/// Replaces network names in a spec's attachments with the IDs of existing networks, as the
+/// engine stores them (order kept: docker/cli sorts by name before the engine resolves).
+fn resolve_network_ids(spec: &mut Spec, networks: &[NetworkState]) {
+    let Some(attachments) = spec
+        .pointer_mut("/TaskTemplate/Networks")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for attachment in attachments {
+        let target = attachment["Target"].as_str().unwrap_or_default();
+        if let Some(network) = networks.iter().find(|network| network.name == target) {
+            attachment["Target"] = serde_json::Value::from(network.id.clone());
+        }
+    }
+}
+
+enum Chosen<'o> {
+    Existing(&'o SwarmObject),
+    New { reason: String },
+}
+
+/// Picks the version whose content matches (newest first), or says why a new one is needed.
+fn choose_version<'o>(
+    input: &PlanInput<'_>,
+    definition: &Definition,
+    versions: &[(u64, &'o SwarmObject)],
+    notes: &mut Vec<String>,
+) -> Chosen<'o> {
+    let kind = definition.kind;
+    if let Source::Driver(driver) = &definition.source {
+        notes.push(format!(
+            "{} {} comes from driver {driver}: its content cannot be fingerprinted, so it is created once and never rotated",
+            kind.noun(),
+            definition.key
+        ));
+        return match versions.first() {
+            Some((_, object)) => Chosen::Existing(object),
+            None => Chosen::New {
+                reason: "new".into(),
+            },
+        };
+    }
+    let data = input
+        .contents
+        .get(kind, &definition.key)
+        .expect("contents were read for every definition");
+    let material = Material {
+        data: data.expose(),
+        driver: None,
+        template_driver: definition.template_driver.as_deref(),
+    };
+    for (index, (version, object)) in versions.iter().enumerate() {
+        let stored = object
+            .labels
+            .get(FINGERPRINT_LABEL)
+            .map(String::as_str)
+            .unwrap_or("");
+        if input.fingerprinter.matches(stored, material) {
+            if index > 0 {
+                notes.push(format!(
+                    "{} {}: content equals retained v{version}; switching back to {}",
+                    kind.noun(),
+                    definition.key,
+                    object.name
+                ));
+            }
+            return Chosen::Existing(object);
+        }
+    }
+    Chosen::New {
+        reason: match versions.first() {
+            Some((version, _)) => format!("replaces v{version}: content changed"),
+            None => "first version".into(),
+        },
+    }
+}

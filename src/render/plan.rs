@@ -1,0 +1,128 @@
+//! `stackroll plan` and `stackroll deploy` output: a human printer that reads like a diff and
+//! a JSON printer (schema/plan.schema.json), both over the same [`Report`].
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::plan::{Action, Plan};
+
+/// Output format of plan and deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    Text,
+    /// JSON following schema/plan.schema.json.
+    Json,
+}
+
+/// How a command ended, as reported in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// `plan` or `deploy --dry-run`: nothing was written.
+    Planned,
+    /// Nothing needed doing.
+    NoChanges,
+    /// Everything was applied and converged (or `--detach`: written, not awaited).
+    Applied,
+    /// A rollout failed or was rolled back.
+    RolloutFailed,
+}
+
+/// A service whose rollout failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureReport {
+    /// Service name.
+    pub service: String,
+    /// Swarm's state and message, or the timeout.
+    pub reason: String,
+}
+
+/// Everything plan and deploy print.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<'a> {
+    /// The plan (flattened: stack, changes, notes, summary).
+    #[serde(flatten)]
+    pub plan: &'a Plan,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Objects deleted after convergence (deploy only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
+    /// Failed rollouts (deploy only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailureReport>,
+}
+
+/// Renders the report in `format`, ending with a newline.
+pub fn render(report: &Report<'_>, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Json => {
+            let mut text = serde_json::to_string_pretty(report).expect("reports serialize");
+            text.push('\n');
+            text
+        }
+        OutputFormat::Text => render_text(report),
+    }
+}
+
+fn render_text(report: &Report<'_>) -> String {
+    let plan = report.plan;
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes. Stack {} matches the compose files.",
+            plan.stack
+        );
+    } else {
+        let _ = writeln!(out, "Stack {}:", plan.stack);
+        for change in &plan.changes {
+            let sign = match change.action {
+                Action::Create => '+',
+                Action::Update => '~',
+                Action::Delete => '-',
+            };
+            let noun = change.resource.noun();
+            match (change.action, change.details.as_slice()) {
+                (Action::Update, [single]) => {
+                    let _ = writeln!(out, "  {sign} {noun} {}: {single}", change.name);
+                }
+                (_, details) => {
+                    let _ = writeln!(out, "  {sign} {noun} {} ({})", change.name, change.reason);
+                    for detail in details {
+                        let _ = writeln!(out, "      {detail}");
+                    }
+                }
+            }
+        }
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "Note: {note}");
+    }
+    if !plan.is_empty() {
+        let s = plan.summary;
+        let _ = writeln!(
+            out,
+            "Plan: {} to create, {} to update, {} to delete.",
+            s.create, s.update, s.delete
+        );
+    }
+    match report.outcome {
+        Outcome::Applied => {
+            let _ = writeln!(out, "Applied.");
+        }
+        Outcome::RolloutFailed => {
+            for failure in &report.failures {
+                let _ = writeln!(
+                    out,
+                    "Rollout failed: service {}: {}",
+                    failure.service, failure.reason
+                );
+            }
+        }
+        Outcome::Planned | Outcome::NoChanges => {}
+    }
+    out
+}
