@@ -353,7 +353,7 @@ impl Engine for DockerEngine {
     }
 
     async fn create_service(&self, spec: &Spec) -> Result<String, EngineError> {
-        let spec: ServiceSpec = from_spec(spec, "service spec", &[])?;
+        let spec = bollard_service_spec(spec)?;
         let created = self.write(self.docker.create_service(spec, None)).await?;
         created
             .id
@@ -361,7 +361,7 @@ impl Engine for DockerEngine {
     }
 
     async fn update_service(&self, id: &str, version: u64, spec: &Spec) -> Result<(), EngineError> {
-        let spec: ServiceSpec = from_spec(spec, "service spec", &[])?;
+        let spec = bollard_service_spec(spec)?;
         let version = i32::try_from(version).map_err(|_| {
             EngineError::Other(format!(
                 "service version {version} is too large for the Docker client library to send"
@@ -684,6 +684,21 @@ fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// A ServiceSpec as bollard's model. The daemon (Go) writes the container health check as
+/// `Healthcheck` and reads keys case-insensitively; bollard (from the swagger file) only knows
+/// `HealthCheck`, so the inspect spelling is renamed before conversion.
+fn bollard_service_spec(spec: &Spec) -> Result<ServiceSpec, EngineError> {
+    let mut spec = spec.clone();
+    if let Some(Value::Object(container)) = spec.pointer_mut("/TaskTemplate/ContainerSpec") {
+        if !container.contains_key("HealthCheck") {
+            if let Some(health) = container.remove("Healthcheck") {
+                container.insert("HealthCheck".to_string(), health);
+            }
+        }
+    }
+    from_spec(&spec, "service spec", &[])
 }
 
 /// A bollard model as API JSON, with no `null` members (bollard skips most `None`s itself).

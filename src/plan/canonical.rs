@@ -22,6 +22,17 @@ pub fn canonical(spec: &Spec) -> Value {
     if let Some(endpoint) = spec.get_mut("EndpointSpec").and_then(Value::as_object_mut) {
         remove_if(endpoint, "Mode", &Value::from("vip"));
     }
+    for key in ["UpdateConfig", "RollbackConfig"] {
+        if let Some(config) = spec.get_mut(key).and_then(Value::as_object_mut) {
+            remove_if(config, "Order", &Value::from("stop-first"));
+            remove_if(config, "FailureAction", &Value::from("pause"));
+            for zero in ["MaxFailureRatio", "Delay", "Monitor"] {
+                if config.get(zero).and_then(Value::as_f64) == Some(0.0) {
+                    config.remove(zero);
+                }
+            }
+        }
+    }
     if let Some(replicated) = spec
         .pointer_mut("/Mode/Replicated")
         .and_then(Value::as_object_mut)
