@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use crate::apply::{apply, ApplyError, ApplyInput, ApplyOptions};
 use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
 use crate::compose::{self, LoadOptions, Loaded};
-use crate::convert::{parse_duration, Namespace};
+use crate::convert::{self, parse_duration, Namespace};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, EngineError};
@@ -243,9 +243,10 @@ fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError
     }
     let loaded = load_project(compose_args)?;
     let namespace = Namespace(stack.to_string());
-    let names = stack_name_problems(&loaded.project, &namespace);
-    if names.has_errors() {
-        return Err(CliError::invalid_input(names));
+    let mut problems = stack_name_problems(&loaded.project, &namespace);
+    problems.extend(convert::check(&namespace, &loaded.project));
+    if problems.has_errors() {
+        return Err(CliError::invalid_input(problems));
     }
     let working_dir = std::env::current_dir().unwrap_or_default();
     let contents =

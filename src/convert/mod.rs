@@ -12,6 +12,25 @@ use indexmap::IndexMap;
 
 use crate::engine::STACK_NAMESPACE_LABEL;
 
+/// Every problem converting the project would hit, found without the engine (object names
+/// and IDs do not matter for this).
+pub fn check(
+    namespace: &Namespace,
+    project: &crate::model::Project,
+) -> crate::diagnostic::Diagnostics {
+    let mut problems = crate::diagnostic::Diagnostics::default();
+    let objects = ResolvedObjects::new();
+    for service in project.services.values() {
+        if let Err(found) = service_spec(namespace, service, project, &objects) {
+            problems.extend(found);
+        }
+    }
+    if let Err(found) = network_specs(namespace, project) {
+        problems.extend(found);
+    }
+    problems
+}
+
 /// The stack a deploy works on: scopes names and labels objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace(pub String);

@@ -1,0 +1,109 @@
+//! Command-line behaviour that needs no swarm: exit codes and messages for bad input and an
+//! unreachable engine, and that bad input never reaches the engine.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn project(compose: &str) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+    std::fs::write(dir.path().join("db.txt"), "s3cret-cli-value").unwrap();
+    dir
+}
+
+fn stackroll(dir: &TempDir) -> Command {
+    let mut command = Command::cargo_bin("stackroll").unwrap();
+    command.current_dir(dir.path()).env_remove("DOCKER_HOST");
+    command
+}
+
+const VALID: &str = "services:\n  app:\n    image: local/busybox:1\n    secrets: [db]\nsecrets:\n  db:\n    file: ./db.txt\n";
+
+#[test]
+fn unreachable_engine_exits_1_with_a_hint() {
+    let dir = project(VALID);
+    for command in ["plan", "deploy"] {
+        stackroll(&dir)
+            .args([command, "-H", "unix:///nonexistent/docker.sock", "demo"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "cannot reach the Docker engine at unix:///nonexistent/docker.sock",
+            ))
+            .stderr(predicate::str::contains("hint:"))
+            .stderr(predicate::str::contains("s3cret-cli-value").not());
+    }
+}
+
+#[test]
+fn bad_input_is_reported_before_the_engine_is_contacted() {
+    let dir = project("services:\n  app:\n    image: local/busybox:1\n    secrets: [missing]\n");
+    stackroll(&dir)
+        .args(["deploy", "-H", "unix:///nonexistent/docker.sock", "demo"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "compose.yaml:4:15: services.app.secrets[0].source: secret \"missing\" is not defined",
+        ))
+        .stderr(predicate::str::contains("cannot reach").not());
+}
+
+#[test]
+fn names_swarm_would_refuse_are_errors_with_the_stack_name_known() {
+    let long_key = "k".repeat(60);
+    let compose = format!("services:\n  app:\n    image: i\n    secrets: [{long_key}]\nsecrets:\n  {long_key}:\n    file: ./db.txt\n");
+    let dir = project(&compose);
+    stackroll(&dir)
+        .args(["plan", "-H", "unix:///nonexistent/docker.sock", "demo"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("compose.yaml:6:3"))
+        .stderr(predicate::str::contains("invalid swarm name"));
+    stackroll(&dir)
+        .args(["plan", "-H", "unix:///nonexistent/docker.sock", "bad stack"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid stack name"));
+}
+
+#[test]
+fn invalid_timeout_is_a_usage_error() {
+    let dir = project(VALID);
+    stackroll(&dir)
+        .args(["deploy", "--timeout", "soon", "demo"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid --timeout"));
+}
+
+#[test]
+fn config_never_prints_secret_values() {
+    let dir = project(
+        "services:\n  app:\n    image: i\n    secrets: [db, tok]\nsecrets:\n  db:\n    file: ./db.txt\n  tok:\n    environment: TOKEN\n",
+    );
+    for format in ["yaml", "json"] {
+        stackroll(&dir)
+            .args(["-vvv", "config", "--format", format])
+            .env("TOKEN", "tok-value-xyz")
+            .env("RUST_LOG", "trace")
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("TOKEN"))
+            .stdout(predicate::str::contains("s3cret-cli-value").not())
+            .stdout(predicate::str::contains("tok-value-xyz").not())
+            .stderr(predicate::str::contains("tok-value-xyz").not());
+    }
+}
+
+#[test]
+fn unsupported_service_fields_are_named_before_the_engine_is_contacted() {
+    let dir = project("services:\n  app:\n    image: i\n    ports: [\"80:80\"]\n    deploy:\n      resources: {}\n");
+    stackroll(&dir)
+        .args(["plan", "-H", "unix:///nonexistent/docker.sock", "demo"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("compose.yaml:4:12: services.app.ports: service field \"ports\" is not supported yet"))
+        .stderr(predicate::str::contains("compose.yaml:6:7: services.app.deploy.resources: deploy field \"resources\" is not supported yet"))
+        .stderr(predicate::str::contains("cannot reach").not());
+}
