@@ -21,7 +21,7 @@ use crate::plan::observe::observe;
 use crate::plan::{plan, Plan, PlanError, PlanInput};
 use crate::render::config::{render_project, ConfigFormat};
 use crate::render::plan::{render, FailureReport, Outcome, OutputFormat, Report};
-use crate::render::progress::StderrReporter;
+use crate::render::progress::stderr_reporter;
 
 /// Deploy Docker Compose files to Docker Swarm, with secrets and configs done right.
 #[derive(Debug, Parser)]
@@ -428,7 +428,7 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
             keep: args.keep,
         };
         let options = ApplyOptions { detach: args.detach, timeout, poll: std::time::Duration::from_millis(500) };
-        let result = apply(&engine, &input, &StderrReporter::default(), &options).await;
+        let result = apply(&engine, &input, stderr_reporter().as_ref(), &options).await;
         let (outcome, deleted, failures, error) = match result {
             Ok(applied) => (Outcome::Applied, applied.deleted, Vec::new(), None),
             Err(ApplyError::Rollout(failures)) => {

@@ -427,11 +427,11 @@ impl Engine for FakeEngine {
                 ),
             });
         }
-        if let Some(service) = state.services.iter().find(|service| {
-            network_targets(&service.spec)
-                .iter()
-                .any(|target| *target == network.state.id)
-        }) {
+        if let Some(service) = state
+            .services
+            .iter()
+            .find(|service| network_targets(&service.spec).contains(&network.state.id))
+        {
             return Err(EngineError::Conflict(format!(
                 "rpc error: code = FailedPrecondition desc = network {} is in use by service {}",
                 network.state.id, service.id

@@ -1,54 +1,120 @@
-//! Deploy progress on stderr: one plain line per event, so logs and terminals read the same.
+//! Deploy progress on stderr. On a terminal each rolling service gets a live line (indicatif);
+//! elsewhere (CI logs, pipes) every event is one plain line, so logs stay readable.
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::apply::{Progress, Reporter};
 
-/// Writes progress lines to stderr.
+/// Chooses the terminal or the plain reporter for stderr.
+pub fn stderr_reporter() -> Box<dyn Reporter> {
+    if std::io::stderr().is_terminal() {
+        Box::new(TerminalReporter::default())
+    } else {
+        Box::new(PlainReporter::default())
+    }
+}
+
+/// One line of text for an event.
+pub fn describe(event: &Progress<'_>) -> String {
+    match *event {
+        Progress::Created { resource, name } => format!("created {} {name}", resource.noun()),
+        Progress::Updated { name } => format!("updated service {name}"),
+        Progress::Rolling {
+            service,
+            running,
+            desired,
+            elapsed,
+            last_error,
+        } => format!(
+            "{service}: {running}/{desired} tasks running ({:.1}s){}",
+            elapsed.as_secs_f64(),
+            last_error
+                .map(|e| format!("; last task error: {e}"))
+                .unwrap_or_default()
+        ),
+        Progress::Converged { service, elapsed } => {
+            format!("{service}: converged ({:.1}s)", elapsed.as_secs_f64())
+        }
+        Progress::RolloutFailed {
+            service,
+            state,
+            message,
+        } => {
+            format!("{service}: rollout failed ({state}): {message}")
+        }
+        Progress::Deleted { resource, name } => format!("deleted {} {name}", resource.noun()),
+        Progress::KeptInUse {
+            resource,
+            name,
+            reason,
+        } => {
+            format!("kept {} {name}: {reason}", resource.noun())
+        }
+    }
+}
+
+/// Writes every event as a plain line.
 #[derive(Debug, Default)]
-pub struct StderrReporter {
+pub struct PlainReporter {
     lock: Mutex<()>,
 }
 
-impl Reporter for StderrReporter {
+impl Reporter for PlainReporter {
     fn report(&self, event: Progress<'_>) {
-        let line = match event {
-            Progress::Created { resource, name } => format!("created {} {name}", resource.noun()),
-            Progress::Updated { name } => format!("updated service {name}"),
-            Progress::Rolling {
-                service,
-                running,
-                desired,
-                elapsed,
-                last_error,
-            } => format!(
-                "{service}: {running}/{desired} tasks running ({:.1}s){}",
-                elapsed.as_secs_f64(),
-                last_error
-                    .map(|e| format!("; last task error: {e}"))
-                    .unwrap_or_default()
-            ),
-            Progress::Converged { service, elapsed } => {
-                format!("{service}: converged ({:.1}s)", elapsed.as_secs_f64())
-            }
-            Progress::RolloutFailed {
-                service,
-                state,
-                message,
-            } => {
-                format!("{service}: rollout failed ({state}): {message}")
-            }
-            Progress::Deleted { resource, name } => format!("deleted {} {name}", resource.noun()),
-            Progress::KeptInUse {
-                resource,
-                name,
-                reason,
-            } => {
-                format!("kept {} {name}: {reason}", resource.noun())
-            }
-        };
+        let line = describe(&event);
         let _guard = self.lock.lock();
         let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+/// Live lines per rolling service on a terminal.
+#[derive(Default)]
+pub struct TerminalReporter {
+    state: Mutex<TerminalState>,
+}
+
+#[derive(Default)]
+struct TerminalState {
+    multi: Option<MultiProgress>,
+    bars: HashMap<String, ProgressBar>,
+}
+
+impl Reporter for TerminalReporter {
+    fn report(&self, event: Progress<'_>) {
+        let mut state = self.state.lock().expect("reporter lock");
+        let multi = state
+            .multi
+            .get_or_insert_with(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            .clone();
+        let service = match event {
+            Progress::Rolling { service, .. }
+            | Progress::Converged { service, .. }
+            | Progress::RolloutFailed { service, .. } => service,
+            _ => {
+                let _ = multi.println(describe(&event));
+                return;
+            }
+        };
+        let bar = state
+            .bars
+            .entry(service.to_string())
+            .or_insert_with(|| {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg}").expect("valid template"),
+                );
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            })
+            .clone();
+        match event {
+            Progress::Rolling { .. } => bar.set_message(describe(&event)),
+            _ => bar.finish_with_message(describe(&event)),
+        }
     }
 }
