@@ -5,14 +5,19 @@
 //! converting between bollard's typed models and the API JSON ([`Spec`]) the rest of stackroll
 //! works with.
 //!
-//! Quirks of bollard 0.21 handled here:
+//! Quirks of bollard 0.21 handled here (all checked against dockerd 20.10, API 1.41):
 //! - Request paths carry no `/vX.Y` prefix (bollard issue #736: its URI builder joins an absolute
 //!   path onto the versioned base, which drops the version). A request modifier adds the
 //!   negotiated version to every request, so the daemon applies that version's semantics (for
 //!   API >= 1.30 it does not query a registry to pin image digests on create/update).
 //! - Secret and config `Data` is a `String` that must already be standard base64.
-//! - Specs are converted with bollard's own serde derives; nulls are stripped on the way out, and
-//!   a spec whose fields bollard does not model is refused rather than silently truncated.
+//! - bollard's `Service` model has no `PreviousSpec`, and its structs reorder maps and drop what
+//!   they do not model. Services and tasks are therefore read as plain JSON (see
+//!   `DockerEngine::get_json`): specs come back exactly as `docker service inspect` shows them.
+//! - Writes go through bollard's `ServiceSpec`/`NetworkCreateRequest`: nulls are stripped, and a
+//!   spec with members bollard does not model is refused rather than silently truncated. The
+//!   daemon spells the health check `Healthcheck` (Go), bollard `HealthCheck` (swagger); the
+//!   former is renamed on the way in (the daemon reads keys case-insensitively).
 //! - bollard logs request bodies at `debug`/`trace` level through the `log` crate; that includes
 //!   base64 secret data, so a `log` backend must never enable those levels for `bollard`.
 
@@ -566,7 +571,11 @@ fn is_retryable(err: &BollardError) -> bool {
 
 /// An error and its causes on one line ("client error (Connect): ... Connection refused").
 fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = err.to_string();
+    let top = err.to_string();
+    let mut message = top
+        .strip_prefix("Error in the hyper legacy client: ")
+        .unwrap_or(&top)
+        .to_string();
     let mut source = err.source();
     while let Some(cause) = source {
         let text = cause.to_string();
@@ -771,22 +780,11 @@ fn lost_members(input: &Value, output: &Value, path: &str, lost: &mut Vec<String
     }
 }
 
-/// Standard base64 with padding (RFC 4648 §4), what Swarm expects in secret and config `Data`.
+/// Standard base64 with padding (RFC 4648 §4), what Swarm expects in secret and config `Data`
+/// (not the URL-safe alphabet: `+/` and `=` matter).
 fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b0 = u32::from(chunk[0]);
-        let b1 = chunk.get(1).copied().map_or(0, u32::from);
-        let b2 = chunk.get(2).copied().map_or(0, u32::from);
-        let n = (b0 << 16) | (b1 << 8) | b2;
-        let sextet = |shift: u32| char::from(ALPHABET[((n >> shift) & 63) as usize]);
-        out.push(sextet(18));
-        out.push(sextet(12));
-        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
-        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -931,6 +929,81 @@ mod tests {
         let request: NetworkCreateRequest =
             from_spec(&network, "network spec", IGNORED_NETWORK_FIELDS).unwrap();
         assert_eq!(request.driver.as_deref(), Some("overlay"));
+    }
+
+    #[test]
+    fn inspect_spelling_of_the_health_check_is_accepted() {
+        let spec = json!({
+            "Name": "x",
+            "TaskTemplate": {"ContainerSpec": {
+                "Image": "i",
+                "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000}
+            }}
+        });
+        let typed = bollard_service_spec(&spec).unwrap();
+        let sent = to_spec(&typed).unwrap();
+        assert_eq!(
+            sent["TaskTemplate"]["ContainerSpec"]["HealthCheck"]["Test"],
+            json!(["CMD", "true"])
+        );
+    }
+
+    #[test]
+    fn services_are_read_from_plain_json_with_previous_spec() {
+        let answer = json!({
+            "ID": "svc1",
+            "Version": {"Index": 36},
+            "Spec": {"Name": "demo_app", "Labels": {}, "TaskTemplate": {"ForceUpdate": 0}},
+            "PreviousSpec": {"Name": "demo_app", "Labels": {"old": null}},
+            "UpdateStatus": {"State": "completed", "Message": "update completed"}
+        });
+        let state = service_state(&answer);
+        assert_eq!(state.id, "svc1");
+        assert_eq!(state.name, "demo_app");
+        assert_eq!(state.version, 36);
+        assert_eq!(state.spec, answer["Spec"]);
+        assert_eq!(
+            state.previous_spec,
+            Some(json!({"Name": "demo_app", "Labels": {}}))
+        );
+        assert_eq!(state.update_status.unwrap().state, "completed");
+        let fresh = service_state(&json!({"ID": "s", "Version": {"Index": 1}, "Spec": {}}));
+        assert_eq!((fresh.previous_spec, fresh.update_status), (None, None));
+    }
+
+    #[test]
+    fn tasks_are_read_from_plain_json() {
+        let answer = json!({
+            "ID": "t1", "ServiceID": "s1", "NodeID": "n1", "Slot": 2,
+            "CreatedAt": "2026-11-29T15:53:51.78Z", "DesiredState": "shutdown",
+            "Status": {"State": "failed", "Message": "started", "Err": "task: non-zero exit (1)"},
+            "Spec": {"ContainerSpec": {"Image": "i"}}
+        });
+        let task = task_state(&answer);
+        assert_eq!(task.slot, Some(2));
+        assert_eq!(task.state, "failed");
+        assert_eq!(task.desired_state, "shutdown");
+        assert_eq!(task.error.as_deref(), Some("task: non-zero exit (1)"));
+        assert_eq!(task.spec, json!({"ContainerSpec": {"Image": "i"}}));
+        let global = task_state(&json!({"ID": "t2", "Status": {"Err": ""}}));
+        assert_eq!((global.slot, global.error), (None, None));
+    }
+
+    #[test]
+    fn raw_reads_redirect_the_carrier_request() {
+        assert_eq!(
+            redirected_uri("unix://2f7661722f/v1.41/_ping", "/v1.41/services/abc").as_deref(),
+            Some("unix://2f7661722f/v1.41/services/abc")
+        );
+        assert_eq!(
+            redirected_uri("https://h:2376/_ping", "/v1.41/info").as_deref(),
+            Some("https://h:2376/v1.41/info")
+        );
+        assert_eq!(
+            percent_encode(r#"{"label":["a=b c"]}"#),
+            "%7B%22label%22%3A%5B%22a%3Db%20c%22%5D%7D"
+        );
+        assert_eq!(percent_encode("demo_app-1.x~"), "demo_app-1.x~");
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //! - Renames and mode changes are refused; an update keeps the old spec as `previous_spec`.
 //! - Stored specs are normalised the way dockerd 20.10 (API 1.41) does (checked on a real
 //!   engine): defaults such as `TaskTemplate.Runtime`, `ContainerSpec.Isolation`,
-//!   `RestartPolicy.MaxAttempts`, `UpdateConfig.Order`, `EndpointSpec.Mode` are filled in, empty
-//!   lists are dropped, network targets become network IDs, `HealthCheck` is spelled
+//!   `RestartPolicy.MaxAttempts`, `UpdateConfig.Order`, `EndpointSpec.Mode` are filled in; empty
+//!   lists, empty container strings and `false` flags, zero health-check durations are dropped
+//!   (Go's `omitempty`); network targets become network IDs; `HealthCheck` is spelled
 //!   `Healthcheck`. A planner that compares specs naively sees here what it would see for real.
 //! - An update that changes the task template (or endpoint) completes at once
 //!   (`UpdateStatus` "completed", old tasks shut down, one running task per replica); one that
@@ -962,16 +963,31 @@ fn normalize_service_spec(spec: &Spec) -> Spec {
             if let Some(health) = container.remove("HealthCheck") {
                 container.entry("Healthcheck").or_insert(health);
             }
-            if container
-                .get("Labels")
-                .and_then(Value::as_object)
-                .is_some_and(Map::is_empty)
-            {
-                container.remove("Labels");
+            // Go's omitempty on non-pointer fields: empty strings, `false` (but `Init` is a
+            // pointer and kept), empty maps.
+            container.retain(|key, member| match member {
+                Value::String(text) => !text.is_empty(),
+                Value::Bool(flag) => *flag || key == "Init",
+                Value::Object(map) => {
+                    !(map.is_empty() && matches!(key.as_str(), "Labels" | "Sysctls"))
+                }
+                _ => true,
+            });
+            if let Some(Value::Object(health)) = container.get_mut("Healthcheck") {
+                health.retain(|_, member| member.as_f64() != Some(0.0));
             }
             container
                 .entry("Isolation")
                 .or_insert_with(|| json!("default"));
+        }
+        if let Some(Value::Object(log_driver)) = task.get_mut("LogDriver") {
+            if log_driver
+                .get("Options")
+                .and_then(Value::as_object)
+                .is_some_and(Map::is_empty)
+            {
+                log_driver.remove("Options");
+            }
         }
         if let Some(Value::Object(restart)) = task.get_mut("RestartPolicy") {
             restart.entry("Condition").or_insert_with(|| json!("any"));
@@ -1468,9 +1484,12 @@ mod tests {
             "Name": "demo_web",
             "TaskTemplate": {
                 "ContainerSpec": {
-                    "Image": "local/busybox:1", "Env": [], "Labels": {},
-                    "HealthCheck": {"Test": ["CMD", "true"]}
+                    "Image": "local/busybox:1", "Env": [], "Labels": {}, "Hostname": "",
+                    "ReadOnly": false, "Init": false, "StopGracePeriod": 0,
+                    "HealthCheck": {"Test": ["CMD", "true"], "StartPeriod": 0, "Retries": 0}
                 },
+                "LogDriver": {"Name": "json-file", "Options": {}},
+                "Placement": {"Constraints": []},
                 "RestartPolicy": {},
                 "Networks": [{"Target": "demo_default", "Aliases": ["web"]}]
             },
@@ -1487,9 +1506,13 @@ mod tests {
                 "TaskTemplate": {
                     "ContainerSpec": {
                         "Image": "local/busybox:1",
+                        "Init": false,
+                        "StopGracePeriod": 0,
                         "Healthcheck": {"Test": ["CMD", "true"]},
                         "Isolation": "default"
                     },
+                    "LogDriver": {"Name": "json-file"},
+                    "Placement": {},
                     "RestartPolicy": {"Condition": "any", "MaxAttempts": 0},
                     "Networks": [{"Target": network, "Aliases": ["web"]}],
                     "ForceUpdate": 0,
