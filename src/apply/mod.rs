@@ -4,6 +4,8 @@
 //! swarm. Progress goes to a [`Reporter`], so the terminal stays at the edge.
 
 pub mod rollout;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -274,7 +276,12 @@ pub async fn apply<E: Engine>(
                     replaces_tasks: false,
                 })
             }
-            Operation::UpdateService { id, version, spec } => {
+            Operation::UpdateService {
+                id,
+                version,
+                spec,
+                replaces_tasks,
+            } => {
                 let spec = with_object_ids(spec, ids);
                 engine
                     .update_service(id, *version, &spec)
@@ -284,7 +291,7 @@ pub async fn apply<E: Engine>(
                 Ok(Watched {
                     id: id.clone(),
                     name: change.name.clone(),
-                    replaces_tasks: true,
+                    replaces_tasks: *replaces_tasks,
                 })
             }
             _ => unreachable!("filtered to service writes"),

@@ -17,6 +17,13 @@ pub fn canonical(spec: &Spec) -> Value {
         remove_if(task, "Runtime", &Value::from("container"));
         if let Some(container) = task.get_mut("ContainerSpec").and_then(Value::as_object_mut) {
             remove_if(container, "Isolation", &Value::from("default"));
+            // The engine drops zero durations and retries from a healthcheck.
+            if let Some(health) = container
+                .get_mut("Healthcheck")
+                .and_then(Value::as_object_mut)
+            {
+                health.retain(|_, value| value.as_f64() != Some(0.0));
+            }
         }
     }
     if let Some(endpoint) = spec.get_mut("EndpointSpec").and_then(Value::as_object_mut) {
@@ -67,6 +74,14 @@ fn prune_empty(value: &mut Value) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether going from `live` to `desired` makes Swarm replace the service's tasks: its task
+/// template or endpoint changed (not only its name, labels, mode or update settings).
+pub fn replaces_tasks(live: &Spec, desired: &Spec) -> bool {
+    let (live, desired) = (canonical(live), canonical(desired));
+    live.get("TaskTemplate") != desired.get("TaskTemplate")
+        || live.get("EndpointSpec") != desired.get("EndpointSpec")
 }
 
 /// Keeps the live spec's ForceUpdate counter, as docker/cli does, so a `docker service update

@@ -149,6 +149,9 @@ pub enum Operation {
         version: u64,
         /// The new ServiceSpec.
         spec: Spec,
+        /// Whether Swarm will replace tasks (the task template or endpoint changed), so the
+        /// rollout watcher waits for its rolling update.
+        replaces_tasks: bool,
     },
     /// Delete a secret or config that stackroll created and nothing references.
     DeleteObject {
@@ -412,6 +415,7 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
                     operation: Operation::UpdateService {
                         id: live.id.clone(),
                         version: live.version,
+                        replaces_tasks: canonical::replaces_tasks(&live.spec, &spec),
                         spec,
                     },
                 });

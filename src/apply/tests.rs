@@ -1,0 +1,459 @@
+//! Plan and apply against the in-memory engine: versioning, reuse, prune rules, idempotence,
+//! externals, adoption and failed rollouts, without a swarm.
+
+use std::path::Path;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use tempfile::TempDir;
+
+use super::{apply, ApplyError, ApplyInput, ApplyOptions, Progress, Reporter};
+use crate::compose::{load, LoadOptions};
+use crate::convert::Namespace;
+use crate::engine::fake::FakeEngine;
+use crate::engine::Engine;
+use crate::model::ObjectKind;
+use crate::plan::contents::Contents;
+use crate::plan::fingerprint::Fingerprinter;
+use crate::plan::observe::observe;
+use crate::plan::{plan, Action, Plan, PlanError, PlanInput, Resource};
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn report(&self, _: Progress<'_>) {}
+}
+
+struct Project {
+    dir: TempDir,
+    env: IndexMap<String, String>,
+}
+
+impl Project {
+    fn new(compose: &str) -> Project {
+        let dir = TempDir::new().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        Project {
+            dir,
+            env: IndexMap::new(),
+        }
+    }
+
+    fn file(&self, name: &str, content: &str) -> &Project {
+        std::fs::write(self.dir.path().join(name), content).unwrap();
+        self
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Loads the project, plans against the engine and, unless `dry`, applies with `keep`.
+fn deploy(
+    engine: &FakeEngine,
+    project: &Project,
+    keep: usize,
+    dry: bool,
+) -> (Plan, Result<(), ApplyError>) {
+    let options = LoadOptions {
+        working_dir: project.path().to_path_buf(),
+        process_env: project.env.clone(),
+        ..LoadOptions::default()
+    };
+    let loaded = load(&options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()));
+    let contents = Contents::read(&loaded.project, project.path()).unwrap();
+    let namespace = Namespace("demo".into());
+    let fingerprinter = Fingerprinter::from_key(Some("test-key".into()));
+    runtime().block_on(async {
+        let observed = observe(engine, &namespace).await.unwrap();
+        let input = PlanInput {
+            namespace: &namespace,
+            project: &loaded.project,
+            contents: &contents,
+            fingerprinter: &fingerprinter,
+            keep,
+        };
+        let plan = match plan(&input, &observed) {
+            Ok(plan) => plan,
+            Err(PlanError::MissingExternal(missing)) => panic!("missing {missing:?}"),
+            Err(PlanError::Invalid(d)) => panic!("invalid {:?}", d.errors().collect::<Vec<_>>()),
+        };
+        if dry {
+            return (plan, Ok(()));
+        }
+        let apply_input = ApplyInput {
+            plan: &plan,
+            namespace: &namespace,
+            contents: &contents,
+            fingerprinter: &fingerprinter,
+            project: &loaded.project,
+            keep,
+        };
+        let options = ApplyOptions {
+            detach: false,
+            timeout: Duration::from_secs(5),
+            poll: Duration::from_millis(1),
+        };
+        let result = apply(engine, &apply_input, &Quiet, &options)
+            .await
+            .map(|_| ());
+        (plan, result)
+    })
+}
+
+fn secret_names(engine: &FakeEngine) -> Vec<String> {
+    engine
+        .objects(ObjectKind::Secret)
+        .iter()
+        .map(|o| o.summary().name)
+        .collect()
+}
+
+fn service_secret_names(engine: &FakeEngine, service: &str) -> Vec<String> {
+    let services = engine.services();
+    let service = services
+        .iter()
+        .find(|s| s.name == service)
+        .expect("service exists");
+    crate::plan::prune::referenced_names(&service.spec, ObjectKind::Secret)
+}
+
+const APP: &str = "services:
+  app:
+    image: local/busybox:1
+    secrets:
+      - db
+      - source: db
+        target: /etc/db
+        mode: 0400
+secrets:
+  db:
+    file: ./db.txt
+";
+
+#[test]
+fn first_deploy_then_no_op_writes_nothing() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    assert_eq!(plan.summary.create, 3, "{:?}", plan.changes);
+    assert_eq!(secret_names(&engine), vec!["demo_db_v1"]);
+    assert_eq!(
+        service_secret_names(&engine, "demo_app"),
+        vec!["demo_db_v1", "demo_db_v1"]
+    );
+
+    engine.clear_writes();
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    assert!(plan.is_empty(), "{:?}", plan.changes);
+    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+}
+
+#[test]
+fn rotation_creates_the_next_version_at_the_same_targets_and_prunes_beyond_keep() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 1, false).1.unwrap();
+    let before = engine.services()[0]
+        .spec
+        .pointer("/TaskTemplate/ContainerSpec/Secrets")
+        .cloned()
+        .unwrap();
+
+    project.file("db.txt", "two");
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    let created: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(created, vec!["demo_db_v2"]);
+    assert_eq!(
+        secret_names(&engine),
+        vec!["demo_db_v1", "demo_db_v2"],
+        "v1 kept for rollback"
+    );
+    let after = engine.services()[0]
+        .spec
+        .pointer("/TaskTemplate/ContainerSpec/Secrets")
+        .cloned()
+        .unwrap();
+    for (old, new) in before
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(after.as_array().unwrap())
+    {
+        assert_eq!(
+            old["File"], new["File"],
+            "target, uid, gid and mode never change"
+        );
+        assert_eq!(new["SecretName"], "demo_db_v2");
+    }
+
+    project.file("db.txt", "three");
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    let deleted: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(deleted, vec!["demo_db_v1"]);
+    assert_eq!(secret_names(&engine), vec!["demo_db_v2", "demo_db_v3"]);
+}
+
+#[test]
+fn content_equal_to_a_retained_version_reuses_it() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 1, false).1.unwrap();
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 1, false).1.unwrap();
+    project.file("db.txt", "one");
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    assert_eq!(plan.summary.create, 0, "{:?}", plan.changes);
+    assert_eq!(
+        service_secret_names(&engine, "demo_app"),
+        vec!["demo_db_v1", "demo_db_v1"]
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains("retained v1")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn a_shared_secret_is_created_once_and_every_service_moves_to_it() {
+    let engine = FakeEngine::new();
+    let compose = "services:\n  a: {image: i, secrets: [db]}\n  b: {image: i, secrets: [db]}\n  c: {image: i, secrets: [db]}\nsecrets:\n  db: {file: ./db.txt}\n";
+    let project = Project::new(compose);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 1, false).1.unwrap();
+    project.file("db.txt", "two");
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    assert_eq!((plan.summary.create, plan.summary.update), (1, 3));
+    for service in ["demo_a", "demo_b", "demo_c"] {
+        assert_eq!(service_secret_names(&engine, service), vec!["demo_db_v2"]);
+    }
+}
+
+#[test]
+fn missing_externals_are_all_listed_and_nothing_is_written() {
+    let engine = FakeEngine::new();
+    let compose = "services:\n  app: {image: i, secrets: [a, b]}\nsecrets:\n  a: {external: true}\n  b: {external: true, name: other}\n";
+    let project = Project::new(compose);
+    let options = LoadOptions {
+        working_dir: project.path().to_path_buf(),
+        ..LoadOptions::default()
+    };
+    let loaded = load(&options).unwrap();
+    let contents = Contents::read(&loaded.project, project.path()).unwrap();
+    let namespace = Namespace("demo".into());
+    let observed = runtime().block_on(observe(&engine, &namespace)).unwrap();
+    let input = PlanInput {
+        namespace: &namespace,
+        project: &loaded.project,
+        contents: &contents,
+        fingerprinter: &Fingerprinter::Argon2id,
+        keep: 1,
+    };
+    match plan(&input, &observed) {
+        Err(PlanError::MissingExternal(missing)) => {
+            assert_eq!(missing, vec!["secret a", "secret other"])
+        }
+        other => panic!("expected missing externals, got {other:?}"),
+    }
+    assert_eq!(engine.write_count(), 0);
+
+    engine.insert_object(ObjectKind::Secret, "a", &[]);
+    engine.insert_object(ObjectKind::Secret, "other", &[]);
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    assert!(
+        plan.changes.iter().all(|c| c.resource != Resource::Secret),
+        "externals are never created"
+    );
+    assert_eq!(
+        service_secret_names(&engine, "demo_app"),
+        vec!["a", "other"]
+    );
+}
+
+#[test]
+fn a_rolled_back_update_fails_and_prunes_nothing() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 0, false).1.unwrap();
+    project.file("db.txt", "two");
+    engine.fail_next_update(
+        "demo_app",
+        "rollback_completed",
+        "update rolled back due to failure",
+    );
+    let (_, result) = deploy(&engine, &project, 0, false);
+    match result {
+        Err(ApplyError::Rollout(failures)) => {
+            assert_eq!(failures[0].service, "demo_app");
+            assert!(
+                failures[0].reason.contains("rollback_completed"),
+                "{failures:?}"
+            );
+        }
+        other => panic!("expected a rollout failure, got {other:?}"),
+    }
+    assert_eq!(secret_names(&engine), vec!["demo_db_v1", "demo_db_v2"]);
+    assert_eq!(
+        service_secret_names(&engine, "demo_app"),
+        vec!["demo_db_v1", "demo_db_v1"]
+    );
+
+    // Fixed content that equals the running version: nothing to create, nothing to update.
+    project.file("db.txt", "one");
+    let (plan, result) = deploy(&engine, &project, 0, true);
+    result.unwrap();
+    assert_eq!(
+        (plan.summary.create, plan.summary.update),
+        (0, 0),
+        "{:?}",
+        plan.changes
+    );
+}
+
+#[test]
+fn adoption_moves_services_to_v1_and_leaves_unversioned_objects() {
+    let engine = FakeEngine::new();
+    engine.insert_object(
+        ObjectKind::Secret,
+        "demo_db",
+        &[("com.docker.stack.namespace", "demo")],
+    );
+    engine.insert_object(
+        ObjectKind::Secret,
+        "demo_handmade_v1",
+        &[
+            ("com.docker.stack.namespace", "demo"),
+            ("io.stackroll.key", "handmade"),
+            ("io.stackroll.version", "1"),
+        ],
+    );
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    let (plan, result) = deploy(&engine, &project, 0, false);
+    result.unwrap();
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("adopting secret demo_db") && n.contains("cannot be verified")),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(
+        secret_names(&engine),
+        vec!["demo_db", "demo_db_v1", "demo_handmade_v1"]
+    );
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 0, false).1.unwrap();
+    project.file("db.txt", "three");
+    deploy(&engine, &project, 0, false).1.unwrap();
+    let names = secret_names(&engine);
+    assert!(
+        names.contains(&"demo_db".to_string()) && names.contains(&"demo_handmade_v1".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_removed_secret_is_deleted_once_nothing_references_it() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 1, false).1.unwrap();
+    std::fs::write(
+        project.path().join("compose.yaml"),
+        "services:\n  app:\n    image: local/busybox:1\n",
+    )
+    .unwrap();
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    // The service's previous spec still references v1 (a rollback needs it): kept.
+    assert!(
+        plan.changes.iter().all(|c| c.action != Action::Delete),
+        "{:?}",
+        plan.changes
+    );
+    assert_eq!(secret_names(&engine), vec!["demo_db_v1"]);
+    std::fs::write(
+        project.path().join("compose.yaml"),
+        "services:\n  app:\n    image: local/busybox:1\n    environment: [A=1]\n",
+    )
+    .unwrap();
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.action == Action::Delete && c.name == "demo_db_v1"),
+        "{:?}",
+        plan.changes
+    );
+    assert!(secret_names(&engine).is_empty());
+}
+
+#[test]
+fn detach_writes_without_pruning() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    for content in ["one", "two", "three"] {
+        project.file("db.txt", content);
+        let (plan, _) = deploy(&engine, &project, 0, true);
+        let options = LoadOptions {
+            working_dir: project.path().to_path_buf(),
+            ..LoadOptions::default()
+        };
+        let loaded = load(&options).unwrap();
+        let contents = Contents::read(&loaded.project, project.path()).unwrap();
+        let namespace = Namespace("demo".into());
+        let fingerprinter = Fingerprinter::from_key(Some("test-key".into()));
+        let input = ApplyInput {
+            plan: &plan,
+            namespace: &namespace,
+            contents: &contents,
+            fingerprinter: &fingerprinter,
+            project: &loaded.project,
+            keep: 0,
+        };
+        let options = ApplyOptions {
+            detach: true,
+            timeout: Duration::from_secs(1),
+            poll: Duration::from_millis(1),
+        };
+        runtime()
+            .block_on(apply(&engine, &input, &Quiet, &options))
+            .unwrap();
+    }
+    assert_eq!(
+        secret_names(&engine),
+        vec!["demo_db_v1", "demo_db_v2", "demo_db_v3"]
+    );
+    assert!(runtime().block_on(engine.info()).is_ok());
+}
