@@ -22,6 +22,8 @@ use crate::plan::{plan, Plan, PlanError, PlanInput};
 use crate::render::config::{render_project, ConfigFormat};
 use crate::render::plan::{render, FailureReport, Outcome, OutputFormat, Report};
 use crate::render::progress::stderr_reporter;
+use crate::render::stacks::{render_removed, render_stacks, render_status, render_tasks};
+use crate::stacks::{list_stacks, remove_stack, stack_status, stack_tasks};
 
 /// Deploy Docker Compose files to Docker Swarm, with secrets and configs done right.
 #[derive(Debug, Parser)]
@@ -44,6 +46,46 @@ pub enum Command {
     Plan(PlanArgs),
     /// Create versioned secrets and configs, roll services onto them, wait, then prune.
     Deploy(DeployArgs),
+    /// List stacks: services, and the secrets and configs stackroll manages in each.
+    Ls(LsArgs),
+    /// List the tasks of a stack.
+    Ps(StackArgs),
+    /// Show each secret's and config's versions and each service's rollout state.
+    Status(StackArgs),
+    /// Remove a stack: services, then networks, then the secrets and configs stackroll created.
+    Rm(RmArgs),
+}
+
+/// Flags of `stackroll ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Flags of `stackroll ps` and `stackroll status`.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The stack name.
+    pub stack: String,
+}
+
+/// Flags of `stackroll rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// How long to wait for services to go away, e.g. 2m.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub timeout: String,
 }
 
 /// How to reach the engine.
@@ -188,6 +230,10 @@ pub fn main() -> i32 {
         Command::Config(args) => run_config(args).map(|()| 0),
         Command::Plan(args) => run_plan(args),
         Command::Deploy(args) => run_deploy(args),
+        Command::Ls(args) => run_ls(args),
+        Command::Ps(args) => run_ps(args),
+        Command::Status(args) => run_status(args),
+        Command::Rm(args) => run_rm(args),
     };
     match result {
         Ok(code) => code,
@@ -393,18 +439,64 @@ fn run_plan(args: &PlanArgs) -> Result<i32, CliError> {
     })
 }
 
-fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
-    let timeout = parse_duration(&args.timeout)
+/// Reads a `--timeout` value.
+fn timeout_flag(text: &str) -> Result<std::time::Duration, CliError> {
+    parse_duration(text)
         .ok()
         .filter(|nanos| *nanos > 0)
         .map(|nanos| std::time::Duration::from_nanos(nanos as u64))
         .ok_or_else(|| {
-            CliError::new(
-                ErrorKind::User,
-                format!("invalid --timeout {:?}", args.timeout),
-            )
-            .hint("write e.g. 90s or 10m")
-        })?;
+            CliError::new(ErrorKind::User, format!("invalid --timeout {text:?}"))
+                .hint("write e.g. 90s or 10m")
+        })
+}
+
+fn run_ls(args: &LsArgs) -> Result<i32, CliError> {
+    let stacks = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        list_stacks(&engine).await.map_err(engine_error)
+    })?;
+    print(&render_stacks(&stacks, args.output))?;
+    Ok(0)
+}
+
+fn run_ps(args: &StackArgs) -> Result<i32, CliError> {
+    let namespace = Namespace(args.stack.clone());
+    let tasks = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        stack_tasks(&engine, &namespace).await.map_err(engine_error)
+    })?;
+    print(&render_tasks(&tasks, args.output))?;
+    Ok(0)
+}
+
+fn run_status(args: &StackArgs) -> Result<i32, CliError> {
+    let namespace = Namespace(args.stack.clone());
+    let status = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        stack_status(&engine, &namespace)
+            .await
+            .map_err(engine_error)
+    })?;
+    print(&render_status(&status, args.output))?;
+    Ok(0)
+}
+
+fn run_rm(args: &RmArgs) -> Result<i32, CliError> {
+    let timeout = timeout_flag(&args.timeout)?;
+    let namespace = Namespace(args.stack.stack.clone());
+    let removed = runtime()?.block_on(async {
+        let engine = connect(&args.stack.engine).await?;
+        remove_stack(&engine, &namespace, timeout, stderr_reporter().as_ref())
+            .await
+            .map_err(engine_error)
+    })?;
+    print(&render_removed(&namespace.0, &removed, args.stack.output))?;
+    Ok(0)
+}
+
+fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
+    let timeout = timeout_flag(&args.timeout)?;
     let prepared = prepare(&args.compose, &args.stack)?;
     runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;

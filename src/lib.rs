@@ -14,3 +14,4 @@ pub mod error;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod stacks;

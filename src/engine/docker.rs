@@ -38,8 +38,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    Engine, EngineError, EngineInfo, NetworkState, NewObject, ServiceState, Spec, SwarmObject,
-    TaskState, UpdateStatus,
+    Engine, EngineError, EngineInfo, NetworkState, NewObject, NodeState, ServiceState, Spec,
+    SwarmObject, TaskState, UpdateStatus,
 };
 use crate::model::ObjectKind;
 
@@ -438,6 +438,19 @@ impl Engine for DockerEngine {
 
     async fn remove_network(&self, id: &str) -> Result<(), EngineError> {
         self.write(self.docker.remove_network(id)).await
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
+        let nodes = self.get_json("/nodes", None).await?;
+        let mut states: Vec<NodeState> = as_list(nodes, "/nodes")?
+            .iter()
+            .map(|node| NodeState {
+                id: text(node, "/ID"),
+                hostname: text(node, "/Description/Hostname"),
+            })
+            .collect();
+        states.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));
+        Ok(states)
     }
 }
 

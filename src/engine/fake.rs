@@ -34,8 +34,8 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    Engine, EngineError, EngineInfo, NetworkState, NewObject, ServiceState, Spec, SwarmObject,
-    TaskState, UpdateStatus,
+    Engine, EngineError, EngineInfo, NetworkState, NewObject, NodeState, ServiceState, Spec,
+    SwarmObject, TaskState, UpdateStatus,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
 
@@ -440,6 +440,14 @@ impl Engine for FakeEngine {
         }
         state.networks.remove(index);
         Ok(())
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
+        let _state = self.reach()?;
+        Ok(vec![NodeState {
+            id: NODE_ID.to_string(),
+            hostname: "fake-node".to_string(),
+        }])
     }
 }
 

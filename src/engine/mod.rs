@@ -128,6 +128,15 @@ pub struct NetworkState {
     pub labels: IndexMap<String, String>,
 }
 
+/// A swarm node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeState {
+    /// Swarm's ID.
+    pub id: String,
+    /// Its hostname (Description.Hostname).
+    pub hostname: String,
+}
+
 /// Why an engine call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
@@ -203,4 +212,6 @@ pub trait Engine {
     async fn create_network(&self, spec: &Spec) -> Result<String, EngineError>;
     /// Removes a network.
     async fn remove_network(&self, id: &str) -> Result<(), EngineError>;
+    /// The swarm's nodes.
+    async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError>;
 }

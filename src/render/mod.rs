@@ -4,3 +4,4 @@
 pub mod config;
 pub mod plan;
 pub mod progress;
+pub mod stacks;

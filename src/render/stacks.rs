@@ -1,0 +1,160 @@
+//! Printers for `ls`, `ps`, `status` and `rm`: aligned text tables, or the same values as JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::plan::OutputFormat;
+use crate::stacks::{Removed, StackStatus, StackSummary, TaskRow};
+
+/// Renders rows as a table with a header, columns padded to the widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("   ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("reports serialize");
+    text.push('\n');
+    text
+}
+
+/// `stackroll ls`.
+pub fn render_stacks(stacks: &[StackSummary], format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Json => json(&stacks),
+        OutputFormat::Text => table(
+            &["NAME", "SERVICES", "SECRETS", "CONFIGS"],
+            &stacks
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.services.to_string(),
+                        s.secrets.to_string(),
+                        s.configs.to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// `stackroll ps`.
+pub fn render_tasks(tasks: &[TaskRow], format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Json => json(&tasks),
+        OutputFormat::Text => table(
+            &[
+                "ID",
+                "NAME",
+                "NODE",
+                "DESIRED STATE",
+                "CURRENT STATE",
+                "ERROR",
+            ],
+            &tasks
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.chars().take(12).collect(),
+                        t.name.clone(),
+                        t.node.clone(),
+                        t.desired_state.clone(),
+                        t.current_state.clone(),
+                        t.error.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// `stackroll status`.
+pub fn render_status(status: &StackStatus, format: OutputFormat) -> String {
+    if format == OutputFormat::Json {
+        return json(status);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "Stack {}", status.stack);
+    let objects: Vec<Vec<String>> = status
+        .objects
+        .iter()
+        .map(|o| {
+            let used: Vec<String> = o
+                .references
+                .iter()
+                .map(|r| format!("{} → {}", r.service, r.version))
+                .collect();
+            vec![
+                o.kind.noun().to_string(),
+                o.key.clone(),
+                o.live.clone().unwrap_or_else(|| "(none)".into()),
+                o.versions.join(", "),
+                used.join(", "),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["KIND", "KEY", "LIVE", "VERSIONS", "USED BY"],
+        &objects,
+    ));
+    out.push('\n');
+    let services: Vec<Vec<String>> = status
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.state.clone(),
+                format!("{}/{}", s.running, s.desired),
+                s.message.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["SERVICE", "STATE", "TASKS", "MESSAGE"], &services));
+    out
+}
+
+/// `stackroll rm`.
+pub fn render_removed(stack: &str, removed: &Removed, format: OutputFormat) -> String {
+    #[derive(Serialize)]
+    struct Report<'a> {
+        stack: &'a str,
+        #[serde(flatten)]
+        removed: &'a Removed,
+    }
+    if format == OutputFormat::Json {
+        return json(&Report { stack, removed });
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Removed stack {stack}: {} services, {} networks, {} secrets and configs.",
+        removed.services.len(),
+        removed.networks.len(),
+        removed.objects.len()
+    );
+    for left in &removed.left {
+        let _ = writeln!(out, "Left in place (not created by stackroll): {left}");
+    }
+    out
+}

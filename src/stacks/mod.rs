@@ -1,0 +1,388 @@
+//! Whole-stack commands: `ls` (stacks and what stackroll manages in each), `ps` (tasks),
+//! `status` (versions per secret/config, rollout state per service) and `rm`. Each returns a
+//! value the printers in `render::stacks` show as text or JSON.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::apply::rollout::{rollout_state, RolloutState};
+use crate::apply::{Progress, Reporter};
+use crate::convert::Namespace;
+use crate::engine::{Engine, EngineError, STACK_NAMESPACE_LABEL};
+use crate::model::ObjectKind;
+use crate::plan::prune::references;
+use crate::plan::{is_managed_by, Resource, KEY_LABEL, MANAGED_LABEL, VERSION_LABEL};
+
+/// One stack in `stackroll ls`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackSummary {
+    /// The stack name.
+    pub name: String,
+    /// How many services it has.
+    pub services: usize,
+    /// How many secret versions stackroll manages in it.
+    pub secrets: usize,
+    /// How many config versions stackroll manages in it.
+    pub configs: usize,
+}
+
+/// Every stack on the swarm (any object with the stack label), sorted by name.
+pub async fn list_stacks<E: Engine>(engine: &E) -> Result<Vec<StackSummary>, EngineError> {
+    let (services, secrets, configs) = futures_util::try_join!(
+        engine.list_services(None),
+        engine.list_objects(ObjectKind::Secret, None),
+        engine.list_objects(ObjectKind::Config, None),
+    )?;
+    let mut stacks: BTreeMap<String, StackSummary> = BTreeMap::new();
+    let bump =
+        |stacks: &mut BTreeMap<String, StackSummary>, name: &str, field: fn(&mut StackSummary)| {
+            let summary = stacks
+                .entry(name.to_string())
+                .or_insert_with(|| StackSummary {
+                    name: name.to_string(),
+                    services: 0,
+                    secrets: 0,
+                    configs: 0,
+                });
+            field(summary);
+        };
+    for service in &services {
+        if let Some(stack) = service
+            .spec
+            .pointer("/Labels")
+            .and_then(|l| l.get(STACK_NAMESPACE_LABEL))
+            .and_then(|v| v.as_str())
+        {
+            bump(&mut stacks, stack, |s| s.services += 1);
+        }
+    }
+    for (objects, field) in [
+        (
+            &secrets,
+            (|s: &mut StackSummary| s.secrets += 1) as fn(&mut StackSummary),
+        ),
+        (&configs, |s: &mut StackSummary| s.configs += 1),
+    ] {
+        for object in objects {
+            if object.labels.get(MANAGED_LABEL).map(String::as_str) != Some("true") {
+                continue;
+            }
+            if let Some(stack) = object.labels.get(STACK_NAMESPACE_LABEL) {
+                bump(&mut stacks, stack, field);
+            }
+        }
+    }
+    Ok(stacks.into_values().collect())
+}
+
+/// One task in `stackroll ps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRow {
+    /// Task ID.
+    pub id: String,
+    /// `<service>.<slot>` (or the node for global services).
+    pub name: String,
+    /// The node's hostname (or ID when unknown).
+    pub node: String,
+    /// Desired state.
+    pub desired_state: String,
+    /// Current state.
+    pub current_state: String,
+    /// The task's error, if any.
+    pub error: String,
+}
+
+/// The tasks of the stack's services.
+pub async fn stack_tasks<E: Engine>(
+    engine: &E,
+    namespace: &Namespace,
+) -> Result<Vec<TaskRow>, EngineError> {
+    let label = namespace.label_filter();
+    let (services, nodes) =
+        futures_util::try_join!(engine.list_services(Some(&label)), engine.list_nodes())?;
+    let mut rows = Vec::new();
+    for service in &services {
+        for task in engine.list_tasks(&service.id).await? {
+            let node = nodes
+                .iter()
+                .find(|node| node.id == task.node_id)
+                .map_or_else(|| task.node_id.clone(), |node| node.hostname.clone());
+            let name = match task.slot {
+                Some(slot) => format!("{}.{slot}", service.name),
+                None => format!("{}.{}", service.name, task.node_id),
+            };
+            rows.push(TaskRow {
+                id: task.id,
+                name,
+                node,
+                desired_state: task.desired_state,
+                current_state: task.state,
+                error: task.error.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// One secret or config key in `stackroll status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectStatus {
+    /// Secret or config.
+    pub kind: Resource,
+    /// The Compose key.
+    pub key: String,
+    /// The newest version a service's current spec references.
+    pub live: Option<String>,
+    /// Every version that exists, newest first.
+    pub versions: Vec<String>,
+    /// Which service references which version (current specs).
+    pub references: Vec<Reference>,
+}
+
+/// A service's reference to a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reference {
+    /// Service name.
+    pub service: String,
+    /// Version name.
+    pub version: String,
+}
+
+/// One service in `stackroll status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceStatus {
+    /// Service name.
+    pub name: String,
+    /// `converged`, `updating`, `rolled_back`, `paused` or `starting`.
+    pub state: String,
+    /// Running tasks.
+    pub running: usize,
+    /// Tasks wanted.
+    pub desired: usize,
+    /// Swarm's update message or the latest task error.
+    pub message: String,
+}
+
+/// `stackroll status`: versions and rollout states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackStatus {
+    /// The stack.
+    pub stack: String,
+    /// Per secret and config key.
+    pub objects: Vec<ObjectStatus>,
+    /// Per service.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// Reads the stack's versions and the state of its services.
+pub async fn stack_status<E: Engine>(
+    engine: &E,
+    namespace: &Namespace,
+) -> Result<StackStatus, EngineError> {
+    let label = namespace.label_filter();
+    let (services, secrets, configs) = futures_util::try_join!(
+        engine.list_services(Some(&label)),
+        engine.list_objects(ObjectKind::Secret, Some(&label)),
+        engine.list_objects(ObjectKind::Config, Some(&label)),
+    )?;
+    let mut objects = Vec::new();
+    for (kind, list) in [
+        (ObjectKind::Secret, &secrets),
+        (ObjectKind::Config, &configs),
+    ] {
+        let mut by_key: BTreeMap<&str, Vec<(u64, &crate::engine::SwarmObject)>> = BTreeMap::new();
+        for object in list.iter().filter(|o| is_managed_by(o, namespace)) {
+            let (Some(key), Some(version)) = (
+                object.labels.get(KEY_LABEL),
+                object
+                    .labels
+                    .get(VERSION_LABEL)
+                    .and_then(|v| v.parse().ok()),
+            ) else {
+                continue;
+            };
+            by_key.entry(key).or_default().push((version, object));
+        }
+        for (key, mut versions) in by_key {
+            versions.sort_by(|a, b| b.0.cmp(&a.0));
+            let mut references_found = Vec::new();
+            for service in &services {
+                for (_, object) in &versions {
+                    if references(&service.spec, kind, object) {
+                        references_found.push(Reference {
+                            service: service.name.clone(),
+                            version: object.name.clone(),
+                        });
+                    }
+                }
+            }
+            let live = versions
+                .iter()
+                .find(|(_, object)| references_found.iter().any(|r| r.version == object.name))
+                .map(|(_, object)| object.name.clone());
+            objects.push(ObjectStatus {
+                kind: Resource::of(kind),
+                key: key.to_string(),
+                live,
+                versions: versions.iter().map(|(_, o)| o.name.clone()).collect(),
+                references: references_found,
+            });
+        }
+    }
+    let mut service_states = Vec::new();
+    for service in &services {
+        let tasks = engine.list_tasks(&service.id).await?;
+        let state = rollout_state(service, &tasks, false, Duration::MAX);
+        let status_message = service
+            .update_status
+            .as_ref()
+            .map(|s| s.message.clone())
+            .unwrap_or_default();
+        let (state, running, desired, message) = match state {
+            RolloutState::Converged => {
+                let desired = tasks
+                    .iter()
+                    .filter(|t| t.desired_state == "running")
+                    .count();
+                ("converged".to_string(), desired, desired, status_message)
+            }
+            RolloutState::Failed { state, message } => {
+                let word = if state.starts_with("rollback") {
+                    "rolled_back"
+                } else {
+                    "paused"
+                };
+                let running = tasks
+                    .iter()
+                    .filter(|t| t.desired_state == "running" && t.state == "running")
+                    .count();
+                (word.to_string(), running, running, message)
+            }
+            RolloutState::Pending {
+                running,
+                desired,
+                last_error,
+            } => {
+                let updating = service
+                    .update_status
+                    .as_ref()
+                    .is_some_and(|s| s.state == "updating");
+                let word = if updating { "updating" } else { "starting" };
+                (
+                    word.to_string(),
+                    running,
+                    desired,
+                    last_error.unwrap_or(status_message),
+                )
+            }
+        };
+        service_states.push(ServiceStatus {
+            name: service.name.clone(),
+            state,
+            running,
+            desired,
+            message,
+        });
+    }
+    Ok(StackStatus {
+        stack: namespace.0.clone(),
+        objects,
+        services: service_states,
+    })
+}
+
+/// What `stackroll rm` removed and left.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    /// Services removed.
+    pub services: Vec<String>,
+    /// Networks removed.
+    pub networks: Vec<String>,
+    /// Secrets and configs stackroll had created, removed.
+    pub objects: Vec<String>,
+    /// Objects of the stack stackroll did not create, left in place.
+    pub left: Vec<String>,
+}
+
+/// Removes the stack's services, waits until they are gone, then its networks and the secrets
+/// and configs stackroll created for it. Objects it did not create are left and listed.
+pub async fn remove_stack<E: Engine>(
+    engine: &E,
+    namespace: &Namespace,
+    timeout: Duration,
+    reporter: &dyn Reporter,
+) -> Result<Removed, EngineError> {
+    let label = namespace.label_filter();
+    let started = Instant::now();
+    let mut removed = Removed::default();
+    for service in engine.list_services(Some(&label)).await? {
+        match engine.remove_service(&service.id).await {
+            Ok(()) | Err(EngineError::NotFound(_)) => {}
+            Err(error) => return Err(error),
+        }
+        reporter.report(Progress::Deleted {
+            resource: Resource::Service,
+            name: &service.name,
+        });
+        removed.services.push(service.name);
+    }
+    while !engine.list_services(Some(&label)).await?.is_empty() {
+        if started.elapsed() > timeout {
+            return Err(EngineError::Other(
+                "services of the stack are still being removed; run `stackroll rm` again".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Networks and secrets stay in use until the tasks have stopped: retry until the timeout.
+    for network in engine.list_networks(Some(&label)).await? {
+        retry_in_use(timeout.saturating_sub(started.elapsed()), || {
+            engine.remove_network(&network.id)
+        })
+        .await?;
+        reporter.report(Progress::Deleted {
+            resource: Resource::Network,
+            name: &network.name,
+        });
+        removed.networks.push(network.name);
+    }
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        for object in engine.list_objects(kind, Some(&label)).await? {
+            if !is_managed_by(&object, namespace) {
+                removed
+                    .left
+                    .push(format!("{} {}", kind.noun(), object.name));
+                continue;
+            }
+            retry_in_use(timeout.saturating_sub(started.elapsed()), || {
+                engine.remove_object(kind, &object.id)
+            })
+            .await?;
+            reporter.report(Progress::Deleted {
+                resource: Resource::of(kind),
+                name: &object.name,
+            });
+            removed.objects.push(object.name);
+        }
+    }
+    Ok(removed)
+}
+
+async fn retry_in_use<F, Fut>(budget: Duration, mut call: F) -> Result<(), EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), EngineError>>,
+{
+    let started = Instant::now();
+    loop {
+        match call().await {
+            Ok(()) | Err(EngineError::NotFound(_)) => return Ok(()),
+            Err(EngineError::Conflict(_)) if started.elapsed() < budget => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
