@@ -110,6 +110,9 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (0 when there are none).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also plan removing the stack's services and networks that the compose files no longer have.
+    #[arg(long)]
+    pub prune: bool,
     /// The stack name.
     pub stack: String,
 }
@@ -136,6 +139,9 @@ pub struct DeployArgs {
     /// Only show the plan, like `stackroll plan`.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also remove the stack's services and networks that the compose files no longer have.
+    #[arg(long)]
+    pub prune: bool,
     /// The stack name.
     pub stack: String,
 }
@@ -388,6 +394,7 @@ async fn make_plan(
     engine: &DockerEngine,
     prepared: &Prepared,
     keep: usize,
+    prune: bool,
 ) -> Result<Plan, CliError> {
     let observed = observe(engine, &prepared.namespace)
         .await
@@ -398,6 +405,7 @@ async fn make_plan(
         contents: &prepared.contents,
         fingerprinter: &prepared.fingerprinter,
         keep,
+        prune,
     };
     plan(&input, &observed).map_err(|error| match error {
         PlanError::MissingExternal(missing) => CliError::new(
@@ -423,7 +431,7 @@ fn run_plan(args: &PlanArgs) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, &args.stack)?;
     let plan = runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;
-        make_plan(&engine, &prepared, 1).await
+        make_plan(&engine, &prepared, 1, args.prune).await
     })?;
     let report = Report {
         plan: &plan,
@@ -500,7 +508,7 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, &args.stack)?;
     runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;
-        let plan = make_plan(&engine, &prepared, args.keep).await?;
+        let plan = make_plan(&engine, &prepared, args.keep, args.prune).await?;
         if args.dry_run || plan.is_empty() {
             let outcome = if args.dry_run { Outcome::Planned } else { Outcome::NoChanges };
             let report = Report { plan: &plan, outcome, deleted: Vec::new(), failures: Vec::new() };

@@ -245,7 +245,29 @@ pub async fn apply<E: Engine>(
         }
     }
 
-    // 3. Services, concurrently.
+    // 3. Services the files no longer have (--prune) go first: they may hold published ports
+    // that new services need, as with `docker stack deploy --prune`.
+    for change in &input.plan.changes {
+        if let Operation::DeleteService { id } = &change.operation {
+            match engine.remove_service(id).await {
+                Ok(()) | Err(EngineError::NotFound(_)) => {}
+                Err(error) => {
+                    return Err(fail(
+                        format!("removing service {}", change.name),
+                        error,
+                        &applied,
+                    ))
+                }
+            }
+            reporter.report(Progress::Deleted {
+                resource: Resource::Service,
+                name: &change.name,
+            });
+            applied.deleted.push(change.name.clone());
+        }
+    }
+
+    // 4. Services, concurrently.
     let writes: Vec<_> = input
         .plan
         .changes
@@ -315,6 +337,22 @@ pub async fn apply<E: Engine>(
     }
     if let Some((during, error)) = first_error {
         return Err(fail(during, error, &applied));
+    }
+
+    // Networks the files no longer have (--prune): in use until removed services' tasks stop.
+    for change in &input.plan.changes {
+        if let Operation::DeleteNetwork { id } = &change.operation {
+            remove_network_when_free(engine, id, options.timeout)
+                .await
+                .map_err(|error| {
+                    fail(format!("removing network {}", change.name), error, &applied)
+                })?;
+            reporter.report(Progress::Deleted {
+                resource: Resource::Network,
+                name: &change.name,
+            });
+            applied.deleted.push(change.name.clone());
+        }
     }
 
     if options.detach {
@@ -394,6 +432,24 @@ pub async fn apply<E: Engine>(
         }
     }
     Ok(applied)
+}
+
+/// Removes a network, retrying while the tasks of removed services still use it.
+async fn remove_network_when_free<E: Engine>(
+    engine: &E,
+    id: &str,
+    timeout: Duration,
+) -> Result<(), EngineError> {
+    let started = std::time::Instant::now();
+    loop {
+        match engine.remove_network(id).await {
+            Ok(()) | Err(EngineError::NotFound(_)) => return Ok(()),
+            Err(EngineError::Conflict(_)) if started.elapsed() < timeout => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// The spec with the IDs of versions created in this run filled into its references.

@@ -26,6 +26,7 @@ impl Reporter for Quiet {
 struct Project {
     dir: TempDir,
     env: IndexMap<String, String>,
+    prune: bool,
 }
 
 impl Project {
@@ -35,6 +36,7 @@ impl Project {
         Project {
             dir,
             env: IndexMap::new(),
+            prune: false,
         }
     }
 
@@ -79,6 +81,7 @@ fn deploy(
             contents: &contents,
             fingerprinter: &fingerprinter,
             keep,
+            prune: project.prune,
         };
         let plan = match plan(&input, &observed) {
             Ok(plan) => plan,
@@ -275,6 +278,7 @@ fn missing_externals_are_all_listed_and_nothing_is_written() {
         contents: &contents,
         fingerprinter: &Fingerprinter::Argon2id,
         keep: 1,
+        prune: false,
     };
     match plan(&input, &observed) {
         Err(PlanError::MissingExternal(missing)) => {
@@ -456,4 +460,57 @@ fn detach_writes_without_pruning() {
         vec!["demo_db_v1", "demo_db_v2", "demo_db_v3"]
     );
     assert!(runtime().block_on(engine.info()).is_ok());
+}
+
+#[test]
+fn prune_removes_services_and_networks_the_files_no_longer_have() {
+    let engine = FakeEngine::new();
+    let two = "services:\n  app: {image: i, networks: [front]}\n  old: {image: i, secrets: [db], networks: [back]}\nnetworks:\n  front: {}\n  back: {}\nsecrets:\n  db: {file: ./db.txt}\n";
+    let mut project = Project::new(two);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 1, false).1.unwrap();
+    std::fs::write(
+        project.path().join("compose.yaml"),
+        "services:\n  app: {image: i, networks: [front]}\nnetworks:\n  front: {}\n",
+    )
+    .unwrap();
+
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    assert!(
+        plan.changes.iter().all(|c| c.resource != Resource::Service),
+        "without --prune nothing is removed: {:?}",
+        plan.changes
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("demo_old") && n.contains("--prune")),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(engine.services().len(), 2);
+
+    project.prune = true;
+    let (plan, result) = deploy(&engine, &project, 1, false);
+    result.unwrap();
+    let deleted: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| (c.resource, c.name.as_str()))
+        .collect();
+    assert_eq!(
+        deleted,
+        vec![
+            (Resource::Service, "demo_old"),
+            (Resource::Network, "demo_back"),
+            (Resource::Secret, "demo_db_v1")
+        ]
+    );
+    let names: Vec<String> = engine.services().iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, vec!["demo_app"]);
+    assert!(engine.networks().iter().all(|n| n.name != "demo_back"));
+    assert!(engine.networks().iter().any(|n| n.name == "demo_front"));
+    assert!(secret_names(&engine).is_empty());
 }

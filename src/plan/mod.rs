@@ -63,6 +63,8 @@ pub struct PlanInput<'a> {
     pub fingerprinter: &'a Fingerprinter,
     /// How many superseded versions of each object to keep.
     pub keep: usize,
+    /// Remove the stack's services and networks that the Compose files no longer have.
+    pub prune: bool,
 }
 
 /// What kind of thing a change is about.
@@ -152,6 +154,16 @@ pub enum Operation {
         /// Whether Swarm will replace tasks (the task template or endpoint changed), so the
         /// rollout watcher waits for its rolling update.
         replaces_tasks: bool,
+    },
+    /// Remove a service of the stack that the Compose files no longer have (`--prune`).
+    DeleteService {
+        /// Its ID.
+        id: String,
+    },
+    /// Remove a network of the stack that the Compose files no longer have (`--prune`).
+    DeleteNetwork {
+        /// Its ID.
+        id: String,
     },
     /// Delete a secret or config that stackroll created and nothing references.
     DeleteObject {
@@ -357,6 +369,7 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
     if !missing.is_empty() {
         return Err(PlanError::MissingExternal(missing));
     }
+    let desired_networks: Vec<String> = networks.keys().cloned().collect();
     for (name, spec) in networks {
         if !observed.networks.iter().any(|network| network.name == name) {
             changes.push(Change {
@@ -426,12 +439,48 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
         return Err(PlanError::Invalid(invalid));
     }
     for (index, live) in observed.services.iter().enumerate() {
-        if !live_touched[index] {
+        if live_touched[index] {
+            continue;
+        }
+        if input.prune {
+            changes.push(Change {
+                resource: Resource::Service,
+                action: Action::Delete,
+                name: live.name.clone(),
+                reason: "not in the compose files (--prune)".into(),
+                details: Vec::new(),
+                operation: Operation::DeleteService {
+                    id: live.id.clone(),
+                },
+            });
+        } else {
             notes.push(format!(
-                "service {} is not in the compose files; it is left running",
+                "service {} is not in the compose files; it is left running (--prune removes it)",
                 live.name
             ));
             post_services.push((live.spec.clone(), live.previous_spec.clone()));
+        }
+    }
+    if input.prune {
+        let label = namespace.0.as_str();
+        for network in &observed.networks {
+            let in_stack = network
+                .labels
+                .get(crate::engine::STACK_NAMESPACE_LABEL)
+                .map(String::as_str)
+                == Some(label);
+            if in_stack && !desired_networks.contains(&network.name) {
+                changes.push(Change {
+                    resource: Resource::Network,
+                    action: Action::Delete,
+                    name: network.name.clone(),
+                    reason: "not in the compose files (--prune)".into(),
+                    details: Vec::new(),
+                    operation: Operation::DeleteNetwork {
+                        id: network.id.clone(),
+                    },
+                });
+            }
         }
     }
 
