@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use clap::{Args, Parser, Subcommand};
 use indexmap::IndexMap;
 
+use crate::apply::lock::{self, LockError};
 use crate::apply::{apply, ApplyError, ApplyInput, ApplyOptions};
 use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
 use crate::compose::{self, LoadOptions, Loaded};
@@ -142,6 +143,9 @@ pub struct DeployArgs {
     /// Also remove the stack's services and networks that the compose files no longer have.
     #[arg(long)]
     pub prune: bool,
+    /// How long to wait for another deploy of the same stack to finish, e.g. 2m.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub lock_timeout: String,
     /// The stack name.
     pub stack: String,
 }
@@ -505,18 +509,65 @@ fn run_rm(args: &RmArgs) -> Result<i32, CliError> {
 
 fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
     let timeout = timeout_flag(&args.timeout)?;
+    let lock_timeout = timeout_flag(&args.lock_timeout)?;
     let prepared = prepare(&args.compose, &args.stack)?;
     runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;
-        let plan = make_plan(&engine, &prepared, args.keep, args.prune).await?;
+        if args.dry_run {
+            return deploy_locked(&engine, &prepared, args, timeout).await;
+        }
+        // The lock outlives this process by the longest a deploy can take, plus a margin.
+        let ttl = timeout + std::time::Duration::from_secs(300);
+        let lock = lock::acquire(&engine, &prepared.namespace, ttl, lock_timeout, std::time::Duration::from_secs(1))
+            .await
+            .map_err(|error| match error {
+                LockError::Held { holder, since } => CliError::new(
+                    ErrorKind::User,
+                    format!("another deploy of stack {} holds the lock: {holder}, since {since} (seconds since 1970); nothing was done", prepared.namespace.0),
+                )
+                .hint(format!("wait for it, raise --lock-timeout, or if that deploy is dead run `stackroll unlock {}`", prepared.namespace.0)),
+                LockError::Engine(error) => engine_error(error),
+            })?;
+        let result = deploy_locked(&engine, &prepared, args, timeout).await;
+        if let Err(error) = lock.release(&engine).await {
+            eprintln!("warning: could not release the deploy lock: {error}; run `stackroll unlock {}`", prepared.namespace.0);
+        }
+        result
+    })
+}
+
+/// Plans and applies while holding the stack's lock.
+async fn deploy_locked(
+    engine: &DockerEngine,
+    prepared: &Prepared,
+    args: &DeployArgs,
+    timeout: std::time::Duration,
+) -> Result<i32, CliError> {
+    {
+        let engine = engine;
+        let plan = make_plan(engine, prepared, args.keep, args.prune).await?;
         if args.dry_run || plan.is_empty() {
-            let outcome = if args.dry_run { Outcome::Planned } else { Outcome::NoChanges };
-            let report = Report { plan: &plan, outcome, deleted: Vec::new(), failures: Vec::new() };
+            let outcome = if args.dry_run {
+                Outcome::Planned
+            } else {
+                Outcome::NoChanges
+            };
+            let report = Report {
+                plan: &plan,
+                outcome,
+                deleted: Vec::new(),
+                failures: Vec::new(),
+            };
             print(&render(&report, args.output))?;
             return Ok(0);
         }
         if args.output == OutputFormat::Text {
-            let report = Report { plan: &plan, outcome: Outcome::Planned, deleted: Vec::new(), failures: Vec::new() };
+            let report = Report {
+                plan: &plan,
+                outcome: Outcome::Planned,
+                deleted: Vec::new(),
+                failures: Vec::new(),
+            };
             print(&render(&report, OutputFormat::Text))?;
         }
         let input = ApplyInput {
@@ -527,14 +578,22 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
             project: &prepared.loaded.project,
             keep: args.keep,
         };
-        let options = ApplyOptions { detach: args.detach, timeout, poll: std::time::Duration::from_millis(500) };
-        let result = apply(&engine, &input, stderr_reporter().as_ref(), &options).await;
+        let options = ApplyOptions {
+            detach: args.detach,
+            timeout,
+            poll: std::time::Duration::from_millis(500),
+            kill_at: std::env::var("STACKROLL_TEST_KILL_AT").ok(),
+        };
+        let result = apply(engine, &input, stderr_reporter().as_ref(), &options).await;
         let (outcome, deleted, failures, error) = match result {
             Ok(applied) => (Outcome::Applied, applied.deleted, Vec::new(), None),
             Err(ApplyError::Rollout(failures)) => {
                 let reports: Vec<FailureReport> = failures
                     .iter()
-                    .map(|f| FailureReport { service: f.service.clone(), reason: f.reason.clone() })
+                    .map(|f| FailureReport {
+                        service: f.service.clone(),
+                        reason: f.reason.clone(),
+                    })
                     .collect();
                 let names: Vec<&str> = failures.iter().map(|f| f.service.as_str()).collect();
                 let error = CliError::new(
@@ -544,20 +603,37 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
                 .hint("the previous secret and config versions are kept; fix the cause and deploy again (content equal to a kept version reuses it)");
                 (Outcome::RolloutFailed, Vec::new(), reports, Some(error))
             }
-            Err(ApplyError::Engine { during, error, done }) => {
-                let done = if done.is_empty() { "nothing".to_string() } else { done.join(", ") };
+            Err(ApplyError::Engine {
+                during,
+                error,
+                done,
+            }) => {
+                let done = if done.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    done.join(", ")
+                };
                 return Err(CliError::new(ErrorKind::Engine, format!("{during} failed: {error}"))
                     .hint(format!("already written: {done}; run the same deploy again to finish (it picks up where this one stopped)")));
             }
         };
         match args.output {
             OutputFormat::Json => {
-                let report = Report { plan: &plan, outcome, deleted, failures };
+                let report = Report {
+                    plan: &plan,
+                    outcome,
+                    deleted,
+                    failures,
+                };
                 print(&render(&report, OutputFormat::Json))?;
             }
             OutputFormat::Text => {
                 if outcome == Outcome::Applied {
-                    print(if args.detach { "Applied (not waiting for services: --detach).\n" } else { "Applied.\n" })?;
+                    print(if args.detach {
+                        "Applied (not waiting for services: --detach).\n"
+                    } else {
+                        "Applied.\n"
+                    })?;
                 }
             }
         }
@@ -565,5 +641,5 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
             Some(error) => Err(error),
             None => Ok(0),
         }
-    })
+    }
 }

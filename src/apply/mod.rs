@@ -3,6 +3,7 @@
 //! converge, and only then delete what the plan said may go, checked again against the live
 //! swarm. Progress goes to a [`Reporter`], so the terminal stays at the edge.
 
+pub mod lock;
 pub mod rollout;
 #[cfg(test)]
 mod tests;
@@ -101,6 +102,56 @@ pub struct ApplyOptions {
     pub timeout: Duration,
     /// How often to poll rollouts.
     pub poll: Duration,
+    /// Test-only fault injection: the step after which the process kills itself with
+    /// SIGKILL (`after-objects`, `after-service-update`, `during-rollout`, `during-prune`).
+    pub kill_at: Option<String>,
+}
+
+/// Kills this process with SIGKILL when `point` is the configured fault point (tests of crash
+/// safety only; never set in normal use).
+fn kill_point(options: &ApplyOptions, point: &str) {
+    if options.kill_at.as_deref() == Some(point) {
+        tracing::warn!(point, "fault injection: killing this process");
+        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// How many times a service update is retried after "update out of sequence".
+const SEQUENCE_RETRIES: usize = 3;
+
+/// Updates a service with the Version.Index it was read at. When another writer got there
+/// first ("update out of sequence"), reads it again: if it already has the desired spec
+/// nothing is written, otherwise the update is sent again with the new index (a few times).
+async fn update_service_in_sequence<E: Engine>(
+    engine: &E,
+    id: &str,
+    mut version: u64,
+    mut spec: Spec,
+) -> Result<(), EngineError> {
+    let mut attempt = 0;
+    loop {
+        match engine.update_service(id, version, &spec).await {
+            Err(EngineError::OutOfSequence(message)) if attempt < SEQUENCE_RETRIES => {
+                attempt += 1;
+                tracing::info!(
+                    service = id,
+                    attempt,
+                    "update out of sequence; reading the service again"
+                );
+                let live = engine.inspect_service(id).await?;
+                crate::plan::canonical::keep_force_update(&mut spec, &live.spec);
+                if crate::plan::canonical::differences(&live.spec, &spec).is_empty() {
+                    return Ok(());
+                }
+                version = live.version;
+                let _ = message;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What was done.
@@ -231,6 +282,8 @@ pub async fn apply<E: Engine>(
         return Err(fail(during, error, &applied));
     }
 
+    kill_point(options, "after-objects");
+
     // 2. Networks, in order.
     for change in &input.plan.changes {
         if let Operation::CreateNetwork(spec) = &change.operation {
@@ -305,11 +358,11 @@ pub async fn apply<E: Engine>(
                 replaces_tasks,
             } => {
                 let spec = with_object_ids(spec, ids);
-                engine
-                    .update_service(id, *version, &spec)
+                update_service_in_sequence(engine, id, *version, spec)
                     .await
                     .map_err(|error| (format!("updating service {}", change.name), error))?;
                 reporter.report(Progress::Updated { name: &change.name });
+                kill_point(options, "after-service-update");
                 Ok(Watched {
                     id: id.clone(),
                     name: change.name.clone(),
@@ -358,6 +411,8 @@ pub async fn apply<E: Engine>(
     if options.detach {
         return Ok(applied);
     }
+
+    kill_point(options, "during-rollout");
 
     // 4. Wait for every written service together.
     let failures =
@@ -412,6 +467,7 @@ pub async fn apply<E: Engine>(
                         name,
                     });
                     applied.deleted.push(name.clone());
+                    kill_point(options, "during-prune");
                 }
                 Err(EngineError::Conflict(reason)) => {
                     reporter.report(Progress::KeptInUse {

@@ -1,12 +1,24 @@
-//! Compose service and network → Swarm ServiceSpec and NetworkCreateRequest JSON.
+//! A Compose service → Swarm ServiceSpec JSON, field by field as docker/cli's
+//! `convert.Service` builds it (docker/cli 20.10, the `docker stack deploy` that runs against
+//! the engines stackroll supports; where 20.10 refuses a field that later docker/cli versions
+//! and the 20.10 engine support, the later conversion is used and says so).
 
 use std::collections::HashMap;
 
-use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
-use super::{parse_duration, Namespace};
-use crate::compose::node::{Node, Typed};
+use super::deploy::{self, DEPLOY_KEYS};
+use super::envfile::{container_env, lookup_env};
+use super::network::service_networks;
+use super::ports::ports;
+use super::units::{effective_capabilities, shell_split};
+use super::values::{
+    bad, boolean, check_keys, duration, get, integer, mapping, string_list, string_map,
+    string_mapping, string_or_list, text, unsigned,
+};
+use super::volumes::mounts;
+use super::Namespace;
+use crate::compose::node::Node;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::Spec;
 use crate::model::{FileReference, ObjectKind, Project, Service};
@@ -14,41 +26,80 @@ use crate::model::{FileReference, ObjectKind, Project, Service};
 /// Label docker/cli puts on a service with the image the compose file named.
 pub const IMAGE_LABEL: &str = "com.docker.stack.image";
 
-/// Service keys `docker stack deploy` ignores; stackroll warns about them once.
+/// Service keys `docker stack deploy` accepts and ignores (docker/cli's unsupported and
+/// deprecated properties, and the ones its converter never reads), plus Compose-specification
+/// keys that only matter to `docker compose`. `restart` is not here: docker/cli uses it when
+/// `deploy.restart_policy` is absent.
 pub const IGNORED_SERVICE_FIELDS: &[&str] = &[
     "build",
     "cgroup_parent",
+    "cgroupns_mode",
     "container_name",
     "depends_on",
     "devices",
+    "domainname",
+    "expose",
     "external_links",
+    "ipc",
     "links",
+    "mac_address",
     "network_mode",
+    "pid",
+    "privileged",
     "profiles",
     "pull_policy",
-    "restart",
     "security_opt",
+    "shm_size",
+    "tmpfs",
     "userns_mode",
 ];
 
-/// Service keys converted today.
-const SUPPORTED_SERVICE_FIELDS: &[&str] = &[
+/// Service keys converted into the ServiceSpec.
+pub const CONVERTED_SERVICE_FIELDS: &[&str] = &[
     "image",
     "command",
     "entrypoint",
     "environment",
+    "env_file",
     "labels",
     "deploy",
     "healthcheck",
     "networks",
+    "ports",
+    "volumes",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "extra_hosts",
+    "hostname",
+    "user",
+    "working_dir",
+    "stop_grace_period",
+    "stop_signal",
+    "tty",
+    "stdin_open",
+    "read_only",
+    "init",
+    "cap_add",
+    "cap_drop",
+    "sysctls",
+    "ulimits",
+    "logging",
+    "isolation",
+    "credential_spec",
+    "restart",
 ];
-const SUPPORTED_DEPLOY_FIELDS: &[&str] = &[
-    "replicas",
-    "mode",
-    "labels",
-    "update_config",
-    "rollback_config",
-    "restart_policy",
+
+/// Keys docker/cli refuses outright, with its reason.
+const FORBIDDEN_SERVICE_FIELDS: &[(&str, &str)] = &[
+    ("extends", "Support for `extends` is not implemented yet."),
+    ("volume_driver", "Instead of setting the volume driver on the service, define a volume using the top-level `volumes` option and specify the driver there."),
+    ("volumes_from", "To share a volume between services, define it using the top-level `volumes` option and reference it from each service that shares it using the service-level `volumes` option."),
+    ("cpu_quota", "Set resource limits using deploy.resources"),
+    ("cpu_shares", "Set resource limits using deploy.resources"),
+    ("cpuset", "Set resource limits using deploy.resources"),
+    ("mem_limit", "Set resource limits using deploy.resources"),
+    ("memswap_limit", "Set resource limits using deploy.resources"),
 ];
 
 /// The swarm object each (kind, key) resolves to: its name and, once it exists, its ID.
@@ -62,25 +113,40 @@ pub fn service_spec(
     project: &Project,
     objects: &ResolvedObjects,
 ) -> Result<Spec, Diagnostics> {
-    let mut problems = Diagnostics::default();
-    let field = |name: &str| format!("services.{}.{name}", service.name);
-    for (key, node) in &service.fields {
-        if !SUPPORTED_SERVICE_FIELDS.contains(&key.as_str())
-            && !IGNORED_SERVICE_FIELDS.contains(&key.as_str())
-            && !key.starts_with("x-")
-        {
-            problems.push(
-                Diagnostic::error(Some(node.location.clone()), format!("service field \"{key}\" is not supported yet"))
-                    .field(field(key))
-                    .hint(format!("stackroll converts {}; remove the field or deploy this stack with docker stack deploy", SUPPORTED_SERVICE_FIELDS.join(", "))),
-            );
-        }
+    let converted = convert(namespace, service, project, objects, &lookup_env);
+    if converted.problems.has_errors() {
+        return Err(converted.problems);
     }
-    let get = |key: &str| service.fields.get(key).filter(|node| !node.is_null());
+    Ok(converted.spec)
+}
 
-    let image = match get("image").and_then(Node::scalar_text) {
-        Some(image) => image.to_string(),
-        None => {
+/// One conversion: the spec (meaningful only without errors), the problems, and what
+/// docker stack deploy would ignore.
+pub(super) struct Converted {
+    pub spec: Spec,
+    pub problems: Diagnostics,
+    pub ignored: Vec<String>,
+}
+
+/// Converts `service`, with `lookup` as the process environment.
+pub(super) fn convert(
+    namespace: &Namespace,
+    service: &Service,
+    project: &Project,
+    objects: &ResolvedObjects,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Converted {
+    let mut problems = Diagnostics::default();
+    let mut ignored: Vec<String> = Vec::new();
+    let prefix = format!("services.{}", service.name);
+    let field = |name: &str| format!("{prefix}.{name}");
+    check_service_keys(service, &prefix, &mut ignored, &mut problems);
+    let get = |key: &str| service.fields.get(key).filter(|node| !node.is_null());
+    let problems = &mut problems;
+
+    let image = match get("image").and_then(|node| text(node, &field("image"), problems)) {
+        Some(image) if !image.is_empty() => image,
+        _ => {
             problems.push(
                 Diagnostic::error(Some(service.location.clone()), "service has no image")
                     .field(field("image"))
@@ -89,80 +155,222 @@ pub fn service_spec(
             String::new()
         }
     };
-    let command =
-        get("command").and_then(|node| string_list(node, &field("command"), &mut problems));
-    let entrypoint =
-        get("entrypoint").and_then(|node| string_list(node, &field("entrypoint"), &mut problems));
-    let env =
-        get("environment").map(|node| environment(node, &field("environment"), &mut problems));
-    let container_labels = labels(get("labels"), &field("labels"), &mut problems);
 
-    let deploy = get("deploy").and_then(|node| node.as_map());
-    let deploy_get = |key: &str| {
-        deploy
-            .and_then(|map| map.get(key))
-            .map(|entry| &entry.value)
-            .filter(|n| !n.is_null())
-    };
-    if let Some(deploy) = deploy {
-        for (key, entry) in deploy {
-            if !SUPPORTED_DEPLOY_FIELDS.contains(&key.as_str()) {
-                problems.push(
-                    Diagnostic::error(
-                        Some(entry.key_location.clone()),
-                        format!("deploy field \"{key}\" is not supported yet"),
-                    )
-                    .field(field(&format!("deploy.{key}")))
-                    .hint(format!(
-                        "stackroll converts deploy.{}",
-                        SUPPORTED_DEPLOY_FIELDS.join(", deploy.")
-                    )),
-                );
-            }
-        }
+    // deploy:
+    let deploy = get("deploy").and_then(|node| mapping(node, &field("deploy"), problems));
+    if let Some(map) = deploy {
+        check_keys(map, DEPLOY_KEYS, &field("deploy"), problems);
     }
-    let service_labels = labels(deploy_get("labels"), &field("deploy.labels"), &mut problems);
-    let mode = deploy_mode(
+    let deploy_get = |key: &str| deploy.and_then(|map| super::values::get(map, key));
+    let service_labels = deploy_get("labels")
+        .and_then(|node| string_mapping(node, &field("deploy.labels"), problems))
+        .unwrap_or_default();
+    let mode = deploy::mode(
         deploy_get("mode"),
         deploy_get("replicas"),
         &field("deploy"),
-        &mut problems,
+        problems,
     );
-    let update = deploy_get("update_config")
-        .map(|node| update_config(node, &field("deploy.update_config"), &mut problems));
+    let update_config = deploy_get("update_config")
+        .map(|node| deploy::update_config(node, &field("deploy.update_config"), problems));
     let rollback_config = deploy_get("rollback_config")
-        .map(|node| update_config(node, &field("deploy.rollback_config"), &mut problems));
-    let restart_policy = deploy_get("restart_policy")
-        .map(|node| restart_policy(node, &field("deploy.restart_policy"), &mut problems));
-    let healthcheck =
-        get("healthcheck").map(|node| healthcheck(node, &field("healthcheck"), &mut problems));
-    let networks = service_networks(namespace, service, project, &mut problems);
-
-    let secrets = references(ObjectKind::Secret, &service.secrets, objects);
-    let configs = references(ObjectKind::Config, &service.configs, objects);
-    if problems.has_errors() {
-        return Err(problems);
+        .map(|node| deploy::update_config(node, &field("deploy.rollback_config"), problems));
+    let resources = deploy::resources(
+        deploy_get("resources"),
+        &field("deploy.resources"),
+        problems,
+    );
+    let restart_policy = deploy::restart_policy(
+        deploy_get("restart_policy"),
+        get("restart"),
+        &prefix,
+        problems,
+    );
+    if deploy_get("restart_policy").is_some() && get("restart").is_some() {
+        ignored.push("restart (deploy.restart_policy is used)".into());
+    }
+    let placement = deploy::placement(
+        deploy_get("placement"),
+        &field("deploy.placement"),
+        problems,
+    );
+    let endpoint_mode = deploy_get("endpoint_mode").and_then(|node| {
+        let sub = field("deploy.endpoint_mode");
+        let value = text(node, &sub, problems)?;
+        let lower = value.to_ascii_lowercase();
+        if matches!(lower.as_str(), "" | "vip" | "dnsrr") {
+            Some(lower)
+        } else {
+            problems.push(
+                bad(node, &sub, format!("invalid endpoint mode {value:?}"))
+                    .hint("use vip or dnsrr"),
+            );
+            None
+        }
+    });
+    let ports = get("ports").map(|node| ports(node, &field("ports"), problems));
+    if let Some(ports) = &ports {
+        for (index, ip) in &ports.ignored_ips {
+            ignored.push(format!(
+                "ports[{index}] host IP {ip} (Swarm publishes on all addresses)"
+            ));
+        }
     }
 
+    // The container.
     let mut container = Map::new();
     container.insert("Image".into(), image.clone().into());
+    let container_labels = get("labels")
+        .and_then(|node| string_mapping(node, &field("labels"), problems))
+        .unwrap_or_default();
     container.insert(
         "Labels".into(),
         json!(namespace.add_label(&container_labels)),
     );
-    if let Some(entrypoint) = entrypoint {
+    if let Some(entrypoint) =
+        get("entrypoint").and_then(|node| command(node, &field("entrypoint"), problems))
+    {
         container.insert("Command".into(), json!(entrypoint));
     }
-    if let Some(command) = command {
-        container.insert("Args".into(), json!(command));
+    if let Some(args) = get("command").and_then(|node| command(node, &field("command"), problems)) {
+        container.insert("Args".into(), json!(args));
     }
-    if let Some(env) = env {
-        container.insert("Env".into(), json!(env));
+    for (key, api) in [
+        ("hostname", "Hostname"),
+        ("working_dir", "Dir"),
+        ("user", "User"),
+        ("stop_signal", "StopSignal"),
+    ] {
+        if let Some(value) = get(key).and_then(|node| text(node, &field(key), problems)) {
+            if !value.is_empty() {
+                container.insert(api.into(), value.into());
+            }
+        }
     }
-    if let Some(healthcheck) = healthcheck {
-        container.insert("Healthcheck".into(), healthcheck);
+    if let Some(hosts) =
+        get("extra_hosts").and_then(|node| extra_hosts(node, &field("extra_hosts"), problems))
+    {
+        if !hosts.is_empty() {
+            container.insert("Hosts".into(), json!(hosts));
+        }
     }
-    container.insert("Privileges".into(), json!({}));
+    if let Some(dns) = dns_config(
+        get("dns"),
+        get("dns_search"),
+        get("dns_opt"),
+        &prefix,
+        problems,
+    ) {
+        container.insert("DNSConfig".into(), dns);
+    }
+    if let Some(health) =
+        get("healthcheck").and_then(|node| healthcheck(node, &field("healthcheck"), problems))
+    {
+        container.insert("Healthcheck".into(), health);
+    }
+    if let Some(env) = container_env(
+        get("env_file"),
+        get("environment"),
+        &prefix,
+        problems,
+        lookup,
+    ) {
+        if !env.is_empty() {
+            container.insert("Env".into(), json!(env));
+        }
+    }
+    if let Some(node) = get("volumes") {
+        let converted = mounts(node, namespace, project, &field("volumes"), problems);
+        ignored.extend(
+            converted
+                .ignored
+                .into_iter()
+                .map(|path| path.trim_start_matches(&format!("{prefix}.")).to_string()),
+        );
+        if !converted.mounts.is_empty() {
+            container.insert("Mounts".into(), Value::Array(converted.mounts));
+        }
+    }
+    if let Some(node) = get("stop_grace_period") {
+        if let Some(nanos) = duration(node, &field("stop_grace_period"), problems) {
+            container.insert("StopGracePeriod".into(), nanos.into());
+        }
+    }
+    for (key, api) in [
+        ("tty", "TTY"),
+        ("stdin_open", "OpenStdin"),
+        ("read_only", "ReadOnly"),
+    ] {
+        if let Some(true) = get(key).and_then(|node| boolean(node, &field(key), problems)) {
+            container.insert(api.into(), true.into());
+        }
+    }
+    let secrets = references(
+        ObjectKind::Secret,
+        &service.secrets,
+        objects,
+        project,
+        namespace,
+    );
+    let mut configs = references(
+        ObjectKind::Config,
+        &service.configs,
+        objects,
+        project,
+        namespace,
+    );
+    let mut privileges = Map::new();
+    if let Some(node) = get("credential_spec") {
+        if let Some((spec, runtime)) = credential_spec(
+            node,
+            &field("credential_spec"),
+            project,
+            namespace,
+            objects,
+            problems,
+        ) {
+            privileges.insert("CredentialSpec".into(), spec);
+            configs.extend(runtime);
+        }
+    }
+    container.insert("Privileges".into(), Value::Object(privileges));
+    if let Some(value) =
+        get("isolation").and_then(|node| isolation(node, &field("isolation"), problems))
+    {
+        container.insert("Isolation".into(), value.into());
+    }
+    if let Some(init) = get("init").and_then(|node| boolean(node, &field("init"), problems)) {
+        container.insert("Init".into(), init.into());
+    }
+    if let Some(sysctls) =
+        get("sysctls").and_then(|node| string_mapping(node, &field("sysctls"), problems))
+    {
+        if !sysctls.is_empty() {
+            container.insert("Sysctls".into(), json!(sysctls));
+        }
+    }
+    let cap_add = get("cap_add")
+        .and_then(|node| string_list(node, &field("cap_add"), problems))
+        .unwrap_or_default();
+    let cap_drop = get("cap_drop")
+        .and_then(|node| string_list(node, &field("cap_drop"), problems))
+        .unwrap_or_default();
+    let (cap_add, cap_drop) = effective_capabilities(&cap_add, &cap_drop);
+    if !cap_add.is_empty() {
+        container.insert("CapabilityAdd".into(), json!(cap_add));
+    }
+    if !cap_drop.is_empty() {
+        container.insert("CapabilityDrop".into(), json!(cap_drop));
+    }
+    if let Some(ulimits) =
+        get("ulimits").and_then(|node| ulimits(node, &field("ulimits"), problems))
+    {
+        if !ulimits.is_empty() {
+            container.insert("Ulimits".into(), Value::Array(ulimits));
+        }
+    }
+    let secrets = sorted(secrets);
+    let configs = sorted(configs);
     if !secrets.is_empty() {
         container.insert("Secrets".into(), Value::Array(secrets));
     }
@@ -170,15 +378,23 @@ pub fn service_spec(
         container.insert("Configs".into(), Value::Array(configs));
     }
 
+    // The task.
     let mut task = Map::new();
     task.insert("ContainerSpec".into(), Value::Object(container));
-    task.insert("Resources".into(), json!({}));
+    task.insert("Resources".into(), resources);
     if let Some(restart_policy) = restart_policy {
         task.insert("RestartPolicy".into(), restart_policy);
     }
-    task.insert("Placement".into(), json!({}));
-    task.insert("Networks".into(), json!(networks));
+    task.insert("Placement".into(), placement);
+    let attachments = service_networks(namespace, service, project, problems);
+    ignored.extend(attachments.ignored);
+    task.insert("Networks".into(), Value::Array(attachments.networks));
+    if let Some(driver) = get("logging").and_then(|node| logging(node, &field("logging"), problems))
+    {
+        task.insert("LogDriver".into(), driver);
+    }
 
+    // The service.
     let mut labels = namespace.add_label(&service_labels);
     labels.insert(IMAGE_LABEL.to_string(), image);
     let mut spec = Map::new();
@@ -186,247 +402,344 @@ pub fn service_spec(
     spec.insert("Labels".into(), json!(labels));
     spec.insert("TaskTemplate".into(), Value::Object(task));
     spec.insert("Mode".into(), mode);
-    if let Some(update_config) = update {
+    if let Some(update_config) = update_config {
         spec.insert("UpdateConfig".into(), update_config);
     }
     if let Some(rollback_config) = rollback_config {
         spec.insert("RollbackConfig".into(), rollback_config);
     }
-    spec.insert("EndpointSpec".into(), json!({"Mode": ""}));
-    Ok(Value::Object(spec))
-}
-
-/// The NetworkCreateRequests for the stack's own networks that some service uses, by name
-/// (`<stack>_default` included when a service names no network), and the names of the
-/// external networks services use.
-pub fn network_specs(
-    namespace: &Namespace,
-    project: &Project,
-) -> Result<(IndexMap<String, Spec>, Vec<String>), Diagnostics> {
-    let mut problems = Diagnostics::default();
-    let declared = project.networks.as_ref().and_then(Node::as_map);
-    let mut created = IndexMap::new();
-    let mut external = Vec::new();
-    let mut used: Vec<String> = Vec::new();
-    for service in project.services.values() {
-        for name in network_names(service) {
-            if !used.contains(&name) {
-                used.push(name);
-            }
-        }
+    let mut endpoint = Map::new();
+    if let Some(mode) = endpoint_mode.filter(|mode| !mode.is_empty()) {
+        endpoint.insert("Mode".into(), mode.into());
     }
-    for key in used {
-        let entry = declared.and_then(|map| map.get(&key));
-        let config = entry.map(|entry| &entry.value).and_then(Node::as_map);
-        let get = |field: &str| {
-            config
-                .and_then(|map| map.get(field))
-                .map(|e| &e.value)
-                .filter(|n| !n.is_null())
-        };
-        if entry.is_none() && key != "default" {
-            continue; // reported by service_networks
-        }
-        let field = format!("networks.{key}");
-        let explicit_name = get("name").and_then(Node::scalar_text).map(str::to_string);
-        let is_external = match get("external").map(|node| (node.typed(), node.as_map())) {
-            Some((Some(Typed::Bool(value)), _)) => value,
-            Some((_, Some(_))) => true,
-            _ => false,
-        };
-        let legacy_name = get("external")
-            .and_then(Node::as_map)
-            .and_then(|map| map.get("name"))
-            .and_then(|entry| entry.value.scalar_text())
-            .map(str::to_string);
-        let name = legacy_name
-            .or(explicit_name.clone())
-            .unwrap_or_else(|| namespace.scope(&key));
-        if is_external {
-            external.push(
-                if explicit_name.is_some() || get("external").and_then(Node::as_map).is_some() {
-                    name
-                } else {
-                    key.clone()
-                },
-            );
-            continue;
-        }
-        let driver = get("driver")
-            .and_then(Node::scalar_text)
-            .unwrap_or("overlay")
-            .to_string();
-        let mut spec = Map::new();
-        spec.insert("Name".into(), name.clone().into());
-        spec.insert("Driver".into(), driver.into());
-        spec.insert("Scope".into(), "swarm".into());
-        spec.insert(
-            "Labels".into(),
-            json!(namespace.add_label(&labels(
-                get("labels"),
-                &format!("{field}.labels"),
-                &mut problems
-            ))),
-        );
-        let options = labels(
-            get("driver_opts"),
-            &format!("{field}.driver_opts"),
-            &mut problems,
-        );
-        if !options.is_empty() {
-            spec.insert("Options".into(), json!(options));
-        }
-        for (compose, api) in [("internal", "Internal"), ("attachable", "Attachable")] {
-            if let Some(Typed::Bool(true)) = get(compose).and_then(Node::typed) {
-                spec.insert(api.into(), true.into());
-            }
-        }
-        if let Some(ipam) = get("ipam") {
-            spec.insert("IPAM".into(), ipam_spec(ipam));
-        }
-        created.insert(name, Value::Object(spec));
-    }
-    if problems.has_errors() {
-        return Err(problems);
-    }
-    Ok((created, external))
-}
-
-fn ipam_spec(node: &Node) -> Value {
-    let json = node.to_json();
-    let configs: Vec<Value> = json["config"]
-        .as_array()
-        .map(|items| {
-            items
+    if let Some(ports) = ports.filter(|ports| !ports.ports.is_empty()) {
+        endpoint.insert(
+            "Ports".into(),
+            ports
+                .ports
                 .iter()
-                .map(|item| {
-                    let mut config = Map::new();
-                    for (compose, api) in [
-                        ("subnet", "Subnet"),
-                        ("ip_range", "IPRange"),
-                        ("gateway", "Gateway"),
-                    ] {
-                        if let Some(value) = item.get(compose).and_then(Value::as_str) {
-                            config.insert(api.into(), value.into());
-                        }
-                    }
-                    if let Some(aux) = item.get("aux_addresses") {
-                        config.insert("AuxiliaryAddresses".into(), aux.clone());
-                    }
-                    Value::Object(config)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut ipam = Map::new();
-    if let Some(driver) = json.get("driver").and_then(Value::as_str) {
-        ipam.insert("Driver".into(), driver.into());
+                .map(super::ports::PortConfig::to_json)
+                .collect(),
+        );
     }
-    if !configs.is_empty() {
-        ipam.insert("Config".into(), Value::Array(configs));
-    }
-    Value::Object(ipam)
-}
-
-/// The compose network keys a service joins (`default` when it names none).
-fn network_names(service: &Service) -> Vec<String> {
-    let names: Vec<String> = match service.fields.get("networks").map(|node| &node.value) {
-        Some(crate::compose::node::Value::Seq(items)) => items
-            .iter()
-            .filter_map(|item| item.scalar_text().map(str::to_string))
-            .collect(),
-        Some(crate::compose::node::Value::Map(map)) => map.keys().cloned().collect(),
-        _ => Vec::new(),
-    };
-    if names.is_empty() {
-        vec!["default".to_string()]
-    } else {
-        names
+    spec.insert("EndpointSpec".into(), Value::Object(endpoint));
+    let problems = std::mem::take(problems);
+    Converted {
+        spec: Value::Object(spec),
+        problems,
+        ignored,
     }
 }
 
-fn service_networks(
-    namespace: &Namespace,
+/// Reports service keys stackroll cannot convert; collects the ones docker stack deploy
+/// ignores.
+fn check_service_keys(
     service: &Service,
-    project: &Project,
+    prefix: &str,
+    ignored: &mut Vec<String>,
     problems: &mut Diagnostics,
-) -> Vec<Value> {
-    let declared = project.networks.as_ref().and_then(Node::as_map);
-    let node = service.fields.get("networks");
-    let mut attachments: Vec<Value> = Vec::new();
-    for key in network_names(service) {
-        let config = declared
-            .and_then(|map| map.get(&key))
-            .map(|entry| &entry.value);
-        if config.is_none() && key != "default" {
-            let location = node
-                .map(|n| n.location.clone())
-                .unwrap_or_else(|| service.location.clone());
-            problems.push(
-                Diagnostic::error(Some(location), format!("network \"{key}\" is not defined"))
-                    .field(format!("services.{}.networks", service.name))
-                    .hint("define it under the top-level `networks:` key"),
-            );
+) {
+    for (key, node) in &service.fields {
+        if CONVERTED_SERVICE_FIELDS.contains(&key.as_str()) || key.starts_with("x-") {
             continue;
         }
-        let config_map = config.and_then(Node::as_map);
-        let name_of = |field: &str| {
-            config_map
-                .and_then(|m| m.get(field))
-                .and_then(|e| e.value.scalar_text())
-                .map(str::to_string)
-        };
-        let legacy = config_map
-            .and_then(|m| m.get("external"))
-            .and_then(|e| e.value.as_map())
-            .and_then(|m| m.get("name"))
-            .and_then(|e| e.value.scalar_text())
-            .map(str::to_string);
-        let target = legacy
-            .or_else(|| name_of("name"))
-            .unwrap_or_else(|| namespace.scope(&key));
-        let per_service = node
-            .and_then(Node::as_map)
-            .and_then(|m| m.get(&key))
-            .and_then(|e| e.value.as_map());
-        let mut aliases: Vec<Value> = per_service
-            .and_then(|m| m.get("aliases"))
-            .and_then(|e| e.value.as_seq())
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.scalar_text().map(Value::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut attachment = Map::new();
-        attachment.insert("Target".into(), target.clone().into());
-        // docker/cli adds the service name as an alias on user-defined networks.
-        if !matches!(target.as_str(), "host" | "bridge" | "none" | "default")
-            && !target.starts_with("container:")
+        if IGNORED_SERVICE_FIELDS.contains(&key.as_str()) {
+            ignored.push(key.clone());
+            continue;
+        }
+        let field = format!("{prefix}.{key}");
+        let diagnostic = if let Some((_, reason)) = FORBIDDEN_SERVICE_FIELDS
+            .iter()
+            .find(|(name, _)| name == key)
         {
-            aliases.push(service.name.clone().into());
-        }
-        if !aliases.is_empty() {
-            attachment.insert("Aliases".into(), Value::Array(aliases));
-        }
-        if let Some(opts) = per_service.and_then(|m| m.get("driver_opts")) {
-            attachment.insert("DriverOpts".into(), opts.value.to_json());
-        }
-        attachments.push(Value::Object(attachment));
+            Diagnostic::error(
+                Some(node.location.clone()),
+                format!("docker stack deploy does not support \"{key}\""),
+            )
+            .hint(*reason)
+        } else if key == "oom_score_adj" {
+            Diagnostic::error(
+                Some(node.location.clone()),
+                "oom_score_adj is not supported by docker stack deploy 20.10 (Docker Engine API 1.46 added it to services)",
+            )
+            .hint("remove it; Swarm on this engine cannot set it")
+        } else {
+            Diagnostic::error(
+                Some(node.location.clone()),
+                format!("service field \"{key}\" is not supported by docker stack deploy"),
+            )
+            .hint("remove it, or deploy with docker compose; stackroll converts the fields docker stack deploy converts")
+        };
+        problems.push(diagnostic.field(field));
     }
-    attachments.sort_by(|a, b| a["Target"].as_str().cmp(&b["Target"].as_str()));
-    attachments
 }
 
-/// Secret or config references, sorted by object name (then target) as docker/cli sorts them.
-fn references(kind: ObjectKind, refs: &[FileReference], objects: &ResolvedObjects) -> Vec<Value> {
+/// `command` / `entrypoint`: a list as written, a string split as google/shlex splits it.
+fn command(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<String>> {
+    if node.as_seq().is_some() {
+        return string_list(node, field, problems);
+    }
+    let text = text(node, field, problems)?;
+    match shell_split(&text) {
+        Ok(words) => Some(words),
+        Err(problem) => {
+            problems.push(
+                bad(node, field, problem).hint("close the quote, or write the command as a list"),
+            );
+            None
+        }
+    }
+}
+
+/// `extra_hosts` → `Hosts`, "IP NAME" lines. A mapping is sorted by "NAME:IP" as docker/cli
+/// sorts it; list items may be "NAME:IP" or (docker/cli 23+, the Compose specification)
+/// "NAME=IP", with an IPv6 address optionally in brackets. Items without a separator are
+/// dropped, as docker/cli drops them.
+fn extra_hosts(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<String>> {
+    let entries: Vec<String> = if let Some(map) = node.as_map() {
+        let mut entries = Vec::new();
+        for (name, entry) in map {
+            if entry.value.is_null() {
+                continue;
+            }
+            let ip = text(&entry.value, &format!("{field}.{name}"), problems)?;
+            entries.push(format!("{name}:{ip}"));
+        }
+        entries.sort();
+        entries
+    } else if node.as_seq().is_some() {
+        string_list(node, field, problems)?
+            .into_iter()
+            .filter_map(|item| {
+                let (name, ip) = item.split_once('=').or_else(|| item.split_once(':'))?;
+                Some(format!("{name}:{ip}"))
+            })
+            .collect()
+    } else {
+        problems.push(bad(
+            node,
+            field,
+            format!("expected a mapping or a list, not {}", node.kind_name()),
+        ));
+        return None;
+    };
+    Some(
+        entries
+            .into_iter()
+            .filter_map(|entry| {
+                let (name, ip) = entry.split_once(':')?;
+                let ip = ip
+                    .strip_prefix('[')
+                    .and_then(|inner| inner.strip_suffix(']'))
+                    .filter(|_| ip.len() > 2)
+                    .unwrap_or(ip);
+                Some(format!("{ip} {name}"))
+            })
+            .collect(),
+    )
+}
+
+/// `dns`, `dns_search` (and `dns_opt`, which docker/cli does not read; the engine does) →
+/// `DNSConfig`, present when any of them is.
+fn dns_config(
+    dns: Option<&Node>,
+    search: Option<&Node>,
+    options: Option<&Node>,
+    prefix: &str,
+    problems: &mut Diagnostics,
+) -> Option<Value> {
+    if dns.is_none() && search.is_none() && options.is_none() {
+        return None;
+    }
+    let mut config = Map::new();
+    for (node, key, api) in [
+        (dns, "dns", "Nameservers"),
+        (search, "dns_search", "Search"),
+        (options, "dns_opt", "Options"),
+    ] {
+        let Some(node) = node else { continue };
+        let values = if key == "dns_opt" {
+            string_list(node, &format!("{prefix}.{key}"), problems)
+        } else {
+            string_or_list(node, &format!("{prefix}.{key}"), problems)
+        };
+        if let Some(values) = values.filter(|v| !v.is_empty()) {
+            config.insert(api.into(), json!(values));
+        }
+    }
+    Some(Value::Object(config))
+}
+
+/// `healthcheck` → `Healthcheck` (docker/cli's `convertHealthcheck`).
+fn healthcheck(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Value> {
+    let map = mapping(node, field, problems)?;
+    check_keys(
+        map,
+        &[
+            "test",
+            "interval",
+            "timeout",
+            "retries",
+            "start_period",
+            "disable",
+        ],
+        field,
+        problems,
+    );
+    let sub = |key: &str| format!("{field}.{key}");
+    let test: Option<Vec<String>> = get(map, "test").and_then(|node| {
+        if node.as_seq().is_some() {
+            string_list(node, &sub("test"), problems)
+        } else {
+            text(node, &sub("test"), problems).map(|command| vec!["CMD-SHELL".to_string(), command])
+        }
+    });
+    let disabled = get(map, "disable")
+        .and_then(|node| boolean(node, &sub("disable"), problems))
+        .unwrap_or(false);
+    if disabled {
+        if test.as_ref().is_some_and(|test| !test.is_empty()) {
+            problems.push(
+                bad(
+                    node,
+                    field,
+                    "test and disable can't be set at the same time",
+                )
+                .hint("remove `test`, or `disable: true`"),
+            );
+            return None;
+        }
+        return Some(json!({"Test": ["NONE"]}));
+    }
+    let mut health = Map::new();
+    if let Some(test) = test.filter(|test| !test.is_empty()) {
+        health.insert("Test".into(), json!(test));
+    }
+    for (key, api) in [
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start_period", "StartPeriod"),
+    ] {
+        if let Some(nanos) = get(map, key).and_then(|node| duration(node, &sub(key), problems)) {
+            if nanos != 0 {
+                health.insert(api.into(), nanos.into());
+            }
+        }
+    }
+    if let Some(retries) =
+        get(map, "retries").and_then(|node| unsigned(node, &sub("retries"), problems))
+    {
+        if retries != 0 {
+            health.insert("Retries".into(), retries.into());
+        }
+    }
+    Some(Value::Object(health))
+}
+
+/// `logging` → `LogDriver`.
+fn logging(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Value> {
+    let map = mapping(node, field, problems)?;
+    check_keys(map, &["driver", "options"], field, problems);
+    let mut driver = Map::new();
+    if let Some(name) =
+        get(map, "driver").and_then(|node| text(node, &format!("{field}.driver"), problems))
+    {
+        if !name.is_empty() {
+            driver.insert("Name".into(), name.into());
+        }
+    }
+    if let Some(options) =
+        get(map, "options").and_then(|node| string_map(node, &format!("{field}.options"), problems))
+    {
+        if !options.is_empty() {
+            driver.insert("Options".into(), json!(options));
+        }
+    }
+    Some(Value::Object(driver))
+}
+
+/// `isolation`: the engine reads it without case and knows default, process and hyperv.
+fn isolation(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
+    let value = text(node, field, problems)?;
+    let lower = value.to_ascii_lowercase();
+    match lower.as_str() {
+        "" => None,
+        "default" | "process" | "hyperv" => Some(lower),
+        _ => {
+            problems.push(
+                bad(node, field, format!("invalid isolation {value:?}"))
+                    .hint("use default, process or hyperv"),
+            );
+            None
+        }
+    }
+}
+
+/// `ulimits` → `Ulimits`, sorted by name: a number sets both limits, `{soft, hard}` each.
+fn ulimits(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<Value>> {
+    let map = mapping(node, field, problems)?;
+    let mut limits: Vec<(String, i64, i64)> = Vec::new();
+    for (name, entry) in map {
+        let sub = format!("{field}.{name}");
+        let value = &entry.value;
+        if let Some(pair) = value.as_map() {
+            check_keys(pair, &["soft", "hard"], &sub, problems);
+            let (Some(soft), Some(hard)) = (get(pair, "soft"), get(pair, "hard")) else {
+                problems.push(
+                    bad(value, &sub, "a ulimit needs both `soft` and `hard`")
+                        .hint("write e.g. {soft: 1024, hard: 2048}, or one number for both"),
+                );
+                continue;
+            };
+            let (Some(soft), Some(hard)) = (
+                integer(soft, &format!("{sub}.soft"), problems),
+                integer(hard, &format!("{sub}.hard"), problems),
+            ) else {
+                continue;
+            };
+            limits.push((name.clone(), soft, hard));
+        } else if let Some(single) = integer(value, &sub, problems) {
+            limits.push((name.clone(), single, single));
+        }
+    }
+    limits.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(
+        limits
+            .into_iter()
+            .map(|(name, soft, hard)| json!({"Name": name, "Hard": hard, "Soft": soft}))
+            .collect(),
+    )
+}
+
+/// The name docker/cli gives the object a reference names (`name:`, the key for an external
+/// object, `<stack>_<key>` otherwise): docker/cli sorts references by it.
+fn base_name(kind: ObjectKind, key: &str, project: &Project, namespace: &Namespace) -> String {
+    match project.definitions(kind).get(key) {
+        Some(definition) => match &definition.name {
+            Some(name) => name.value.clone(),
+            None if definition.is_external() => key.to_string(),
+            None => namespace.scope(key),
+        },
+        None => namespace.scope(key),
+    }
+}
+
+/// A reference and what it sorts by: (docker/cli's object name, file before runtime, target).
+type Sortable = ((String, u8, String), Value);
+
+/// Secret or config file references.
+fn references(
+    kind: ObjectKind,
+    refs: &[FileReference],
+    objects: &ResolvedObjects,
+    project: &Project,
+    namespace: &Namespace,
+) -> Vec<Sortable> {
     let (id_key, name_key) = match kind {
         ObjectKind::Secret => ("SecretID", "SecretName"),
         ObjectKind::Config => ("ConfigID", "ConfigName"),
     };
-    let mut values: Vec<(String, String, Value)> = refs
-        .iter()
+    refs.iter()
         .map(|reference| {
             let (name, id) = objects
                 .get(&(kind, reference.source.value.clone()))
@@ -437,374 +750,125 @@ fn references(kind: ObjectKind, refs: &[FileReference], objects: &ResolvedObject
                 id_key: id,
                 name_key: name,
             });
-            (name, reference.target.clone(), value)
+            let sort = (
+                base_name(kind, &reference.source.value, project, namespace),
+                0,
+                reference.target.clone(),
+            );
+            (sort, value)
         })
-        .collect();
-    values.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    values.into_iter().map(|(_, _, value)| value).collect()
+        .collect()
 }
 
-fn string_list(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<String>> {
-    if let Some(items) = node.as_seq() {
-        return items
-            .iter()
-            .map(|item| {
-                item.scalar_text().map(str::to_string).ok_or_else(|| {
-                    Diagnostic::error(
-                        Some(item.location.clone()),
-                        format!("expected a string, not {}", item.kind_name()),
-                    )
-                    .field(field)
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|d| problems.push(d))
-            .ok();
-    }
-    match node.scalar_text() {
-        Some(text) => match shell_split(text) {
-            Ok(words) => Some(words),
-            Err(problem) => {
-                problems.push(
-                    Diagnostic::error(Some(node.location.clone()), problem)
-                        .field(field)
-                        .hint("close the quote, or write the command as a list"),
-                );
-                None
-            }
-        },
-        None => {
-            problems.push(
-                Diagnostic::error(
-                    Some(node.location.clone()),
-                    format!("expected a string or a list, not {}", node.kind_name()),
-                )
-                .field(field),
-            );
-            None
-        }
-    }
+/// docker/cli sorts references by object name, keeping file references before the runtime
+/// one of the same config (the order of two references to one object is undefined there:
+/// here, by target).
+fn sorted(mut references: Vec<Sortable>) -> Vec<Value> {
+    references.sort_by(|a, b| a.0.cmp(&b.0));
+    references.into_iter().map(|(_, value)| value).collect()
 }
 
-/// Splits a command string into words the way a POSIX shell would (quotes, backslashes).
-pub fn shell_split(text: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated single quote in command".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("unterminated double quote in command".into()),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated double quote in command".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(c) = chars.next() {
-                    word.push(c);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
-}
-
-fn environment(node: &Node, field: &str, problems: &mut Diagnostics) -> Vec<String> {
-    let mut env: Vec<String> = match (node.as_map(), node.as_seq()) {
-        (Some(map), _) => map
-            .iter()
-            .map(|(key, entry)| match entry.value.scalar_text() {
-                None => key.clone(),
-                Some(value) => format!("{key}={value}"),
-            })
-            .collect(),
-        (_, Some(items)) => items
-            .iter()
-            .filter_map(|item| item.scalar_text().map(str::to_string))
-            .collect(),
-        _ => {
-            problems.push(
-                Diagnostic::error(
-                    Some(node.location.clone()),
-                    format!("expected a mapping or a list, not {}", node.kind_name()),
-                )
-                .field(field),
-            );
-            Vec::new()
-        }
-    };
-    env.sort();
-    env
-}
-
-fn labels(
-    node: Option<&Node>,
-    field: &str,
-    problems: &mut Diagnostics,
-) -> IndexMap<String, String> {
-    let Some(node) = node else {
-        return IndexMap::new();
-    };
-    if let Some(map) = node.as_map() {
-        return map
-            .iter()
-            .map(|(key, entry)| {
-                (
-                    key.clone(),
-                    entry.value.scalar_text().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-    }
-    if let Some(items) = node.as_seq() {
-        return items
-            .iter()
-            .filter_map(|item| item.scalar_text())
-            .map(|text| {
-                let (key, value) = text.split_once('=').unwrap_or((text, ""));
-                (key.to_string(), value.to_string())
-            })
-            .collect();
-    }
-    if !node.is_null() {
-        problems.push(
-            Diagnostic::error(
-                Some(node.location.clone()),
-                format!("expected a mapping or a list, not {}", node.kind_name()),
-            )
-            .field(field),
-        );
-    }
-    IndexMap::new()
-}
-
-fn deploy_mode(
-    mode: Option<&Node>,
-    replicas: Option<&Node>,
-    field: &str,
-    problems: &mut Diagnostics,
-) -> Value {
-    let replicas = replicas.and_then(|node| match unsigned(node) {
-        Some(n) => Some(n),
-        None => {
-            problems.push(
-                Diagnostic::error(
-                    Some(node.location.clone()),
-                    "replicas must be a whole number",
-                )
-                .field(format!("{field}.replicas")),
-            );
-            None
-        }
-    });
-    let mode_text = mode.and_then(Node::scalar_text).unwrap_or("replicated");
-    match mode_text {
-        "replicated" => match replicas {
-            Some(n) => json!({"Replicated": {"Replicas": n}}),
-            None => json!({"Replicated": {}}),
-        },
-        "global" => json!({"Global": {}}),
-        "replicated-job" => {
-            json!({"ReplicatedJob": {"MaxConcurrent": replicas, "TotalCompletions": replicas}})
-        }
-        "global-job" => json!({"GlobalJob": {}}),
-        other => {
-            problems.push(
-                Diagnostic::error(
-                    mode.map(|n| n.location.clone()),
-                    format!("unknown mode: {other}"),
-                )
-                .field(format!("{field}.mode"))
-                .hint("use replicated, global, replicated-job or global-job"),
-            );
-            Value::Null
-        }
-    }
-}
-
-fn unsigned(node: &Node) -> Option<u64> {
-    match node.typed()? {
-        Typed::Int(n) if n >= 0 => Some(n as u64),
-        Typed::Str(text) => text.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn duration_of(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
-    match node.scalar_text().map(parse_duration) {
-        Some(Ok(nanos)) => Some(nanos),
-        Some(Err(problem)) => {
-            problems.push(Diagnostic::error(Some(node.location.clone()), problem).field(field));
-            None
-        }
-        None => {
-            problems.push(
-                Diagnostic::error(
-                    Some(node.location.clone()),
-                    format!("expected a duration, not {}", node.kind_name()),
-                )
-                .field(field),
-            );
-            None
-        }
-    }
-}
-
-/// Reads a mapping's fields, reporting unknown ones, into an API object.
-fn convert_fields(
+/// `credential_spec` → `Privileges.CredentialSpec`, and for `config:` the runtime config
+/// reference docker/cli adds.
+fn credential_spec(
     node: &Node,
     field: &str,
+    project: &Project,
+    namespace: &Namespace,
+    objects: &ResolvedObjects,
     problems: &mut Diagnostics,
-    convert: impl Fn(&str, &Node, &str, &mut Diagnostics) -> Option<Option<(&'static str, Value)>>,
-) -> Value {
-    let mut out = Map::new();
-    let Some(map) = node.as_map() else {
-        problems.push(
-            Diagnostic::error(
-                Some(node.location.clone()),
-                format!("expected a mapping, not {}", node.kind_name()),
-            )
-            .field(field),
-        );
-        return Value::Object(out);
+) -> Option<(Value, Option<Sortable>)> {
+    let map = mapping(node, field, problems)?;
+    check_keys(map, &["config", "file", "registry"], field, problems);
+    let value = |key: &str, problems: &mut Diagnostics| {
+        get(map, key)
+            .and_then(|node| text(node, &format!("{field}.{key}"), problems))
+            .unwrap_or_default()
     };
-    for (key, entry) in map {
-        let sub = format!("{field}.{key}");
-        match convert(key, &entry.value, &sub, problems) {
-            None => problems.push(
-                Diagnostic::error(
-                    Some(entry.key_location.clone()),
-                    format!("unknown key \"{key}\""),
-                )
-                .field(sub),
-            ),
-            Some(Some((api, value))) => {
-                out.insert(api.into(), value);
-            }
-            Some(None) => {}
+    let (config, file, registry) = (
+        value("config", problems),
+        value("file", problems),
+        value("registry", problems),
+    );
+    let given: Vec<&str> = [
+        ("\"Config\"", &config),
+        ("\"File\"", &file),
+        ("\"Registry\"", &registry),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(name, _)| name)
+    .collect();
+    match given.len() {
+        0 => return None,
+        1 => {}
+        2 => {
+            problems.push(bad(
+                node,
+                field,
+                format!(
+                    "invalid credential spec: cannot specify both {} and {}",
+                    given[0], given[1]
+                ),
+            ));
+            return None;
+        }
+        _ => {
+            problems.push(bad(
+                node,
+                field,
+                format!(
+                    "invalid credential spec: cannot specify both {}, and {}",
+                    given[..2].join(", "),
+                    given[2]
+                ),
+            ));
+            return None;
         }
     }
-    Value::Object(out)
-}
-
-fn update_config(node: &Node, field: &str, problems: &mut Diagnostics) -> Value {
-    let mut value = convert_fields(node, field, problems, |key, node, sub, problems| {
-        Some(match key {
-            "parallelism" => unsigned(node).map(|n| ("Parallelism", json!(n))),
-            "delay" => duration_of(node, sub, problems).map(|n| ("Delay", json!(n))),
-            "monitor" => duration_of(node, sub, problems).map(|n| ("Monitor", json!(n))),
-            "failure_action" => node.scalar_text().map(|s| ("FailureAction", json!(s))),
-            "order" => node.scalar_text().map(|s| ("Order", json!(s))),
-            "max_failure_ratio" => match node.typed() {
-                Some(Typed::Float(f)) => Some(("MaxFailureRatio", json!(f))),
-                Some(Typed::Int(i)) => Some(("MaxFailureRatio", json!(i as f64))),
-                _ => None,
-            },
-            _ => return None,
-        })
-    });
-    // docker/cli defaults parallelism to 1.
-    if let Some(map) = value.as_object_mut() {
-        map.entry("Parallelism").or_insert(json!(1));
+    if config.is_empty() {
+        return Some((
+            json!({"Config": "", "File": file, "Registry": registry}),
+            None,
+        ));
     }
-    value
-}
-
-fn restart_policy(node: &Node, field: &str, problems: &mut Diagnostics) -> Value {
-    convert_fields(node, field, problems, |key, node, sub, problems| {
-        Some(match key {
-            "condition" => node.scalar_text().map(|s| ("Condition", json!(s))),
-            "delay" => duration_of(node, sub, problems).map(|n| ("Delay", json!(n))),
-            "window" => duration_of(node, sub, problems).map(|n| ("Window", json!(n))),
-            "max_attempts" => unsigned(node).map(|n| ("MaxAttempts", json!(n))),
-            _ => return None,
-        })
-    })
-}
-
-fn healthcheck(node: &Node, field: &str, problems: &mut Diagnostics) -> Value {
-    let disabled = node
-        .as_map()
-        .and_then(|m| m.get("disable"))
-        .is_some_and(|e| matches!(e.value.typed(), Some(Typed::Bool(true))));
-    if disabled {
-        return json!({"Test": ["NONE"]});
-    }
-    convert_fields(node, field, problems, |key, node, sub, problems| {
-        Some(match key {
-            "test" => match (node.as_seq(), node.scalar_text()) {
-                (Some(items), _) => Some((
-                    "Test",
-                    json!(items
-                        .iter()
-                        .filter_map(|i| i.scalar_text())
-                        .collect::<Vec<_>>()),
-                )),
-                (_, Some(text)) => Some(("Test", json!(["CMD-SHELL", text]))),
-                _ => None,
-            },
-            "interval" => duration_of(node, sub, problems).map(|n| ("Interval", json!(n))),
-            "timeout" => duration_of(node, sub, problems).map(|n| ("Timeout", json!(n))),
-            "start_period" => duration_of(node, sub, problems).map(|n| ("StartPeriod", json!(n))),
-            "retries" => unsigned(node).map(|n| ("Retries", json!(n))),
-            "disable" => None,
-            _ => return None,
-        })
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_words() {
-        assert_eq!(
-            shell_split("sh -c 'echo hi; sleep 1'").unwrap(),
-            vec!["sh", "-c", "echo hi; sleep 1"]
+    if !project.configs.contains_key(&config) {
+        let location = get(map, "config").map_or(node, |n| n);
+        problems.push(
+            bad(
+                location,
+                &format!("{field}.config"),
+                format!("undefined config \"{config}\""),
+            )
+            .hint("define it under the top-level `configs:` key"),
         );
-        assert_eq!(
-            shell_split(r#"a "b c" d\ e"#).unwrap(),
-            vec!["a", "b c", "d e"]
-        );
-        assert_eq!(shell_split("  ").unwrap(), Vec::<String>::new());
-        assert!(shell_split("'open").is_err());
+        return None;
     }
+    let (name, id) = objects
+        .get(&(ObjectKind::Config, config.clone()))
+        .cloned()
+        .unwrap_or_default();
+    let runtime = json!({"Runtime": {}, "ConfigID": id, "ConfigName": name});
+    let sort = (
+        base_name(ObjectKind::Config, &config, project, namespace),
+        1,
+        String::new(),
+    );
+    Some((
+        json!({"Config": id, "File": "", "Registry": ""}),
+        Some((sort, runtime)),
+    ))
+}
+
+/// The fields of `service` docker stack deploy would ignore, as field paths.
+pub(super) fn ignored_fields(service: &Service, project: &Project) -> Vec<String> {
+    let namespace = Namespace("stack".into());
+    let converted = convert(
+        &namespace,
+        service,
+        project,
+        &ResolvedObjects::new(),
+        &|_| None,
+    );
+    converted.ignored
 }

@@ -1,2 +1,4 @@
 mod cli;
+mod e2e;
 mod loader;
+mod parity;

@@ -1,0 +1,232 @@
+//! The deploy lock: a config named `<stack>_stackroll-lock` that the engine refuses to create
+//! twice, so two deploys of one stack never plan or write at the same time. It records who
+//! holds it and until when; a lock past its expiry (its holder died) is taken over, and
+//! `stackroll unlock` removes one by hand. The lock carries no stack label, so `docker stack`
+//! commands and pruning never touch it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+
+use crate::convert::Namespace;
+use crate::engine::{Engine, EngineError, NewObject};
+use crate::model::{ObjectKind, SensitiveBytes};
+
+/// Label: who holds the lock (`user@host pid N`).
+pub const HOLDER_LABEL: &str = "io.stackroll.lock.holder";
+/// Label: when it was taken, seconds since the epoch.
+pub const SINCE_LABEL: &str = "io.stackroll.lock.since";
+/// Label: when it expires, seconds since the epoch.
+pub const EXPIRES_LABEL: &str = "io.stackroll.lock.expires";
+
+/// The lock's name for a stack.
+pub fn lock_name(namespace: &Namespace) -> String {
+    namespace.scope("stackroll-lock")
+}
+
+/// A lock this process holds.
+#[derive(Debug)]
+pub struct Lock {
+    id: String,
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another deploy holds it.
+    Held {
+        /// Who.
+        holder: String,
+        /// Since when (seconds since the epoch).
+        since: u64,
+    },
+    /// The engine failed.
+    Engine(EngineError),
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Who this process is, for the holder label.
+pub fn holder() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host} pid {}", std::process::id())
+}
+
+/// Takes the lock, waiting up to `wait` for another holder; a lock past its expiry is taken
+/// over. `ttl` is how long this lock stays valid if this process dies.
+pub async fn acquire<E: Engine>(
+    engine: &E,
+    namespace: &Namespace,
+    ttl: Duration,
+    wait: Duration,
+    poll: Duration,
+) -> Result<Lock, LockError> {
+    let name = lock_name(namespace);
+    let started = std::time::Instant::now();
+    loop {
+        let since = now();
+        let mut labels = IndexMap::new();
+        labels.insert(HOLDER_LABEL.to_string(), holder());
+        labels.insert(SINCE_LABEL.to_string(), since.to_string());
+        labels.insert(
+            EXPIRES_LABEL.to_string(),
+            (since + ttl.as_secs()).to_string(),
+        );
+        let object = NewObject {
+            kind: ObjectKind::Config,
+            name: name.clone(),
+            labels,
+            data: SensitiveBytes::new(b"stackroll deploy lock".to_vec()),
+            driver: None,
+            driver_opts: IndexMap::new(),
+            template_driver: None,
+        };
+        match engine.create_object(&object).await {
+            Ok(id) => return Ok(Lock { id }),
+            Err(EngineError::Conflict(_)) => {}
+            Err(error) => return Err(LockError::Engine(error)),
+        }
+        let existing = engine
+            .list_objects(ObjectKind::Config, None)
+            .await
+            .map_err(LockError::Engine)?
+            .into_iter()
+            .find(|object| object.name == name);
+        let Some(existing) = existing else { continue };
+        let label = |key: &str| existing.labels.get(key).cloned().unwrap_or_default();
+        let expires: u64 = label(EXPIRES_LABEL).parse().unwrap_or(0);
+        if expires <= now() {
+            tracing::warn!(holder = %label(HOLDER_LABEL), "taking over an expired deploy lock");
+            match engine.remove_object(ObjectKind::Config, &existing.id).await {
+                Ok(()) | Err(EngineError::NotFound(_)) => continue,
+                Err(error) => return Err(LockError::Engine(error)),
+            }
+        }
+        if started.elapsed() >= wait {
+            return Err(LockError::Held {
+                holder: label(HOLDER_LABEL),
+                since: label(SINCE_LABEL).parse().unwrap_or(0),
+            });
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+impl Lock {
+    /// Gives the lock back.
+    pub async fn release<E: Engine>(self, engine: &E) -> Result<(), EngineError> {
+        match engine.remove_object(ObjectKind::Config, &self.id).await {
+            Ok(()) | Err(EngineError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// Removes a stack's lock whoever holds it; returns whether there was one.
+pub async fn force_unlock<E: Engine>(
+    engine: &E,
+    namespace: &Namespace,
+) -> Result<Option<String>, EngineError> {
+    let name = lock_name(namespace);
+    let existing = engine
+        .list_objects(ObjectKind::Config, None)
+        .await?
+        .into_iter()
+        .find(|o| o.name == name);
+    match existing {
+        Some(lock) => {
+            engine.remove_object(ObjectKind::Config, &lock.id).await?;
+            Ok(Some(
+                lock.labels.get(HOLDER_LABEL).cloned().unwrap_or_default(),
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::FakeEngine;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_second_holder_waits_then_fails_naming_the_first() {
+        let engine = FakeEngine::new();
+        let ns = Namespace("demo".into());
+        runtime().block_on(async {
+            let first = acquire(
+                &engine,
+                &ns,
+                Duration::from_secs(600),
+                Duration::ZERO,
+                Duration::from_millis(1),
+            )
+            .await
+            .unwrap();
+            match acquire(
+                &engine,
+                &ns,
+                Duration::from_secs(600),
+                Duration::from_millis(20),
+                Duration::from_millis(5),
+            )
+            .await
+            {
+                Err(LockError::Held { holder, .. }) => {
+                    assert!(holder.contains(&format!("pid {}", std::process::id())))
+                }
+                other => panic!("expected the lock to be held, got {other:?}"),
+            }
+            first.release(&engine).await.unwrap();
+            let again = acquire(
+                &engine,
+                &ns,
+                Duration::from_secs(600),
+                Duration::ZERO,
+                Duration::from_millis(1),
+            )
+            .await
+            .unwrap();
+            again.release(&engine).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn an_expired_lock_is_taken_over_and_unlock_removes_one() {
+        let engine = FakeEngine::new();
+        let ns = Namespace("demo".into());
+        engine.insert_object(
+            ObjectKind::Config,
+            "demo_stackroll-lock",
+            &[(HOLDER_LABEL, "dead@host pid 1"), (EXPIRES_LABEL, "1")],
+        );
+        runtime().block_on(async {
+            let lock = acquire(
+                &engine,
+                &ns,
+                Duration::from_secs(600),
+                Duration::ZERO,
+                Duration::from_millis(1),
+            )
+            .await
+            .unwrap();
+            drop(lock);
+            assert!(force_unlock(&engine, &ns).await.unwrap().is_some());
+            assert!(force_unlock(&engine, &ns).await.unwrap().is_none());
+        });
+    }
+}

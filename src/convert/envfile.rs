@@ -1,0 +1,251 @@
+//! A service's container environment as docker/cli resolves it: the `env_file:` files read
+//! with docker/cli's `opts.ParseEnvFile` (relative paths against the directory of the compose
+//! file that names them), then `environment:` over them; a variable without a value, or with an
+//! empty one, takes its value from the process environment when it is set there.
+
+use indexmap::IndexMap;
+
+use super::values::{bad, boolean, check_keys, get, list_or_dict, text};
+use crate::compose::node::Node;
+use crate::diagnostic::Diagnostics;
+
+/// The variable `name` of the process environment (docker/cli's `lookupEnv`).
+pub fn lookup_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+}
+
+/// docker/cli's `opts.ParseEnvFile` on the bytes of an env file: one `KEY=VALUE` a line, the
+/// value taken verbatim (no quotes, no trimming, no interpolation); leading white space of a
+/// line dropped; empty lines and lines starting with `#` skipped; a line with only a name
+/// takes the variable from the process environment, or is skipped when it is unset there.
+/// Errors never quote the file's content beyond a variable name.
+pub fn parse_env_file(
+    bytes: &[u8],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut lines = Vec::new();
+    let mut chunks: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if chunks.last().is_some_and(|last| last.is_empty()) {
+        chunks.pop();
+    }
+    for (index, raw) in chunks.into_iter().enumerate() {
+        let number = index + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.len() > 64 * 1024 {
+            return Err(format!("line {number} is longer than 64 KiB"));
+        }
+        let Ok(line) = std::str::from_utf8(raw) else {
+            return Err(format!("invalid UTF-8 at line {number}"));
+        };
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = match line.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (line, None),
+        };
+        let name = name.trim_start_matches([' ', '\t']);
+        if name.contains([' ', '\t']) {
+            return Err(format!(
+                "poorly formatted environment: variable '{name}' contains whitespaces (line {number})"
+            ));
+        }
+        if name.is_empty() {
+            return Err(format!(
+                "poorly formatted environment: no variable name on line {number}"
+            ));
+        }
+        match value {
+            Some(value) => lines.push((name.to_string(), value.to_string())),
+            None => {
+                if let Some(value) = lookup(line) {
+                    lines.push((line.trim().to_string(), value));
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// docker/cli's `updateEnvironment`: each variable set over `environment`; one without a value
+/// or with an empty value takes the process environment's value when it has one.
+fn update(
+    environment: &mut IndexMap<String, Option<String>>,
+    variables: IndexMap<String, Option<String>>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) {
+    for (name, value) in variables {
+        let empty = value.as_deref().is_none_or(str::is_empty);
+        let value = match lookup(&name) {
+            Some(found) if empty => Some(found),
+            _ => value,
+        };
+        environment.insert(name, value);
+    }
+}
+
+/// The container's `Env`: `env_file:` then `environment:`, as sorted `KEY=VALUE` (or `KEY`
+/// for a variable with no value anywhere) strings; None when the service has neither.
+pub fn container_env(
+    env_file: Option<&Node>,
+    environment: Option<&Node>,
+    field_prefix: &str,
+    problems: &mut Diagnostics,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Option<Vec<String>> {
+    if env_file.is_none() && environment.is_none() {
+        return None;
+    }
+    let mut resolved: IndexMap<String, Option<String>> = IndexMap::new();
+    if let Some(node) = env_file {
+        let field = format!("{field_prefix}.env_file");
+        let mut from_files: IndexMap<String, Option<String>> = IndexMap::new();
+        for (item, path, required, item_field) in env_file_items(node, &field, problems) {
+            let full = if std::path::Path::new(&path).is_absolute() {
+                std::path::PathBuf::from(&path)
+            } else {
+                item.location.file.dir.join(&path)
+            };
+            let bytes = match std::fs::read(&full) {
+                Ok(bytes) => bytes,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => continue,
+                Err(error) => {
+                    problems.push(
+                        bad(item, &item_field, format!("cannot read env file {}: {error}", full.display()))
+                            .hint("env_file paths are relative to the directory of the compose file that names them"),
+                    );
+                    continue;
+                }
+            };
+            match parse_env_file(&bytes, lookup) {
+                Ok(lines) => {
+                    for (name, value) in lines {
+                        from_files.insert(name, Some(value));
+                    }
+                }
+                Err(problem) => problems.push(bad(
+                    item,
+                    &item_field,
+                    format!("env file {}: {problem}", full.display()),
+                )),
+            }
+        }
+        update(&mut resolved, from_files, lookup);
+    }
+    if let Some(node) = environment {
+        let field = format!("{field_prefix}.environment");
+        if let Some(variables) = list_or_dict(node, '=', &field, problems) {
+            update(&mut resolved, variables, lookup);
+        }
+    }
+    let mut env: Vec<String> = resolved
+        .into_iter()
+        .map(|(name, value)| match value {
+            Some(value) => format!("{name}={value}"),
+            None => name,
+        })
+        .collect();
+    env.sort();
+    Some(env)
+}
+
+/// The files `env_file:` names: a string, a list of strings, or (as the Compose specification
+/// allows) a list of `{path, required}`. Returns (node, path, required, field).
+fn env_file_items<'n>(
+    node: &'n Node,
+    field: &str,
+    problems: &mut Diagnostics,
+) -> Vec<(&'n Node, String, bool, String)> {
+    if let Some(path) = node.scalar_text() {
+        return vec![(node, path.to_string(), true, field.to_string())];
+    }
+    let Some(items) = node.as_seq() else {
+        problems.push(bad(
+            node,
+            field,
+            format!("expected a string or a list, not {}", node.kind_name()),
+        ));
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let item_field = format!("{field}[{index}]");
+        if let Some(map) = item.as_map() {
+            check_keys(map, &["path", "required"], &item_field, problems);
+            let Some(path_node) = get(map, "path") else {
+                problems.push(bad(item, &item_field, "an env_file item needs `path`"));
+                continue;
+            };
+            let Some(path) = text(path_node, &format!("{item_field}.path"), problems) else {
+                continue;
+            };
+            let required = match get(map, "required") {
+                Some(node) => {
+                    boolean(node, &format!("{item_field}.required"), problems).unwrap_or(true)
+                }
+                None => true,
+            };
+            files.push((path_node, path, required, item_field));
+            continue;
+        }
+        if let Some(path) = text(item, &item_field, problems) {
+            files.push((item, path, true, item_field));
+        }
+    }
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(name: &str) -> Option<String> {
+        match name {
+            "FROM_ENV" => Some("process".into()),
+            "EMPTY_IN_FILE" => Some("filled".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn env_file_lines_like_opts_parse_env_file() {
+        // "B " contains a space: an error in docker/cli.
+        let bad = parse_env_file(b"B =x\n", &lookup).unwrap_err();
+        assert!(bad.contains("contains whitespaces"), "{bad}");
+        let good = parse_env_file(
+            b"\xEF\xBB\xBF# comment\n  A=1\nC=\"quoted\"  \r\n\nFROM_ENV\nUNSET_VAR\nD=x=y\n\tE=\n",
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(
+            good,
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("C".to_string(), "\"quoted\"  ".to_string()),
+                ("FROM_ENV".to_string(), "process".to_string()),
+                ("D".to_string(), "x=y".to_string()),
+                ("E".to_string(), String::new()),
+            ]
+        );
+        assert!(parse_env_file(b"=x\n", &lookup).is_err());
+        let invalid = parse_env_file(b"A=\xff\xfesecret\n", &lookup).unwrap_err();
+        assert!(!invalid.contains("secret"));
+    }
+
+    #[test]
+    fn empty_values_come_from_the_process_environment() {
+        let mut environment = IndexMap::new();
+        let mut variables = IndexMap::new();
+        variables.insert("EMPTY_IN_FILE".to_string(), Some(String::new()));
+        variables.insert("FROM_ENV".to_string(), None);
+        variables.insert("UNSET".to_string(), None);
+        variables.insert("KEPT".to_string(), Some("v".to_string()));
+        update(&mut environment, variables, &lookup);
+        assert_eq!(environment["EMPTY_IN_FILE"], Some("filled".into()));
+        assert_eq!(environment["FROM_ENV"], Some("process".into()));
+        assert_eq!(environment["UNSET"], None);
+        assert_eq!(environment["KEPT"], Some("v".into()));
+    }
+}
