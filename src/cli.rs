@@ -55,6 +55,17 @@ pub enum Command {
     Status(StackArgs),
     /// Remove a stack: services, then networks, then the secrets and configs stackroll created.
     Rm(RmArgs),
+    /// Remove a stack's deploy lock left by a deploy that died.
+    Unlock(UnlockArgs),
+}
+
+/// Flags of `stackroll unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The stack name.
+    pub stack: String,
 }
 
 /// Flags of `stackroll ls`.
@@ -244,6 +255,7 @@ pub fn main() -> i32 {
         Command::Ps(args) => run_ps(args),
         Command::Status(args) => run_status(args),
         Command::Rm(args) => run_rm(args),
+        Command::Unlock(args) => run_unlock(args),
     };
     match result {
         Ok(code) => code,
@@ -507,6 +519,24 @@ fn run_rm(args: &RmArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+fn run_unlock(args: &UnlockArgs) -> Result<i32, CliError> {
+    let namespace = Namespace(args.stack.clone());
+    let holder = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        lock::force_unlock(&engine, &namespace)
+            .await
+            .map_err(engine_error)
+    })?;
+    match holder {
+        Some(holder) => print(&format!(
+            "Removed the deploy lock of stack {} (held by {holder}).\n",
+            namespace.0
+        ))?,
+        None => print(&format!("Stack {} has no deploy lock.\n", namespace.0))?,
+    }
+    Ok(0)
+}
+
 fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
     let timeout = timeout_flag(&args.timeout)?;
     let lock_timeout = timeout_flag(&args.lock_timeout)?;
@@ -595,10 +625,13 @@ async fn deploy_locked(
                         reason: f.reason.clone(),
                     })
                     .collect();
-                let names: Vec<&str> = failures.iter().map(|f| f.service.as_str()).collect();
+                let names: Vec<String> = failures
+                    .iter()
+                    .map(|f| format!("{} ({})", f.service, f.reason))
+                    .collect();
                 let error = CliError::new(
                     ErrorKind::Rollout,
-                    format!("rollout failed for {}; nothing was pruned", names.join(", ")),
+                    format!("rollout failed for {}; nothing was pruned", names.join("; ")),
                 )
                 .hint("the previous secret and config versions are kept; fix the cause and deploy again (content equal to a kept version reuses it)");
                 (Outcome::RolloutFailed, Vec::new(), reports, Some(error))

@@ -98,6 +98,20 @@ pub fn rollout_state(
     }
 }
 
+/// Says in words what Swarm did with a failed update.
+fn failure_reason(state: &str, message: &str) -> String {
+    let what = match state {
+        "paused" => "Swarm paused the update".to_string(),
+        "rollback_paused" => "Swarm paused the rollback".to_string(),
+        _ => format!("Swarm rolled the service back ({state})"),
+    };
+    if message.is_empty() {
+        what
+    } else {
+        format!("{what}: {message}")
+    }
+}
+
 /// A service that did not converge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutFailure {
@@ -143,7 +157,7 @@ pub async fn wait_for_rollouts<E: Engine>(
                     });
                     failures.push(RolloutFailure {
                         service: w.name.clone(),
-                        reason: format!("{state}: {message}"),
+                        reason: failure_reason(state, message),
                     });
                 }
                 RolloutState::Pending {

@@ -103,6 +103,7 @@ fn deploy(
             detach: false,
             timeout: Duration::from_secs(5),
             poll: Duration::from_millis(1),
+            kill_at: None,
         };
         let result = apply(engine, &apply_input, &Quiet, &options)
             .await
@@ -450,6 +451,7 @@ fn detach_writes_without_pruning() {
             detach: true,
             timeout: Duration::from_secs(1),
             poll: Duration::from_millis(1),
+            kill_at: None,
         };
         runtime()
             .block_on(apply(&engine, &input, &Quiet, &options))

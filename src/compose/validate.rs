@@ -49,6 +49,31 @@ pub fn validate(project: &Project, rejected: &Rejected, diagnostics: &mut Diagno
                         .hint(hint),
                     );
                 }
+                let earlier = &service.references(kind)[..index];
+                if let Some(twin) = earlier.iter().find(|r| {
+                    r.source.value == reference.source.value
+                        && (r.uid != reference.uid
+                            || r.gid != reference.gid
+                            || r.mode != reference.mode)
+                }) {
+                    diagnostics.push(
+                        Diagnostic::warning(
+                            Some(reference.location.clone()),
+                            format!(
+                                "{} \"{}\" is mounted twice with a different owner or mode",
+                                kind.noun(),
+                                reference.source.value
+                            ),
+                        )
+                        .field(field.clone())
+                        .hint(format!(
+                            "the engine writes one file per {} and task, so both targets get the owner and mode of one of them ({} here); use one mode, or two {}",
+                            kind.noun(),
+                            twin.location,
+                            kind.plural()
+                        )),
+                    );
+                }
                 let target = kind.effective_target(&reference.target);
                 if let Some(first) = targets.get(&target) {
                     diagnostics.push(

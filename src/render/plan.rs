@@ -109,20 +109,5 @@ fn render_text(report: &Report<'_>) -> String {
             s.create, s.update, s.delete
         );
     }
-    match report.outcome {
-        Outcome::Applied => {
-            let _ = writeln!(out, "Applied.");
-        }
-        Outcome::RolloutFailed => {
-            for failure in &report.failures {
-                let _ = writeln!(
-                    out,
-                    "Rollout failed: service {}: {}",
-                    failure.service, failure.reason
-                );
-            }
-        }
-        Outcome::Planned | Outcome::NoChanges => {}
-    }
     out
 }
