@@ -171,6 +171,9 @@ pub struct ComposeArgs {
     /// An env file to interpolate with, instead of `.env`; repeatable, later files win.
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_files: Vec<String>,
+    /// Let secret and config files be symlinks that lead outside the project directory.
+    #[arg(long)]
+    pub allow_external_files: bool,
 }
 
 /// Flags of `stackroll config`.
@@ -212,6 +215,7 @@ impl ComposeArgs {
             working_dir,
             process_env: process_environment(),
             stdin,
+            allow_external_files: self.allow_external_files,
         })
     }
 }

@@ -42,6 +42,8 @@ pub struct LoadOptions {
     pub process_env: IndexMap<String, String>,
     /// What standard input holds, when a file is `-`.
     pub stdin: Option<String>,
+    /// Whether secret and config files may be symlinks leading out of the project directory.
+    pub allow_external_files: bool,
 }
 
 /// A loaded project and the warnings found on the way.
@@ -90,7 +92,11 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics);
     };
     let (project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
-    validate::validate(&project, &rejected, &mut diagnostics);
+    let policy = validate::FilePolicy {
+        project_dir: project_dir.clone(),
+        allow_external: options.allow_external_files,
+    };
+    validate::validate(&project, &rejected, &policy, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics.first_error_per_location());
     }

@@ -3,7 +3,7 @@
 //! refuse, names Swarm would refuse, and definitions nobody uses.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::normalize::Rejected;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -16,7 +16,12 @@ pub const VERSION_SUFFIX_ROOM: usize = 6;
 
 /// Checks the project and adds every problem to `diagnostics`. References to `rejected` keys
 /// were already reported with their definition.
-pub fn validate(project: &Project, rejected: &Rejected, diagnostics: &mut Diagnostics) {
+pub fn validate(
+    project: &Project,
+    rejected: &Rejected,
+    policy: &FilePolicy,
+    diagnostics: &mut Diagnostics,
+) {
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let definitions = project.definitions(kind);
         for service in project.services.values() {
@@ -93,7 +98,7 @@ pub fn validate(project: &Project, rejected: &Rejected, diagnostics: &mut Diagno
             }
         }
         for definition in definitions.values() {
-            check_source(definition, diagnostics);
+            check_source(definition, policy, diagnostics);
             if let Some(name) = &definition.name {
                 let room = if definition.is_external() {
                     0
@@ -168,27 +173,74 @@ pub fn swarm_name_problem(name: &str, room: usize) -> Option<String> {
     None
 }
 
-fn check_source(definition: &Definition, diagnostics: &mut Diagnostics) {
+/// Where secret and config files may come from.
+#[derive(Debug, Clone)]
+pub struct FilePolicy {
+    /// The project directory (the first compose file's directory).
+    pub project_dir: PathBuf,
+    /// Whether symlinks may lead outside the project directory (`--allow-external-files`).
+    pub allow_external: bool,
+}
+
+fn check_source(definition: &Definition, policy: &FilePolicy, diagnostics: &mut Diagnostics) {
     let Source::File(path) = &definition.source else {
         return;
     };
     let field = format!("{}.{}.file", definition.kind.plural(), definition.key);
-    let problem = match file_problem(&path.value, definition.kind.max_bytes()) {
-        Some(problem) => problem,
-        None => return,
-    };
-    diagnostics.push(
-        Diagnostic::error(
-            Some(path.location.clone()),
-            format!("{}: {problem}", path.value.display()),
-        )
-        .field(field)
-        .hint(format!(
-            "a {} file must exist and hold 1 to {} bytes",
-            definition.kind.noun(),
-            definition.kind.max_bytes()
-        )),
-    );
+    if let Some(problem) = file_problem(&path.value, definition.kind.max_bytes()) {
+        diagnostics.push(
+            Diagnostic::error(
+                Some(path.location.clone()),
+                format!("{}: {problem}", path.value.display()),
+            )
+            .field(field)
+            .hint(format!(
+                "a {} file must exist and hold 1 to {} bytes",
+                definition.kind.noun(),
+                definition.kind.max_bytes()
+            )),
+        );
+        return;
+    }
+    // A symlink may not lead out of the project directory unless the user allows it.
+    if let (Ok(real), Ok(project)) = (path.value.canonicalize(), policy.project_dir.canonicalize())
+    {
+        if real != path.value && !real.starts_with(&project) && !policy.allow_external {
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(path.location.clone()),
+                    format!(
+                        "{} is a symlink to {}, outside the project directory {}",
+                        path.value.display(),
+                        real.display(),
+                        project.display()
+                    ),
+                )
+                .field(field.clone())
+                .hint("point `file:` at the real path, or pass --allow-external-files"),
+            );
+            return;
+        }
+    }
+    if definition.kind == ObjectKind::Secret {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(&path.value) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        Some(path.location.clone()),
+                        format!(
+                            "secret file {} is readable by other users (mode {mode:04o})",
+                            path.value.display()
+                        ),
+                    )
+                    .field(field)
+                    .hint(format!("chmod 600 {}", path.value.display())),
+                );
+            }
+        }
+    }
 }
 
 fn file_problem(path: &Path, max_bytes: u64) -> Option<String> {

@@ -20,7 +20,7 @@ pub struct Located<T> {
 }
 
 /// Bytes that must never be shown: secret data, or config data that may carry secrets.
-/// `Debug` prints only the length.
+/// `Debug` prints only the length; the bytes are overwritten with zeros when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SensitiveBytes(Vec<u8>);
 
@@ -43,6 +43,13 @@ impl SensitiveBytes {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Drop for SensitiveBytes {
+    /// Overwrites the bytes before the memory is freed.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

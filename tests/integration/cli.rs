@@ -97,13 +97,36 @@ fn config_never_prints_secret_values() {
 }
 
 #[test]
-fn unsupported_service_fields_are_named_before_the_engine_is_contacted() {
-    let dir = project("services:\n  app:\n    image: i\n    ports: [\"80:80\"]\n    deploy:\n      resources: {}\n");
+fn unknown_service_fields_are_named_before_the_engine_is_contacted() {
+    let dir = project("services:\n  app:\n    image: i\n    frobnicate: [\"80:80\"]\n    deploy:\n      frob: {}\n");
     stackroll(&dir)
         .args(["plan", "-H", "unix:///nonexistent/docker.sock", "demo"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("compose.yaml:4:12: services.app.ports: service field \"ports\" is not supported yet"))
-        .stderr(predicate::str::contains("compose.yaml:6:7: services.app.deploy.resources: deploy field \"resources\" is not supported yet"))
+        .stderr(predicate::str::contains("compose.yaml:4:17: services.app.frobnicate: service field \"frobnicate\" is not supported"))
+        .stderr(predicate::str::contains("compose.yaml:6:7: services.app.deploy.frob: unknown key \"frob\""))
         .stderr(predicate::str::contains("cannot reach").not());
+}
+
+#[test]
+fn secret_files_readable_by_others_get_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project(VALID);
+    let file = dir.path().join("db.txt");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    stackroll(&dir)
+        .args(["config"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("secret file"))
+        .stderr(predicate::str::contains(
+            "is readable by other users (mode 0644)",
+        ))
+        .stderr(predicate::str::contains("chmod 600"));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    stackroll(&dir)
+        .args(["config"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("readable by other users").not());
 }
