@@ -139,7 +139,15 @@ fn read_compose_files(
     for name in names {
         if name == "-" {
             let file = SourceFile::new("<stdin>", &options.working_dir);
-            sources.push((file, options.stdin.clone().unwrap_or_default()));
+            let text = options.stdin.clone().unwrap_or_default();
+            if text.len() as u64 > MAX_FILE_BYTES {
+                diagnostics.push(Diagnostic::error(
+                    Some(Location::file_only(&file)),
+                    too_large(text.len() as u64),
+                ));
+                continue;
+            }
+            sources.push((file, text));
             continue;
         }
         let path = normalize::absolute_path(&options.working_dir, Path::new(&name));
@@ -223,7 +231,19 @@ fn read_environment(
     Environment::new(options.process_env.clone(), files)
 }
 
+/// Largest compose or env file read (bytes); larger ones are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+fn too_large(len: u64) -> String {
+    format!("file is too large ({len} bytes; at most {MAX_FILE_BYTES} are read)")
+}
+
 fn read_text(path: &Path) -> Result<String, String> {
+    if let Ok(metadata) = std::fs::metadata(path) {
+        if metadata.is_file() && metadata.len() > MAX_FILE_BYTES {
+            return Err(too_large(metadata.len()));
+        }
+    }
     match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err("file not found".into()),

@@ -130,3 +130,37 @@ fn secret_files_readable_by_others_get_a_warning() {
         .success()
         .stderr(predicate::str::contains("readable by other users").not());
 }
+
+#[test]
+fn hostile_files_are_refused_with_bounded_work() {
+    let dir = project(VALID);
+    let huge = "# padding\n".repeat(1_700_000);
+    std::fs::write(dir.path().join("huge.yaml"), huge).unwrap();
+    stackroll(&dir)
+        .args(["config", "-c", "huge.yaml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("huge.yaml: file is too large"));
+
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    std::fs::write(dir.path().join("bomb.yaml"), bomb).unwrap();
+    stackroll(&dir)
+        .args(["config", "-c", "bomb.yaml"])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("document too large"));
+
+    std::fs::write(dir.path().join("deep.yaml"), "[".repeat(100_000)).unwrap();
+    stackroll(&dir)
+        .args(["config", "-c", "deep.yaml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("deep.yaml:1:"));
+}
