@@ -530,5 +530,21 @@ fn with_object_ids(spec: &Spec, ids: &HashMap<(ObjectKind, String), String>) -> 
             }
         }
     }
+    // A credential spec read from a config names that config's ID, as the runtime config
+    // reference docker/cli adds for it does.
+    let runtime_config = spec
+        .pointer("/TaskTemplate/ContainerSpec/Configs")
+        .and_then(Value::as_array)
+        .and_then(|refs| refs.iter().find(|r| r.get("Runtime").is_some()))
+        .and_then(|r| r["ConfigID"].as_str())
+        .map(str::to_string);
+    if let (Some(id), Some(config)) = (
+        runtime_config,
+        spec.pointer_mut("/TaskTemplate/ContainerSpec/Privileges/CredentialSpec/Config"),
+    ) {
+        if config.as_str() == Some("") {
+            *config = Value::from(id);
+        }
+    }
     spec
 }

@@ -12,6 +12,9 @@ pub mod normalize;
 pub mod validate;
 pub mod yaml;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -251,5 +254,28 @@ fn read_text(path: &Path) -> Result<String, String> {
             Err("is a directory".into())
         }
         Err(error) => Err(format!("cannot read: {error}")),
+    }
+}
+
+/// Loads `text` as the only compose file (standard input, no readable project directory) and
+/// panics if the loader breaks its promises: a failed load reports at least one error and every
+/// error has a location. The fuzzers (`fuzz/`, `fuzz_tests`) call this; it never panics on
+/// its own otherwise.
+#[doc(hidden)]
+pub fn check_loader_invariants(text: &str) {
+    let options = LoadOptions {
+        files: vec!["-".into()],
+        working_dir: PathBuf::from("/nonexistent-stackroll-fuzz"),
+        stdin: Some(text.to_string()),
+        ..LoadOptions::default()
+    };
+    if let Err(diagnostics) = load(&options) {
+        assert!(diagnostics.has_errors(), "a failed load reports an error");
+        for error in diagnostics.errors() {
+            assert!(
+                error.location.is_some(),
+                "error without a location: {error}"
+            );
+        }
     }
 }

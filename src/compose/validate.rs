@@ -121,6 +121,8 @@ pub fn validate(
                     .references(kind)
                     .iter()
                     .any(|r| r.source.value == definition.key)
+                    || (kind == ObjectKind::Config
+                        && credential_spec_config(service) == Some(&definition.key))
             });
             if !used {
                 diagnostics.push(
@@ -137,6 +139,19 @@ pub fn validate(
                 );
             }
         }
+    }
+}
+
+/// The config a service's `credential_spec: {config: KEY}` names.
+fn credential_spec_config(service: &crate::model::Service) -> Option<&String> {
+    let entry = service
+        .fields
+        .get("credential_spec")?
+        .as_map()?
+        .get("config")?;
+    match &entry.value.value {
+        crate::compose::node::Value::Scalar(text, _) => Some(text),
+        _ => None,
     }
 }
 
