@@ -230,8 +230,9 @@ fn process_environment() -> IndexMap<String, String> {
 fn load_project(args: &ComposeArgs) -> Result<Loaded, CliError> {
     let options = args.resolve()?;
     let loaded = compose::load(&options).map_err(CliError::invalid_input)?;
+    let ignored = convert::warnings(&loaded.project);
     let mut stderr = std::io::stderr().lock();
-    for warning in loaded.warnings.warnings() {
+    for warning in loaded.warnings.warnings().chain(ignored.warnings()) {
         let _ = writeln!(stderr, "{warning}");
     }
     Ok(loaded)

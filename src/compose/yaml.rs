@@ -102,8 +102,21 @@ impl<'a> Composer<'a> {
         )
     }
 
+    /// The next event that carries data (comments are skipped).
     fn next(&mut self) -> Result<(Event<'a>, Span), Diagnostic> {
-        match self.parser.next_event() {
+        loop {
+            match self.parser.next_event() {
+                Some(Ok((Event::Comment(..), _))) => continue,
+                other => return self.event(other),
+            }
+        }
+    }
+
+    fn event(
+        &self,
+        next: Option<Result<(Event<'a>, Span), ScanError>>,
+    ) -> Result<(Event<'a>, Span), Diagnostic> {
+        match next {
             Some(Ok(pair)) => Ok(pair),
             Some(Err(error)) => Err(self.scan_error(&error)),
             None => Err(Diagnostic::error(
@@ -415,6 +428,15 @@ mod tests {
         let text = "[".repeat(10_000);
         let errors = parse_err(&text);
         assert!(!errors.is_empty());
+    }
+
+    #[test]
+    fn comments_anywhere_are_ignored() {
+        let node = parse_ok("# head\na: 1 # after a value\nb: # before a value\n  - x # in a list\n  # between items\n  - y\nc: {d: 2} # after a flow map\n");
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({"a": 1, "b": ["x", "y"], "c": {"d": 2}})
+        );
     }
 
     #[test]

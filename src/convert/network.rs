@@ -284,7 +284,7 @@ pub fn service_network_keys<'s>(
     match service.fields.get("networks").filter(|n| !n.is_null()) {
         None => {}
         Some(node) => {
-            if let Some(items) = node.as_seq() {
+            if node.as_seq().is_some() {
                 if let Some(names) = string_list(node, &field, problems) {
                     for name in names {
                         if !keys.iter().any(|(key, _)| *key == name) {
@@ -292,7 +292,6 @@ pub fn service_network_keys<'s>(
                         }
                     }
                 }
-                let _ = items;
             } else if let Some(map) = node.as_map() {
                 for (key, entry) in map {
                     keys.push((key.clone(), Some(&entry.value).filter(|n| !n.is_null())));

@@ -227,12 +227,17 @@ pub(super) fn convert(
         "Labels".into(),
         json!(namespace.add_label(&container_labels)),
     );
-    if let Some(entrypoint) =
-        get("entrypoint").and_then(|node| command(node, &field("entrypoint"), problems))
+    // Empty lists are left out (Go's omitempty): the image's own entrypoint and command run.
+    if let Some(entrypoint) = get("entrypoint")
+        .and_then(|node| command(node, &field("entrypoint"), problems))
+        .filter(|words| !words.is_empty())
     {
         container.insert("Command".into(), json!(entrypoint));
     }
-    if let Some(args) = get("command").and_then(|node| command(node, &field("command"), problems)) {
+    if let Some(args) = get("command")
+        .and_then(|node| command(node, &field("command"), problems))
+        .filter(|words| !words.is_empty())
+    {
         container.insert("Args".into(), json!(args));
     }
     for (key, api) in [
@@ -389,6 +394,8 @@ pub(super) fn convert(
     let attachments = service_networks(namespace, service, project, problems);
     ignored.extend(attachments.ignored);
     task.insert("Networks".into(), Value::Array(attachments.networks));
+    // docker/cli sends it (no omitempty); a deploy keeps the live value (see the planner).
+    task.insert("ForceUpdate".into(), 0.into());
     if let Some(driver) = get("logging").and_then(|node| logging(node, &field("logging"), problems))
     {
         task.insert("LogDriver".into(), driver);
@@ -581,11 +588,22 @@ fn healthcheck(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<V
             "timeout",
             "retries",
             "start_period",
+            "start_interval",
             "disable",
         ],
         field,
         problems,
     );
+    if let Some(entry) = map.get("start_interval") {
+        problems.push(
+            Diagnostic::error(
+                Some(entry.key_location.clone()),
+                "healthcheck.start_interval is not supported by docker stack deploy 20.10 (Docker Engine API 1.44 added it)",
+            )
+            .field(format!("{field}.start_interval"))
+            .hint("remove it; start_period still applies"),
+        );
+    }
     let sub = |key: &str| format!("{field}.{key}");
     let test: Option<Vec<String>> = get(map, "test").and_then(|node| {
         if node.as_seq().is_some() {

@@ -61,7 +61,7 @@ pub fn ram_in_bytes(text: &str) -> Result<i64, String> {
     }
     let size: f64 = number.parse().map_err(|_| invalid())?;
     let size = size * multiplier as f64;
-    if !(size < 9_223_372_036_854_775_808.0) {
+    if size.is_nan() || size >= 9_223_372_036_854_775_808.0 {
         return Err(format!("size too large: '{text}'"));
     }
     Ok(size as i64)

@@ -219,7 +219,11 @@ pub fn list_or_dict(
             let value = if entry.value.is_null() {
                 None
             } else {
-                Some(text(&entry.value, &format!("{field}.{key}"), problems)?)
+                Some(map_value(
+                    &entry.value,
+                    &format!("{field}.{key}"),
+                    problems,
+                )?)
             };
             out.insert(key.clone(), value);
         }
@@ -270,11 +274,70 @@ pub fn string_map(
         let value = if entry.value.is_null() {
             String::new()
         } else {
-            text(&entry.value, &format!("{field}.{key}"), problems)?
+            map_value(&entry.value, &format!("{field}.{key}"), problems)?
         };
         out.insert(key.clone(), value);
     }
     Some(out)
+}
+
+/// A mapping's value as docker/cli turns it into a string (`fmt.Sprint` of the YAML value):
+/// numbers as Go prints them (`1.0` → `1`, `1e3` → `1000`, `0x1F` → `31`), strings as
+/// written.
+pub fn map_value(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
+    match node.typed() {
+        Some(Typed::Int(value)) => Some(value.to_string()),
+        Some(Typed::Float(value)) => Some(go_float_text(value)),
+        _ => text(node, field, problems),
+    }
+}
+
+/// Go's `fmt.Sprint` of a float64 (`%v`: the shortest `%g`, in exponent form below 1e-4 and
+/// from 1e6 on, as strconv does for the shortest precision).
+pub fn go_float_text(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Shortest round-trip digits and the decimal exponent, from Rust's `{:e}`.
+    let scientific = format!("{:e}", value.abs());
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("a decimal exponent");
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if value < 0.0 { "-" } else { "" };
+    if !(-4..6).contains(&exponent) {
+        let (first, rest) = digits.split_at(1);
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{fraction}e{exp_sign}{:02}", exponent.abs());
+    }
+    let point = exponent + 1; // digits before the decimal point
+    let text = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (whole, fraction) = digits.split_at(point as usize);
+        format!("{whole}.{fraction}")
+    };
+    format!("{sign}{text}")
 }
 
 /// `node` for a message: its text when it is a scalar, its kind otherwise.
@@ -282,5 +345,29 @@ fn describe(node: &Node) -> String {
     match node.scalar_text() {
         Some(text) => format!("{text:?}"),
         None => node.kind_name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_float_text;
+
+    #[test]
+    fn floats_print_like_go_fmt_sprint() {
+        for (value, expected) in [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (1000.0, "1000"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (0.1, "0.1"),
+            (1e21, "1e+21"),
+        ] {
+            assert_eq!(go_float_text(value), expected, "{value}");
+        }
     }
 }

@@ -131,7 +131,7 @@ pub struct ServiceVolume {
     pub target: String,
     /// Mounted read-only.
     pub read_only: bool,
-    /// `consistency:` (long syntax only).
+    /// `consistency:` (long syntax only; the engine ignores it).
     pub consistency: String,
     /// `bind:` options: the propagation, when given.
     pub bind: Option<String>,
@@ -370,23 +370,11 @@ fn service_volume(
         volume.read_only = boolean(node, &sub("read_only"), problems)?;
     }
     if let Some(node) = get(map, "consistency") {
-        let value = text(node, &sub("consistency"), problems)?;
-        let lower = value.to_ascii_lowercase();
-        if !matches!(
-            lower.as_str(),
-            "default" | "consistent" | "cached" | "delegated"
-        ) {
-            problems.push(
-                bad(
-                    node,
-                    &sub("consistency"),
-                    format!("invalid consistency {value:?}"),
-                )
-                .hint("use default, consistent, cached or delegated"),
-            );
-            return None;
-        }
-        volume.consistency = lower;
+        // docker/cli sends it, but the engine drops it from service mounts (it only matters
+        // to Docker Desktop's file sharing): it is reported as ignored and not sent, so that
+        // the spec compares equal to what the engine keeps.
+        volume.consistency = text(node, &sub("consistency"), problems)?;
+        ignored.push(sub("consistency"));
     }
     if let Some(node) = map.get("bind").map(|e| &e.value) {
         let options = options_map(node, &sub("bind"), problems)?;
@@ -540,9 +528,6 @@ fn mount(
     }
     if volume.read_only {
         mount.insert("ReadOnly".into(), true.into());
-    }
-    if !volume.consistency.is_empty() {
-        mount.insert("Consistency".into(), volume.consistency.clone().into());
     }
     let bind_options = |propagation: &String| {
         let mut options = Map::new();

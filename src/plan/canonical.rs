@@ -28,6 +28,19 @@ pub fn canonical(spec: &Spec) -> Value {
     }
     if let Some(endpoint) = spec.get_mut("EndpointSpec").and_then(Value::as_object_mut) {
         remove_if(endpoint, "Mode", &Value::from("vip"));
+        if let Some(ports) = endpoint.get_mut("Ports").and_then(Value::as_array_mut) {
+            for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                remove_if(port, "Protocol", &Value::from("tcp"));
+                remove_if(port, "PublishMode", &Value::from("ingress"));
+            }
+        }
+    }
+    if let Some(restart) = spec
+        .pointer_mut("/TaskTemplate/RestartPolicy")
+        .and_then(Value::as_object_mut)
+    {
+        remove_if(restart, "Condition", &Value::from("any"));
+        remove_if(restart, "MaxAttempts", &Value::from(0));
     }
     for key in ["UpdateConfig", "RollbackConfig"] {
         if let Some(config) = spec.get_mut(key).and_then(Value::as_object_mut) {
@@ -146,6 +159,21 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             lines.push(format!("environment {name}: removed"));
         }
     }
+    let credential_config = |spec: &Value| {
+        spec.pointer("/TaskTemplate/ContainerSpec/Configs")
+            .and_then(Value::as_array)
+            .and_then(|refs| refs.iter().find(|r| r.get("Runtime").is_some()))
+            .and_then(|r| r["ConfigName"].as_str())
+            .map(str::to_string)
+    };
+    let (old_credential, new_credential) = (credential_config(&live), credential_config(&desired));
+    if old_credential != new_credential {
+        lines.push(format!(
+            "config {} -> {} (credential spec)",
+            old_credential.as_deref().unwrap_or("(none)"),
+            new_credential.as_deref().unwrap_or("(none)")
+        ));
+    }
     let mut live_rest = live;
     let mut desired_rest = desired;
     for spec in [&mut live_rest, &mut desired_rest] {
@@ -156,6 +184,24 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             container.remove("Secrets");
             container.remove("Configs");
             container.remove("Env");
+            // The credential spec's config is shown by name below, not by ID.
+            if let Some(privileges) = container
+                .get_mut("Privileges")
+                .and_then(Value::as_object_mut)
+            {
+                if let Some(credential) = privileges
+                    .get_mut("CredentialSpec")
+                    .and_then(Value::as_object_mut)
+                {
+                    credential.remove("Config");
+                    if credential.is_empty() {
+                        privileges.remove("CredentialSpec");
+                    }
+                }
+                if privileges.is_empty() {
+                    container.remove("Privileges");
+                }
+            }
         }
     }
     field_differences("", &live_rest, &desired_rest, &mut lines);
@@ -173,6 +219,7 @@ fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, (String
         .and_then(Value::as_array)
         .map(|refs| {
             refs.iter()
+                .filter(|r| r.get("File").is_some())
                 .map(|r| {
                     let target = r
                         .pointer("/File/Name")

@@ -1,4 +1,6 @@
 mod cli;
 mod e2e;
+mod faults;
+mod harness;
 mod loader;
 mod parity;

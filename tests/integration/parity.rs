@@ -651,6 +651,68 @@ fn stackroll_deploy(dir: &Path, stack: &str, run: &str) -> Result<(), String> {
     }
 }
 
+/// `stackroll plan --output json` on a deployed stack must show no change, except, for a stack
+/// that `docker stack deploy` made (`adopted`), the versioning adoption adds: new secret and
+/// config versions and service updates that only move references to them.
+fn plan_is_clean(dir: &Path, stack: &str, run: &str, adopted: bool) -> Result<(), String> {
+    let mut command = Command::cargo_bin("stackroll").expect("the stackroll binary");
+    command
+        .current_dir(dir)
+        .args(["plan", "--output", "json", "-c", "compose.yaml", stack])
+        .env(RUN_VARIABLE, run)
+        .env_remove("RUST_LOG")
+        .timeout(Duration::from_secs(120));
+    for variable in UNSET_VARIABLES {
+        command.env_remove(variable);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run stackroll: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&stdout).map_err(|e| {
+        format!(
+            "stackroll plan failed (exit {:?}, {e}):\n{}",
+            output.status.code(),
+            strip_ansi(&String::from_utf8_lossy(&output.stderr)).trim_end()
+        )
+    })?;
+    let unexpected: Vec<String> = report["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|change| {
+            let kind = change["kind"].as_str().unwrap_or_default();
+            let action = change["action"].as_str().unwrap_or_default();
+            let details_are_references =
+                change["details"].as_array().into_iter().flatten().all(|d| {
+                    let d = d.as_str().unwrap_or_default();
+                    d.starts_with("secret ") || d.starts_with("config ")
+                });
+            let allowed = adopted
+                && match (kind, action) {
+                    ("secret" | "config", "create") => true,
+                    ("service", "update") => details_are_references,
+                    _ => false,
+                };
+            !allowed
+        })
+        .map(|change| change.to_string())
+        .collect();
+    if unexpected.is_empty() {
+        Ok(())
+    } else {
+        let which = if adopted {
+            "after docker stack deploy"
+        } else {
+            "right after stackroll deploy"
+        };
+        Err(format!(
+            "plan {which} is not clean:\n  {}",
+            unexpected.join("\n  ")
+        ))
+    }
+}
+
 /// Removes ANSI escape sequences.
 fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -859,8 +921,9 @@ fn run_case(dir: &Path, run: &str, pools: &[(Ipv4Addr, u32)]) -> Outcome {
 
     // The oracle first; its services are removed (freeing published ports) before stackroll
     // deploys the same file.
-    let docker_side =
-        docker_stack_deploy(dir, &stack_a, run).and_then(|()| Snapshot::read(&stack_a));
+    let docker_side = docker_stack_deploy(dir, &stack_a, run)
+        .and_then(|()| Snapshot::read(&stack_a))
+        .and_then(|snapshot| plan_is_clean(dir, &stack_a, run, true).map(|()| snapshot));
     start_remove(&stack_a);
     // A case whose stack creates objects with global names (a network's `name:`) lets the
     // oracle's stack go completely first.
@@ -870,7 +933,9 @@ fn run_case(dir: &Path, run: &str, pools: &[(Ipv4Addr, u32)]) -> Outcome {
         Ok(())
     };
     let stackroll_side = match &docker_side {
-        Ok(_) => stackroll_deploy(dir, &stack_b, run).and_then(|()| Snapshot::read(&stack_b)),
+        Ok(_) => stackroll_deploy(dir, &stack_b, run)
+            .and_then(|()| Snapshot::read(&stack_b))
+            .and_then(|snapshot| plan_is_clean(dir, &stack_b, run, false).map(|()| snapshot)),
         Err(_) => Err("not run".to_string()),
     };
     start_remove(&stack_b);
