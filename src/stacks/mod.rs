@@ -348,6 +348,10 @@ pub async fn remove_stack<E: Engine>(
         });
         removed.networks.push(network.name);
     }
+    // The engine lists a removed swarm network for a moment after removing it.
+    while !engine.list_networks(Some(&label)).await?.is_empty() && started.elapsed() < timeout {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for object in engine.list_objects(kind, Some(&label)).await? {
             if !is_managed_by(&object, namespace) {

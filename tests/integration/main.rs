@@ -4,3 +4,4 @@ mod faults;
 mod harness;
 mod loader;
 mod parity;
+mod stacks;
