@@ -578,106 +578,103 @@ async fn deploy_locked(
     args: &DeployArgs,
     timeout: std::time::Duration,
 ) -> Result<i32, CliError> {
-    {
-        let engine = engine;
-        let plan = make_plan(engine, prepared, args.keep, args.prune).await?;
-        if args.dry_run || plan.is_empty() {
-            let outcome = if args.dry_run {
-                Outcome::Planned
-            } else {
-                Outcome::NoChanges
-            };
-            let report = Report {
-                plan: &plan,
-                outcome,
-                deleted: Vec::new(),
-                failures: Vec::new(),
-            };
-            print(&render(&report, args.output))?;
-            return Ok(0);
-        }
-        if args.output == OutputFormat::Text {
-            let report = Report {
-                plan: &plan,
-                outcome: Outcome::Planned,
-                deleted: Vec::new(),
-                failures: Vec::new(),
-            };
-            print(&render(&report, OutputFormat::Text))?;
-        }
-        let input = ApplyInput {
+    let plan = make_plan(engine, prepared, args.keep, args.prune).await?;
+    if args.dry_run || plan.is_empty() {
+        let outcome = if args.dry_run {
+            Outcome::Planned
+        } else {
+            Outcome::NoChanges
+        };
+        let report = Report {
             plan: &plan,
-            namespace: &prepared.namespace,
-            contents: &prepared.contents,
-            fingerprinter: &prepared.fingerprinter,
-            project: &prepared.loaded.project,
-            keep: args.keep,
+            outcome,
+            deleted: Vec::new(),
+            failures: Vec::new(),
         };
-        let options = ApplyOptions {
-            detach: args.detach,
-            timeout,
-            poll: std::time::Duration::from_millis(500),
-            kill_at: std::env::var("STACKROLL_TEST_KILL_AT").ok(),
+        print(&render(&report, args.output))?;
+        return Ok(0);
+    }
+    if args.output == OutputFormat::Text {
+        let report = Report {
+            plan: &plan,
+            outcome: Outcome::Planned,
+            deleted: Vec::new(),
+            failures: Vec::new(),
         };
-        let result = apply(engine, &input, stderr_reporter().as_ref(), &options).await;
-        let (outcome, deleted, failures, error) = match result {
-            Ok(applied) => (Outcome::Applied, applied.deleted, Vec::new(), None),
-            Err(ApplyError::Rollout(failures)) => {
-                let reports: Vec<FailureReport> = failures
-                    .iter()
-                    .map(|f| FailureReport {
-                        service: f.service.clone(),
-                        reason: f.reason.clone(),
-                    })
-                    .collect();
-                let names: Vec<String> = failures
-                    .iter()
-                    .map(|f| format!("{} ({})", f.service, f.reason))
-                    .collect();
-                let error = CliError::new(
+        print(&render(&report, OutputFormat::Text))?;
+    }
+    let input = ApplyInput {
+        plan: &plan,
+        namespace: &prepared.namespace,
+        contents: &prepared.contents,
+        fingerprinter: &prepared.fingerprinter,
+        project: &prepared.loaded.project,
+        keep: args.keep,
+    };
+    let options = ApplyOptions {
+        detach: args.detach,
+        timeout,
+        poll: std::time::Duration::from_millis(500),
+        kill_at: std::env::var("STACKROLL_TEST_KILL_AT").ok(),
+    };
+    let result = apply(engine, &input, stderr_reporter().as_ref(), &options).await;
+    let (outcome, deleted, failures, error) = match result {
+        Ok(applied) => (Outcome::Applied, applied.deleted, Vec::new(), None),
+        Err(ApplyError::Rollout(failures)) => {
+            let reports: Vec<FailureReport> = failures
+                .iter()
+                .map(|f| FailureReport {
+                    service: f.service.clone(),
+                    reason: f.reason.clone(),
+                })
+                .collect();
+            let names: Vec<String> = failures
+                .iter()
+                .map(|f| format!("{} ({})", f.service, f.reason))
+                .collect();
+            let error = CliError::new(
                     ErrorKind::Rollout,
                     format!("rollout failed for {}; nothing was pruned", names.join("; ")),
                 )
                 .hint("the previous secret and config versions are kept; fix the cause and deploy again (content equal to a kept version reuses it)");
-                (Outcome::RolloutFailed, Vec::new(), reports, Some(error))
-            }
-            Err(ApplyError::Engine {
-                during,
-                error,
-                done,
-            }) => {
-                let done = if done.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    done.join(", ")
-                };
-                return Err(CliError::new(ErrorKind::Engine, format!("{during} failed: {error}"))
+            (Outcome::RolloutFailed, Vec::new(), reports, Some(error))
+        }
+        Err(ApplyError::Engine {
+            during,
+            error,
+            done,
+        }) => {
+            let done = if done.is_empty() {
+                "nothing".to_string()
+            } else {
+                done.join(", ")
+            };
+            return Err(CliError::new(ErrorKind::Engine, format!("{during} failed: {error}"))
                     .hint(format!("already written: {done}; run the same deploy again to finish (it picks up where this one stopped)")));
-            }
-        };
-        match args.output {
-            OutputFormat::Json => {
-                let report = Report {
-                    plan: &plan,
-                    outcome,
-                    deleted,
-                    failures,
-                };
-                print(&render(&report, OutputFormat::Json))?;
-            }
-            OutputFormat::Text => {
-                if outcome == Outcome::Applied {
-                    print(if args.detach {
-                        "Applied (not waiting for services: --detach).\n"
-                    } else {
-                        "Applied.\n"
-                    })?;
-                }
+        }
+    };
+    match args.output {
+        OutputFormat::Json => {
+            let report = Report {
+                plan: &plan,
+                outcome,
+                deleted,
+                failures,
+            };
+            print(&render(&report, OutputFormat::Json))?;
+        }
+        OutputFormat::Text => {
+            if outcome == Outcome::Applied {
+                print(if args.detach {
+                    "Applied (not waiting for services: --detach).\n"
+                } else {
+                    "Applied.\n"
+                })?;
             }
         }
-        match error {
-            Some(error) => Err(error),
-            None => Ok(0),
-        }
+    }
+    match error {
+        Some(error) => Err(error),
+        None => Ok(0),
     }
 }

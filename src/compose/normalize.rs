@@ -211,7 +211,7 @@ fn reference(
                     ),
                 )
                 .field(field)
-                .hint(format!("write `- KEY` or `- source: KEY`")),
+                .hint("write `- KEY` or `- source: KEY`"),
             );
             return None;
         };

@@ -254,7 +254,7 @@ pub fn versions<'o>(
             (object.name == versioned_name(base, version)).then_some((version, object))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|v| std::cmp::Reverse(v.0));
     found
 }
 

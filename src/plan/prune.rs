@@ -48,7 +48,7 @@ pub fn prunable<'o>(
     }
     let mut result = Vec::new();
     for (key, mut versions) in by_key {
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
         let still_defined = project
             .definitions(kind)
             .get(key)

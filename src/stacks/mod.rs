@@ -206,7 +206,7 @@ pub async fn stack_status<E: Engine>(
             by_key.entry(key).or_default().push((version, object));
         }
         for (key, mut versions) in by_key {
-            versions.sort_by(|a, b| b.0.cmp(&a.0));
+            versions.sort_by_key(|v| std::cmp::Reverse(v.0));
             let mut references_found = Vec::new();
             for service in &services {
                 for (_, object) in &versions {
