@@ -57,13 +57,24 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Loads the project, plans against the engine and, unless `dry`, applies with `keep`.
-fn deploy(
+/// How far a test deploy goes.
+#[derive(Clone, Copy, PartialEq)]
+enum How {
+    /// Plan only.
+    PlanOnly,
+    /// Apply and wait for rollouts (and prune).
+    Wait,
+    /// Apply without waiting (`--detach`).
+    Detach,
+}
+
+/// Loads the project, plans against the engine and applies as `how` says, keeping `keep`.
+fn attempt(
     engine: &FakeEngine,
     project: &Project,
     keep: usize,
-    dry: bool,
-) -> (Plan, Result<(), ApplyError>) {
+    how: How,
+) -> Result<(Plan, Result<(), ApplyError>), PlanError> {
     let options = LoadOptions {
         working_dir: project.path().to_path_buf(),
         process_env: project.env.clone(),
@@ -83,13 +94,9 @@ fn deploy(
             keep,
             prune: project.prune,
         };
-        let plan = match plan(&input, &observed) {
-            Ok(plan) => plan,
-            Err(PlanError::MissingExternal(missing)) => panic!("missing {missing:?}"),
-            Err(PlanError::Invalid(d)) => panic!("invalid {:?}", d.errors().collect::<Vec<_>>()),
-        };
-        if dry {
-            return (plan, Ok(()));
+        let plan = plan(&input, &observed)?;
+        if how == How::PlanOnly {
+            return Ok((plan, Ok(())));
         }
         let apply_input = ApplyInput {
             plan: &plan,
@@ -100,7 +107,7 @@ fn deploy(
             keep,
         };
         let options = ApplyOptions {
-            detach: false,
+            detach: how == How::Detach,
             timeout: Duration::from_secs(5),
             poll: Duration::from_millis(1),
             kill_at: None,
@@ -108,8 +115,18 @@ fn deploy(
         let result = apply(engine, &apply_input, &Quiet, &options)
             .await
             .map(|_| ());
-        (plan, result)
+        Ok((plan, result))
     })
+}
+
+/// [`attempt`] for a project that must plan.
+fn deploy(
+    engine: &FakeEngine,
+    project: &Project,
+    keep: usize,
+    how: How,
+) -> (Plan, Result<(), ApplyError>) {
+    attempt(engine, project, keep, how).unwrap_or_else(|error| panic!("no plan: {error:?}"))
 }
 
 fn secret_names(engine: &FakeEngine) -> Vec<String> {
@@ -147,7 +164,7 @@ fn first_deploy_then_no_op_writes_nothing() {
     let engine = FakeEngine::new();
     let project = Project::new(APP);
     project.file("db.txt", "one");
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert_eq!(plan.summary.create, 3, "{:?}", plan.changes);
     assert_eq!(secret_names(&engine), vec!["demo_db_v1"]);
@@ -157,7 +174,7 @@ fn first_deploy_then_no_op_writes_nothing() {
     );
 
     engine.clear_writes();
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert!(plan.is_empty(), "{:?}", plan.changes);
     assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
@@ -168,7 +185,7 @@ fn rotation_creates_the_next_version_at_the_same_targets_and_prunes_beyond_keep(
     let engine = FakeEngine::new();
     let project = Project::new(APP);
     project.file("db.txt", "one");
-    deploy(&engine, &project, 1, false).1.unwrap();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
     let before = engine.services()[0]
         .spec
         .pointer("/TaskTemplate/ContainerSpec/Secrets")
@@ -176,7 +193,7 @@ fn rotation_creates_the_next_version_at_the_same_targets_and_prunes_beyond_keep(
         .unwrap();
 
     project.file("db.txt", "two");
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     let created: Vec<_> = plan
         .changes
@@ -209,7 +226,7 @@ fn rotation_creates_the_next_version_at_the_same_targets_and_prunes_beyond_keep(
     }
 
     project.file("db.txt", "three");
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     let deleted: Vec<_> = plan
         .changes
@@ -226,11 +243,11 @@ fn content_equal_to_a_retained_version_reuses_it() {
     let engine = FakeEngine::new();
     let project = Project::new(APP);
     project.file("db.txt", "one");
-    deploy(&engine, &project, 1, false).1.unwrap();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
     project.file("db.txt", "two");
-    deploy(&engine, &project, 1, false).1.unwrap();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
     project.file("db.txt", "one");
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert_eq!(plan.summary.create, 0, "{:?}", plan.changes);
     assert_eq!(
@@ -250,9 +267,9 @@ fn a_shared_secret_is_created_once_and_every_service_moves_to_it() {
     let compose = "services:\n  a: {image: i, secrets: [db]}\n  b: {image: i, secrets: [db]}\n  c: {image: i, secrets: [db]}\nsecrets:\n  db: {file: ./db.txt}\n";
     let project = Project::new(compose);
     project.file("db.txt", "one");
-    deploy(&engine, &project, 1, false).1.unwrap();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
     project.file("db.txt", "two");
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert_eq!((plan.summary.create, plan.summary.update), (1, 3));
     for service in ["demo_a", "demo_b", "demo_c"] {
@@ -265,23 +282,7 @@ fn missing_externals_are_all_listed_and_nothing_is_written() {
     let engine = FakeEngine::new();
     let compose = "services:\n  app: {image: i, secrets: [a, b]}\nsecrets:\n  a: {external: true}\n  b: {external: true, name: other}\n";
     let project = Project::new(compose);
-    let options = LoadOptions {
-        working_dir: project.path().to_path_buf(),
-        ..LoadOptions::default()
-    };
-    let loaded = load(&options).unwrap();
-    let contents = Contents::read(&loaded.project, project.path()).unwrap();
-    let namespace = Namespace("demo".into());
-    let observed = runtime().block_on(observe(&engine, &namespace)).unwrap();
-    let input = PlanInput {
-        namespace: &namespace,
-        project: &loaded.project,
-        contents: &contents,
-        fingerprinter: &Fingerprinter::Argon2id,
-        keep: 1,
-        prune: false,
-    };
-    match plan(&input, &observed) {
+    match attempt(&engine, &project, 1, How::Wait) {
         Err(PlanError::MissingExternal(missing)) => {
             assert_eq!(missing, vec!["secret a", "secret other"])
         }
@@ -291,7 +292,7 @@ fn missing_externals_are_all_listed_and_nothing_is_written() {
 
     engine.insert_object(ObjectKind::Secret, "a", &[]);
     engine.insert_object(ObjectKind::Secret, "other", &[]);
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert!(
         plan.changes.iter().all(|c| c.resource != Resource::Secret),
@@ -308,14 +309,14 @@ fn a_rolled_back_update_fails_and_prunes_nothing() {
     let engine = FakeEngine::new();
     let project = Project::new(APP);
     project.file("db.txt", "one");
-    deploy(&engine, &project, 0, false).1.unwrap();
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
     project.file("db.txt", "two");
     engine.fail_next_update(
         "demo_app",
         "rollback_completed",
         "update rolled back due to failure",
     );
-    let (_, result) = deploy(&engine, &project, 0, false);
+    let (_, result) = deploy(&engine, &project, 0, How::Wait);
     match result {
         Err(ApplyError::Rollout(failures)) => {
             assert_eq!(failures[0].service, "demo_app");
@@ -334,7 +335,7 @@ fn a_rolled_back_update_fails_and_prunes_nothing() {
 
     // Fixed content that equals the running version: nothing to create, nothing to update.
     project.file("db.txt", "one");
-    let (plan, result) = deploy(&engine, &project, 0, true);
+    let (plan, result) = deploy(&engine, &project, 0, How::PlanOnly);
     result.unwrap();
     assert_eq!(
         (plan.summary.create, plan.summary.update),
@@ -363,7 +364,7 @@ fn adoption_moves_services_to_v1_and_leaves_unversioned_objects() {
     );
     let project = Project::new(APP);
     project.file("db.txt", "one");
-    let (plan, result) = deploy(&engine, &project, 0, false);
+    let (plan, result) = deploy(&engine, &project, 0, How::Wait);
     result.unwrap();
     assert!(
         plan.notes
@@ -377,9 +378,9 @@ fn adoption_moves_services_to_v1_and_leaves_unversioned_objects() {
         vec!["demo_db", "demo_db_v1", "demo_handmade_v1"]
     );
     project.file("db.txt", "two");
-    deploy(&engine, &project, 0, false).1.unwrap();
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
     project.file("db.txt", "three");
-    deploy(&engine, &project, 0, false).1.unwrap();
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
     let names = secret_names(&engine);
     assert!(
         names.contains(&"demo_db".to_string()) && names.contains(&"demo_handmade_v1".to_string()),
@@ -392,13 +393,13 @@ fn a_removed_secret_is_deleted_once_nothing_references_it() {
     let engine = FakeEngine::new();
     let project = Project::new(APP);
     project.file("db.txt", "one");
-    deploy(&engine, &project, 1, false).1.unwrap();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
     std::fs::write(
         project.path().join("compose.yaml"),
         "services:\n  app:\n    image: local/busybox:1\n",
     )
     .unwrap();
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     // The service's previous spec still references v1 (a rollback needs it): kept.
     assert!(
@@ -412,7 +413,7 @@ fn a_removed_secret_is_deleted_once_nothing_references_it() {
         "services:\n  app:\n    image: local/busybox:1\n    environment: [A=1]\n",
     )
     .unwrap();
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert!(
         plan.changes
@@ -430,32 +431,7 @@ fn detach_writes_without_pruning() {
     let project = Project::new(APP);
     for content in ["one", "two", "three"] {
         project.file("db.txt", content);
-        let (plan, _) = deploy(&engine, &project, 0, true);
-        let options = LoadOptions {
-            working_dir: project.path().to_path_buf(),
-            ..LoadOptions::default()
-        };
-        let loaded = load(&options).unwrap();
-        let contents = Contents::read(&loaded.project, project.path()).unwrap();
-        let namespace = Namespace("demo".into());
-        let fingerprinter = Fingerprinter::from_key(Some("test-key".into()));
-        let input = ApplyInput {
-            plan: &plan,
-            namespace: &namespace,
-            contents: &contents,
-            fingerprinter: &fingerprinter,
-            project: &loaded.project,
-            keep: 0,
-        };
-        let options = ApplyOptions {
-            detach: true,
-            timeout: Duration::from_secs(1),
-            poll: Duration::from_millis(1),
-            kill_at: None,
-        };
-        runtime()
-            .block_on(apply(&engine, &input, &Quiet, &options))
-            .unwrap();
+        deploy(&engine, &project, 0, How::Detach).1.unwrap();
     }
     assert_eq!(
         secret_names(&engine),
@@ -470,14 +446,14 @@ fn prune_removes_services_and_networks_the_files_no_longer_have() {
     let two = "services:\n  app: {image: i, networks: [front]}\n  old: {image: i, secrets: [db], networks: [back]}\nnetworks:\n  front: {}\n  back: {}\nsecrets:\n  db: {file: ./db.txt}\n";
     let mut project = Project::new(two);
     project.file("db.txt", "one");
-    deploy(&engine, &project, 1, false).1.unwrap();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
     std::fs::write(
         project.path().join("compose.yaml"),
         "services:\n  app: {image: i, networks: [front]}\nnetworks:\n  front: {}\n",
     )
     .unwrap();
 
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert!(
         plan.changes.iter().all(|c| c.resource != Resource::Service),
@@ -494,7 +470,7 @@ fn prune_removes_services_and_networks_the_files_no_longer_have() {
     assert_eq!(engine.services().len(), 2);
 
     project.prune = true;
-    let (plan, result) = deploy(&engine, &project, 1, false);
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     let deleted: Vec<_> = plan
         .changes

@@ -26,6 +26,8 @@ use std::process::{Command as StdCommand, Output};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+
+use crate::harness::strip_ansi;
 use serde_json::{json, Map, Value};
 
 /// The label `docker stack` puts on everything it creates.
@@ -711,27 +713,6 @@ fn plan_is_clean(dir: &Path, stack: &str, run: &str, adopted: bool) -> Result<()
             unexpected.join("\n  ")
         ))
     }
-}
-
-/// Removes ANSI escape sequences.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Starts removing a stack: `docker stack rm` removes its services, secrets and configs at

@@ -3,9 +3,10 @@
 
 use crate::harness::{docker_lines, docker_ok, stack_objects, wait_for, Stack, WAIT};
 
-fn services_of(stack: &Stack) -> Vec<String> {
+/// Names of the stack's objects of one kind (`service`, `network`), sorted.
+fn names_of(kind: &str, stack: &Stack) -> Vec<String> {
     let mut names = docker_lines(&[
-        "service",
+        kind,
         "ls",
         "--filter",
         &format!("label=com.docker.stack.namespace={}", stack.name),
@@ -16,17 +17,12 @@ fn services_of(stack: &Stack) -> Vec<String> {
     names
 }
 
+fn services_of(stack: &Stack) -> Vec<String> {
+    names_of("service", stack)
+}
+
 fn networks_of(stack: &Stack) -> Vec<String> {
-    let mut names = docker_lines(&[
-        "network",
-        "ls",
-        "--filter",
-        &format!("label=com.docker.stack.namespace={}", stack.name),
-        "--format",
-        "{{.Name}}",
-    ]);
-    names.sort();
-    names
+    names_of("network", stack)
 }
 
 #[test]
