@@ -579,7 +579,7 @@ async fn deploy_locked(
     timeout: std::time::Duration,
 ) -> Result<i32, CliError> {
     let plan = make_plan(engine, prepared, args.keep, args.prune).await?;
-    if args.dry_run || plan.is_empty() {
+    if args.dry_run || !plan.needs_apply() {
         let outcome = if args.dry_run {
             Outcome::Planned
         } else {
@@ -619,6 +619,7 @@ async fn deploy_locked(
     };
     let result = apply(engine, &input, stderr_reporter().as_ref(), &options).await;
     let (outcome, deleted, failures, error) = match result {
+        Ok(applied) if plan.is_empty() => (Outcome::NoChanges, applied.deleted, Vec::new(), None),
         Ok(applied) => (Outcome::Applied, applied.deleted, Vec::new(), None),
         Err(ApplyError::Rollout(failures)) => {
             let reports: Vec<FailureReport> = failures
@@ -663,15 +664,14 @@ async fn deploy_locked(
             };
             print(&render(&report, OutputFormat::Json))?;
         }
-        OutputFormat::Text => {
-            if outcome == Outcome::Applied {
-                print(if args.detach {
-                    "Applied (not waiting for services: --detach).\n"
-                } else {
-                    "Applied.\n"
-                })?;
+        OutputFormat::Text => match outcome {
+            Outcome::Applied if args.detach => {
+                print("Applied (not waiting for services: --detach).\n")?
             }
-        }
+            Outcome::Applied => print("Applied.\n")?,
+            Outcome::NoChanges => print("Every service converged.\n")?,
+            Outcome::Planned | Outcome::RolloutFailed => {}
+        },
     }
     match error {
         Some(error) => Err(error),

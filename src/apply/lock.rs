@@ -2,7 +2,8 @@
 //! twice, so two deploys of one stack never plan or write at the same time. It records who
 //! holds it and until when; a lock past its expiry (its holder died) is taken over, and
 //! `stackroll unlock` removes one by hand. The lock carries no stack label, so `docker stack`
-//! commands and pruning never touch it.
+//! commands and pruning never touch it. A lock whose holder was a process on this host that no
+//! longer exists (a deploy killed with SIGKILL) is taken over at once.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -59,6 +60,30 @@ pub fn holder() -> String {
     format!("{user}@{host} pid {}", std::process::id())
 }
 
+/// Whether `holder` (as [`holder`] writes it) names a process on this host that no longer
+/// exists. A holder on another host, or one that cannot be read, is never judged dead.
+fn holder_is_dead_here(holder: &str) -> bool {
+    let Some((who, pid)) = holder.rsplit_once(" pid ") else {
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else {
+        return false;
+    };
+    let this = self::holder();
+    let host_of = |text: &str| {
+        text.split(" pid ")
+            .next()
+            .and_then(|w| w.split_once('@'))
+            .map(|(_, h)| h.to_string())
+    };
+    if pid <= 0 || host_of(who) != host_of(&this) || pid == std::process::id() as i32 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 only checks whether the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 /// Takes the lock, waiting up to `wait` for another holder; a lock past its expiry is taken
 /// over. `ttl` is how long this lock stays valid if this process dies.
 pub async fn acquire<E: Engine>(
@@ -102,8 +127,18 @@ pub async fn acquire<E: Engine>(
         let Some(existing) = existing else { continue };
         let label = |key: &str| existing.labels.get(key).cloned().unwrap_or_default();
         let expires: u64 = label(EXPIRES_LABEL).parse().unwrap_or(0);
-        if expires <= now() {
-            tracing::warn!(holder = %label(HOLDER_LABEL), "taking over an expired deploy lock");
+        let dead = holder_is_dead_here(&label(HOLDER_LABEL));
+        if expires <= now() || dead {
+            let why = if dead {
+                "its process on this host is gone"
+            } else {
+                "it expired"
+            };
+            tracing::warn!(holder = %label(HOLDER_LABEL), "taking over the deploy lock: {why}");
+            eprintln!(
+                "warning: taking over the deploy lock held by {}: {why}",
+                label(HOLDER_LABEL)
+            );
             match engine.remove_object(ObjectKind::Config, &existing.id).await {
                 Ok(()) | Err(EngineError::NotFound(_)) => continue,
                 Err(error) => return Err(LockError::Engine(error)),
@@ -202,6 +237,41 @@ mod tests {
             .await
             .unwrap();
             again.release(&engine).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn a_lock_of_a_dead_process_on_this_host_is_taken_over() {
+        let engine = FakeEngine::new();
+        let ns = Namespace("demo".into());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let here = holder();
+        let (who, _) = here.rsplit_once(" pid ").unwrap();
+        let dead = format!("{who} pid {dead_pid}");
+        assert!(holder_is_dead_here(&dead));
+        assert!(!holder_is_dead_here(&here), "this process is alive");
+        assert!(
+            !holder_is_dead_here(&format!("x@elsewhere pid {dead_pid}")),
+            "other hosts are never judged"
+        );
+        engine.insert_object(
+            ObjectKind::Config,
+            "demo_stackroll-lock",
+            &[(HOLDER_LABEL, &dead), (EXPIRES_LABEL, "99999999999")],
+        );
+        runtime().block_on(async {
+            let lock = acquire(
+                &engine,
+                &ns,
+                Duration::from_secs(600),
+                Duration::ZERO,
+                Duration::from_millis(1),
+            )
+            .await
+            .unwrap();
+            lock.release(&engine).await.unwrap();
         });
     }
 

@@ -411,6 +411,12 @@ pub async fn apply<E: Engine>(
     if options.detach {
         return Ok(applied);
     }
+    // Services this run did not write whose earlier rolling update is still going.
+    watched.extend(input.plan.unsettled.iter().map(|(id, name)| Watched {
+        id: id.clone(),
+        name: name.clone(),
+        replaces_tasks: true,
+    }));
 
     kill_point(options, "during-rollout");
 

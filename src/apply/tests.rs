@@ -492,3 +492,75 @@ fn prune_removes_services_and_networks_the_files_no_longer_have() {
     assert!(engine.networks().iter().any(|n| n.name == "demo_front"));
     assert!(secret_names(&engine).is_empty());
 }
+
+#[test]
+fn version_numbers_are_never_reused_after_a_prune() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    for content in ["one", "two", "one"] {
+        project.file("db.txt", content);
+        deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    }
+    assert_eq!(
+        service_secret_names(&engine, "demo_app"),
+        vec!["demo_db_v1", "demo_db_v1"]
+    );
+    // A spec change moves the previous spec off v2: with --keep 0, v2 is unreferenced but it is
+    // the highest version, so it stays.
+    let with_env = APP.replace(
+        "    image: local/busybox:1\n",
+        "    image: local/busybox:1\n    environment: [A=1]\n",
+    );
+    std::fs::write(project.path().join("compose.yaml"), with_env).unwrap();
+    let (plan, result) = deploy(&engine, &project, 0, How::Wait);
+    result.unwrap();
+    assert!(
+        plan.changes.iter().all(|c| c.action != Action::Delete),
+        "{:?}",
+        plan.changes
+    );
+    project.file("db.txt", "three");
+    let (plan, result) = deploy(&engine, &project, 0, How::Wait);
+    result.unwrap();
+    let created: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(created, vec!["demo_db_v3"]);
+}
+
+#[test]
+fn an_unsettled_update_is_awaited_and_judged_even_with_nothing_to_change() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    project.file("db.txt", "two");
+    engine.fail_next_update("demo_app", "paused", "update paused due to failure");
+    assert!(matches!(
+        deploy(&engine, &project, 0, How::Wait).1,
+        Err(ApplyError::Rollout(_))
+    ));
+    // The spec is the desired one, but Swarm paused the update: the next deploy has nothing to
+    // change, still waits, and reports the failure instead of "No changes".
+    let (plan, result) = deploy(&engine, &project, 0, How::Wait);
+    assert!(plan.is_empty() && plan.needs_apply(), "{plan:?}");
+    assert!(
+        plan.notes.iter().any(|n| n.contains("paused")),
+        "{:?}",
+        plan.notes
+    );
+    match result {
+        Err(ApplyError::Rollout(failures)) => {
+            assert!(failures[0].reason.contains("paused"), "{failures:?}")
+        }
+        other => panic!("expected the paused update to fail the deploy, got {other:?}"),
+    }
+    assert_eq!(
+        secret_names(&engine),
+        vec!["demo_db_v1", "demo_db_v2"],
+        "nothing pruned"
+    );
+}

@@ -218,12 +218,24 @@ pub struct Plan {
     /// Names of the secret and config versions services will use (never pruned).
     #[serde(skip)]
     pub current_objects: Vec<String>,
+    /// Services (ID, name) the plan does not write whose rolling update is still going or
+    /// paused: a deploy waits for them (and judges them) before pruning.
+    #[serde(skip)]
+    pub unsettled: Vec<(String, String)>,
 }
+
+/// Update states of a service whose last update has not settled.
+const UNSETTLED_STATES: &[&str] = &["updating", "paused", "rollback_started", "rollback_paused"];
 
 impl Plan {
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// Whether a deploy has anything to do: changes to make, or rollouts to wait for.
+    pub fn needs_apply(&self) -> bool {
+        !self.changes.is_empty() || !self.unsettled.is_empty()
     }
 }
 
@@ -385,6 +397,7 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
 
     let mut invalid = Diagnostics::default();
     let mut post_services: Vec<(Spec, Option<Spec>)> = Vec::new();
+    let mut unsettled = Vec::new();
     let mut live_touched = vec![false; observed.services.len()];
     for service in input.project.services.values() {
         let mut spec = match convert::service_spec(namespace, service, input.project, &resolved) {
@@ -416,6 +429,24 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
                 let details = canonical::differences(&live.spec, &spec);
                 if details.is_empty() {
                     post_services.push((live.spec.clone(), live.previous_spec.clone()));
+                    // Its spec is right, but a rolling update (started by a deploy that was
+                    // interrupted, say) is still going: wait for it before saying done.
+                    if let Some(status) = live
+                        .update_status
+                        .as_ref()
+                        .filter(|s| UNSETTLED_STATES.contains(&s.state.as_str()))
+                    {
+                        notes.push(format!(
+                            "service {name}: its rolling update is {} ({}); waiting for it",
+                            status.state.replace('_', " "),
+                            if status.message.is_empty() {
+                                "no message"
+                            } else {
+                                &status.message
+                            }
+                        ));
+                        unsettled.push((live.id.clone(), name.clone()));
+                    }
                     continue;
                 }
                 post_services.push((spec.clone(), Some(live.spec.clone())));
@@ -524,6 +555,7 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
         notes,
         summary,
         current_objects,
+        unsettled,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Which secret and config versions may be deleted: only ones stackroll created for this
 //! stack, that no service's current or previous spec references, and that are older than the
 //! newest `keep` superseded versions of their key (a key gone from the Compose files keeps
-//! none beyond what is referenced).
+//! none beyond what is referenced). The highest version of a defined key always stays, so
+//! version numbers are never reused.
 
 use std::collections::BTreeMap;
 
@@ -53,9 +54,19 @@ pub fn prunable<'o>(
             .definitions(kind)
             .get(key)
             .is_some_and(|d| !d.is_external());
-        let superseded = versions
-            .into_iter()
-            .filter(|(_, object)| !in_use.contains(&&object.name));
+        // While the key is defined its highest version is never deleted: it is what the next
+        // version number counts from, so a number is never given to two contents.
+        // (When the version in use is new, it is the highest and nothing else needs keeping.)
+        let in_use_exists = versions
+            .iter()
+            .any(|(_, object)| in_use.contains(&&object.name));
+        let highest = versions
+            .first()
+            .map(|(version, _)| *version)
+            .filter(|_| still_defined && in_use_exists);
+        let superseded = versions.into_iter().filter(|(version, object)| {
+            !in_use.contains(&&object.name) && Some(*version) != highest
+        });
         let (kept, reason) = if still_defined {
             (keep, "superseded, unreferenced")
         } else {
