@@ -17,9 +17,9 @@
 //!   space inside a key is an error, other characters are an "unexpected character" error.
 //!   The key may be empty (`=value`).
 //! * `KEY` alone on its line takes its value from `lookup`; if `lookup` has nothing the key
-//!   is left out (or keeps an earlier value). Quirk: a last line without `=`/`:` *and* without
-//!   a trailing newline is not such a statement; compose-go parses it as the value of the
-//!   empty key (`FOO` at EOF gives `"" = "FOO"`), and so does this module.
+//!   is left out (or keeps an earlier value). This holds on the last line without a trailing
+//!   newline too, where compose-go has a bug (it reads `FOO` at the end of the file as the
+//!   value of the empty key); stackroll reads it as the bare key it is.
 //! * Unquoted values run to the end of the line; everything from the first ` #` (space then
 //!   hash) is a comment, and trailing whitespace is removed. A `#` not preceded by a space is
 //!   part of the value, so `KEY= #x` (the space after `=` is skipped) gives `#x`. The value is
@@ -106,11 +106,8 @@ fn is_regex_space(b: u8) -> bool {
 enum KeyEnd {
     /// `=` or `:`: a value follows.
     Value,
-    /// A line break: the value comes from the environment.
+    /// A line break or the end of the input: the value comes from the environment.
     Inherited,
-    /// The end of the input without a separator (compose-go then reads the whole statement as
-    /// the value of the empty key).
-    Eof,
 }
 
 impl Parser<'_> {
@@ -162,9 +159,10 @@ impl Parser<'_> {
         }
         let base = self.src.len() - src.len();
 
-        let mut key_end = KeyEnd::Eof;
-        let mut key = "";
-        let mut after_key = 0;
+        // A statement that reaches the end of the input without a separator is a bare key.
+        let mut key_end = KeyEnd::Inherited;
+        let mut key = src;
+        let mut after_key = src.len();
         for (i, c) in src.char_indices() {
             if is_blank(c) {
                 continue;
@@ -635,10 +633,10 @@ mod tests {
     }
 
     #[test]
-    fn bare_key_at_eof_without_newline_is_compose_go_quirk() {
-        // compose-go reads it as the value of the empty key.
-        assert_eq!(pairs("HOME"), vec![p("", "HOME")]);
-        assert_eq!(pairs("A=1\nlast"), vec![p("A", "1"), p("", "last")]);
+    fn bare_key_at_eof_without_newline_is_a_bare_key() {
+        // compose-go reads it as the value of the empty key, a bug stackroll does not copy.
+        assert_eq!(pairs("HOME"), vec![p("HOME", "/home/me")]);
+        assert_eq!(pairs("A=1\nlast"), vec![p("A", "1")]);
     }
 
     #[test]
