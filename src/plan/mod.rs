@@ -9,6 +9,8 @@ pub mod fingerprint;
 pub mod observe;
 pub mod prune;
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -305,6 +307,7 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
     let mut missing = Vec::new();
     let mut resolved = ResolvedObjects::new();
 
+    let matches = matching_versions(input, observed);
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let live = observed.objects(kind);
         for definition in input.project.definitions(kind).values() {
@@ -321,7 +324,7 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
             }
             let base = base_name(namespace, definition);
             let versions = versions(live, namespace, &definition.key, &base);
-            let chosen = choose_version(input, definition, &versions, &mut notes);
+            let chosen = choose_version(&matches, definition, &versions, &mut notes);
             match chosen {
                 Chosen::Existing(object) => {
                     resolved.insert(key, (object.name.clone(), object.id.clone()));
@@ -576,6 +579,79 @@ fn resolve_network_ids(spec: &mut Spec, networks: &[NetworkState]) {
     }
 }
 
+/// For every secret and config with data, the index (newest first) of the existing version
+/// whose fingerprint matches the content, if any. Fingerprints are deliberately slow to check
+/// (Argon2id), so the checks run on every core.
+fn matching_versions(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+) -> HashMap<(ObjectKind, String), Option<usize>> {
+    struct Job<'a> {
+        key: (ObjectKind, String),
+        material: Material<'a>,
+        stored: Vec<&'a str>,
+    }
+    let mut jobs = Vec::new();
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        for definition in input.project.definitions(kind).values() {
+            let Some(data) = input.contents.get(kind, &definition.key) else {
+                continue;
+            };
+            if matches!(definition.source, Source::Driver(_)) {
+                continue;
+            }
+            let base = base_name(input.namespace, definition);
+            let stored = versions(
+                observed.objects(kind),
+                input.namespace,
+                &definition.key,
+                &base,
+            )
+            .into_iter()
+            .map(|(_, object)| {
+                object
+                    .labels
+                    .get(FINGERPRINT_LABEL)
+                    .map_or("", String::as_str)
+            })
+            .collect();
+            let material = Material {
+                data: data.expose(),
+                driver: None,
+                template_driver: definition.template_driver.as_deref(),
+            };
+            jobs.push(Job {
+                key: (kind, definition.key.clone()),
+                material,
+                stored,
+            });
+        }
+    }
+    let results: Vec<std::sync::OnceLock<Option<usize>>> =
+        jobs.iter().map(|_| std::sync::OnceLock::new()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = jobs.get(index) else { break };
+                let found = job
+                    .stored
+                    .iter()
+                    .position(|stored| input.fingerprinter.matches(stored, job.material));
+                let _ = results[index].set(found);
+            });
+        }
+    });
+    jobs.into_iter()
+        .zip(results)
+        .map(|(job, result)| (job.key, result.into_inner().flatten()))
+        .collect()
+}
+
 enum Chosen<'o> {
     Existing(&'o SwarmObject),
     New { reason: String },
@@ -583,7 +659,7 @@ enum Chosen<'o> {
 
 /// Picks the version whose content matches (newest first), or says why a new one is needed.
 fn choose_version<'o>(
-    input: &PlanInput<'_>,
+    matches: &HashMap<(ObjectKind, String), Option<usize>>,
     definition: &Definition,
     versions: &[(u64, &'o SwarmObject)],
     notes: &mut Vec<String>,
@@ -602,32 +678,21 @@ fn choose_version<'o>(
             },
         };
     }
-    let data = input
-        .contents
-        .get(kind, &definition.key)
-        .expect("contents were read for every definition");
-    let material = Material {
-        data: data.expose(),
-        driver: None,
-        template_driver: definition.template_driver.as_deref(),
-    };
-    for (index, (version, object)) in versions.iter().enumerate() {
-        let stored = object
-            .labels
-            .get(FINGERPRINT_LABEL)
-            .map(String::as_str)
-            .unwrap_or("");
-        if input.fingerprinter.matches(stored, material) {
-            if index > 0 {
-                notes.push(format!(
-                    "{} {}: content equals retained v{version}; switching back to {}",
-                    kind.noun(),
-                    definition.key,
-                    object.name
-                ));
-            }
-            return Chosen::Existing(object);
+    let matched = matches
+        .get(&(kind, definition.key.clone()))
+        .cloned()
+        .flatten();
+    if let Some(index) = matched {
+        let (version, object) = versions[index];
+        if index > 0 {
+            notes.push(format!(
+                "{} {}: content equals retained v{version}; switching back to {}",
+                kind.noun(),
+                definition.key,
+                object.name
+            ));
         }
+        return Chosen::Existing(object);
     }
     Chosen::New {
         reason: match versions.first() {

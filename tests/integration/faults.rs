@@ -1533,8 +1533,9 @@ fn object_ids(stack: &Stack, kind: &str) -> std::collections::BTreeMap<String, S
 }
 
 /// "N starts at 1 and grows by one per new content" (README): a version number is never given
-/// to a second content, even after the newest version was pruned. db: A (v1), B (v2), A again
-/// (v1 reused), a service change with --keep 0 (v2, unreferenced, is pruned), then C must be v3.
+/// to a second content. db: A (v1), B (v2), A again (v1 reused), a service change with --keep 0
+/// (v2 is unreferenced, but it is the highest version, so it stays: it is what the next number
+/// counts from), then C must be v3.
 #[test]
 fn faults_version_numbers_are_not_reused_after_a_prune() {
     let stack = Stack::new("vnum");
@@ -1553,8 +1554,8 @@ fn faults_version_numbers_are_not_reused_after_a_prune() {
     stack.deploy_ok(&["--keep", "0"]);
     assert_eq!(
         stack.objects("secret"),
-        BTreeSet::from([v(1)]),
-        "setup: v2 pruned, v1 in use"
+        BTreeSet::from([v(1), v(2)]),
+        "v1 in use; v2 unreferenced but the highest version, kept even with --keep 0"
     );
     let c = stack.write_secret("db.txt", "c");
     let run = stack.deploy_ok(&["--keep", "0"]);
@@ -1564,6 +1565,13 @@ fn faults_version_numbers_are_not_reused_after_a_prune() {
         BTreeSet::from([v(3)]),
         "a third content must get v3: v2 already named the content b\n{}",
         run.context()
+    );
+    // Now v3 is the highest and in use: v2 is an ordinary superseded version and goes; v1
+    // stays while the previous spec references it.
+    assert_eq!(
+        stack.objects("secret"),
+        BTreeSet::from([v(1), v(3)]),
+        "after the third content with --keep 0"
     );
 }
 
