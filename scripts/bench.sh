@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# Benchmarks of stackroll against its peers, on this machine's local single-node swarm.
+#
+#   scripts/bench.sh [loader|deploy|full|rotate|all] (default: all; full: 100 services, every field)
+#
+#   loader  `stackroll config` vs `docker stack config` on a generated 200-service,
+#           400-secret Compose file (anchors, `<<` merge keys, interpolation). No swarm needed.
+#   deploy  a 50-service stack: first deploy (stackroll --detach, stackroll waiting, vs
+#           `docker stack deploy`), then no-op redeploys with a count of the writes each makes.
+#   full    the deploy benchmark with 100 services using every kind of field docker stack
+#           deploy converts (ports, volumes, configs, resources, placement, healthcheck, ...).
+#   rotate  one secret shared by 10 services: change it and `stackroll deploy` vs Docker's
+#           documented manual sequence (secret create + service update per service + secret rm).
+#
+# Each benchmark prints a table with both times and the ratio stackroll/peer (measured in the
+# same run), and whether the goal is met. These are measurements, not tests: nothing fails
+# because of a time. A command that fails (non-zero exit) stops the script.
+#
+# Stacks used: bench_s, bench_d, bench_h, bench_rs, bench_rd (all removed at the end).
+# Timing: hyperfine (installed with apt-get when missing and root), else a simple loop
+# (scripts/bench/timeit.py). Knobs (environment):
+#   BENCH_TIMER=hyperfine|loop   force the timer
+#   BENCH_LOADER_RUNS (20)  BENCH_FIRST_RUNS (3)  BENCH_FIRST_WAIT_RUNS (2)
+#   BENCH_NOOP_RUNS (5)  BENCH_ROTATE_RUNS (3)  BENCH_ROTATE_PEER_RUNS (2)
+#   BENCH_RESTART_POLICY=1       give the deploy/rotate services a deploy.restart_policy
+#   BENCH_DOCKER_WAIT=1          also time one `docker stack deploy --detach=false` first
+#                                deploy (the peer of a waiting stackroll deploy; ~5 min)
+#   BENCH_RESULTS=FILE           also write the tables (Markdown) to FILE
+#   BENCH_KEEP_WORK=1            keep the temporary directory (generated files, logs)
+#   DOCKER=PATH                  docker CLI for everything but `stack config` (default: docker)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH="$ROOT/scripts/bench"
+
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'; }
+
+WHAT=${1:-all}
+case $WHAT in
+loader | deploy | full | rotate | all) ;;
+-h | --help | help) usage; exit 0 ;;
+*) usage >&2; exit 2 ;;
+esac
+
+# The same engine scripts/dev-swarm.sh manages.
+export DOCKER_HOST=unix:///var/run/docker.sock
+unset DOCKER_CONTEXT
+DOCKER=${DOCKER:-docker}
+export DOCKER
+
+# Variables the generated Compose files interpolate (${REPLICAS} has no default on purpose).
+export REPLICAS=1 IMAGE_TAG=1 LOG_LEVEL=info BENCH_ENV=bench
+unset STACKROLL_FINGERPRINT_KEY # the default (Argon2id) fingerprints, unless a row says otherwise
+
+LOADER_RUNS=${BENCH_LOADER_RUNS:-20}
+FIRST_RUNS=${BENCH_FIRST_RUNS:-3}
+FIRST_WAIT_RUNS=${BENCH_FIRST_WAIT_RUNS:-2}
+NOOP_RUNS=${BENCH_NOOP_RUNS:-5}
+ROTATE_RUNS=${BENCH_ROTATE_RUNS:-3}
+ROTATE_PEER_RUNS=${BENCH_ROTATE_PEER_RUNS:-2}
+
+STACKS=(bench_s bench_d bench_h bench_rs bench_rd)
+WORK=$(mktemp -d /tmp/stackroll-bench.XXXXXX)
+RESULTS="$WORK/results"
+SUMMARY="$WORK/summary.md"
+mkdir -p "$RESULTS"
+: >"$SUMMARY"
+SWARM_USED=0
+T0=$SECONDS
+
+log() { printf '[bench %02d:%02d] %s\n' $(((SECONDS - T0) / 60)) $(((SECONDS - T0) % 60)) "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cleanup() {
+    local code=$?
+    trap - EXIT INT TERM
+    if ((SWARM_USED)); then
+        log "removing benchmark stacks (${STACKS[*]})"
+        "$BENCH/stack_rm.sh" "${STACKS[@]}" || log "warning: could not remove every benchmark stack"
+    fi
+    if [[ ${BENCH_KEEP_WORK:-} == 1 ]]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- timer -------------------------------------------------------------------------------
+
+TIMER=${BENCH_TIMER:-}
+if [[ -z $TIMER ]]; then
+    if ! command -v hyperfine >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "hyperfine missing: apt-get install -y hyperfine"
+        { DEBIAN_FRONTEND=noninteractive apt-get install -y hyperfine ||
+            { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y hyperfine; }; } \
+            >"$WORK/apt.log" 2>&1 || log "could not install hyperfine; using the simple loop"
+    fi
+    if command -v hyperfine >/dev/null 2>&1; then TIMER=hyperfine; else TIMER=loop; fi
+fi
+[[ $TIMER == hyperfine || $TIMER == loop ]] || die "BENCH_TIMER must be hyperfine or loop"
+
+# measure NAME RUNS WARMUP PREPARE COMMAND [ARG]...
+# Times COMMAND (run without a shell, output discarded; a non-zero exit stops everything).
+# PREPARE (may be empty) runs before every run and is not timed. Result: $RESULTS/NAME.json.
+measure() {
+    local name=$1 runs=$2 warmup=$3 prepare=$4
+    shift 4
+    local out="$RESULTS/$name.json"
+    log "timing $name: $runs runs, $warmup warmup${prepare:+; untimed before each run: ${prepare#"$BENCH/"}}"
+    if [[ $TIMER == hyperfine ]]; then
+        local args=(--shell=none --style basic --runs "$runs" --warmup "$warmup" --export-json "$out")
+        [[ -n $prepare ]] && args+=(--prepare "$prepare")
+        hyperfine "${args[@]}" "$(printf '%q ' "$@")" >&2
+    else
+        local args=(--runs "$runs" --warmup "$warmup" --export-json "$out")
+        [[ -n $prepare ]] && args+=(--prepare "$prepare")
+        python3 "$BENCH/timeit.py" "${args[@]}" -- "$@" >&2
+    fi
+}
+
+# table ARGS... (see scripts/bench/report.py): prints the table and appends it to the summary,
+# with the 1-minute load average since load_mark (other work on the machine adds noise).
+table() {
+    python3 "$BENCH/report.py" "$@" \
+        --note "1-min load average (nproc $(nproc)): $LOAD_MARK at the start, $(load1) at the end" |
+        tee -a "$SUMMARY"
+}
+load1() { cut -d' ' -f1 /proc/loadavg; }
+LOAD_MARK=$(load1)
+load_mark() { LOAD_MARK=$(load1); }
+
+# --- helpers for the swarm benchmarks ------------------------------------------------------
+
+stack_rm() { "$BENCH/stack_rm.sh" "$@"; }
+
+# count_services STACK: how many services the stack has.
+count_services() {
+    "$DOCKER" service ls -q --filter "label=com.docker.stack.namespace=$1" | wc -l
+}
+
+# wait_running STACK N: until the stack has N services, each with all replicas running.
+wait_running() {
+    local stack=$1 want=$2 start=$SECONDS lines
+    while :; do
+        lines=$("$DOCKER" service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Replicas}}')
+        if [[ $(grep -c . <<<"$lines") -eq $want ]] && ! grep -vqE '^([0-9]+)/\1( |$)' <<<"$lines"; then
+            return 0
+        fi
+        ((SECONDS - start < 300)) || die "stack $stack did not reach $want running services in 300s"
+        sleep 1
+    done
+}
+
+# kv FILE KEY: the value of KEY=... in FILE (scripts/bench/swarmstate.py diff output).
+kv() { sed -n "s/^$2=//p" "$1"; }
+
+# run_logged LOGNAME COMMAND...: runs COMMAND with its output in $WORK/LOGNAME.log; on failure
+# shows the end of the log (stackroll and docker never print secret values) and stops.
+run_logged() {
+    local name=$1
+    shift
+    if ! "$@" >"$WORK/$name.log" 2>&1; then
+        tail -n 30 "$WORK/$name.log" >&2
+        die "$name failed: $*"
+    fi
+}
+
+# --- build and machine ------------------------------------------------------------------------
+
+log "building stackroll (cargo build --release --locked)"
+if ! cargo build --release --locked >"$WORK/build.log" 2>&1; then
+    tail -n 40 "$WORK/build.log" >&2
+    die "cargo build --release --locked failed"
+fi
+# A private copy, so another build during the run cannot swap the binary under us.
+cp target/release/stackroll "$WORK/stackroll"
+BIN="$WORK/stackroll"
+
+machine() {
+    local mem dirty=""
+    mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+    git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || dirty=" + uncommitted changes in src/"
+    echo "### Machine"
+    echo
+    echo "- CPUs (nproc): $(nproc); memory: $mem; kernel: $(uname -r)"
+    echo "- $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+    echo "- stackroll: $("$BIN" --version | awk '{print $2}'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
+    echo "- docker CLI ($DOCKER): $("$DOCKER" version --format '{{.Client.Version}}' 2>/dev/null || echo unknown)"
+    if [[ $WHAT != loader ]]; then
+        echo "- dockerd: $("$DOCKER" version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'), storage driver $("$DOCKER" info --format '{{.Driver}}')"
+    fi
+    echo "- timer: $TIMER$([[ $TIMER == hyperfine ]] && echo " ($(hyperfine --version | awk '{print $2}'))")"
+    echo
+}
+
+if [[ $WHAT != loader ]]; then
+    log "starting the local swarm (scripts/dev-swarm.sh up)"
+    scripts/dev-swarm.sh up
+    SWARM_USED=1
+    log "removing leftovers of earlier runs"
+    stack_rm "${STACKS[@]}"
+fi
+machine | tee -a "$SUMMARY"
+
+# --- 1. loader -----------------------------------------------------------------------------
+
+bench_loader() {
+    load_mark
+    local dir="$WORK/loader" cli="" candidate
+    python3 "$BENCH/gen_compose.py" loader "$dir" --services 200 --secrets 400 >/dev/null
+    for candidate in "$DOCKER" /usr/local/bin/docker /usr/bin/docker; do
+        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" stack config --help >/dev/null 2>&1; then
+            cli=$(command -v "$candidate")
+            break
+        fi
+    done
+    pushd "$dir" >/dev/null
+    # Both must accept the file: check exit codes and that every service comes out.
+    "$BIN" config -c "$dir/compose.yaml" --format yaml >"$WORK/loader.stackroll.yaml" 2>"$WORK/loader.stackroll.err" ||
+        { cat "$WORK/loader.stackroll.err" >&2; die "stackroll config rejected the loader file"; }
+    [[ $(grep -c '^  svc[0-9]*:$' "$WORK/loader.stackroll.yaml") -eq 200 ]] || die "stackroll config did not print 200 services"
+    if [[ -z $cli ]]; then
+        log "no docker CLI with 'stack config' (needs docker/cli >= 25); loader benchmark skipped"
+        # shellcheck disable=SC2016 # the backquotes are Markdown
+        printf '### loader\n\nskipped: no docker CLI with `stack config` found (tried %s, /usr/local/bin/docker, /usr/bin/docker)\n\n' "$DOCKER" | tee -a "$SUMMARY"
+        popd >/dev/null
+        return
+    fi
+    "$cli" stack config -c "$dir/compose.yaml" >"$WORK/loader.docker.yaml" 2>"$WORK/loader.docker.err" ||
+        { cat "$WORK/loader.docker.err" >&2; die "docker stack config rejected the loader file"; }
+    [[ $(grep -c '^  svc[0-9]*:$' "$WORK/loader.docker.yaml") -eq 200 ]] || die "docker stack config did not print 200 services"
+
+    measure loader_stackroll "$LOADER_RUNS" 3 "" "$BIN" config -c "$dir/compose.yaml" --format yaml
+    measure loader_docker "$LOADER_RUNS" 3 "" "$cli" stack config -c "$dir/compose.yaml"
+    popd >/dev/null
+    table --title "loader: 200 services, 400 file secrets, anchors + merge keys + interpolation" \
+        --row "stackroll config --format yaml=$RESULTS/loader_stackroll.json" \
+        --row "docker stack config ($("$cli" version --format '{{.Client.Version}}' 2>/dev/null))=$RESULTS/loader_docker.json" \
+        --ratio "stackroll config --format yaml/docker stack config ($("$cli" version --format '{{.Client.Version}}' 2>/dev/null)):0.2" \
+        --note "file: $(wc -l <"$dir/compose.yaml") lines, $(wc -c <"$dir/compose.yaml") bytes; both commands exit 0 and print all 200 services"
+}
+
+# --- 2. deploy -----------------------------------------------------------------------------
+
+bench_deploy() {
+    load_mark
+    # bench_deploy [SERVICES [GENERATOR FLAGS...]]: `full` runs it with 100 services that use
+    # every kind of field (issue 4's goals: first deploy <= 0.5x, no-op <= 0.2x).
+    local services=${1:-50}
+    local dir="$WORK/deploy$services" gen_flags=("${@:2}")
+    [[ ${BENCH_RESTART_POLICY:-} == 1 ]] && gen_flags+=(--restart-policy)
+    python3 "$BENCH/gen_compose.py" deploy "$dir" --services "$services" "${gen_flags[@]}" >/dev/null
+    local secrets
+    secrets=$(find "$dir/secrets" -type f | wc -l)
+    local file="$dir/compose.yaml"
+    local docker_deploy=("$DOCKER" stack deploy --resolve-image never -c "$file")
+    pushd "$dir" >/dev/null
+    stack_rm bench_s bench_d bench_h
+
+    # First deploy: every run starts from nothing (removal, awaited, is not timed).
+    local prep="$BENCH/stack_rm.sh bench_s bench_d"
+    measure first_docker "$FIRST_RUNS" 0 "$prep" "${docker_deploy[@]}" bench_d
+    [[ $(count_services bench_d) -eq $services ]] || die "docker stack deploy did not create $services services"
+    measure first_stackroll_detach "$FIRST_RUNS" 0 "$prep" "$BIN" deploy --detach -c "$file" bench_s
+    [[ $(count_services bench_s) -eq $services ]] || die "stackroll deploy --detach did not create $services services"
+    local wait_rows=()
+    if [[ ${BENCH_DOCKER_WAIT:-} == 1 ]]; then
+        measure first_docker_wait 1 0 "$prep" "${docker_deploy[@]}" --detach=false bench_d
+        [[ $(count_services bench_d) -eq $services ]] || die "docker stack deploy --detach=false did not create $services services"
+        wait_rows=(--row "docker stack deploy --resolve-image never --detach=false=$RESULTS/first_docker_wait.json"
+            --ratio "stackroll deploy (waits for convergence)/docker stack deploy --resolve-image never --detach=false")
+    fi
+    measure first_stackroll_wait "$FIRST_WAIT_RUNS" 0 "$prep" "$BIN" deploy -c "$file" bench_s
+    [[ $(count_services bench_s) -eq $services ]] || die "stackroll deploy did not create $services services"
+    wait_running bench_s "$services"
+    table --title "deploy, first: $services services, $secrets file secrets, 1 overlay network" \
+        --row "stackroll deploy --detach=$RESULTS/first_stackroll_detach.json" \
+        --row "stackroll deploy (waits for convergence)=$RESULTS/first_stackroll_wait.json" \
+        --row "docker stack deploy --resolve-image never=$RESULTS/first_docker.json" \
+        --ratio "stackroll deploy --detach/docker stack deploy --resolve-image never" \
+        --ratio "stackroll deploy (waits for convergence)/docker stack deploy --resolve-image never" \
+        "${wait_rows[@]}" \
+        --note "no time goal for a first deploy; the comparable ratio is the --detach one. Like-for-like is --detach: docker stack deploy returns once the writes are accepted; plain stackroll deploy also waits until all $services tasks run" \
+        --note "each run starts with both stacks removed (services, networks, secrets and containers gone); the removal is not timed"
+
+    # No-op redeploy: both stacks deployed and running, then the unchanged file again.
+    load_mark
+    stack_rm bench_d
+    run_logged noop_setup_docker "${docker_deploy[@]}" bench_d
+    wait_running bench_d "$services"
+    local pending=0
+    "$BIN" plan --detailed-exitcode -c "$file" bench_s >"$WORK/noop_plan.txt" 2>&1 || pending=$?
+    if ((pending == 2)); then
+        log "warning: stackroll plan is not empty right after a converged deploy (every redeploy will write):"
+        grep -m5 '^  ' "$WORK/noop_plan.txt" >&2 || true
+        tail -n1 "$WORK/noop_plan.txt" >&2
+    elif ((pending != 0)); then
+        cat "$WORK/noop_plan.txt" >&2
+        die "stackroll plan failed"
+    fi
+    python3 "$BENCH/swarmstate.py" snapshot bench_s "$WORK/s0.json"
+    measure noop_stackroll "$NOOP_RUNS" 1 "" "$BIN" deploy -c "$file" bench_s
+    python3 "$BENCH/swarmstate.py" snapshot bench_s "$WORK/s1.json"
+    measure noop_docker "$NOOP_RUNS" 1 "" "${docker_deploy[@]}" bench_d
+    # Writes of one more (untimed) redeploy each.
+    python3 "$BENCH/swarmstate.py" snapshot bench_d "$WORK/d0.json"
+    run_logged noop_count_docker "${docker_deploy[@]}" bench_d
+    python3 "$BENCH/swarmstate.py" snapshot bench_d "$WORK/d1.json"
+    run_logged noop_count_stackroll "$BIN" deploy -c "$file" bench_s
+    python3 "$BENCH/swarmstate.py" snapshot bench_s "$WORK/s2.json"
+    python3 "$BENCH/swarmstate.py" diff "$WORK/s0.json" "$WORK/s1.json" >"$WORK/noop_s_all.kv"
+    python3 "$BENCH/swarmstate.py" diff "$WORK/s1.json" "$WORK/s2.json" >"$WORK/noop_s_one.kv"
+    python3 "$BENCH/swarmstate.py" diff "$WORK/d0.json" "$WORK/d1.json" >"$WORK/noop_d_one.kv"
+
+    # The same no-op with HMAC fingerprints (STACKROLL_FINGERPRINT_KEY), on its own stack
+    # deployed with that key: shows what the default Argon2id checks cost.
+    local key
+    key=$(head -c 32 /dev/urandom | base64 | tr -d '\n') # never printed
+    STACKROLL_FINGERPRINT_KEY=$key run_logged noop_setup_hmac "$BIN" deploy -c "$file" bench_h
+    STACKROLL_FINGERPRINT_KEY=$key measure noop_stackroll_hmac "$NOOP_RUNS" 1 "" "$BIN" deploy -c "$file" bench_h
+    popd >/dev/null
+
+    local s_writes s_sum0 s_sum1 s_one d_services d_secrets d_total check
+    s_writes=$(kv "$WORK/noop_s_all.kv" writes)
+    s_sum0=$(kv "$WORK/noop_s_all.kv" service_index_sum_before)
+    s_sum1=$(kv "$WORK/noop_s_all.kv" service_index_sum_after)
+    s_one=$(kv "$WORK/noop_s_one.kv" writes)
+    d_services=$(kv "$WORK/noop_d_one.kv" services_changed)
+    d_secrets=$(kv "$WORK/noop_d_one.kv" secrets_changed)
+    d_total=$(kv "$WORK/noop_d_one.kv" services)
+    check=fail
+    [[ $s_writes -eq 0 && $s_sum0 -eq $s_sum1 && $pending -eq 0 ]] && check=ok
+    table --title "deploy, no-op redeploy of the unchanged $services-service stack" \
+        --row "stackroll deploy (Argon2id fingerprints, default)=$RESULTS/noop_stackroll.json" \
+        --row "stackroll deploy (HMAC fingerprints, STACKROLL_FINGERPRINT_KEY set)=$RESULTS/noop_stackroll_hmac.json" \
+        --row "docker stack deploy --resolve-image never=$RESULTS/noop_docker.json" \
+        --ratio "stackroll deploy (Argon2id fingerprints, default)/docker stack deploy --resolve-image never:0.3" \
+        --ratio "stackroll deploy (HMAC fingerprints, STACKROLL_FINGERPRINT_KEY set)/docker stack deploy --resolve-image never" \
+        --check "stackroll writes nothing: sum of service Version.Index $s_sum0 before, $s_sum1 after $((NOOP_RUNS + 1)) redeploys; $s_writes objects changed; plan before: $([[ $pending -eq 0 ]] && echo empty || echo NOT empty)=$check" \
+        --note "writes per redeploy (one more, untimed): stackroll $s_one; docker stack deploy updated $d_services of $d_total services and $d_secrets of $secrets secrets" \
+        --note "default row: $secrets fingerprint checks, each one Argon2id evaluation (m=19 MiB, t=2)"
+    stack_rm bench_s bench_d bench_h
+}
+
+# --- 3. rotate -----------------------------------------------------------------------------
+
+bench_rotate() {
+    load_mark
+    local dir="$WORK/rotate" gen_flags=() services=10
+    [[ ${BENCH_RESTART_POLICY:-} == 1 ]] && gen_flags+=(--restart-policy)
+    python3 "$BENCH/gen_compose.py" rotate "$dir" --services "$services" "${gen_flags[@]}" >/dev/null
+    local file="$dir/compose.yaml"
+    pushd "$dir" >/dev/null
+    stack_rm bench_rs bench_rd
+    run_logged rotate_setup_stackroll "$BIN" deploy -c "$file" bench_rs
+    run_logged rotate_setup_docker "$DOCKER" stack deploy --resolve-image never -c "$file" bench_rd
+    wait_running bench_rd "$services"
+    wait_running bench_rs "$services"
+    local peers
+    mapfile -t peers < <("$DOCKER" service ls --filter label=com.docker.stack.namespace=bench_rd --format '{{.Name}}' | sort)
+    ((${#peers[@]} == services)) || die "bench_rd has ${#peers[@]} services, not $services"
+
+    measure rotate_stackroll "$ROTATE_RUNS" 0 "" bash "$BENCH/rotate_stackroll.sh" "$BIN" "$dir" bench_rs
+    measure rotate_docker "$ROTATE_PEER_RUNS" 0 "" bash "$BENCH/rotate_peer.sh" "$dir" bench_rd app_token "${peers[@]}"
+
+    # Both ended where they should: every service on the newest secret, and converged.
+    local s_gen p_gen wrong=0 name
+    s_gen=$(cat "$dir/.stackroll_gen")
+    p_gen=$(cat "$dir/.peer_gen")
+    "$BIN" plan --detailed-exitcode -c "$file" bench_rs >"$WORK/rotate_plan.txt" 2>&1 ||
+        { cat "$WORK/rotate_plan.txt" >&2; die "stackroll plan not empty after the rotations"; }
+    for name in $("$DOCKER" service ls --filter label=com.docker.stack.namespace=bench_rs --format '{{.Name}}'); do
+        [[ $("$DOCKER" service inspect "$name" --format '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}}{{end}}') == "bench_rs_rotated_v$((s_gen + 1))" ]] || wrong=$((wrong + 1))
+    done
+    for name in "${peers[@]}"; do
+        [[ $("$DOCKER" service inspect "$name" --format '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}}{{end}}') == "bench_rd_rotated_g$p_gen" ]] || wrong=$((wrong + 1))
+    done
+    ((wrong == 0)) || die "$wrong services are not on the newest secret version after the rotations"
+    local kept
+    kept=$("$DOCKER" secret ls -q --filter label=com.docker.stack.namespace=bench_rs | wc -l)
+    popd >/dev/null
+    table --title "rotate: one secret shared by $services services" \
+        --row "stackroll deploy (new version, roll all, wait, prune)=$RESULTS/rotate_stackroll.json" \
+        --row "docker secret create + $services x docker service update (waits) + docker secret rm=$RESULTS/rotate_docker.json" \
+        --ratio "stackroll deploy (new version, roll all, wait, prune)/docker secret create + $services x docker service update (waits) + docker secret rm:0.3" \
+        --note "both end with every service on the new secret (checked) and converged; stackroll kept $kept versions (--keep 1), the peer removed the old secret" \
+        --note "services: replicas 1, update_config parallelism 1, order stop-first, failure_action rollback, monitor default (5s)"
+    stack_rm bench_rs bench_rd
+}
+
+case $WHAT in
+loader) bench_loader ;;
+deploy) bench_deploy ;;
+full) bench_deploy 100 --full ;;
+rotate) bench_rotate ;;
+all)
+    bench_loader
+    bench_deploy
+    bench_rotate
+    bench_deploy 100 --full
+    ;;
+esac
+
+log "done in $(((SECONDS - T0) / 60))m$(((SECONDS - T0) % 60))s"
+echo
+echo "================ summary ================"
+cat "$SUMMARY"
+if [[ -n ${BENCH_RESULTS:-} ]]; then
+    cp "$SUMMARY" "$BENCH_RESULTS"
+    log "tables written to $BENCH_RESULTS"
+fi
