@@ -144,11 +144,16 @@ def gen_loader(root, services, secrets):
     write(os.path.join(root, "compose.yaml"), "\n".join(lines) + "\n")
 
 
-FULL_FIELDS = [
+# Published ports, on every tenth service only: each one takes two addresses of the ingress
+# network (a /24 on a fresh swarm), so 100 services with ports would exhaust it.
+PORT_FIELDS = [
     "    ports:",
     '      - "80"',
     "      - target: 53",
     "        protocol: udp",
+]
+
+FULL_FIELDS = [
     "    volumes:",
     "      - cache:/cache",
     "      - type: tmpfs",
@@ -184,9 +189,10 @@ FULL_FIELDS = [
 ]
 
 
-def full_deploy_fields(name):
+def full_deploy_fields(name, index):
     """Per-service fields of the `--full` stack: every kind docker stack deploy converts."""
-    return FULL_FIELDS + [
+    ports = PORT_FIELDS if index % 10 == 0 else []
+    return ports + FULL_FIELDS + [
         f"    hostname: {name}",
         "    deploy:",
         "      <<: *common-deploy",
@@ -243,7 +249,7 @@ def gen_deploy(root, services, restart_policy, full=False):
             keys.append(extra)
             lines.append(f"      - {extra}")
         if full:
-            lines += full_deploy_fields(name)
+            lines += full_deploy_fields(name, s)
     lines += [
         "",
         "networks:",
