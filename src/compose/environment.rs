@@ -8,10 +8,20 @@ use super::node::{Node, ScalarStyle, Value};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 /// The variables visible to a project. The process environment wins over env files.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows variable names only: values may be secrets.
+#[derive(Clone, Default)]
 pub struct Environment {
     process: IndexMap<String, String>,
     files: IndexMap<String, String>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment")
+            .field("process", &self.process.keys().collect::<Vec<_>>())
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Environment {
@@ -75,5 +85,24 @@ pub fn interpolate_tree(
                 ),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_names_never_values() {
+        let environment = Environment::new(
+            IndexMap::from([("TOKEN".to_string(), "process-secret".to_string())]),
+            IndexMap::from([("DB".to_string(), "file-secret".to_string())]),
+        );
+        let shown = format!("{environment:?}");
+        assert!(shown.contains("TOKEN") && shown.contains("DB"), "{shown}");
+        assert!(
+            !shown.contains("process-secret") && !shown.contains("file-secret"),
+            "{shown}"
+        );
     }
 }

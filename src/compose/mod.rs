@@ -32,8 +32,9 @@ pub const DEFAULT_FILE_NAMES: &[&str] = &[
     "docker-compose.yml",
 ];
 
-/// What to load.
-#[derive(Debug, Clone, Default)]
+/// What to load. `Debug` leaves out environment values and standard input: they may hold
+/// secrets.
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// Compose files in order (`-` is standard input); empty means discover one.
     pub files: Vec<String>,
@@ -47,6 +48,25 @@ pub struct LoadOptions {
     pub stdin: Option<String>,
     /// Whether secret and config files may be symlinks leading out of the project directory.
     pub allow_external_files: bool,
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("files", &self.files)
+            .field("env_files", &self.env_files)
+            .field("working_dir", &self.working_dir)
+            .field("process_env", &self.process_env.keys().collect::<Vec<_>>())
+            .field(
+                "stdin",
+                &self
+                    .stdin
+                    .as_ref()
+                    .map(|text| format!("{} bytes", text.len())),
+            )
+            .field("allow_external_files", &self.allow_external_files)
+            .finish()
+    }
 }
 
 /// A loaded project and the warnings found on the way.
