@@ -255,8 +255,12 @@ def gen_deploy(root, services, restart_policy, full=False):
         "networks:",
         "  backend:",
         "    driver: overlay",
-        "",
     ]
+    if full:
+        # 100 services need 100 VIPs and 100 task addresses: more than a default /24 holds
+        # once removed stacks' addresses are still being released.
+        lines += ["    ipam:", "      config:", "        - subnet: 10.201.0.0/16"]
+    lines += [""]
     if full:
         write(os.path.join(root, "app.conf"), "listen=:8080\n")
         lines += [
