@@ -517,10 +517,8 @@ async fn remove_network_when_free<E: Engine>(
 /// The spec with the IDs of versions created in this run filled into its references.
 fn with_object_ids(spec: &Spec, ids: &HashMap<(ObjectKind, String), String>) -> Spec {
     let mut spec = spec.clone();
-    for (kind, list, id_key, name_key) in [
-        (ObjectKind::Secret, "Secrets", "SecretID", "SecretName"),
-        (ObjectKind::Config, "Configs", "ConfigID", "ConfigName"),
-    ] {
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        let (list, id_key, name_key) = kind.spec_keys();
         let Some(refs) = spec
             .pointer_mut(&format!("/TaskTemplate/ContainerSpec/{list}"))
             .and_then(Value::as_array_mut)

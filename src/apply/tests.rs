@@ -143,7 +143,15 @@ fn service_secret_names(engine: &FakeEngine, service: &str) -> Vec<String> {
         .iter()
         .find(|s| s.name == service)
         .expect("service exists");
-    crate::plan::prune::referenced_names(&service.spec, ObjectKind::Secret)
+    let (list, _, name_key) = ObjectKind::Secret.spec_keys();
+    service.spec["TaskTemplate"]["ContainerSpec"][list]
+        .as_array()
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r[name_key].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 const APP: &str = "services:

@@ -85,6 +85,15 @@ impl ObjectKind {
         }
     }
 
+    /// Where a ServiceSpec's ContainerSpec lists references of this kind, and the keys of a
+    /// reference's ID and name: `("Secrets", "SecretID", "SecretName")` or the config ones.
+    pub fn spec_keys(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            ObjectKind::Secret => ("Secrets", "SecretID", "SecretName"),
+            ObjectKind::Config => ("Configs", "ConfigID", "ConfigName"),
+        }
+    }
+
     /// Largest data Swarm accepts for this kind, in bytes.
     pub fn max_bytes(self) -> u64 {
         match self {

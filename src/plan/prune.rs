@@ -91,10 +91,7 @@ pub fn prunable<'o>(
 
 /// Whether a ServiceSpec references `object` by ID or name.
 pub fn references(spec: &Spec, kind: ObjectKind, object: &SwarmObject) -> bool {
-    let (list, id_key, name_key) = match kind {
-        ObjectKind::Secret => ("Secrets", "SecretID", "SecretName"),
-        ObjectKind::Config => ("Configs", "ConfigID", "ConfigName"),
-    };
+    let (list, id_key, name_key) = kind.spec_keys();
     spec["TaskTemplate"]["ContainerSpec"][list]
         .as_array()
         .is_some_and(|refs| {
@@ -103,20 +100,4 @@ pub fn references(spec: &Spec, kind: ObjectKind, object: &SwarmObject) -> bool {
                     || r[name_key].as_str() == Some(object.name.as_str())
             })
         })
-}
-
-/// The names of objects of `kind` a spec references.
-pub fn referenced_names(spec: &Spec, kind: ObjectKind) -> Vec<String> {
-    let (list, name_key) = match kind {
-        ObjectKind::Secret => ("Secrets", "SecretName"),
-        ObjectKind::Config => ("Configs", "ConfigName"),
-    };
-    spec["TaskTemplate"]["ContainerSpec"][list]
-        .as_array()
-        .map(|refs| {
-            refs.iter()
-                .filter_map(|r| r[name_key].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
