@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use indexmap::IndexMap;
 
 use crate::apply::lock::{self, LockError};
-use crate::apply::{apply, ApplyError, ApplyInput, ApplyOptions};
+use crate::apply::{apply, record_seal, ApplyError, ApplyInput, ApplyOptions};
 use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
 use crate::compose::{self, LoadOptions, Loaded};
 use crate::convert::{self, parse_duration, Namespace};
@@ -579,6 +579,19 @@ async fn deploy_locked(
     timeout: std::time::Duration,
 ) -> Result<i32, CliError> {
     let plan = make_plan(engine, prepared, args.keep, args.prune).await?;
+    let input = ApplyInput {
+        plan: &plan,
+        namespace: &prepared.namespace,
+        contents: &prepared.contents,
+        fingerprinter: &prepared.fingerprinter,
+        project: &prepared.loaded.project,
+        keep: args.keep,
+    };
+    if !args.dry_run && !plan.needs_apply() {
+        // Nothing to change, but no current content seal yet (a stack deployed before seals
+        // existed, or adopted): record one so the next check is cheap.
+        record_seal(engine, &input, &std::collections::HashMap::new()).await;
+    }
     if args.dry_run || !plan.needs_apply() {
         let outcome = if args.dry_run {
             Outcome::Planned
@@ -603,14 +616,6 @@ async fn deploy_locked(
         };
         print(&render(&report, OutputFormat::Text))?;
     }
-    let input = ApplyInput {
-        plan: &plan,
-        namespace: &prepared.namespace,
-        contents: &prepared.contents,
-        fingerprinter: &prepared.fingerprinter,
-        project: &prepared.loaded.project,
-        keep: args.keep,
-    };
     let options = ApplyOptions {
         detach: args.detach,
         timeout,

@@ -19,6 +19,7 @@ use crate::engine::{Engine, EngineError, NewObject, Spec};
 use crate::model::{ObjectKind, SensitiveBytes};
 use crate::plan::contents::Contents;
 use crate::plan::fingerprint::{Fingerprinter, Material};
+use crate::plan::seal::{self, SealedVersion};
 use crate::plan::{observe, prune, Operation, Plan, Resource, FINGERPRINT_LABEL};
 use rollout::{RolloutFailure, Watched};
 
@@ -195,6 +196,67 @@ pub struct ApplyInput<'a> {
     pub keep: usize,
 }
 
+/// Records the plan's new content seal, if it has one (`plan::seal`), then deletes the seals
+/// it replaces. `created` gives the IDs of versions this run created, by (kind, name). The
+/// seal only makes later checks cheaper, so a failure is a warning: the next deploy checks
+/// each version on its own and records a seal again.
+pub async fn record_seal<E: Engine>(
+    engine: &E,
+    input: &ApplyInput<'_>,
+    created: &HashMap<(ObjectKind, String), String>,
+) {
+    let Some(write) = &input.plan.seal else {
+        return;
+    };
+    if !write.versions.is_empty() {
+        let mut versions = Vec::with_capacity(write.versions.len());
+        for (kind, key, name, id) in &write.versions {
+            let id = match created.get(&(*kind, name.clone())) {
+                Some(id) => id.clone(),
+                None if !id.is_empty() => id.clone(),
+                None => {
+                    tracing::warn!(%name, "no ID for a version the seal should cover; not recording a seal");
+                    return;
+                }
+            };
+            versions.push(SealedVersion {
+                kind: *kind,
+                key: key.clone(),
+                id,
+            });
+        }
+        let Some(material) = seal::material(&versions, input.project, input.contents) else {
+            tracing::warn!("a key the seal should cover has no data; not recording a seal");
+            return;
+        };
+        let fingerprinter = input.fingerprinter.clone();
+        let fingerprint =
+            tokio::task::spawn_blocking(move || fingerprinter.fingerprint_bytes(&material))
+                .await
+                .expect("fingerprinting does not panic");
+        let object = NewObject {
+            kind: ObjectKind::Config,
+            name: seal::seal_name(input.namespace, write.serial),
+            labels: seal::labels(input.namespace, write.serial, fingerprint, &versions),
+            data: SensitiveBytes::new(seal::SEAL_DATA.to_vec()),
+            driver: None,
+            driver_opts: Default::default(),
+            template_driver: None,
+        };
+        if let Err(error) = engine.create_object(&object).await {
+            tracing::warn!(%error, name = %object.name, "could not record the content seal");
+            return;
+        }
+        tracing::info!(name = %object.name, versions = versions.len(), "recorded the content seal");
+    }
+    for id in &write.replaces {
+        match engine.remove_object(ObjectKind::Config, id).await {
+            Ok(()) | Err(EngineError::NotFound(_)) => {}
+            Err(error) => tracing::warn!(%error, id, "could not delete a replaced content seal"),
+        }
+    }
+}
+
 /// Carries out the plan.
 pub async fn apply<E: Engine>(
     engine: &E,
@@ -281,6 +343,8 @@ pub async fn apply<E: Engine>(
     if let Some((during, error)) = first_error {
         return Err(fail(during, error, &applied));
     }
+
+    record_seal(engine, input, &ids).await;
 
     kill_point(options, "after-objects");
 

@@ -572,3 +572,170 @@ fn an_unsettled_update_is_awaited_and_judged_even_with_nothing_to_change() {
         "nothing pruned"
     );
 }
+
+fn config_names(engine: &FakeEngine) -> Vec<String> {
+    engine
+        .objects(ObjectKind::Config)
+        .iter()
+        .map(|o| o.summary().name)
+        .collect()
+}
+
+/// Makes every per-version fingerprint of the stack unusable, so only the content seal can
+/// tell that contents are unchanged.
+fn spoil_version_fingerprints(engine: &FakeEngine) {
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        for object in engine.objects(kind) {
+            if object.labels.contains_key(crate::plan::KEY_LABEL) {
+                engine.set_object_label(
+                    kind,
+                    &object.name,
+                    crate::plan::FINGERPRINT_LABEL,
+                    "spoiled",
+                );
+            }
+        }
+    }
+}
+
+const TWO_SECRETS: &str = "services:
+  app:
+    image: local/busybox:1
+    secrets: [db, api]
+secrets:
+  db:
+    file: ./db.txt
+  api:
+    file: ./api.txt
+";
+
+#[test]
+fn a_deploy_records_a_seal_that_vouches_for_unchanged_contents_alone() {
+    let engine = FakeEngine::new();
+    let project = Project::new(TWO_SECRETS);
+    project.file("db.txt", "one").file("api.txt", "key");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    assert_eq!(config_names(&engine), vec!["demo_stackroll-seal_1"]);
+
+    // With every per-version fingerprint spoiled, the seal alone shows nothing changed.
+    spoil_version_fingerprints(&engine);
+    engine.clear_writes();
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert!(plan.is_empty(), "{:?}", plan.changes);
+    assert!(plan.seal.is_none());
+    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+
+    // Without the seal, the spoiled fingerprints match nothing: every key would rotate.
+    let seal_id = engine.objects(ObjectKind::Config)[0].id.clone();
+    runtime()
+        .block_on(engine.remove_object(ObjectKind::Config, &seal_id))
+        .unwrap();
+    let (plan, _) = deploy(&engine, &project, 1, How::PlanOnly);
+    assert_eq!(plan.summary.create, 2, "{:?}", plan.changes);
+}
+
+#[test]
+fn a_changed_content_voids_the_seal_and_only_that_key_rotates() {
+    let engine = FakeEngine::new();
+    let project = Project::new(TWO_SECRETS);
+    project.file("db.txt", "one").file("api.txt", "key");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+
+    project.file("db.txt", "two");
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    let created: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(created, vec!["demo_db_v2"], "the per-version checks decide");
+    // A new seal replaced the old one, naming the new version.
+    let configs = engine.objects(ObjectKind::Config);
+    assert_eq!(config_names(&engine), vec!["demo_stackroll-seal_2"]);
+    let db_v2 = engine
+        .objects(ObjectKind::Secret)
+        .into_iter()
+        .find(|o| o.name == "demo_db_v2")
+        .unwrap();
+    assert!(configs[0].labels[crate::plan::seal::SEAL_OBJECTS_LABEL].contains(&db_v2.id));
+
+    spoil_version_fingerprints(&engine);
+    engine.clear_writes();
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert!(plan.is_empty(), "{:?}", plan.changes);
+    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+}
+
+#[test]
+fn a_seal_covers_the_keys_it_names_when_a_key_is_added() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one").file("api.txt", "key");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    spoil_version_fingerprints(&engine);
+
+    std::fs::write(project.path().join("compose.yaml"), TWO_SECRETS).unwrap();
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    let created: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        created,
+        vec!["demo_api_v1"],
+        "db stays on v1: the seal vouches"
+    );
+    assert_eq!(config_names(&engine), vec!["demo_stackroll-seal_2"]);
+}
+
+#[test]
+fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
+    use crate::plan::seal::{material, SealedVersion};
+    let project = Project::new(TWO_SECRETS);
+    project.file("db.txt", "one").file("api.txt", "key");
+    let options = LoadOptions {
+        working_dir: project.path().to_path_buf(),
+        ..LoadOptions::default()
+    };
+    let loaded = load(&options).unwrap_or_else(|_| panic!("loads"));
+    let contents = Contents::read(&loaded.project, project.path()).unwrap();
+    let versions = |keys: &[&str]| -> Vec<SealedVersion> {
+        keys.iter()
+            .map(|key| SealedVersion {
+                kind: ObjectKind::Secret,
+                key: key.to_string(),
+                id: format!("id-{key}"),
+            })
+            .collect()
+    };
+    let both = versions(&["db", "api"]);
+    let fingerprinter = Fingerprinter::Argon2id;
+    let seal =
+        fingerprinter.fingerprint_bytes(&material(&both, &loaded.project, &contents).unwrap());
+    assert!(
+        fingerprinter.matches_bytes(&seal, &material(&both, &loaded.project, &contents).unwrap())
+    );
+    // One key's data alone does not reproduce it.
+    let db_only = material(&versions(&["db"]), &loaded.project, &contents).unwrap();
+    assert!(!fingerprinter.matches_bytes(&seal, &db_only));
+    // Other data for one key does not either.
+    project.file("api.txt", "other");
+    let changed = Contents::read(&loaded.project, project.path()).unwrap();
+    assert!(
+        !fingerprinter.matches_bytes(&seal, &material(&both, &loaded.project, &changed).unwrap())
+    );
+    // Nor do other version IDs.
+    let mut moved = both.clone();
+    moved[0].id = "id-other".into();
+    assert!(!fingerprinter.matches_bytes(
+        &seal,
+        &material(&moved, &loaded.project, &contents).unwrap()
+    ));
+}

@@ -229,6 +229,21 @@ impl FakeEngine {
         networks
     }
 
+    /// Sets a label of an existing secret or config, as `POST /secrets/{id}/update` would
+    /// (labels are the one mutable part); not counted as a write.
+    ///
+    /// # Panics
+    /// If no object of that kind has that name.
+    pub fn set_object_label(&self, kind: ObjectKind, name: &str, key: &str, value: &str) {
+        let mut state = self.lock();
+        let object = state
+            .objects_mut(kind)
+            .iter_mut()
+            .find(|object| object.name == name)
+            .unwrap_or_else(|| panic!("no {} {name}", kind.noun()));
+        object.labels.insert(key.to_string(), value.to_string());
+    }
+
     /// Seeds a pre-existing secret or config (an external one, or one `docker stack deploy`
     /// made) with no data; not counted as a write. Returns its ID.
     ///

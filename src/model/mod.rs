@@ -60,7 +60,8 @@ impl fmt::Debug for SensitiveBytes {
 }
 
 /// Secret or config: the two kinds of file-like objects Swarm mounts into containers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
     /// A Swarm secret, mounted under `/run/secrets/` by default.
     Secret,

@@ -35,7 +35,9 @@ pub struct Material<'a> {
 }
 
 impl Material<'_> {
-    fn encode(&self) -> Zeroizing<Vec<u8>> {
+    /// The bytes a fingerprint is computed over: every part length-prefixed, so no two
+    /// different materials encode alike.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(self.data.len() + 64));
         for part in [
             b"stackroll-fingerprint-v1".as_slice(),
@@ -79,12 +81,18 @@ impl Fingerprinter {
 
     /// A new fingerprint of `material` (with a fresh random salt for Argon2id).
     pub fn fingerprint(&self, material: Material<'_>) -> String {
+        self.fingerprint_bytes(&material.encode())
+    }
+
+    /// A new fingerprint of already encoded bytes (see [`Material::encode`]; the content seal
+    /// encodes several materials into one input).
+    pub fn fingerprint_bytes(&self, input: &[u8]) -> String {
         match self {
             Fingerprinter::Argon2id => {
                 let mut salt = [0u8; 16];
                 getrandom::fill(&mut salt).expect("the operating system provides random bytes");
                 let hash = argon2id(
-                    &material.encode(),
+                    input,
                     &salt,
                     ARGON2_MEMORY_KIB,
                     ARGON2_ITERATIONS,
@@ -98,7 +106,7 @@ impl Fingerprinter {
                 )
             }
             Fingerprinter::Hmac(key) => {
-                format!("hmac-sha256${}", B64.encode(hmac(key, &material.encode())))
+                format!("hmac-sha256${}", B64.encode(hmac(key, input)))
             }
         }
     }
@@ -106,6 +114,11 @@ impl Fingerprinter {
     /// Whether `stored` (a label value) is a fingerprint of `material`. A fingerprint made by
     /// the other scheme, or one that cannot be read, does not match.
     pub fn matches(&self, stored: &str, material: Material<'_>) -> bool {
+        self.matches_bytes(stored, &material.encode())
+    }
+
+    /// Whether `stored` is a fingerprint of already encoded bytes.
+    pub fn matches_bytes(&self, stored: &str, input: &[u8]) -> bool {
         let mut parts = stored.split('$');
         match (self, parts.next()) {
             (Fingerprinter::Hmac(key), Some("hmac-sha256")) => {
@@ -114,7 +127,7 @@ impl Fingerprinter {
                 };
                 let mut verifier =
                     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
-                verifier.update(&material.encode());
+                verifier.update(input);
                 verifier.verify_slice(&mac).is_ok()
             }
             (Fingerprinter::Argon2id, Some("argon2id")) => {
@@ -133,7 +146,7 @@ impl Fingerprinter {
                 let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else {
                     return false;
                 };
-                match argon2id(&material.encode(), &salt, m, t, p) {
+                match argon2id(input, &salt, m, t, p) {
                     Some(computed) => constant_time_eq(&computed, &hash),
                     None => false,
                 }
@@ -168,12 +181,25 @@ fn parse_params(text: &str) -> Option<(u32, u32, u32)> {
     Some((m?, t?, p?))
 }
 
+thread_local! {
+    /// Argon2id's working memory, kept per thread: allocating (and faulting in) 19 MiB for
+    /// every evaluation costs a good part of the evaluation itself.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn argon2id(input: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> Option<Vec<u8>> {
     let params = Params::new(m, t, p, Some(OUTPUT_LEN)).ok()?;
+    let blocks = params.block_count();
     let mut out = vec![0u8; OUTPUT_LEN];
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(input, salt, &mut out)
-        .ok()?;
+    ARGON2_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into_with_memory(input, salt, &mut out, &mut memory[..blocks])
+            .ok()
+    })?;
     Some(out)
 }
 

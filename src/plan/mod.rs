@@ -8,6 +8,7 @@ pub mod contents;
 pub mod fingerprint;
 pub mod observe;
 pub mod prune;
+pub mod seal;
 
 use std::collections::HashMap;
 
@@ -224,6 +225,23 @@ pub struct Plan {
     /// paused: a deploy waits for them (and judges them) before pruning.
     #[serde(skip)]
     pub unsettled: Vec<(String, String)>,
+    /// A new content seal for a deploy to record, when the stored one is missing, cannot be
+    /// verified, or names other versions than the plan uses (see `seal`). Not a change: it
+    /// only makes the next check of unchanged contents cheap.
+    #[serde(skip)]
+    pub seal: Option<SealWrite>,
+}
+
+/// A content seal to record (see `seal`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealWrite {
+    /// Its serial number, above every seal of the stack.
+    pub serial: u64,
+    /// The version each key with data uses: (kind, key, version name, ID). The ID is empty
+    /// for a version the plan creates; the executor knows it once it exists.
+    pub versions: Vec<(ObjectKind, String, String, String)>,
+    /// IDs of the stack's older seals, deleted once the new one exists.
+    pub replaces: Vec<String>,
 }
 
 /// Update states of a service whose last update has not settled.
@@ -307,7 +325,29 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
     let mut missing = Vec::new();
     let mut resolved = ResolvedObjects::new();
 
-    let matches = matching_versions(input, observed);
+    let stored_seal = seal::newest(&observed.configs, namespace);
+    let sealed = stored_seal.as_ref().and_then(|stored| {
+        seal::verified(
+            stored,
+            |kind, key, id| existing_version(input, observed, kind, key, id),
+            input.project,
+            input.contents,
+            input.fingerprinter,
+        )
+    });
+    match (&stored_seal, &sealed) {
+        (Some(stored), Some(vouched)) => tracing::debug!(
+            serial = stored.serial,
+            versions = vouched.len(),
+            "content seal verified: its versions need no check of their own"
+        ),
+        (Some(stored), None) => tracing::debug!(
+            serial = stored.serial,
+            "content seal does not apply: checking each version's fingerprint"
+        ),
+        (None, _) => tracing::debug!("no content seal: checking each version's fingerprint"),
+    }
+    let matches = matching_versions(input, observed, sealed.as_ref());
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let live = observed.objects(kind);
         for definition in input.project.definitions(kind).values() {
@@ -373,6 +413,14 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
             }
         }
     }
+
+    let seal = seal_write(
+        input,
+        observed,
+        &resolved,
+        stored_seal.as_ref(),
+        sealed.is_some(),
+    );
 
     let (networks, external_networks) =
         convert::network_specs(namespace, input.project).map_err(PlanError::Invalid)?;
@@ -559,6 +607,94 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
         summary,
         current_objects,
         unsettled,
+        seal,
+    })
+}
+
+/// Whether `id` is one of the versions stackroll created for the data-carrying definition
+/// `key`.
+fn existing_version(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+    kind: ObjectKind,
+    key: &str,
+    id: &str,
+) -> bool {
+    input
+        .project
+        .definitions(kind)
+        .get(key)
+        .filter(|definition| {
+            !definition.is_external() && !matches!(definition.source, Source::Driver(_))
+        })
+        .is_some_and(|definition| {
+            versions(
+                observed.objects(kind),
+                input.namespace,
+                key,
+                &base_name(input.namespace, definition),
+            )
+            .iter()
+            .any(|(_, object)| object.id == id)
+        })
+}
+
+/// The seal a deploy should record: none when the stored one was verified and names exactly
+/// the versions the plan uses.
+fn seal_write(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+    resolved: &ResolvedObjects,
+    stored: Option<&seal::StoredSeal<'_>>,
+    stored_verified: bool,
+) -> Option<SealWrite> {
+    let mut versions = Vec::new();
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        for definition in input.project.definitions(kind).values() {
+            if definition.is_external()
+                || matches!(definition.source, Source::Driver(_))
+                || input.contents.get(kind, &definition.key).is_none()
+            {
+                continue;
+            }
+            if let Some((name, id)) = resolved.get(&(kind, definition.key.clone())) {
+                versions.push((kind, definition.key.clone(), name.clone(), id.clone()));
+            }
+        }
+    }
+    let seals: Vec<&SwarmObject> = observed
+        .configs
+        .iter()
+        .filter(|object| seal::is_seal(object, input.namespace))
+        .collect();
+    let current = stored.is_some_and(|stored| {
+        stored_verified
+            && seals.len() == 1
+            && stored.versions.len() == versions.len()
+            && stored.versions.iter().all(|sealed| {
+                versions.iter().any(|(kind, key, _, id)| {
+                    *kind == sealed.kind && *key == sealed.key && *id == sealed.id
+                })
+            })
+    });
+    if current || (versions.is_empty() && seals.is_empty()) {
+        return None;
+    }
+    let serial = seals
+        .iter()
+        .filter_map(|object| {
+            object
+                .labels
+                .get(seal::SEAL_SERIAL_LABEL)?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .map_or(1, |newest| newest + 1);
+    Some(SealWrite {
+        serial,
+        versions,
+        replaces: seals.iter().map(|object| object.id.clone()).collect(),
     })
 }
 
@@ -580,11 +716,13 @@ fn resolve_network_ids(spec: &mut Spec, networks: &[NetworkState]) {
 }
 
 /// For every secret and config with data, the index (newest first) of the existing version
-/// whose fingerprint matches the content, if any. Fingerprints are deliberately slow to check
-/// (Argon2id), so the checks run on every core.
+/// whose content it has, if any: the version a verified content seal names (`sealed`), else
+/// the one whose fingerprint matches. Fingerprints are deliberately slow to check (Argon2id),
+/// so those checks run on every core.
 fn matching_versions(
     input: &PlanInput<'_>,
     observed: &Observed,
+    sealed: Option<&HashMap<(ObjectKind, String), String>>,
 ) -> HashMap<(ObjectKind, String), Option<usize>> {
     struct Job<'a> {
         key: (ObjectKind, String),
@@ -592,6 +730,7 @@ fn matching_versions(
         stored: Vec<&'a str>,
     }
     let mut jobs = Vec::new();
+    let mut found = HashMap::new();
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for definition in input.project.definitions(kind).values() {
             let Some(data) = input.contents.get(kind, &definition.key) else {
@@ -601,27 +740,37 @@ fn matching_versions(
                 continue;
             }
             let base = base_name(input.namespace, definition);
-            let stored = versions(
+            let existing = versions(
                 observed.objects(kind),
                 input.namespace,
                 &definition.key,
                 &base,
-            )
-            .into_iter()
-            .map(|(_, object)| {
-                object
-                    .labels
-                    .get(FINGERPRINT_LABEL)
-                    .map_or("", String::as_str)
-            })
-            .collect();
+            );
+            let key = (kind, definition.key.clone());
+            if let Some(id) = sealed.and_then(|sealed| sealed.get(&key)) {
+                // The seal vouches for this version: no check of its own.
+                found.insert(
+                    key,
+                    existing.iter().position(|(_, object)| &object.id == id),
+                );
+                continue;
+            }
+            let stored = existing
+                .into_iter()
+                .map(|(_, object)| {
+                    object
+                        .labels
+                        .get(FINGERPRINT_LABEL)
+                        .map_or("", String::as_str)
+                })
+                .collect();
             let material = Material {
                 data: data.expose(),
                 driver: None,
                 template_driver: definition.template_driver.as_deref(),
             };
             jobs.push(Job {
-                key: (kind, definition.key.clone()),
+                key,
                 material,
                 stored,
             });
@@ -646,10 +795,12 @@ fn matching_versions(
             });
         }
     });
-    jobs.into_iter()
-        .zip(results)
-        .map(|(job, result)| (job.key, result.into_inner().flatten()))
-        .collect()
+    found.extend(
+        jobs.into_iter()
+            .zip(results)
+            .map(|(job, result)| (job.key, result.into_inner().flatten())),
+    );
+    found
 }
 
 enum Chosen<'o> {

@@ -66,7 +66,10 @@ pub async fn list_stacks<E: Engine>(engine: &E) -> Result<Vec<StackSummary>, Eng
         (&configs, |s: &mut StackSummary| s.configs += 1),
     ] {
         for object in objects {
-            if object.labels.get(MANAGED_LABEL).map(String::as_str) != Some("true") {
+            // Versions only: a stack's content seal is stackroll's bookkeeping.
+            if object.labels.get(MANAGED_LABEL).map(String::as_str) != Some("true")
+                || !object.labels.contains_key(KEY_LABEL)
+            {
                 continue;
             }
             if let Some(stack) = object.labels.get(STACK_NAMESPACE_LABEL) {
