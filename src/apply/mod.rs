@@ -281,6 +281,11 @@ pub async fn apply<E: Engine>(
             _ => None,
         })
         .collect();
+    // Fingerprints are CPU-bound: at most one per core at a time, however many creations are
+    // in flight (more would only make each slower and thrash the cache).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let fingerprinting = tokio::sync::Semaphore::new(cores);
+    let fingerprinting = &fingerprinting;
     let created = stream::iter(creations.into_iter().map(|creation| async move {
         let data = input
             .contents
@@ -292,6 +297,10 @@ pub async fn apply<E: Engine>(
             let fingerprinter = input.fingerprinter.clone();
             let for_hash = data.clone();
             let template_driver = creation.template_driver.clone();
+            let _core = fingerprinting
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
             let fingerprint = tokio::task::spawn_blocking(move || {
                 fingerprinter.fingerprint(Material {
                     data: for_hash.expose(),

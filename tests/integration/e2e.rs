@@ -167,11 +167,24 @@ fn e2e_noop_redeploy() {
     let stack_secrets_before = stack.objects("secret");
     let index_before = version_index(&app);
 
+    let configs_before = stack.objects("config");
     let run = stack.deploy_ok(&[]);
     assert!(
         strip_ansi(&run.stdout).contains("No changes"),
         "stdout should say No changes\n{}",
         run.context()
+    );
+    // One check of the content seal stood in for the per-secret fingerprint checks, and the
+    // seal was kept as it was.
+    run.expect_contains("content seal verified");
+    assert_eq!(
+        stack.objects("config"),
+        configs_before,
+        "the content seal is unchanged"
+    );
+    assert_eq!(
+        configs_before,
+        BTreeSet::from([stack.scoped("stackroll-seal_1")])
     );
     assert_eq!(
         version_index(&app),
@@ -551,10 +564,15 @@ fn e2e_configs_rotate() {
     stack.deploy_ok(&[]);
     let app = stack.scoped("app");
     let configs = stack.objects("config");
+    let seal = |serial: u64| stack.scoped(&format!("stackroll-seal_{serial}"));
     assert_eq!(
         configs,
-        BTreeSet::from([stack.scoped("appconf_v1"), stack.scoped("inline_v1")]),
-        "the stack's configs"
+        BTreeSet::from([
+            stack.scoped("appconf_v1"),
+            stack.scoped("inline_v1"),
+            seal(1)
+        ]),
+        "the stack's configs: two versions and the content seal"
     );
     assert_version_labels(&stack, "config", "appconf", 1);
     assert_version_labels(&stack, "config", "inline", 1);
@@ -574,6 +592,16 @@ fn e2e_configs_rotate() {
         .deploy_ok(&[])
         .expect_contains(&stack.scoped("appconf_v2"));
     assert_version_labels(&stack, "config", "appconf", 2);
+    // The rotation replaced the content seal with one naming the new version.
+    assert!(!object_exists("config", &seal(1)), "seal 1 replaced");
+    let sealed = labels_of("config", &seal(2))["io.stackroll.seal.objects"].clone();
+    for version in ["appconf_v2", "inline_v1"] {
+        let id = inspect("config", &stack.scoped(version))["ID"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(sealed.contains(&id), "seal 2 names {version}: {sealed}");
+    }
     assert_eq!(
         referenced_names(&service_inspect(&app)["Spec"], "config"),
         BTreeSet::from([stack.scoped("appconf_v2"), stack.scoped("inline_v1")]),

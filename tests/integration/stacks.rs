@@ -141,8 +141,15 @@ fn stack_ls_ps_status_and_rm() {
     );
     assert_eq!(
         removed["objects"].as_array().unwrap().len(),
-        3,
-        "db v1, db v2, conf v1: {removed}"
+        4,
+        "db v1, db v2, conf v1 and the content seal: {removed}"
+    );
+    assert!(
+        removed["objects"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::Value::from(stack.scoped("stackroll-seal_2"))),
+        "{removed}"
     );
     assert!(services_of(&stack).is_empty() && networks_of(&stack).is_empty());
     assert!(stack_objects("secret", &stack.name).is_empty());
