@@ -19,7 +19,7 @@ use crate::model::ObjectKind;
 use crate::plan::contents::Contents;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::observe::observe;
-use crate::plan::{plan, Plan, PlanError, PlanInput};
+use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 use crate::render::config::{render_project, ConfigFormat};
 use crate::render::plan::{render, FailureReport, Outcome, OutputFormat, Report};
 use crate::render::progress::stderr_reporter;
@@ -420,6 +420,16 @@ async fn make_plan(
     let observed = observe(engine, &prepared.namespace)
         .await
         .map_err(engine_error)?;
+    plan_against(&observed, prepared, keep, prune)
+}
+
+/// Plans the prepared project against an observed state.
+fn plan_against(
+    observed: &Observed,
+    prepared: &Prepared,
+    keep: usize,
+    prune: bool,
+) -> Result<Plan, CliError> {
     let input = PlanInput {
         namespace: &prepared.namespace,
         project: &prepared.loaded.project,
@@ -428,7 +438,7 @@ async fn make_plan(
         keep,
         prune,
     };
-    plan(&input, &observed).map_err(|error| match error {
+    plan(&input, observed).map_err(|error| match error {
         PlanError::MissingExternal(missing) => CliError::new(
             ErrorKind::User,
             format!("external objects do not exist: {}; nothing was done", missing.join(", ")),
@@ -436,6 +446,22 @@ async fn make_plan(
         .hint("create them first (docker secret create / docker config create / docker network create), or drop `external:`"),
         PlanError::Invalid(problems) => CliError::invalid_input(problems),
     })
+}
+
+/// Whether two reads of the swarm saw the same state, the deploy lock set aside.
+fn same_state(a: &Observed, b: &Observed, lock: &str) -> bool {
+    let configs = |observed: &Observed| -> Vec<_> {
+        observed
+            .configs
+            .iter()
+            .filter(|config| config.name != lock)
+            .cloned()
+            .collect()
+    };
+    a.secrets == b.secrets
+        && a.services == b.services
+        && a.networks == b.networks
+        && configs(a) == configs(b)
 }
 
 fn print(text: &str) -> Result<(), CliError> {
@@ -548,8 +574,14 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, &args.stack)?;
     runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;
-        if args.dry_run {
-            return deploy_locked(&engine, &prepared, args, timeout).await;
+        let observed = observe(&engine, &prepared.namespace)
+            .await
+            .map_err(engine_error)?;
+        let plan = plan_against(&observed, &prepared, args.keep, args.prune)?;
+        if args.dry_run || (!plan.needs_apply() && plan.seal.is_none()) {
+            // Nothing to write (or not allowed to): no lock either, so a deploy with nothing
+            // to do makes no write call at all.
+            return finish_deploy(&engine, &prepared, args, timeout, &plan).await;
         }
         // The lock outlives this process by the longest a deploy can take, plus a margin.
         let ttl = timeout + std::time::Duration::from_secs(300);
@@ -563,7 +595,21 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
                 .hint(format!("wait for it, raise --lock-timeout, or if that deploy is dead run `stackroll unlock {}`", prepared.namespace.0)),
                 LockError::Engine(error) => engine_error(error),
             })?;
-        let result = deploy_locked(&engine, &prepared, args, timeout).await;
+        // Under the lock, read again: another deploy may have written meanwhile. The first plan
+        // stands only if the swarm is as it was.
+        let result = async {
+            let again = observe(&engine, &prepared.namespace)
+                .await
+                .map_err(engine_error)?;
+            let plan = if same_state(&observed, &again, &lock::lock_name(&prepared.namespace)) {
+                plan
+            } else {
+                tracing::debug!("the swarm changed before the lock was taken; planning again");
+                plan_against(&again, &prepared, args.keep, args.prune)?
+            };
+            finish_deploy(&engine, &prepared, args, timeout, &plan).await
+        }
+        .await;
         if let Err(error) = lock.release(&engine).await {
             eprintln!("warning: could not release the deploy lock: {error}; run `stackroll unlock {}`", prepared.namespace.0);
         }
@@ -571,16 +617,16 @@ fn run_deploy(args: &DeployArgs) -> Result<i32, CliError> {
     })
 }
 
-/// Plans and applies while holding the stack's lock.
-async fn deploy_locked(
+/// Applies a plan (holding the stack's lock when it writes) and reports the outcome.
+async fn finish_deploy(
     engine: &DockerEngine,
     prepared: &Prepared,
     args: &DeployArgs,
     timeout: std::time::Duration,
+    plan: &Plan,
 ) -> Result<i32, CliError> {
-    let plan = make_plan(engine, prepared, args.keep, args.prune).await?;
     let input = ApplyInput {
-        plan: &plan,
+        plan,
         namespace: &prepared.namespace,
         contents: &prepared.contents,
         fingerprinter: &prepared.fingerprinter,
@@ -599,7 +645,7 @@ async fn deploy_locked(
             Outcome::NoChanges
         };
         let report = Report {
-            plan: &plan,
+            plan,
             outcome,
             deleted: Vec::new(),
             failures: Vec::new(),
@@ -609,7 +655,7 @@ async fn deploy_locked(
     }
     if args.output == OutputFormat::Text {
         let report = Report {
-            plan: &plan,
+            plan,
             outcome: Outcome::Planned,
             deleted: Vec::new(),
             failures: Vec::new(),
@@ -662,7 +708,7 @@ async fn deploy_locked(
     match args.output {
         OutputFormat::Json => {
             let report = Report {
-                plan: &plan,
+                plan,
                 outcome,
                 deleted,
                 failures,

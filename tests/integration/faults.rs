@@ -1834,3 +1834,54 @@ fn faults_engine_that_never_answers() {
         run.elapsed.as_secs_f64()
     );
 }
+
+/// A deploy with nothing to do sends the engine reads only: no create, update or delete, not
+/// even of the deploy lock, and the content seal stands in for the per-secret checks. A
+/// deploy with something to do takes the lock.
+#[test]
+fn faults_noop_deploy_sends_only_reads() {
+    let stack = Stack::new("nowr");
+    stack.use_compose(TRIO);
+    write_round(&stack, 1);
+    stack.deploy_ok(&[]);
+
+    let proxy = Proxy::start();
+    let run = stack.deploy(&["-H", &proxy.host()]);
+    let requests = proxy.requests();
+    let writes: Vec<&String> = requests
+        .iter()
+        .filter(|line| !line.starts_with("GET ") && !line.starts_with("HEAD "))
+        .collect();
+    let mut problems = Problems::default();
+    problems.check(
+        run.code == Some(0) && run.stdout.contains("No changes"),
+        || format!("no-op deploy\n{}", run.context()),
+    );
+    problems.check(writes.is_empty(), || {
+        format!("a no-op deploy wrote: {writes:?}")
+    });
+    problems.check(run.all().contains("content seal verified"), || {
+        format!("the no-op did not use the content seal\n{}", run.context())
+    });
+    problems.assert_none("no-op deploy through the proxy");
+
+    // With a change, the same path takes and releases the lock around its writes.
+    write_round(&stack, 2);
+    let proxy = Proxy::start();
+    let run = stack.deploy(&["-H", &proxy.host()]);
+    let requests = proxy.requests();
+    let lock_create = requests
+        .iter()
+        .position(|line| line.starts_with("POST ") && line.contains("/configs/create"));
+    let first_other_write = requests
+        .iter()
+        .position(|line| line.starts_with("POST ") && !line.contains("/configs/create"));
+    let mut problems = Problems::default();
+    problems.check(run.code == Some(0), || format!("deploy\n{}", run.context()));
+    problems.check(
+        matches!((lock_create, first_other_write), (Some(a), Some(b)) if a < b),
+        || format!("the lock (a config) is created before any other write: {requests:?}"),
+    );
+    check_no_lock(&stack, &mut problems);
+    problems.assert_none(&format!("deploy with changes\n{}", run.context()));
+}
