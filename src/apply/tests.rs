@@ -129,6 +129,24 @@ fn deploy(
     attempt(engine, project, keep, how).unwrap_or_else(|error| panic!("no plan: {error:?}"))
 }
 
+/// Deploys again and requires that nothing was planned or written.
+fn assert_noop(engine: &FakeEngine, project: &Project) {
+    engine.clear_writes();
+    let (plan, result) = deploy(engine, project, 1, How::Wait);
+    result.unwrap();
+    assert!(plan.is_empty(), "{:?}", plan.changes);
+    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+}
+
+/// Names of the things a plan does `action` to.
+fn names(plan: &Plan, action: Action) -> Vec<&str> {
+    plan.changes
+        .iter()
+        .filter(|c| c.action == action)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
 fn secret_names(engine: &FakeEngine) -> Vec<String> {
     engine
         .objects(ObjectKind::Secret)
@@ -181,11 +199,7 @@ fn first_deploy_then_no_op_writes_nothing() {
         vec!["demo_db_v1", "demo_db_v1"]
     );
 
-    engine.clear_writes();
-    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
-    result.unwrap();
-    assert!(plan.is_empty(), "{:?}", plan.changes);
-    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+    assert_noop(&engine, &project);
 }
 
 #[test]
@@ -203,12 +217,7 @@ fn rotation_creates_the_next_version_at_the_same_targets_and_prunes_beyond_keep(
     project.file("db.txt", "two");
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
-    let created: Vec<_> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Create)
-        .map(|c| c.name.as_str())
-        .collect();
+    let created = names(&plan, Action::Create);
     assert_eq!(created, vec!["demo_db_v2"]);
     assert_eq!(
         secret_names(&engine),
@@ -236,12 +245,7 @@ fn rotation_creates_the_next_version_at_the_same_targets_and_prunes_beyond_keep(
     project.file("db.txt", "three");
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
-    let deleted: Vec<_> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Delete)
-        .map(|c| c.name.as_str())
-        .collect();
+    let deleted = names(&plan, Action::Delete);
     assert_eq!(deleted, vec!["demo_db_v1"]);
     assert_eq!(secret_names(&engine), vec!["demo_db_v2", "demo_db_v3"]);
 }
@@ -530,12 +534,7 @@ fn version_numbers_are_never_reused_after_a_prune() {
     project.file("db.txt", "three");
     let (plan, result) = deploy(&engine, &project, 0, How::Wait);
     result.unwrap();
-    let created: Vec<_> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Create)
-        .map(|c| c.name.as_str())
-        .collect();
+    let created = names(&plan, Action::Create);
     assert_eq!(created, vec!["demo_db_v3"]);
 }
 
@@ -645,12 +644,7 @@ fn a_changed_content_voids_the_seal_and_only_that_key_rotates() {
     project.file("db.txt", "two");
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
-    let created: Vec<_> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Create)
-        .map(|c| c.name.as_str())
-        .collect();
+    let created = names(&plan, Action::Create);
     assert_eq!(created, vec!["demo_db_v2"], "the per-version checks decide");
     // A new seal replaced the old one, naming the new version.
     let configs = engine.objects(ObjectKind::Config);
@@ -663,11 +657,7 @@ fn a_changed_content_voids_the_seal_and_only_that_key_rotates() {
     assert!(configs[0].labels[crate::plan::seal::SEAL_OBJECTS_LABEL].contains(&db_v2.id));
 
     spoil_version_fingerprints(&engine);
-    engine.clear_writes();
-    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
-    result.unwrap();
-    assert!(plan.is_empty(), "{:?}", plan.changes);
-    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+    assert_noop(&engine, &project);
 }
 
 #[test]
@@ -681,12 +671,7 @@ fn a_seal_covers_the_keys_it_names_when_a_key_is_added() {
     std::fs::write(project.path().join("compose.yaml"), TWO_SECRETS).unwrap();
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
-    let created: Vec<_> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Create)
-        .map(|c| c.name.as_str())
-        .collect();
+    let created = names(&plan, Action::Create);
     assert_eq!(
         created,
         vec!["demo_api_v1"],
