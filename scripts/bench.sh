@@ -16,12 +16,22 @@
 # same run), and whether the goal is met. These are measurements, not tests: nothing fails
 # because of a time. A command that fails (non-zero exit) stops the script.
 #
-# Stacks used: bench_s, bench_d, bench_h, bench_rs, bench_rd (all removed at the end).
+# Tables give mean and median; ratios compare medians (the machine is shared and noisy).
+#
+# Stacks used: deploy/full create every stack under a name never used before in this swarm,
+# bench_s_<tag>_<n> (stackroll), bench_h_<tag>_<n> (stackroll, HMAC fingerprints) and
+# bench_d_<tag>_<n> (docker), <tag> being random per run, the `full` stacks' network each on
+# its own free /16 (scripts/bench/fresh.sh: a second swarm network with the same subnet is
+# never allocated and its tasks stay New for ever); rotate uses bench_rs and bench_rd. All
+# are removed at the end, also after Ctrl-C.
 # Timing: hyperfine (installed with apt-get when missing and root), else a simple loop
 # (scripts/bench/timeit.py). Knobs (environment):
 #   BENCH_TIMER=hyperfine|loop   force the timer
-#   BENCH_LOADER_RUNS (20)  BENCH_FIRST_RUNS (3)  BENCH_FIRST_WAIT_RUNS (2)
+#   BENCH_LOADER_RUNS (20)  BENCH_FIRST_RUNS (5)  BENCH_FIRST_WAIT_RUNS (2)
 #   BENCH_NOOP_RUNS (5)  BENCH_ROTATE_RUNS (3)  BENCH_ROTATE_PEER_RUNS (2)
+#   BENCH_WAIT_TIMEOUT (300)     seconds to wait for a stack's tasks to run before giving up
+#   BENCH_SETTLE (20)            first deploy: seconds to wait (untimed) after removing the
+#                                previous run's stack, so the swarm is done with it
 #   BENCH_RESTART_POLICY=1       give the deploy/rotate services a deploy.restart_policy
 #   BENCH_DOCKER_WAIT=1          also time one `docker stack deploy --detach=false` first
 #                                deploy (the peer of a waiting stackroll deploy; ~5 min)
@@ -54,13 +64,22 @@ export REPLICAS=1 IMAGE_TAG=1 LOG_LEVEL=info BENCH_ENV=bench
 unset STACKROLL_FINGERPRINT_KEY # the default (Argon2id) fingerprints, unless a row says otherwise
 
 LOADER_RUNS=${BENCH_LOADER_RUNS:-20}
-FIRST_RUNS=${BENCH_FIRST_RUNS:-3}
+FIRST_RUNS=${BENCH_FIRST_RUNS:-5}
 FIRST_WAIT_RUNS=${BENCH_FIRST_WAIT_RUNS:-2}
 NOOP_RUNS=${BENCH_NOOP_RUNS:-5}
 ROTATE_RUNS=${BENCH_ROTATE_RUNS:-3}
 ROTATE_PEER_RUNS=${BENCH_ROTATE_PEER_RUNS:-2}
+WAIT_TIMEOUT=${BENCH_WAIT_TIMEOUT:-300}
+[[ $WAIT_TIMEOUT =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_WAIT_TIMEOUT must be a number of seconds" >&2; exit 2; }
+export BENCH_SETTLE=${BENCH_SETTLE:-20} # read by scripts/bench/fresh.sh
+[[ $BENCH_SETTLE =~ ^[0-9]+$ ]] || { echo "BENCH_SETTLE must be a number of seconds" >&2; exit 2; }
 
-STACKS=(bench_s bench_d bench_h bench_rs bench_rd)
+# Fixed-name stacks (rotate), plus the names earlier versions of this script used (removed as
+# leftovers). deploy/full name their stacks with scripts/bench/fresh.sh, state in $WORK/fresh*.
+STACKS=(bench_rs bench_rd)
+LEGACY_STACKS=(bench_s bench_d bench_h)
+BENCH_FRESH_TAG=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n') # this run's stack names
+export BENCH_FRESH_TAG
 WORK=$(mktemp -d /tmp/stackroll-bench.XXXXXX)
 RESULTS="$WORK/results"
 SUMMARY="$WORK/summary.md"
@@ -76,8 +95,14 @@ cleanup() {
     local code=$?
     trap - EXIT INT TERM
     if ((SWARM_USED)); then
-        log "removing benchmark stacks (${STACKS[*]})"
-        "$BENCH/stack_rm.sh" "${STACKS[@]}" || log "warning: could not remove every benchmark stack"
+        # Every stack this run created and has not seen gone yet (fresh.sh keeps a name in
+        # STATE/pending until stack_rm.sh saw the whole stack gone).
+        local left=("${STACKS[@]}") state
+        for state in "$WORK"/fresh*; do
+            [[ -f $state/pending ]] && mapfile -t -O "${#left[@]}" left < <(grep . "$state/pending" || true)
+        done
+        log "removing benchmark stacks (${left[*]})"
+        "$BENCH/stack_rm.sh" "${left[@]}" || log "warning: could not remove every benchmark stack"
     fi
     if [[ ${BENCH_KEEP_WORK:-} == 1 ]]; then
         log "kept $WORK"
@@ -110,16 +135,20 @@ fi
 measure() {
     local name=$1 runs=$2 warmup=$3 prepare=$4
     shift 4
-    local out="$RESULTS/$name.json"
-    log "timing $name: $runs runs, $warmup warmup${prepare:+; untimed before each run: ${prepare#"$BENCH/"}}"
+    local out="$RESULTS/$name.json" code=0
+    log "timing $name: $runs runs, $warmup warmup${prepare:+; untimed before each run: ${prepare//"$BENCH/"/}}"
     if [[ $TIMER == hyperfine ]]; then
         local args=(--shell=none --style basic --runs "$runs" --warmup "$warmup" --export-json "$out")
         [[ -n $prepare ]] && args+=(--prepare "$prepare")
-        hyperfine "${args[@]}" "$(printf '%q ' "$@")" >&2
+        hyperfine "${args[@]}" "$(printf '%q ' "$@")" >&2 || code=$?
     else
         local args=(--runs "$runs" --warmup "$warmup" --export-json "$out")
         [[ -n $prepare ]] && args+=(--prepare "$prepare")
-        python3 "$BENCH/timeit.py" "${args[@]}" -- "$@" >&2
+        python3 "$BENCH/timeit.py" "${args[@]}" -- "$@" >&2 || code=$?
+    fi
+    if ((code != 0)); then
+        swarm_diag
+        die "timing $name failed: a run or its untimed preparation exited non-zero (exit $code; message above)"
     fi
 }
 
@@ -143,7 +172,8 @@ count_services() {
     "$DOCKER" service ls -q --filter "label=com.docker.stack.namespace=$1" | wc -l
 }
 
-# wait_running STACK N: until the stack has N services, each with all replicas running.
+# wait_running STACK N: until the stack has N services, each with all replicas running; gives
+# up after BENCH_WAIT_TIMEOUT seconds with what is wrong (task states, unallocated networks).
 wait_running() {
     local stack=$1 want=$2 start=$SECONDS lines
     while :; do
@@ -151,9 +181,43 @@ wait_running() {
         if [[ $(grep -c . <<<"$lines") -eq $want ]] && ! grep -vqE '^([0-9]+)/\1( |$)' <<<"$lines"; then
             return 0
         fi
-        ((SECONDS - start < 300)) || die "stack $stack did not reach $want running services in 300s"
+        if ((SECONDS - start >= WAIT_TIMEOUT)); then
+            log "stack $stack: $(grep -c . <<<"$lines") services, $(grep -cE '^([0-9]+)/\1( |$)' <<<"$lines") with all replicas running (want $want)"
+            swarm_diag "$stack"
+            die "stack $stack did not reach $want running services in ${WAIT_TIMEOUT}s (BENCH_WAIT_TIMEOUT)"
+        fi
         sleep 1
     done
+}
+
+# unallocated_networks [STACK]: swarm networks (of STACK, else every bench* network) that the
+# swarm never allocated (Driver empty): their tasks stay New for ever.
+unallocated_networks() {
+    local filter=(--filter scope=swarm) ids
+    [[ -n ${1:-} ]] && filter+=(--filter "label=com.docker.stack.namespace=$1")
+    ids=$("$DOCKER" network ls -q "${filter[@]}")
+    [[ -n $ids ]] || return 0
+    # shellcheck disable=SC2086 # one argument per id
+    "$DOCKER" network inspect --format '{{.Name}} {{.Driver}}' $ids | awk '$1 ~ /^bench/ && NF == 1 {print $1}'
+}
+
+# swarm_diag [STACK]: on stderr, why a stack may not come up: its task states and errors,
+# unallocated networks, the last allocation errors of the dev swarm's dockerd log.
+swarm_diag() {
+    local stack=${1:-} nets log=/var/lib/stackroll-dev-swarm/dockerd.log
+    {
+        if [[ -n $stack ]]; then
+            echo "tasks of $stack by current state (and error):"
+            "$DOCKER" stack ps "$stack" --no-trunc --filter desired-state=running \
+                --format '{{.CurrentState}} {{.Error}}' 2>&1 | sed 's/ [0-9a-z ]* ago//' | sort | uniq -c | sort -rn | head -n 10
+        fi
+        nets=$(unallocated_networks "$stack" || true)
+        [[ -n $nets ]] && echo "networks the swarm never allocated (Driver empty; their tasks stay New): $(tr '\n' ' ' <<<"$nets")"
+        if [[ -r $log ]]; then
+            echo "last allocation errors in $log:"
+            grep -E 'Failed allocation|Pool overlaps|could not find an available IP' "$log" | tail -n 3 | cut -c1-300
+        fi
+    } >&2 || true
 }
 
 # kv FILE KEY: the value of KEY=... in FILE (scripts/bench/swarmstate.py diff output).
@@ -203,7 +267,10 @@ if [[ $WHAT != loader ]]; then
     scripts/dev-swarm.sh up
     SWARM_USED=1
     log "removing leftovers of earlier runs"
-    stack_rm "${STACKS[@]}"
+    stack_rm "${STACKS[@]}" "${LEGACY_STACKS[@]}"
+    # Fresh-named stacks of another run: that run may still be going, so they are only named.
+    others=$("$DOCKER" stack ls --format '{{.Name}}' | grep -E '^bench_[a-z]+_[0-9a-f]{6}_[0-9]+$' || true)
+    [[ -z $others ]] || log "warning: benchmark stacks of another run are on the swarm (remove them with scripts/bench/stack_rm.sh if that run is over): $(tr '\n' ' ' <<<"$others")"
 fi
 machine | tee -a "$SUMMARY"
 
@@ -247,6 +314,25 @@ bench_loader() {
 
 # --- 2. deploy -----------------------------------------------------------------------------
 
+# measure_first NAME STATE PREFIX RUNS SERVICES COMMAND [ARG]...: times first deploys of
+# `COMMAND ARG... STACK`, each on a new stack (scripts/bench/fresh.sh): before each run,
+# untimed, the stacks STATE's earlier runs created are removed (awaited, then BENCH_SETTLE
+# seconds), then a new name and subnet are chosen; the timed run is scripts/bench/fresh_run.sh, which adds the name and
+# execs COMMAND. Then checks that every run made its own stack and that the last has
+# SERVICES services on allocated networks. The last stack is left in place.
+measure_first() {
+    local name=$1 state=$2 prefix=$3 runs=$4 services=$5
+    shift 5
+    local before after last
+    before=$(grep -c "^${prefix}_" "$state/created" 2>/dev/null || true)
+    measure "$name" "$runs" 0 "$BENCH/fresh.sh prepare $state $prefix" bash "$BENCH/fresh_run.sh" "$state" "$@"
+    after=$(grep -c "^${prefix}_" "$state/created" || true)
+    ((after - before == runs)) || die "$name: $((after - before)) new stacks for $runs runs"
+    read -r last _ <"$state/last"
+    [[ $(count_services "$last") -eq $services ]] || die "$name: stack $last has $(count_services "$last") services, not $services"
+    [[ -z $(unallocated_networks "$last") ]] || { swarm_diag "$last"; die "$name: the swarm did not allocate every network of $last"; }
+}
+
 bench_deploy() {
     load_mark
     # bench_deploy [SERVICES [GENERATOR FLAGS...]]: `full` runs it with 100 services that use
@@ -259,42 +345,57 @@ bench_deploy() {
     secrets=$(find "$dir/secrets" -type f | wc -l)
     local file="$dir/compose.yaml"
     local docker_deploy=("$DOCKER" stack deploy --resolve-image never -c "$file")
+    # Every stack of this benchmark has a name never used before (and its own subnet, which
+    # the `full` file's network uses): see scripts/bench/fresh.sh. State: $fresh.
+    local fresh="$WORK/fresh$services"
+    # HMAC fingerprints for the rows that say so: a random key, never printed.
+    local key
+    key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
     pushd "$dir" >/dev/null
-    stack_rm bench_s bench_d bench_h
 
-    # First deploy: every run starts from nothing (removal, awaited, is not timed).
-    local prep="$BENCH/stack_rm.sh bench_s bench_d"
-    measure first_docker "$FIRST_RUNS" 0 "$prep" "${docker_deploy[@]}" bench_d
-    [[ $(count_services bench_d) -eq $services ]] || die "docker stack deploy did not create $services services"
-    measure first_stackroll_detach "$FIRST_RUNS" 0 "$prep" "$BIN" deploy --detach -c "$file" bench_s
-    [[ $(count_services bench_s) -eq $services ]] || die "stackroll deploy --detach did not create $services services"
+    # First deploy: every run deploys a new stack from nothing (the previous run's stack is
+    # removed before it, awaited and not timed).
+    measure_first first_docker "$fresh" bench_d "$FIRST_RUNS" "$services" "${docker_deploy[@]}"
+    measure_first first_stackroll_detach "$fresh" bench_s "$FIRST_RUNS" "$services" "$BIN" deploy --detach -c "$file"
+    STACKROLL_FINGERPRINT_KEY=$key measure_first first_stackroll_detach_hmac "$fresh" bench_h "$FIRST_RUNS" "$services" \
+        "$BIN" deploy --detach -c "$file"
     local wait_rows=()
     if [[ ${BENCH_DOCKER_WAIT:-} == 1 ]]; then
-        measure first_docker_wait 1 0 "$prep" "${docker_deploy[@]}" --detach=false bench_d
-        [[ $(count_services bench_d) -eq $services ]] || die "docker stack deploy --detach=false did not create $services services"
+        measure_first first_docker_wait "$fresh" bench_d 1 "$services" "${docker_deploy[@]}" --detach=false
         wait_rows=(--row "docker stack deploy --resolve-image never --detach=false=$RESULTS/first_docker_wait.json"
             --ratio "stackroll deploy (waits for convergence)/docker stack deploy --resolve-image never --detach=false")
     fi
-    measure first_stackroll_wait "$FIRST_WAIT_RUNS" 0 "$prep" "$BIN" deploy -c "$file" bench_s
-    [[ $(count_services bench_s) -eq $services ]] || die "stackroll deploy did not create $services services"
-    wait_running bench_s "$services"
+    # --timeout only bounds a run that cannot converge (e.g. an unallocated network).
+    measure_first first_stackroll_wait "$fresh" bench_s "$FIRST_WAIT_RUNS" "$services" \
+        "$BIN" deploy --timeout "${WAIT_TIMEOUT}s" -c "$file"
+    # The stack of the last waiting run stays: it is stackroll's stack for the no-op part.
+    local s_stack s_subnet
+    read -r s_stack s_subnet <"$fresh/last"
+    wait_running "$s_stack" "$services"
+    local hmac_label="stackroll deploy --detach (HMAC fingerprints, STACKROLL_FINGERPRINT_KEY set)"
     table --title "deploy, first: $services services, $secrets file secrets, 1 overlay network" \
         --row "stackroll deploy --detach=$RESULTS/first_stackroll_detach.json" \
+        --row "$hmac_label=$RESULTS/first_stackroll_detach_hmac.json" \
         --row "stackroll deploy (waits for convergence)=$RESULTS/first_stackroll_wait.json" \
         --row "docker stack deploy --resolve-image never=$RESULTS/first_docker.json" \
         --ratio "stackroll deploy --detach/docker stack deploy --resolve-image never" \
+        --ratio "$hmac_label/docker stack deploy --resolve-image never" \
         --ratio "stackroll deploy (waits for convergence)/docker stack deploy --resolve-image never" \
         "${wait_rows[@]}" \
         --note "no time goal for a first deploy; the comparable ratio is the --detach one. Like-for-like is --detach: docker stack deploy returns once the writes are accepted; plain stackroll deploy also waits until all $services tasks run" \
-        --note "each run starts with both stacks removed (services, networks, secrets and containers gone); the removal is not timed"
+        --note "default --detach row: $secrets Argon2id fingerprints (m=19 MiB, t=2), one per new secret version; HMAC row: the same deploy with STACKROLL_FINGERPRINT_KEY set (random key, never printed)" \
+        --note "each run deploys a new stack under a name never used before in this swarm (bench_d_, bench_s_, bench_h_ + ${BENCH_FRESH_TAG}_<n>)$([[ " ${gen_flags[*]} " == *" --full "* ]] && echo ", its network on its own /16 subnet"); before it, untimed, the previous run's stack is removed (services, networks, secrets and containers gone), then ${BENCH_SETTLE} s pass (BENCH_SETTLE: right after a removal the swarm is still busy with it, and back-to-back 100-service docker deploys took 2 to 28 s instead of about 1 s). The timed command is scripts/bench/fresh_run.sh, a bash wrapper (about 2 ms) that adds the stack name and execs the tool. After each row: the last run's stack has all $services services and its networks are allocated (checked)"
 
-    # No-op redeploy: both stacks deployed and running, then the unchanged file again.
+    # No-op redeploy: stackroll's stack (the last waiting first deploy, converged), docker's and
+    # the HMAC one (new stacks, deployed and awaited untimed), then the unchanged file again.
     load_mark
-    stack_rm bench_d
-    run_logged noop_setup_docker "${docker_deploy[@]}" bench_d
-    wait_running bench_d "$services"
+    local d_stack d_subnet h_stack h_subnet out
+    out=$("$BENCH/fresh.sh" new "$fresh" bench_d)
+    read -r d_stack d_subnet <<<"$out"
+    BENCH_SUBNET=$d_subnet run_logged noop_setup_docker "${docker_deploy[@]}" "$d_stack"
+    wait_running "$d_stack" "$services"
     local pending=0
-    "$BIN" plan --detailed-exitcode -c "$file" bench_s >"$WORK/noop_plan.txt" 2>&1 || pending=$?
+    BENCH_SUBNET=$s_subnet "$BIN" plan --detailed-exitcode -c "$file" "$s_stack" >"$WORK/noop_plan.txt" 2>&1 || pending=$?
     if ((pending == 2)); then
         log "warning: stackroll plan is not empty right after a converged deploy (every redeploy will write):"
         grep -m5 '^  ' "$WORK/noop_plan.txt" >&2 || true
@@ -303,26 +404,28 @@ bench_deploy() {
         cat "$WORK/noop_plan.txt" >&2
         die "stackroll plan failed"
     fi
-    python3 "$BENCH/swarmstate.py" snapshot bench_s "$WORK/s0.json"
-    measure noop_stackroll "$NOOP_RUNS" 1 "" "$BIN" deploy -c "$file" bench_s
-    python3 "$BENCH/swarmstate.py" snapshot bench_s "$WORK/s1.json"
-    measure noop_docker "$NOOP_RUNS" 1 "" "${docker_deploy[@]}" bench_d
+    python3 "$BENCH/swarmstate.py" snapshot "$s_stack" "$WORK/s0.json"
+    BENCH_SUBNET=$s_subnet measure noop_stackroll "$NOOP_RUNS" 1 "" "$BIN" deploy -c "$file" "$s_stack"
+    python3 "$BENCH/swarmstate.py" snapshot "$s_stack" "$WORK/s1.json"
+    BENCH_SUBNET=$d_subnet measure noop_docker "$NOOP_RUNS" 1 "" "${docker_deploy[@]}" "$d_stack"
     # Writes of one more (untimed) redeploy each.
-    python3 "$BENCH/swarmstate.py" snapshot bench_d "$WORK/d0.json"
-    run_logged noop_count_docker "${docker_deploy[@]}" bench_d
-    python3 "$BENCH/swarmstate.py" snapshot bench_d "$WORK/d1.json"
-    run_logged noop_count_stackroll "$BIN" deploy -c "$file" bench_s
-    python3 "$BENCH/swarmstate.py" snapshot bench_s "$WORK/s2.json"
+    python3 "$BENCH/swarmstate.py" snapshot "$d_stack" "$WORK/d0.json"
+    BENCH_SUBNET=$d_subnet run_logged noop_count_docker "${docker_deploy[@]}" "$d_stack"
+    python3 "$BENCH/swarmstate.py" snapshot "$d_stack" "$WORK/d1.json"
+    BENCH_SUBNET=$s_subnet run_logged noop_count_stackroll "$BIN" deploy -c "$file" "$s_stack"
+    python3 "$BENCH/swarmstate.py" snapshot "$s_stack" "$WORK/s2.json"
     python3 "$BENCH/swarmstate.py" diff "$WORK/s0.json" "$WORK/s1.json" >"$WORK/noop_s_all.kv"
     python3 "$BENCH/swarmstate.py" diff "$WORK/s1.json" "$WORK/s2.json" >"$WORK/noop_s_one.kv"
     python3 "$BENCH/swarmstate.py" diff "$WORK/d0.json" "$WORK/d1.json" >"$WORK/noop_d_one.kv"
 
     # The same no-op with HMAC fingerprints (STACKROLL_FINGERPRINT_KEY), on its own stack
     # deployed with that key: shows what the default Argon2id checks cost.
-    local key
-    key=$(head -c 32 /dev/urandom | base64 | tr -d '\n') # never printed
-    STACKROLL_FINGERPRINT_KEY=$key run_logged noop_setup_hmac "$BIN" deploy -c "$file" bench_h
-    STACKROLL_FINGERPRINT_KEY=$key measure noop_stackroll_hmac "$NOOP_RUNS" 1 "" "$BIN" deploy -c "$file" bench_h
+    out=$("$BENCH/fresh.sh" new "$fresh" bench_h)
+    read -r h_stack h_subnet <<<"$out"
+    BENCH_SUBNET=$h_subnet STACKROLL_FINGERPRINT_KEY=$key run_logged noop_setup_hmac \
+        "$BIN" deploy --timeout "${WAIT_TIMEOUT}s" -c "$file" "$h_stack"
+    BENCH_SUBNET=$h_subnet STACKROLL_FINGERPRINT_KEY=$key measure noop_stackroll_hmac "$NOOP_RUNS" 1 "" \
+        "$BIN" deploy -c "$file" "$h_stack"
     popd >/dev/null
 
     local s_writes s_sum0 s_sum1 s_one d_services d_secrets d_total check
@@ -343,8 +446,10 @@ bench_deploy() {
         --ratio "stackroll deploy (HMAC fingerprints, STACKROLL_FINGERPRINT_KEY set)/docker stack deploy --resolve-image never" \
         --check "stackroll writes nothing: sum of service Version.Index $s_sum0 before, $s_sum1 after $((NOOP_RUNS + 1)) redeploys; $s_writes objects changed; plan before: $([[ $pending -eq 0 ]] && echo empty || echo NOT empty)=$check" \
         --note "writes per redeploy (one more, untimed): stackroll $s_one; docker stack deploy updated $d_services of $d_total services and $d_secrets of $secrets secrets" \
-        --note "default row: $secrets fingerprint checks, each one Argon2id evaluation (m=19 MiB, t=2)"
-    stack_rm bench_s bench_d bench_h
+        --note "default row: $secrets fingerprint checks, each one Argon2id evaluation (m=19 MiB, t=2)" \
+        --note "stacks: $s_stack (stackroll, from the last waiting first deploy), $d_stack (docker), $h_stack (HMAC); docker's and the HMAC one are new stacks, deployed and awaited untimed"
+    log "removing this benchmark's stacks"
+    "$BENCH/fresh.sh" clean "$fresh"
 }
 
 # --- 3. rotate -----------------------------------------------------------------------------

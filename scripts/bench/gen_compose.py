@@ -2,7 +2,7 @@
 """Deterministic Compose files (and their secret files) for scripts/bench.sh.
 
     gen_compose.py loader DIR [--services 200] [--secrets 400]
-    gen_compose.py deploy DIR [--services 50] [--restart-policy]
+    gen_compose.py deploy DIR [--services 50] [--restart-policy] [--full]
     gen_compose.py rotate DIR [--services 10] [--restart-policy]
 
 Each writes DIR/compose.yaml and DIR/secrets/*.txt. The same arguments always give the same
@@ -13,7 +13,8 @@ Only features both `stackroll config` and `docker stack config` / `docker stack 
 accept are used: `file:` secrets (docker/cli rejects `environment:` secrets and `content:`
 configs), a top-level `x-` extension with YAML anchors and `<<` merge keys, and
 interpolation with defaults (`${IMAGE_TAG:-1}`) and without (`${REPLICAS}`: the caller sets
-REPLICAS, LOG_LEVEL, IMAGE_TAG, BENCH_ENV in the environment).
+REPLICAS, LOG_LEVEL, IMAGE_TAG, BENCH_ENV in the environment; the `--full` deploy file's
+network subnet is `${BENCH_SUBNET:-10.201.0.0/16}`, one free /16 per stack).
 """
 
 import argparse
@@ -258,8 +259,10 @@ def gen_deploy(root, services, restart_policy, full=False):
     ]
     if full:
         # 100 services need 100 VIPs and 100 task addresses: more than a default /24 holds
-        # once removed stacks' addresses are still being released.
-        lines += ["    ipam:", "      config:", "        - subnet: 10.201.0.0/16"]
+        # once removed stacks' addresses are still being released. Two swarm networks with
+        # the same subnet cannot coexist (the second is never allocated and its tasks stay
+        # New), so each stack gets its own /16: scripts/bench/fresh.sh picks a free one.
+        lines += ["    ipam:", "      config:", '        - subnet: "${BENCH_SUBNET:-10.201.0.0/16}"']
     lines += [""]
     if full:
         write(os.path.join(root, "app.conf"), "listen=:8080\n")

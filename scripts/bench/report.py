@@ -6,19 +6,24 @@
 
 LABEL may contain '=' (FILE may not); NUM and DEN may not contain '/'.
 
-A ratio is mean(NUM)/mean(DEN), NUM and DEN being row labels; the benchmark's goal is met when
-every ratio is at most its GOAL and every check is ok. Ratios without ':GOAL' are shown for
-information only.
+A ratio is median(NUM)/median(DEN), NUM and DEN being row labels (the ratio of the means is
+shown next to it); the benchmark's goal is met when every ratio is at most its GOAL and every
+check is ok. Ratios without ':GOAL' are shown for information only. The median is taken from
+the export's "median" (hyperfine and timeit.py write it), else computed from "times".
 """
 
 import argparse
 import json
+import statistics
 import sys
 
 
 def load(path):
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)["results"][0]
+        result = json.load(handle)["results"][0]
+    if result.get("median") is None:
+        result["median"] = statistics.median(result["times"])
+    return result
 
 
 def seconds(value):
@@ -36,14 +41,15 @@ def main():
 
     rows = {}
     print(f"### {args.title}\n")
-    print("| command | mean (s) | σ (s) | min (s) | max (s) | runs |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| command | mean (s) | median (s) | σ (s) | min (s) | max (s) | runs |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for spec in args.row:
         label, path = spec.rsplit("=", 1)
         result = load(path)
         rows[label] = result
         print(
-            f"| {label} | {seconds(result['mean'])} | {seconds(result['stddev'] or 0.0)} | "
+            f"| {label} | {seconds(result['mean'])} | {seconds(result['median'])} | "
+            f"{seconds(result['stddev'] or 0.0)} | "
             f"{seconds(result['min'])} | {seconds(result['max'])} | {len(result['times'])} |"
         )
     print()
@@ -56,19 +62,28 @@ def main():
         except ValueError:
             pair, goal = spec, ""
         num, den = pair.split("/", 1)
-        ratio = rows[num]["mean"] / rows[den]["mean"]
+        ratio = rows[num]["median"] / rows[den]["median"]
+        of_means = f"of means {rows[num]['mean'] / rows[den]['mean']:.2f}x"
         if goal:
             has_goal = True
             ok = ratio <= float(goal)
             met = met and ok
-            print(f"- ratio {num} / {den} = **{ratio:.2f}x** (goal ≤ {goal}x: {'met' if ok else 'NOT met'})")
+            print(
+                f"- ratio {num} / {den} = **{ratio:.2f}x** ({of_means}; "
+                f"goal ≤ {goal}x: {'met' if ok else 'NOT met'})"
+            )
         else:
-            print(f"- ratio {num} / {den} = {ratio:.2f}x (information)")
+            print(f"- ratio {num} / {den} = {ratio:.2f}x ({of_means}; information)")
     for spec in args.check:
         text, _, state = spec.rpartition("=")
         ok = state == "ok"
         met = met and ok
         print(f"- check: {text}: {'ok' if ok else 'FAILED'}")
+    if args.ratio:
+        print(
+            "- ratios compare medians, which one slow run on this shared machine moves less than "
+            "the mean; the ratio of the means is in parentheses"
+        )
     for note in args.note:
         print(f"- {note}")
     if has_goal or args.check:

@@ -57,7 +57,8 @@ def main():
     with open(args.export_json, "w", encoding="utf-8") as handle:
         json.dump({"results": [result]}, handle, indent=2)
     print(
-        f"  {result['command']}\n    mean {result['mean']:.3f} s ± {result['stddev']:.3f} s"
+        f"  {result['command']}\n    mean {result['mean']:.3f} s ± {result['stddev']:.3f} s,"
+        f" median {result['median']:.3f} s"
         f" (min {result['min']:.3f}, max {result['max']:.3f}, {len(times)} runs)"
     )
 
