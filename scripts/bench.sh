@@ -147,7 +147,10 @@ measure() {
         python3 "$BENCH/timeit.py" "${args[@]}" -- "$@" >&2 || code=$?
     fi
     if ((code != 0)); then
-        swarm_diag
+        local stack=""
+        # measure_first's runs: the stack of the run that failed.
+        [[ -n ${MEASURE_STATE:-} && -s $MEASURE_STATE/last ]] && read -r stack _ <"$MEASURE_STATE/last"
+        swarm_diag "$stack"
         die "timing $name failed: a run or its untimed preparation exited non-zero (exit $code; message above)"
     fi
 }
@@ -208,7 +211,7 @@ swarm_diag() {
     {
         if [[ -n $stack ]]; then
             echo "tasks of $stack by current state (and error):"
-            "$DOCKER" stack ps "$stack" --no-trunc --filter desired-state=running \
+            "$DOCKER" stack ps "$stack" --no-trunc --no-resolve --filter desired-state=running \
                 --format '{{.CurrentState}} {{.Error}}' 2>&1 | sed 's/ [0-9a-z ]* ago//' | sort | uniq -c | sort -rn | head -n 10
         fi
         nets=$(unallocated_networks "$stack" || true)
@@ -315,22 +318,24 @@ bench_loader() {
 # --- 2. deploy -----------------------------------------------------------------------------
 
 # measure_first NAME STATE PREFIX RUNS SERVICES COMMAND [ARG]...: times first deploys of
-# `COMMAND ARG... STACK`, each on a new stack (scripts/bench/fresh.sh): before each run,
-# untimed, the stacks STATE's earlier runs created are removed (awaited, then BENCH_SETTLE
-# seconds), then a new name and subnet are chosen; the timed run is scripts/bench/fresh_run.sh, which adds the name and
-# execs COMMAND. Then checks that every run made its own stack and that the last has
-# SERVICES services on allocated networks. The last stack is left in place.
+# `COMMAND ARG... STACK`, each on a new stack (scripts/bench/fresh.sh). Before each run,
+# untimed, the stacks STATE's earlier runs created are removed (once the swarm has allocated
+# them; then awaited; then BENCH_SETTLE seconds) and a new name and subnet are chosen; the
+# timed run is scripts/bench/fresh_run.sh, which adds the name and execs COMMAND. Then
+# checks that every run made its own stack and that the last one has SERVICES services and
+# is allocated (networks, services, tasks). The last stack is left in place.
 measure_first() {
     local name=$1 state=$2 prefix=$3 runs=$4 services=$5
     shift 5
     local before after last
     before=$(grep -c "^${prefix}_" "$state/created" 2>/dev/null || true)
-    measure "$name" "$runs" 0 "$BENCH/fresh.sh prepare $state $prefix" bash "$BENCH/fresh_run.sh" "$state" "$@"
+    MEASURE_STATE=$state measure "$name" "$runs" 0 "$BENCH/fresh.sh prepare $state $prefix" bash "$BENCH/fresh_run.sh" "$state" "$@"
     after=$(grep -c "^${prefix}_" "$state/created" || true)
     ((after - before == runs)) || die "$name: $((after - before)) new stacks for $runs runs"
     read -r last _ <"$state/last"
     [[ $(count_services "$last") -eq $services ]] || die "$name: stack $last has $(count_services "$last") services, not $services"
     [[ -z $(unallocated_networks "$last") ]] || { swarm_diag "$last"; die "$name: the swarm did not allocate every network of $last"; }
+    "$BENCH/fresh.sh" allocated "$last" || { swarm_diag "$last"; die "$name: the swarm did not allocate every service and task of $last"; }
 }
 
 bench_deploy() {
@@ -384,7 +389,7 @@ bench_deploy() {
         "${wait_rows[@]}" \
         --note "no time goal for a first deploy; the comparable ratio is the --detach one. Like-for-like is --detach: docker stack deploy returns once the writes are accepted; plain stackroll deploy also waits until all $services tasks run" \
         --note "default --detach row: $secrets Argon2id fingerprints (m=19 MiB, t=2), one per new secret version; HMAC row: the same deploy with STACKROLL_FINGERPRINT_KEY set (random key, never printed)" \
-        --note "each run deploys a new stack under a name never used before in this swarm (bench_d_, bench_s_, bench_h_ + ${BENCH_FRESH_TAG}_<n>)$([[ " ${gen_flags[*]} " == *" --full "* ]] && echo ", its network on its own /16 subnet"); before it, untimed, the previous run's stack is removed (services, networks, secrets and containers gone), then ${BENCH_SETTLE} s pass (BENCH_SETTLE: right after a removal the swarm is still busy with it, and back-to-back 100-service docker deploys took 2 to 28 s instead of about 1 s). The timed command is scripts/bench/fresh_run.sh, a bash wrapper (about 2 ms) that adds the stack name and execs the tool. After each row: the last run's stack has all $services services and its networks are allocated (checked)"
+        --note "each run deploys a new stack under a name never used before in this swarm (bench_d_, bench_s_, bench_h_ + ${BENCH_FRESH_TAG}_<n>)$([[ " ${gen_flags[*]} " == *" --full "* ]] && echo ", its network on its own /16 subnet"); before it, untimed, the previous run's stack is removed once the swarm has allocated it, services first and the rest once its tasks are gone (either shortcut leaks ingress addresses on dockerd 20.10), then ${BENCH_SETTLE} s pass (BENCH_SETTLE: right after a removal the swarm is still busy with it, and back-to-back 100-service docker deploys took 2 to 28 s instead of about 1 s). The timed command is scripts/bench/fresh_run.sh, a bash wrapper (about 2 ms) that adds the stack name and execs the tool. After each row: the last run's stack has all $services services, its networks, services and tasks are allocated (checked)"
 
     # No-op redeploy: stackroll's stack (the last waiting first deploy, converged), docker's and
     # the HMAC one (new stacks, deployed and awaited untimed), then the unchanged file again.
@@ -446,7 +451,7 @@ bench_deploy() {
         --ratio "stackroll deploy (HMAC fingerprints, STACKROLL_FINGERPRINT_KEY set)/docker stack deploy --resolve-image never" \
         --check "stackroll writes nothing: sum of service Version.Index $s_sum0 before, $s_sum1 after $((NOOP_RUNS + 1)) redeploys; $s_writes objects changed; plan before: $([[ $pending -eq 0 ]] && echo empty || echo NOT empty)=$check" \
         --note "writes per redeploy (one more, untimed): stackroll $s_one; docker stack deploy updated $d_services of $d_total services and $d_secrets of $secrets secrets" \
-        --note "default row: $secrets fingerprint checks, each one Argon2id evaluation (m=19 MiB, t=2)" \
+        --note "default row: Argon2id fingerprints (m=19 MiB, t=2), $secrets secrets; how many of them a no-op evaluates is up to stackroll (see the content seal in README.md)" \
         --note "stacks: $s_stack (stackroll, from the last waiting first deploy), $d_stack (docker), $h_stack (HMAC); docker's and the HMAC one are new stacks, deployed and awaited untimed"
     log "removing this benchmark's stacks"
     "$BENCH/fresh.sh" clean "$fresh"

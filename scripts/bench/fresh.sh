@@ -14,17 +14,27 @@
 #   fresh.sh new STATE PREFIX       choose NAME and SUBNET; write "NAME SUBNET" to STATE/next and
 #                                   STATE/last, add NAME to STATE/created and STATE/pending;
 #                                   print "NAME SUBNET"
-#   fresh.sh prepare STATE PREFIX   remove the stacks in STATE/pending (stack_rm.sh: waits until
-#                                   they are gone) and, if there were any, wait BENCH_SETTLE
-#                                   seconds; then `new` (prints nothing). This is the untimed
-#                                   step before each run; fresh_run.sh is the timed one.
-#   fresh.sh clean STATE            remove the stacks in STATE/pending
+#   fresh.sh prepare STATE PREFIX   remove the stacks in STATE/pending (once allocated, see
+#                                   below; stack_rm.sh: waits until they are gone) and, if there
+#                                   were any, wait BENCH_SETTLE seconds; then `new` (prints
+#                                   nothing). This is the untimed step before each run;
+#                                   fresh_run.sh is the timed one.
+#   fresh.sh clean STATE            remove the stacks in STATE/pending (once allocated)
+#   fresh.sh allocated STACK...     wait until the swarm has allocated the stacks (below)
 #
 # STATE is a directory (created when missing). A name leaves STATE/pending only once
 # stack_rm.sh has seen the whole stack gone, so removing STATE/pending's stacks removes every
 # stack created through STATE. PREFIX must start with "bench" (stack_rm.sh removes no other).
 # The tag is BENCH_FRESH_TAG (scripts/bench.sh sets one per run), else STATE/tag (random).
 # DOCKER (default: docker) is the CLI.
+#
+# Allocated: every service has an address on each of its networks (the ingress network too
+# when it publishes ports) and no task is in state New. A stack removed before that makes
+# the allocator release addresses it had not written back yet, which it cannot ("Could not
+# parse VIP address while releasing" in the dockerd log, hundreds of times in a run of
+# back-to-back deploys and removals), and the ingress network outlives every stack. (The
+# bigger ingress leak, networks removed before their tasks are gone, is stack_rm.sh's.)
+# BENCH_ALLOC_TIMEOUT (default 300) bounds the wait.
 #
 # BENCH_SETTLE (default 20): the swarm goes on working for a while after a removed stack is
 # gone from every listing. A 100-service `docker stack deploy` started at once after the
@@ -34,20 +44,52 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 docker=${DOCKER:-docker}
 settle=${BENCH_SETTLE:-20}
+alloc_timeout=${BENCH_ALLOC_TIMEOUT:-300}
 
-usage() { sed -n '14,22s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '14,24s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
 (($# >= 2)) || usage
 cmd=$1 state=$2
-mkdir -p "$state"
-touch "$state/created" "$state/pending"
+if [[ $cmd != allocated ]]; then
+    mkdir -p "$state"
+    touch "$state/created" "$state/pending"
+fi
 
-# remove_pending [SETTLE]: removes STATE/pending's stacks; then, if there were any, sleeps
-# SETTLE seconds.
+# unallocated STACK: "N services, M tasks" the swarm has not allocated yet, or nothing.
+unallocated() {
+    local filter="label=com.docker.stack.namespace=$1" ids services=0 tasks=0
+    ids=$("$docker" service ls -q --filter "$filter")
+    [[ -n $ids ]] || return 0
+    # Per service: networks, published ports, VIPs, and one E per VIP without an address.
+    # shellcheck disable=SC2086 # one argument per id
+    services=$("$docker" service inspect --format \
+        '{{len .Spec.TaskTemplate.Networks}} {{if .Spec.EndpointSpec}}{{len .Spec.EndpointSpec.Ports}}{{else}}0{{end}} {{len .Endpoint.VirtualIPs}} x{{range .Endpoint.VirtualIPs}}{{if not .Addr}}E{{end}}{{end}}' \
+        $ids | awk '{want = $1 + ($2 > 0)} $3 < want || $4 ~ /E/ {n++} END {print n + 0}')
+    tasks=$("$docker" stack ps --no-resolve "$1" --filter desired-state=running --format '{{.CurrentState}}' | grep -c '^New' || true)
+    ((services + tasks == 0)) || echo "$services services, $tasks tasks"
+}
+
+wait_allocated() {
+    local stack start=$SECONDS left
+    for stack in "$@"; do
+        while left=$(unallocated "$stack") && [[ -n $left ]]; do
+            if ((SECONDS - start >= alloc_timeout)); then
+                echo "fresh.sh: after ${alloc_timeout}s the swarm has still not allocated $left of stack $stack" \
+                    "(ingress network out of addresses? see 'could not find an available IP' in the dockerd log)" >&2
+                return 1
+            fi
+            sleep 0.5
+        done
+    done
+}
+
+# remove_pending [SETTLE]: removes STATE/pending's stacks once the swarm has allocated them;
+# then, if there were any, sleeps SETTLE seconds.
 remove_pending() {
     local names=()
     mapfile -t names < <(grep . "$state/pending" || true)
     ((${#names[@]} == 0)) && return 0
+    wait_allocated "${names[@]}"
     "$here/stack_rm.sh" "${names[@]}"
     : >"$state/pending"
     sleep "${1:-0}"
@@ -101,5 +143,6 @@ case $cmd in
 new) (($# == 3)) || usage; new "$3" ;;
 prepare) (($# == 3)) || usage; remove_pending "$settle"; new "$3" >/dev/null ;;
 clean) (($# == 2)) || usage; remove_pending ;;
+allocated) shift; wait_allocated "$@" ;;
 *) usage ;;
 esac
