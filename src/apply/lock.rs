@@ -198,20 +198,25 @@ mod tests {
             .unwrap()
     }
 
+    /// Takes the lock without waiting (it must be free or takeable).
+    async fn take_at_once(engine: &FakeEngine, ns: &Namespace) -> Lock {
+        acquire(
+            engine,
+            ns,
+            Duration::from_secs(600),
+            Duration::ZERO,
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap()
+    }
+
     #[test]
     fn a_second_holder_waits_then_fails_naming_the_first() {
         let engine = FakeEngine::new();
         let ns = Namespace("demo".into());
         runtime().block_on(async {
-            let first = acquire(
-                &engine,
-                &ns,
-                Duration::from_secs(600),
-                Duration::ZERO,
-                Duration::from_millis(1),
-            )
-            .await
-            .unwrap();
+            let first = take_at_once(&engine, &ns).await;
             match acquire(
                 &engine,
                 &ns,
@@ -227,15 +232,7 @@ mod tests {
                 other => panic!("expected the lock to be held, got {other:?}"),
             }
             first.release(&engine).await.unwrap();
-            let again = acquire(
-                &engine,
-                &ns,
-                Duration::from_secs(600),
-                Duration::ZERO,
-                Duration::from_millis(1),
-            )
-            .await
-            .unwrap();
+            let again = take_at_once(&engine, &ns).await;
             again.release(&engine).await.unwrap();
         });
     }
@@ -262,15 +259,7 @@ mod tests {
             &[(HOLDER_LABEL, &dead), (EXPIRES_LABEL, "99999999999")],
         );
         runtime().block_on(async {
-            let lock = acquire(
-                &engine,
-                &ns,
-                Duration::from_secs(600),
-                Duration::ZERO,
-                Duration::from_millis(1),
-            )
-            .await
-            .unwrap();
+            let lock = take_at_once(&engine, &ns).await;
             lock.release(&engine).await.unwrap();
         });
     }
@@ -285,15 +274,7 @@ mod tests {
             &[(HOLDER_LABEL, "dead@host pid 1"), (EXPIRES_LABEL, "1")],
         );
         runtime().block_on(async {
-            let lock = acquire(
-                &engine,
-                &ns,
-                Duration::from_secs(600),
-                Duration::ZERO,
-                Duration::from_millis(1),
-            )
-            .await
-            .unwrap();
+            let lock = take_at_once(&engine, &ns).await;
             drop(lock);
             assert!(force_unlock(&engine, &ns).await.unwrap().is_some());
             assert!(force_unlock(&engine, &ns).await.unwrap().is_none());
