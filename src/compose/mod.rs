@@ -9,6 +9,7 @@ pub mod interpolate;
 pub mod merge;
 pub mod node;
 pub mod normalize;
+pub mod rotation;
 pub mod validate;
 pub mod yaml;
 
@@ -120,6 +121,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         allow_external: options.allow_external_files,
     };
     validate::validate(&project, &rejected, &policy, &mut diagnostics);
+    rotation::validate(&project, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics.first_error_per_location());
     }

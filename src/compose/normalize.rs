@@ -529,6 +529,9 @@ fn definition(
         labels,
         driver_opts,
         template_driver,
+        rotation: map
+            .get(super::rotation::KEY)
+            .and_then(|entry| super::rotation::parse(entry, field, diagnostics)),
         location: entry.key_location.clone(),
     })
 }

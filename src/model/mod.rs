@@ -153,7 +153,48 @@ pub struct Definition {
     pub driver_opts: IndexMap<String, String>,
     /// Templating driver for the data (e.g. `golang`).
     pub template_driver: Option<String>,
+    /// `x-rotation:`: how a content change is rolled out in stages to the services that hold
+    /// the credential. `None`: every service moves to a new version at once.
+    pub rotation: Option<RotationPolicy>,
     /// Where the definition's key was written.
+    pub location: Location,
+}
+
+/// A definition's `x-rotation:` block: the staged rotation of a credential held by services
+/// (Docker's "Rotate a secret"): owners get the old and the new version, `apply` changes the
+/// credential inside them, consumers move to the new version, `finalize` revokes the old one,
+/// and owners lose the old version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationPolicy {
+    /// The services that hold the credential, in the order written.
+    pub owners: Vec<RotationOwner>,
+    /// Run once every owner has both versions mounted.
+    pub apply: Option<RotationStep>,
+    /// Run once every consumer uses the new version, before owners lose the old one.
+    pub finalize: Option<RotationStep>,
+    /// Where `x-rotation` was written.
+    pub location: Location,
+}
+
+/// One owner of a rotated credential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationOwner {
+    /// The service's key under `services:`.
+    pub service: Located<String>,
+    /// Where the old version is mounted during a rotation (relative like any target).
+    pub previous_target: Located<String>,
+}
+
+/// A command run inside one running task of an owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationStep {
+    /// The owner service whose task runs it.
+    pub service: Located<String>,
+    /// The command and its arguments (no shell unless the command is one).
+    pub command: Vec<String>,
+    /// The user to run it as; the container's user when `None`.
+    pub user: Option<String>,
+    /// Where the step was written.
     pub location: Location,
 }
 

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::compose::yaml;
-use crate::model::{Definition, FileReference, Project, Source};
+use crate::model::{Definition, FileReference, Project, RotationPolicy, RotationStep, Source};
 
 /// Output format of `stackroll config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,6 +111,41 @@ fn definition_to_json(definition: &Definition) -> Value {
     }
     if let Some(template_driver) = &definition.template_driver {
         map.insert("template_driver".into(), template_driver.clone().into());
+    }
+    if let Some(rotation) = &definition.rotation {
+        map.insert("x-rotation".into(), rotation_to_json(rotation));
+    }
+    Value::Object(map)
+}
+
+fn rotation_to_json(rotation: &RotationPolicy) -> Value {
+    let step = |step: &Option<RotationStep>| {
+        step.as_ref().map(|step| {
+            let mut exec = Map::new();
+            exec.insert("service".into(), step.service.value.clone().into());
+            exec.insert("command".into(), json!(step.command));
+            if let Some(user) = &step.user {
+                exec.insert("user".into(), user.clone().into());
+            }
+            json!({ "exec": exec })
+        })
+    };
+    let owners: Vec<Value> = rotation
+        .owners
+        .iter()
+        .map(|owner| {
+            json!({
+                "service": owner.service.value,
+                "previous_target": owner.previous_target.value,
+            })
+        })
+        .collect();
+    let mut map = Map::new();
+    map.insert("owners".into(), owners.into());
+    for (key, value) in [("apply", step(&rotation.apply)), ("finalize", step(&rotation.finalize))] {
+        if let Some(value) = value {
+            map.insert(key.into(), value);
+        }
     }
     Value::Object(map)
 }
