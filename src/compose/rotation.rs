@@ -1,9 +1,9 @@
-//! The `x-rotation:` extension on a secret or config definition: reading it into a
+//! The `x-stackroll-rotation:` extension on a secret or config definition: reading it into a
 //! [`RotationPolicy`] and checking it against the services. The syntax is a public contract
 //! (README "Rotating credentials held by a service"):
 //!
 //! ```yaml
-//! x-rotation:
+//! x-stackroll-rotation:
 //!   owners:
 //!     - service: db
 //!       previous_target: old_db_password
@@ -22,14 +22,14 @@ use crate::model::{
 };
 
 /// The extension key on a definition.
-pub const KEY: &str = "x-rotation";
+pub const KEY: &str = "x-stackroll-rotation";
 
 const POLICY_KEYS: &[&str] = &["owners", "apply", "finalize"];
 const OWNER_KEYS: &[&str] = &["service", "previous_target"];
 const STEP_KEYS: &[&str] = &["exec"];
 const EXEC_KEYS: &[&str] = &["service", "command", "user"];
 
-/// Reads an `x-rotation:` entry of the definition at `field`. Problems go to `diagnostics`.
+/// Reads an `x-stackroll-rotation:` entry of the definition at `field`. Problems go to `diagnostics`.
 pub fn parse(entry: &Entry, field: &str, diagnostics: &mut Diagnostics) -> Option<RotationPolicy> {
     let field = format!("{field}.{KEY}");
     let map = mapping(&entry.value, &field, POLICY_KEYS, diagnostics)?;
@@ -37,16 +37,23 @@ pub fn parse(entry: &Entry, field: &str, diagnostics: &mut Diagnostics) -> Optio
         Some(owners) => parse_owners(&owners.value, &field, diagnostics),
         None => {
             diagnostics.push(
-                Diagnostic::error(Some(entry.key_location.clone()), "x-rotation has no owners")
-                    .field(field.clone())
-                    .hint("list the services that hold the credential under `owners:`"),
+                Diagnostic::error(
+                    Some(entry.key_location.clone()),
+                    "x-stackroll-rotation has no owners",
+                )
+                .field(field.clone())
+                .hint("list the services that hold the credential under `owners:`"),
             );
             None
         }
     };
     // Every part is read before giving up, so all of its problems are reported together.
     let apply = step(map.get("apply"), &format!("{field}.apply"), diagnostics);
-    let finalize = step(map.get("finalize"), &format!("{field}.finalize"), diagnostics);
+    let finalize = step(
+        map.get("finalize"),
+        &format!("{field}.finalize"),
+        diagnostics,
+    );
     Some(RotationPolicy {
         owners: owners?,
         apply: apply?,
@@ -221,9 +228,12 @@ fn required_string(
     let value = string(&entry.value, &format!("{field}.{key}"), diagnostics)?;
     if value.is_empty() {
         diagnostics.push(
-            Diagnostic::error(Some(entry.value.location.clone()), format!("`{key}` is empty"))
-                .field(format!("{field}.{key}"))
-                .hint("write a value"),
+            Diagnostic::error(
+                Some(entry.value.location.clone()),
+                format!("`{key}` is empty"),
+            )
+            .field(format!("{field}.{key}"))
+            .hint("write a value"),
         );
         return None;
     }
@@ -279,7 +289,7 @@ fn validate_policy(
                 ),
             )
             .field(field.clone())
-            .hint("remove `x-rotation`, or let stackroll create the object from a file"),
+            .hint("remove `x-stackroll-rotation`, or let stackroll create the object from a file"),
         );
         return;
     }
@@ -307,11 +317,18 @@ fn validate_policy(
             .iter()
             .any(|owner| owner.service.value == step.service.value)
         {
-            let owners: Vec<&str> = policy.owners.iter().map(|o| o.service.value.as_str()).collect();
+            let owners: Vec<&str> = policy
+                .owners
+                .iter()
+                .map(|o| o.service.value.as_str())
+                .collect();
             diagnostics.push(
                 Diagnostic::error(
                     Some(step.service.location.clone()),
-                    format!("the {name} step runs in \"{}\", which is not an owner", step.service.value),
+                    format!(
+                        "the {name} step runs in \"{}\", which is not an owner",
+                        step.service.value
+                    ),
                 )
                 .field(format!("{field}.{name}.exec.service"))
                 .hint(format!(
@@ -339,7 +356,10 @@ fn check_owner(
                 format!("service \"{}\" is not defined", owner.service.value),
             )
             .field(format!("{field}.service"))
-            .hint(format!("owners are services of this stack: {}", known.join(", "))),
+            .hint(format!(
+                "owners are services of this stack: {}",
+                known.join(", ")
+            )),
         );
         return;
     };

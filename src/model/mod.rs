@@ -153,14 +153,14 @@ pub struct Definition {
     pub driver_opts: IndexMap<String, String>,
     /// Templating driver for the data (e.g. `golang`).
     pub template_driver: Option<String>,
-    /// `x-rotation:`: how a content change is rolled out in stages to the services that hold
+    /// `x-stackroll-rotation:`: how a content change is rolled out in stages to the services that hold
     /// the credential. `None`: every service moves to a new version at once.
     pub rotation: Option<RotationPolicy>,
     /// Where the definition's key was written.
     pub location: Location,
 }
 
-/// A definition's `x-rotation:` block: the staged rotation of a credential held by services
+/// A definition's `x-stackroll-rotation:` block: the staged rotation of a credential held by services
 /// (Docker's "Rotate a secret"): owners get the old and the new version, `apply` changes the
 /// credential inside them, consumers move to the new version, `finalize` revokes the old one,
 /// and owners lose the old version.
@@ -172,7 +172,7 @@ pub struct RotationPolicy {
     pub apply: Option<RotationStep>,
     /// Run once every consumer uses the new version, before owners lose the old one.
     pub finalize: Option<RotationStep>,
-    /// Where `x-rotation` was written.
+    /// Where `x-stackroll-rotation` was written.
     pub location: Location,
 }
 

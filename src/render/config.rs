@@ -113,7 +113,7 @@ fn definition_to_json(definition: &Definition) -> Value {
         map.insert("template_driver".into(), template_driver.clone().into());
     }
     if let Some(rotation) = &definition.rotation {
-        map.insert("x-rotation".into(), rotation_to_json(rotation));
+        map.insert("x-stackroll-rotation".into(), rotation_to_json(rotation));
     }
     Value::Object(map)
 }
@@ -142,7 +142,10 @@ fn rotation_to_json(rotation: &RotationPolicy) -> Value {
         .collect();
     let mut map = Map::new();
     map.insert("owners".into(), owners.into());
-    for (key, value) in [("apply", step(&rotation.apply)), ("finalize", step(&rotation.finalize))] {
+    for (key, value) in [
+        ("apply", step(&rotation.apply)),
+        ("finalize", step(&rotation.finalize)),
+    ] {
         if let Some(value) = value {
             map.insert(key.into(), value);
         }
