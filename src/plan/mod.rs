@@ -8,6 +8,7 @@ pub mod contents;
 pub mod fingerprint;
 pub mod observe;
 pub mod prune;
+pub mod rotation;
 pub mod seal;
 
 use std::collections::HashMap;
