@@ -400,7 +400,7 @@ fn spec_at(final_spec: &Spec, service: &str, rotations: &[Rotation], phase: Phas
     spec
 }
 
-fn references_mut<'s>(spec: &'s mut Spec, kind: ObjectKind) -> Option<&'s mut Vec<Value>> {
+fn references_mut(spec: &mut Spec, kind: ObjectKind) -> Option<&mut Vec<Value>> {
     let (list, _, _) = kind.spec_keys();
     spec.pointer_mut(&format!("/TaskTemplate/ContainerSpec/{list}"))
         .and_then(Value::as_array_mut)
