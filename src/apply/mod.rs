@@ -5,6 +5,7 @@
 
 pub mod lock;
 pub mod rollout;
+pub mod rotation;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +77,15 @@ pub enum Progress<'a> {
         resource: Resource,
         /// Its name.
         name: &'a str,
+    },
+    /// A staged rotation's command starts in a task of an owner.
+    RotationStep {
+        /// `apply` or `finalize`.
+        step: &'a str,
+        /// The key rotated.
+        key: &'a str,
+        /// The owner service.
+        service: &'a str,
     },
     /// A deletion was skipped (something started using it meanwhile).
     KeptInUse {

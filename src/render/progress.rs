@@ -48,6 +48,9 @@ pub fn describe(event: &Progress<'_>) -> String {
             format!("{service}: rollout failed ({state}): {message}")
         }
         Progress::Deleted { resource, name } => format!("deleted {} {name}", resource.noun()),
+        Progress::RotationStep { step, key, service } => {
+            format!("rotation of {key}: running the {step} step in service {service}")
+        }
         Progress::KeptInUse {
             resource,
             name,
