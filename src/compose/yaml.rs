@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_saphyr::granit_parser::{
-    Event, Options as ParserOptions, Parser, ScalarStyle as YamlStyle, ScanError, Span, StrInput,
+    ErrorKind, Event, Options as ParserOptions, Parser, ScalarStyle as YamlStyle, ScanError, Span,
+    StrInput,
 };
 
 use super::node::{Entry, MergeTag, Node, ScalarStyle, Value};
@@ -133,6 +134,9 @@ impl<'a> Composer<'a> {
             line: marker.line(),
             column: marker.col() + 1,
         };
+        if matches!(error.kind(), ErrorKind::RecursionLimitExceeded) {
+            return too_deep(location);
+        }
         Diagnostic::error(Some(location), format!("invalid YAML: {}", error.info()))
             .hint("check the indentation and quoting around this position")
     }
@@ -159,10 +163,7 @@ impl<'a> Composer<'a> {
 
     fn node(&mut self, event: Event<'a>, span: Span, depth: usize) -> Result<Node, Diagnostic> {
         if depth > MAX_DEPTH {
-            return Err(Diagnostic::error(
-                Some(self.location(&span)),
-                format!("document nested too deeply (more than {MAX_DEPTH} levels)"),
-            ));
+            return Err(too_deep(self.location(&span)));
         }
         let location = self.location(&span);
         let values_before = self.values;
@@ -355,6 +356,16 @@ fn duplicate_key(key: &str, location: Location) -> Diagnostic {
         .hint("a key may appear once per mapping; remove or rename one of them")
 }
 
+/// The error for sequences and mappings nested deeper than [`MAX_DEPTH`], whether the parser
+/// or the composer notices first.
+fn too_deep(location: Location) -> Diagnostic {
+    Diagnostic::error(
+        Some(location),
+        format!("document nested too deeply (more than {MAX_DEPTH} levels)"),
+    )
+    .hint("a Compose file never needs this much nesting; check for unclosed brackets")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,9 +436,28 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused() {
-        let text = "[".repeat(10_000);
-        let errors = parse_err(&text);
-        assert!(!errors.is_empty());
+        let nesting = "document nested too deeply (more than 128 levels)";
+        // Flow, block, and both mixed: the parser's limits and the composer's own depth count.
+        let flow = "[".repeat(10_000);
+        let block: String = (0..200)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect();
+        let mixed = format!("{}{}", "a:\n  ".repeat(1), "[".repeat(200));
+        let mixed_deep: String = (0..100)
+            .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+            .chain(std::iter::once(format!(
+                "{}{}{}\n",
+                "  ".repeat(100),
+                "[".repeat(100),
+                "]".repeat(100)
+            )))
+            .collect();
+        for text in [flow, block, mixed, mixed_deep] {
+            let errors = parse_err(&text);
+            assert!(errors[0].contains(nesting), "{errors:?}");
+        }
+        let flow_at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        parse_ok(&flow_at_limit);
     }
 
     #[test]
