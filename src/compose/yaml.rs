@@ -442,7 +442,7 @@ mod tests {
         let block: String = (0..200)
             .map(|i| format!("{}- \n", "  ".repeat(i)))
             .collect();
-        let mixed = format!("{}{}", "a:\n  ".repeat(1), "[".repeat(200));
+        let mixed = format!("a:\n  {}", "[".repeat(200));
         let mixed_deep: String = (0..100)
             .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
             .chain(std::iter::once(format!(
