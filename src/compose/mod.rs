@@ -14,11 +14,13 @@ pub mod yaml;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod leak_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use crate::model::Project;
@@ -91,18 +93,13 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics);
     }
 
-    let mut warned = IndexSet::new();
+    let mut interpolator = environment::TreeInterpolator::new(&environment);
     let mut merged = None;
     for (file, text) in &sources {
         let (document, errors) = yaml::parse(text, file);
         errors.into_iter().for_each(|error| diagnostics.push(error));
         if let Some(mut document) = document {
-            environment::interpolate_tree(
-                &mut document,
-                &environment,
-                &mut warned,
-                &mut diagnostics,
-            );
+            interpolator.interpolate(&mut document, &mut diagnostics);
             merged = Some(match merged {
                 None => document,
                 Some(earlier) => merge::merge_documents(earlier, document),
@@ -238,17 +235,21 @@ fn read_environment(
         };
         match dotenv::parse(&text, &lookup) {
             Ok(values) => files.extend(values),
-            Err(error) => diagnostics.push(
-                Diagnostic::error(
+            Err(error) => {
+                let mut diagnostic = Diagnostic::error(
                     Some(Location {
                         file: file.clone(),
                         line: error.line,
-                        column: 0,
+                        column: error.column,
                     }),
                     format!("invalid env file: {}", error.message),
                 )
-                .hint("env files hold `KEY=VALUE` lines"),
-            ),
+                .hint("env files hold `KEY=VALUE` lines");
+                if let Some(key) = error.key {
+                    diagnostic = diagnostic.field(key);
+                }
+                diagnostics.push(diagnostic);
+            }
         }
     }
     Environment::new(options.process_env.clone(), files)

@@ -4,4 +4,5 @@ mod faults;
 mod harness;
 mod loader;
 mod parity;
+mod secrets_in_errors;
 mod stacks;
