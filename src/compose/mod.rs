@@ -9,11 +9,14 @@ pub mod interpolate;
 pub mod merge;
 pub mod node;
 pub mod normalize;
+pub mod read;
 pub mod validate;
 pub mod yaml;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod input_tests;
 #[cfg(test)]
 mod leak_tests;
 
@@ -134,7 +137,8 @@ fn read_compose_files(
     let names: Vec<String> = if options.files.is_empty() {
         match DEFAULT_FILE_NAMES
             .iter()
-            .find(|name| options.working_dir.join(name).is_file())
+            // Whatever exists is read, so a FIFO or device gets a clear error.
+            .find(|name| options.working_dir.join(name).exists())
         {
             Some(name) => vec![name.to_string()],
             None => {
@@ -197,7 +201,8 @@ fn read_environment(
     let mut files = IndexMap::new();
     let env_files: Vec<(String, PathBuf)> = if options.env_files.is_empty() {
         let default = project_dir.join(".env");
-        if default.is_file() {
+        // Whatever exists is read, so a FIFO or device gets a clear error.
+        if default.exists() {
             vec![(".env".to_string(), default)]
         } else {
             Vec::new()
@@ -262,20 +267,12 @@ fn too_large(len: u64) -> String {
     format!("file is too large ({len} bytes; at most {MAX_FILE_BYTES} are read)")
 }
 
+/// Reads a compose or env file named by the user: a regular file (devices and FIFOs are
+/// refused, never read or waited on) of at most [`MAX_FILE_BYTES`], in UTF-8.
 fn read_text(path: &Path) -> Result<String, String> {
-    if let Ok(metadata) = std::fs::metadata(path) {
-        if metadata.is_file() && metadata.len() > MAX_FILE_BYTES {
-            return Err(too_large(metadata.len()));
-        }
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err("file not found".into()),
-        Err(error) if error.kind() == std::io::ErrorKind::IsADirectory => {
-            Err("is a directory".into())
-        }
-        Err(error) => Err(format!("cannot read: {error}")),
-    }
+    let bytes = read::read_file(path, MAX_FILE_BYTES, read::Containment::Anywhere)
+        .map_err(|error| error.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string())
 }
 
 /// Loads `text` as the only compose file (standard input, no readable project directory) and
