@@ -14,6 +14,8 @@ pub mod validate;
 pub mod yaml;
 
 #[cfg(test)]
+mod containment_tests;
+#[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod input_tests;
