@@ -105,3 +105,26 @@ fn oversized_env_files_are_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn devices_and_fifos_as_secret_files_are_refused_by_kind() {
+    let dir = TempDir::new().unwrap();
+    mkfifo(&dir.path().join("pipe"));
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  app:\n    image: busybox\n    secrets: [p, z]\nsecrets:\n  p:\n    file: ./pipe\n  z:\n    file: /dev/zero\n",
+    )
+    .unwrap();
+    let mut options = options(&dir, &["compose.yaml"], &[]);
+    options.allow_external_files = true;
+    let error = load_quickly(options).unwrap_err();
+    assert!(
+        error.contains("compose.yaml:7:11: secrets.p.file: ")
+            && error.contains("pipe: is a FIFO (named pipe), not a regular file"),
+        "{error}"
+    );
+    assert!(
+        error.contains("/dev/zero: is a character device, not a regular file"),
+        "{error}"
+    );
+}

@@ -322,7 +322,7 @@ fn check_source(definition: &Definition, policy: &FilePolicy, diagnostics: &mut 
             )
             .field(field)
             .hint(format!(
-                "a {} file must exist and hold 1 to {} bytes",
+                "a {} file must be a regular file holding 1 to {} bytes",
                 definition.kind.noun(),
                 definition.kind.max_bytes()
             )),
@@ -360,6 +360,12 @@ fn file_problem(path: &Path, max_bytes: u64) -> Option<String> {
     };
     if metadata.is_dir() {
         return Some("is a directory".into());
+    }
+    if !metadata.is_file() {
+        return Some(format!(
+            "is {}, not a regular file",
+            super::read::kind_name(&metadata.file_type())
+        ));
     }
     match metadata.len() {
         0 => Some("file is empty".into()),
