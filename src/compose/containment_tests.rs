@@ -122,3 +122,22 @@ fn a_project_reached_through_a_symlink_accepts_its_real_paths() {
     };
     load(&options).unwrap();
 }
+
+#[test]
+fn a_symlink_then_dot_dot_is_judged_where_the_kernel_leads() {
+    // `link/../outside/ci.env` reads as `project/outside/ci.env` but the kernel follows
+    // `link` first: it leads to `root/outside/ci.env`, outside.
+    let root =
+        layout("services:\n  app:\n    image: busybox\n    env_file: link/../outside/ci.env\n");
+    std::os::unix::fs::symlink(
+        root.path().join("outside"),
+        root.path().join("project/link"),
+    )
+    .unwrap();
+    let error = run(&root, false).unwrap_err();
+    assert!(
+        error.contains("compose.yaml:4:15: services.app.env_file: ")
+            && error.contains("outside the project directory"),
+        "{error}"
+    );
+}

@@ -214,10 +214,12 @@ enum Placement {
 }
 
 impl FilePolicy {
-    /// Where `path` (absolute, lexically normalized) lies. A path written outside counts as
-    /// inside when its real path is inside the real project directory (the project was
-    /// reached through a symlink).
+    /// Where the absolute `path` lies: as written (lexically normalized) and as the kernel
+    /// resolves it (`dir/link/..` is not `dir`). A path written outside counts as inside when
+    /// its real path is inside the real project directory (the project was reached through a
+    /// symlink).
     fn placement(&self, path: &Path) -> Placement {
+        let written = normalize::absolute_path(&self.project_dir, path);
         let real = path
             .canonicalize()
             .ok()
@@ -225,7 +227,7 @@ impl FilePolicy {
         let real_inside = real
             .as_ref()
             .map(|(real, project)| real.starts_with(project));
-        if !path.starts_with(&self.project_dir) {
+        if !written.starts_with(&self.project_dir) {
             return match real_inside {
                 Some(true) => Placement::Inside,
                 _ => Placement::Outside,
@@ -281,11 +283,12 @@ fn check_env_files(service: &Service, policy: &FilePolicy, diagnostics: &mut Dia
 }
 
 /// The paths `env_file:` names (a string, a list of strings, or a list of `{path, ...}`),
-/// resolved against the directory of the file that names them, with their fields.
+/// joined to the directory of the file that names them as they are read (not normalized),
+/// with their fields.
 fn env_file_paths(node: &Node, field: &str) -> Vec<(Located<PathBuf>, String)> {
     let resolved = |path_node: &Node, field: String| {
         let path = path_node.scalar_text()?;
-        let value = normalize::absolute_path(&path_node.location.file.dir, Path::new(path));
+        let value = path_node.location.file.dir.join(path);
         let location = path_node.location.clone();
         Some((Located { value, location }, field))
     };
