@@ -9,16 +9,23 @@ pub mod interpolate;
 pub mod merge;
 pub mod node;
 pub mod normalize;
+pub mod read;
 pub mod validate;
 pub mod yaml;
 
 #[cfg(test)]
+mod containment_tests;
+#[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod input_tests;
+#[cfg(test)]
+mod leak_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use crate::model::Project;
@@ -91,18 +98,13 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics);
     }
 
-    let mut warned = IndexSet::new();
+    let mut interpolator = environment::TreeInterpolator::new(&environment);
     let mut merged = None;
     for (file, text) in &sources {
         let (document, errors) = yaml::parse(text, file);
         errors.into_iter().for_each(|error| diagnostics.push(error));
         if let Some(mut document) = document {
-            environment::interpolate_tree(
-                &mut document,
-                &environment,
-                &mut warned,
-                &mut diagnostics,
-            );
+            interpolator.interpolate(&mut document, &mut diagnostics);
             merged = Some(match merged {
                 None => document,
                 Some(earlier) => merge::merge_documents(earlier, document),
@@ -137,7 +139,8 @@ fn read_compose_files(
     let names: Vec<String> = if options.files.is_empty() {
         match DEFAULT_FILE_NAMES
             .iter()
-            .find(|name| options.working_dir.join(name).is_file())
+            // Whatever exists is read, so a FIFO or device gets a clear error.
+            .find(|name| options.working_dir.join(name).exists())
         {
             Some(name) => vec![name.to_string()],
             None => {
@@ -200,7 +203,8 @@ fn read_environment(
     let mut files = IndexMap::new();
     let env_files: Vec<(String, PathBuf)> = if options.env_files.is_empty() {
         let default = project_dir.join(".env");
-        if default.is_file() {
+        // Whatever exists is read, so a FIFO or device gets a clear error.
+        if default.exists() {
             vec![(".env".to_string(), default)]
         } else {
             Vec::new()
@@ -238,17 +242,21 @@ fn read_environment(
         };
         match dotenv::parse(&text, &lookup) {
             Ok(values) => files.extend(values),
-            Err(error) => diagnostics.push(
-                Diagnostic::error(
+            Err(error) => {
+                let mut diagnostic = Diagnostic::error(
                     Some(Location {
                         file: file.clone(),
                         line: error.line,
-                        column: 0,
+                        column: error.column,
                     }),
                     format!("invalid env file: {}", error.message),
                 )
-                .hint("env files hold `KEY=VALUE` lines"),
-            ),
+                .hint("env files hold `KEY=VALUE` lines");
+                if let Some(key) = error.key {
+                    diagnostic = diagnostic.field(key);
+                }
+                diagnostics.push(diagnostic);
+            }
         }
     }
     Environment::new(options.process_env.clone(), files)
@@ -261,20 +269,12 @@ fn too_large(len: u64) -> String {
     format!("file is too large ({len} bytes; at most {MAX_FILE_BYTES} are read)")
 }
 
+/// Reads a compose or env file named by the user: a regular file (devices and FIFOs are
+/// refused, never read or waited on) of at most [`MAX_FILE_BYTES`], in UTF-8.
 fn read_text(path: &Path) -> Result<String, String> {
-    if let Ok(metadata) = std::fs::metadata(path) {
-        if metadata.is_file() && metadata.len() > MAX_FILE_BYTES {
-            return Err(too_large(metadata.len()));
-        }
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err("file not found".into()),
-        Err(error) if error.kind() == std::io::ErrorKind::IsADirectory => {
-            Err("is a directory".into())
-        }
-        Err(error) => Err(format!("cannot read: {error}")),
-    }
+    let bytes = read::read_file(path, MAX_FILE_BYTES, read::Containment::Anywhere)
+        .map_err(|error| error.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string())
 }
 
 /// Loads `text` as the only compose file (standard input, no readable project directory) and

@@ -10,3 +10,4 @@ mod leaks;
 
 mod cli;
 mod loader;
+mod secrets_in_errors;
