@@ -1,25 +1,31 @@
 //! Planning: comparing what the Compose files want with what the swarm has, as a pure
 //! function `plan(input, observed) -> Plan`. The plan says what would change and why
 //! (rendered by `render::plan`) and carries the operations the executor (`apply`) performs.
-//! Nothing here talks to the engine; `observe` gathers the [`Observed`] state beforehand.
+//! Nothing here talks to the engine or reads files: `crate::observe` gathers the [`Observed`]
+//! state and `crate::contents` reads secret and config data beforehand.
 
 pub mod canonical;
-pub mod contents;
 pub mod fingerprint;
-pub mod observe;
 pub mod prune;
 pub mod seal;
+
+/// Reading secret and config data moved to [`crate::contents`]; this path stays until `apply`
+/// imports it from there.
+pub use crate::contents;
+/// Reading the swarm moved to [`crate::observe`]; this path stays until `apply` imports it
+/// from there.
+pub use crate::observe;
 
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use crate::contents::Contents;
 use crate::convert::{self, Namespace, ResolvedObjects};
 use crate::diagnostic::Diagnostics;
 use crate::engine::{NetworkState, ServiceState, Spec, SwarmObject};
 use crate::model::{Definition, ObjectKind, Project, Source};
-use contents::Contents;
 use fingerprint::{Fingerprinter, Material};
 
 /// Label marking an object stackroll created (and so may delete).

@@ -17,9 +17,9 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::contents::Contents;
 use super::fingerprint::{Fingerprinter, Material};
 use super::{is_managed_by, MANAGED_LABEL};
+use crate::contents::Contents;
 use crate::convert::Namespace;
 use crate::engine::{SwarmObject, STACK_NAMESPACE_LABEL};
 use crate::model::{ObjectKind, Project};
