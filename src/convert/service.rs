@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::deploy::{self, DEPLOY_KEYS};
-use super::envfile::{container_env, lookup_env};
+use super::envfile::container_env;
 use super::network::service_networks;
 use super::ports::ports;
 use super::units::{effective_capabilities, shell_split};
@@ -113,7 +113,7 @@ pub fn service_spec(
     project: &Project,
     objects: &ResolvedObjects,
 ) -> Result<Spec, Diagnostics> {
-    let converted = convert(namespace, service, project, objects, &lookup_env);
+    let converted = convert(namespace, service, project, objects);
     if converted.problems.has_errors() {
         return Err(converted.problems);
     }
@@ -128,13 +128,12 @@ pub(super) struct Converted {
     pub ignored: Vec<String>,
 }
 
-/// Converts `service`, with `lookup` as the process environment.
+/// Converts `service`.
 pub(super) fn convert(
     namespace: &Namespace,
     service: &Service,
     project: &Project,
     objects: &ResolvedObjects,
-    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Converted {
     let mut problems = Diagnostics::default();
     let mut ignored: Vec<String> = Vec::new();
@@ -278,7 +277,8 @@ pub(super) fn convert(
         get("environment"),
         &prefix,
         problems,
-        lookup,
+        &project.env_files,
+        &|name| project.environment.get(name).map(str::to_string),
     ) {
         if !env.is_empty() {
             container.insert("Env".into(), json!(env));
@@ -881,12 +881,6 @@ fn credential_spec(
 /// The fields of `service` docker stack deploy would ignore, as field paths.
 pub(super) fn ignored_fields(service: &Service, project: &Project) -> Vec<String> {
     let namespace = Namespace("stack".into());
-    let converted = convert(
-        &namespace,
-        service,
-        project,
-        &ResolvedObjects::new(),
-        &|_| None,
-    );
+    let converted = convert(&namespace, service, project, &ResolvedObjects::new());
     converted.ignored
 }

@@ -15,6 +15,14 @@ use crate::model::{ObjectKind, Project};
 /// A project loaded from `files` (name, content) written into a temporary directory; the
 /// first one is the compose file.
 fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+    project_with_env(files, process_environment())
+}
+
+/// [`project`], loaded with `environment` as the process environment.
+fn project_with_env(
+    files: &[(&str, &str)],
+    environment: IndexMap<String, String>,
+) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in files {
         let path = dir.path().join(name);
@@ -29,31 +37,27 @@ fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
     let options = LoadOptions {
         files: compose_files,
         working_dir: dir.path().to_path_buf(),
-        process_env: IndexMap::new(),
+        process_env: environment,
         ..LoadOptions::default()
     };
     let loaded = load(&options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()));
     (dir, loaded.project)
 }
 
-/// The fake process environment of these tests.
-fn lookup(name: &str) -> Option<String> {
-    match name {
-        "FROM_PROCESS" => Some("process-value".into()),
-        "FILLED" => Some("filled-from-process".into()),
-        _ => None,
-    }
+/// The fake process environment of these tests, given to the loader.
+fn process_environment() -> IndexMap<String, String> {
+    [
+        ("FROM_PROCESS", "process-value"),
+        ("FILLED", "filled-from-process"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect()
 }
 
 fn spec_with(project: &Project, service: &str, objects: &ResolvedObjects) -> Value {
     let namespace = Namespace("st".into());
-    let converted = convert(
-        &namespace,
-        &project.services[service],
-        project,
-        objects,
-        &lookup,
-    );
+    let converted = convert(&namespace, &project.services[service], project, objects);
     assert!(
         !converted.problems.has_errors(),
         "{:?}",
@@ -73,7 +77,6 @@ fn errors(project: &Project, service: &str) -> Diagnostics {
         &project.services[service],
         project,
         &ResolvedObjects::new(),
-        &lookup,
     )
     .problems
 }
@@ -869,22 +872,23 @@ fn unknown_nested_keys_are_errors_at_the_key() {
 }
 
 #[test]
-fn public_service_spec_reads_the_process_environment() {
-    // Only the public entry point reads the real environment; PATH is set in any test run.
-    let (_dir, project) = project(&[(
-        "compose.yml",
-        "services:\n  app:\n    image: busybox\n    environment: [PATH]\n",
-    )]);
-    let spec = super::service_spec(
-        &Namespace("st".into()),
-        &project.services["app"],
-        &project,
-        &ResolvedObjects::new(),
-    )
-    .unwrap();
-    let env = spec["TaskTemplate"]["ContainerSpec"]["Env"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(env.starts_with("PATH=") && env.len() > 5, "{env}");
+fn the_process_environment_is_the_one_loading_saw() {
+    // PATH and HOME are set in any test run, but conversion reads only the environment given
+    // to the loader: the live process's PATH stays unset, HOME comes from the loader.
+    let mut environment = process_environment();
+    environment.insert("HOME".into(), "/home/loaded".into());
+    let (_dir, project) = project_with_env(
+        &[(
+            "compose.yml",
+            "services:\n  app:\n    image: busybox\n    environment: [PATH, FROM_PROCESS]\n    volumes: [\"~/data:/data\"]\n",
+        )],
+        environment,
+    );
+    let spec = spec(&project, "app");
+    let container = &spec["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(
+        container["Env"],
+        json!(["FROM_PROCESS=process-value", "PATH"])
+    );
+    assert_eq!(container["Mounts"][0]["Source"], json!("/home/loaded/data"));
 }
