@@ -6,8 +6,10 @@
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 
-use super::service::{convert, ResolvedObjects};
-use super::{check, network_specs, warnings, Namespace};
+use super::service::convert;
+use super::{
+    network_specs, warnings, ConvertedProject, Namespace, ResolvedObject, ResolvedObjects,
+};
 use crate::compose::{load, LoadOptions};
 use crate::diagnostic::Diagnostics;
 use crate::model::{ObjectKind, Project};
@@ -57,13 +59,13 @@ fn process_environment() -> IndexMap<String, String> {
 
 fn spec_with(project: &Project, service: &str, objects: &ResolvedObjects) -> Value {
     let namespace = Namespace("st".into());
-    let converted = convert(&namespace, &project.services[service], project, objects);
+    let converted = convert(&namespace, &project.services[service], project);
     assert!(
         !converted.problems.has_errors(),
         "{:?}",
         converted.problems.errors().collect::<Vec<_>>()
     );
-    converted.spec
+    converted.spec(objects)
 }
 
 fn spec(project: &Project, service: &str) -> Value {
@@ -72,13 +74,28 @@ fn spec(project: &Project, service: &str) -> Value {
 
 fn errors(project: &Project, service: &str) -> Diagnostics {
     let namespace = Namespace("st".into());
+    convert(&namespace, &project.services[service], project).problems
+}
+
+/// The fields of `service` docker stack deploy would ignore.
+fn ignored_fields(project: &Project, service: &str) -> Vec<String> {
     convert(
-        &namespace,
+        &Namespace("stack".into()),
         &project.services[service],
         project,
-        &ResolvedObjects::new(),
     )
-    .problems
+    .ignored
+}
+
+/// Resolves `key` of `kind` to the object `name` with ID `id`.
+fn resolve(objects: &mut ResolvedObjects, kind: ObjectKind, key: &str, name: &str, id: &str) {
+    objects.insert(
+        crate::model::ObjectKey::new(kind, key),
+        ResolvedObject {
+            name: name.into(),
+            id: id.into(),
+        },
+    );
 }
 
 fn messages(problems: &Diagnostics) -> Vec<String> {
@@ -303,7 +320,7 @@ services:
     );
     let problems = errors(&project, "app");
     assert!(!problems.has_errors());
-    let ignored = super::service::ignored_fields(&project.services["app"], &project);
+    let ignored = ignored_fields(&project, "app");
     assert_eq!(
         ignored,
         vec!["ports[2] host IP 127.0.0.1 (Swarm publishes on all addresses)"]
@@ -418,7 +435,7 @@ volumes:
     ] {
         assert!(joined.contains(expected), "{expected} missing in {joined}");
     }
-    // The definition problem is reported once by check(), though two services use it.
+    // The definition problem is reported once in the converted project, though two services use it.
     let other = messages(&errors(&project, "other")).join("\n");
     assert!(
         other.contains(
@@ -426,7 +443,7 @@ volumes:
         ),
         "{other}"
     );
-    let all = messages(&check(&Namespace("st".into()), &project));
+    let all = messages(&ConvertedProject::new(&Namespace("st".into()), &project).problems);
     assert_eq!(
         all.iter()
             .filter(|m| m.contains("conflicting parameters"))
@@ -500,7 +517,7 @@ services:
         json!({"Parallelism": 0, "MaxFailureRatio": 0, "Order": ""})
     );
     // `restart` loses to deploy.restart_policy, and is reported as ignored.
-    let ignored = super::service::ignored_fields(&project.services["app"], &project);
+    let ignored = ignored_fields(&project, "app");
     assert_eq!(ignored, vec!["restart (deploy.restart_policy is used)"]);
 }
 
@@ -533,7 +550,7 @@ services:
     assert_eq!(policy("no"), Value::Null);
     assert_eq!(policy("empty"), json!({}));
     assert!(messages(&errors(&project, "bad"))[0].contains("unknown restart policy: sometimes"));
-    assert!(super::service::ignored_fields(&project.services["always"], &project).is_empty());
+    assert!(ignored_fields(&project, "always").is_empty());
 }
 
 #[test]
@@ -635,13 +652,19 @@ configs:
         json!({"CredentialSpec": {"Config": "", "File": "", "Registry": "my-cred"}})
     );
     let mut objects = ResolvedObjects::new();
-    objects.insert(
-        (ObjectKind::Config, "cred".into()),
-        ("st_cred_v1".into(), "ID-CRED".into()),
+    resolve(
+        &mut objects,
+        ObjectKind::Config,
+        "cred",
+        "st_cred_v1",
+        "ID-CRED",
     );
-    objects.insert(
-        (ObjectKind::Config, "other".into()),
-        ("st_other_v2".into(), "ID-OTHER".into()),
+    resolve(
+        &mut objects,
+        ObjectKind::Config,
+        "other",
+        "st_other_v2",
+        "ID-OTHER",
     );
     let config = spec_with(&project, "config", &objects);
     let container = &config["TaskTemplate"]["ContainerSpec"];
@@ -679,14 +702,8 @@ secrets:
         ("s", "x"),
     ]);
     let mut objects = ResolvedObjects::new();
-    objects.insert(
-        (ObjectKind::Secret, "a".into()),
-        ("st_a_v1".into(), "IA".into()),
-    );
-    objects.insert(
-        (ObjectKind::Secret, "a_b".into()),
-        ("st_a_b_v1".into(), "IB".into()),
-    );
+    resolve(&mut objects, ObjectKind::Secret, "a", "st_a_v1", "IA");
+    resolve(&mut objects, ObjectKind::Secret, "a_b", "st_a_b_v1", "IB");
     let spec = spec_with(&project, "app", &objects);
     let names: Vec<(&str, &str)> = spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
         .as_array()
@@ -740,7 +757,8 @@ networks:
 "#,
     )]);
     let namespace = Namespace("st".into());
-    let (created, external) = network_specs(&namespace, &project).unwrap();
+    let networks = network_specs(&namespace, &project).unwrap();
+    let (created, external) = (networks.created, networks.external);
     assert_eq!(external, vec!["ext", "old-name"]);
     assert_eq!(
         created.keys().collect::<Vec<_>>(),
@@ -770,7 +788,7 @@ networks:
             {"Target": "st_front", "Aliases": ["web", "app"], "DriverOpts": {"mtu": "1400"}}
         ])
     );
-    let ignored = super::service::ignored_fields(&project.services["app"], &project);
+    let ignored = ignored_fields(&project, "app");
     assert_eq!(ignored, vec!["networks.front.ipv4_address"]);
 }
 

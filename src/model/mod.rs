@@ -116,6 +116,26 @@ impl ObjectKind {
     }
 }
 
+/// A secret or config definition's identity: its kind and its key under `secrets:` or
+/// `configs:`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// The Compose key.
+    pub key: String,
+}
+
+impl ObjectKey {
+    /// The key `key` of `kind`.
+    pub fn new(kind: ObjectKind, key: &str) -> ObjectKey {
+        ObjectKey {
+            kind,
+            key: key.to_string(),
+        }
+    }
+}
+
 /// Where a secret's or config's data comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
