@@ -2,8 +2,12 @@
 //! service reads no file. Nothing is judged here: a file that cannot be read is recorded as
 //! such, and conversion (`convert::envfile`) reports it, or skips it when it is optional.
 
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
 use crate::compose::node::Node;
-use crate::model::{EnvFileRead, EnvFiles, Project};
+use crate::model::{EnvFileRead, EnvFiles, Project, SensitiveBytes};
 
 /// Reads every env file a service of `project` names (each path once).
 pub fn read(project: &Project) -> EnvFiles {
@@ -50,13 +54,32 @@ pub fn written_paths(node: &Node) -> Vec<(&Node, &str)> {
         .collect()
 }
 
-/// Reads one file, keeping the error when it cannot be read.
-fn read_one(path: &std::path::Path) -> EnvFileRead {
-    match std::fs::read(path) {
-        Ok(bytes) => EnvFileRead::Read(crate::model::SensitiveBytes::new(bytes)),
-        Err(error) => EnvFileRead::Unreadable {
-            missing: error.kind() == std::io::ErrorKind::NotFound,
-            error: error.to_string(),
-        },
+/// Reads one file (at most [`MAX_FILE_BYTES`](super::MAX_FILE_BYTES), as every file the loader
+/// reads), keeping the error when it cannot be read.
+fn read_one(path: &Path) -> EnvFileRead {
+    let unreadable = |error: std::io::Error| EnvFileRead::Unreadable {
+        missing: error.kind() == std::io::ErrorKind::NotFound,
+        error: error.to_string(),
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) => return unreadable(error),
+    };
+    let limit = super::MAX_FILE_BYTES;
+    let size = file
+        .metadata()
+        .map_or(0, |metadata| metadata.len())
+        .min(limit + 1);
+    let mut bytes = Vec::with_capacity(size as usize);
+    if let Err(error) = file.take(limit + 1).read_to_end(&mut bytes) {
+        return unreadable(error);
     }
+    if bytes.len() as u64 > limit {
+        zeroize::Zeroize::zeroize(&mut bytes);
+        return EnvFileRead::Unreadable {
+            missing: false,
+            error: format!("file is larger than {limit} bytes"),
+        };
+    }
+    EnvFileRead::Read(SensitiveBytes::new(bytes))
 }

@@ -27,8 +27,9 @@ mod tests;
 pub use duration::parse_duration;
 pub use network::{network_specs, NetworkSpecs};
 pub use references::{ResolvedObject, ResolvedObjects};
+use service::convert;
 pub use service::{
-    convert, ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS, IMAGE_LABEL,
+    ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS, IMAGE_LABEL,
 };
 pub use units::shell_split;
 

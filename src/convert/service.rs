@@ -132,7 +132,11 @@ impl ConvertedService {
 
 /// Converts `service` as docker/cli's `convert.Service` does: the container, then the task,
 /// then the service around them.
-pub fn convert(namespace: &Namespace, service: &Service, project: &Project) -> ConvertedService {
+pub(super) fn convert(
+    namespace: &Namespace,
+    service: &Service,
+    project: &Project,
+) -> ConvertedService {
     let mut conversion = Conversion {
         namespace,
         service,

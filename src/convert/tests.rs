@@ -265,6 +265,36 @@ services:
 }
 
 #[test]
+fn env_files_are_read_while_loading_and_optional_ones_may_be_missing() {
+    let (dir, project) = project(&[
+        (
+            "compose.yml",
+            "services:\n  app:\n    image: busybox\n    env_file:\n      - path: ./conf/a.env\n      - {path: gone.env, required: false}\n",
+        ),
+        ("conf/a.env", "A=from-file\n"),
+    ]);
+    // Conversion reads no file: removing it after loading changes nothing.
+    std::fs::remove_file(dir.path().join("conf/a.env")).unwrap();
+    assert_eq!(
+        spec(&project, "app")["TaskTemplate"]["ContainerSpec"]["Env"],
+        json!(["A=from-file"])
+    );
+    let (_dir, required) = project_with_env(
+        &[(
+            "compose.yml",
+            "services:\n  app:\n    image: busybox\n    env_file: [{path: gone.env, required: true}]\n",
+        )],
+        process_environment(),
+    );
+    let problems = messages(&errors(&required, "app"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("cannot read env file") && problems[0].contains("gone.env"),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn env_file_problems_are_located_and_hide_content() {
     let (dir, project) = project(&[
         (
