@@ -1,9 +1,11 @@
 //! Loading Compose files into a validated [`Project`]: finding the files, reading `.env` and
 //! `--env-file`s, parsing YAML (`yaml`), interpolating (`interpolate`, `environment`), merging
-//! several files (`merge`), building the model (`normalize`) and checking it (`validate`).
-//! Nothing here talks to the engine.
+//! several files (`merge`), building the model (`normalize`) and checking it (`validate`),
+//! then reading what conversion needs besides the files (`env_files`, the process
+//! environment), so later stages read nothing. Nothing here talks to the engine.
 
 pub mod dotenv;
+pub mod env_files;
 pub mod environment;
 pub mod interpolate;
 pub mod merge;
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-use crate::model::Project;
+use crate::model::{ProcessEnvironment, Project};
 use environment::Environment;
 
 /// File names looked for, in order, when no `-c` is given.
@@ -116,7 +118,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let Some(document) = merged else {
         return Err(diagnostics);
     };
-    let (project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
+    let (mut project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
     let policy = validate::FilePolicy {
         project_dir: project_dir.clone(),
         allow_external: options.allow_external_files,
@@ -125,6 +127,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     if diagnostics.has_errors() {
         return Err(diagnostics.first_error_per_location());
     }
+    project.environment = ProcessEnvironment::new(options.process_env.clone());
+    project.env_files = env_files::read(&project);
     Ok(Loaded {
         project,
         warnings: diagnostics,
