@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The one test command: bring up the local swarm, then run every test target.
-#   scripts/test.sh [extra cargo test args]
+# The one test command: every test target, those needing no engine first (unit tests against the
+# in-memory engine, the `hermetic` binary: seconds), then the local swarm is brought up and the
+# `swarm` binary (end to end, faults, stacks, parity) runs against it.
+#   scripts/test.sh [extra cargo test args, passed to both runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/dev-swarm.sh up
 if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/root}/.cargo/bin/cargo ]]; then
     PATH="${HOME:-/root}/.cargo/bin:$PATH"
 fi
@@ -11,4 +12,6 @@ command -v cargo >/dev/null 2>&1 || {
     echo "test.sh: cargo not found; install Rust (https://rustup.rs) and retry" >&2
     exit 1
 }
-exec cargo test --locked --all-targets "$@"
+cargo test --locked --lib --bins --examples --test hermetic "$@"
+scripts/dev-swarm.sh up
+exec cargo test --locked --test swarm "$@"

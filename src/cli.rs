@@ -10,16 +10,16 @@ use crate::apply::lock::{self, LockError};
 use crate::apply::{apply, record_seal, ApplyError, ApplyInput, ApplyOptions};
 use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
 use crate::compose::{self, LoadOptions, Loaded};
-use crate::convert::{self, parse_duration, Namespace};
+use crate::contents::Contents;
+use crate::convert::{self, parse_duration, ConvertedProject, Namespace};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, EngineError};
 use crate::error::{CliError, ErrorKind};
 use crate::model::ObjectKind;
-use crate::plan::contents::Contents;
+use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
-use crate::plan::observe::observe;
-use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
+use crate::plan::{plan_converted, Observed, Plan, PlanError, PlanInput};
 use crate::render::config::{render_project, ConfigFormat};
 use crate::render::plan::{render, FailureReport, Outcome, OutputFormat, Report};
 use crate::render::progress::stderr_reporter;
@@ -226,20 +226,25 @@ fn process_environment() -> IndexMap<String, String> {
         .collect()
 }
 
-/// Loads the project, printing warnings to stderr.
+/// Loads the project, printing the loader's warnings to stderr.
 fn load_project(args: &ComposeArgs) -> Result<Loaded, CliError> {
     let options = args.resolve()?;
     let loaded = compose::load(&options).map_err(CliError::invalid_input)?;
-    let ignored = convert::warnings(&loaded.project);
+    print_warnings(&loaded.warnings);
+    Ok(loaded)
+}
+
+/// Prints the warnings among `diagnostics` to stderr.
+fn print_warnings(diagnostics: &Diagnostics) {
     let mut stderr = std::io::stderr().lock();
-    for warning in loaded.warnings.warnings().chain(ignored.warnings()) {
+    for warning in diagnostics.warnings() {
         let _ = writeln!(stderr, "{warning}");
     }
-    Ok(loaded)
 }
 
 fn run_config(args: &ConfigArgs) -> Result<(), CliError> {
     let loaded = load_project(&args.compose)?;
+    print_warnings(&convert::warnings(&loaded.project));
     let text = render_project(&loaded.project, args.format);
     std::io::stdout()
         .write_all(text.as_bytes())
@@ -302,6 +307,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 struct Prepared {
     namespace: Namespace,
     loaded: Loaded,
+    converted: ConvertedProject,
     contents: Contents,
     fingerprinter: Fingerprinter,
 }
@@ -316,8 +322,10 @@ fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError
     }
     let loaded = load_project(compose_args)?;
     let namespace = Namespace(stack.to_string());
+    let converted = ConvertedProject::new(&namespace, &loaded.project);
+    print_warnings(&converted.warnings);
     let mut problems = stack_name_problems(&loaded.project, &namespace);
-    problems.extend(convert::check(&namespace, &loaded.project));
+    problems.extend(converted.problems.clone());
     if problems.has_errors() {
         return Err(CliError::invalid_input(problems));
     }
@@ -328,6 +336,7 @@ fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError
     Ok(Prepared {
         namespace,
         loaded,
+        converted,
         contents,
         fingerprinter,
     })
@@ -438,7 +447,7 @@ fn plan_against(
         keep,
         prune,
     };
-    plan(&input, observed).map_err(|error| match error {
+    plan_converted(&input, &prepared.converted, observed).map_err(|error| match error {
         PlanError::MissingExternal(missing) => CliError::new(
             ErrorKind::User,
             format!("external objects do not exist: {}; nothing was done", missing.join(", ")),

@@ -35,21 +35,38 @@
 //!   earlier in the file (compose-go's `expandVariables`): the environment wins over the file.
 //! * A key defined twice keeps its first position and its last value.
 //!
-//! Deviations: every error carries the line where its statement starts (compose-go reports an
-//! unterminated quote on the last line of the file, interpolation errors without a line, and
-//! loses a line after a bare `KEY` with trailing blanks); key characters are checked with Rust's `char::is_alphabetic`/`char::is_numeric`, which
-//! also admit the few combining marks Unicode calls "alphabetic" that Go's `IsLetter` rejects.
+//! Deviations:
+//!
+//! * Every error carries the line where its statement starts and a column (compose-go reports
+//!   an unterminated quote on the last line of the file, interpolation errors without a line,
+//!   and loses a line after a bare `KEY` with trailing blanks).
+//! * No error quotes the file's text: compose-go prints the rest of the line (the value) in
+//!   "unterminated quoted value" and "unexpected character" errors and the whole value in
+//!   interpolation errors; an env file holds secrets, so stackroll gives the key (when the
+//!   statement got as far as one) and the column instead.
+//! * Interpolation produces at most [`MAX_INTERPOLATED_BYTES`] for the whole file.
+//! * Key characters are checked with Rust's `char::is_alphabetic`/`char::is_numeric`, which
+//!   also admit the few combining marks Unicode calls "alphabetic" that Go's `IsLetter`
+//!   rejects.
 
 use indexmap::IndexMap;
 
-use super::interpolate::interpolate;
+use super::interpolate::{interpolate_within, MAX_OUTPUT_BYTES};
 
-/// A syntax error in an env file, with its 1-based line.
+/// Most bytes the interpolation of one file's values may produce in all (64 MiB), so that
+/// `B=$A$A$A...` with a large `A` cannot exhaust memory.
+pub const MAX_INTERPOLATED_BYTES: usize = MAX_OUTPUT_BYTES;
+
+/// A syntax error in an env file. It never holds any of the file's text beyond a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}, column {column}: {message}")]
 pub struct DotenvError {
-    /// 1-based line number.
+    /// 1-based line number of the statement.
     pub line: usize,
+    /// 1-based column (in characters) of the offending character, or of the value.
+    pub column: usize,
+    /// The key of the statement, once it was read.
+    pub key: Option<String>,
     /// What is wrong.
     pub message: String,
 }
@@ -72,6 +89,7 @@ pub fn parse(
         counted: 0,
         out: IndexMap::new(),
         lookup,
+        budget: MAX_INTERPOLATED_BYTES,
     };
     parser.run()?;
     Ok(parser.out)
@@ -87,6 +105,8 @@ struct Parser<'a> {
     counted: usize,
     out: IndexMap<String, String>,
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// Bytes interpolation may still produce.
+    budget: usize,
 }
 
 /// compose-go's `isSpace`: blank characters that are not line breaks.
@@ -118,9 +138,24 @@ impl Parser<'_> {
         self.line
     }
 
-    fn error(&self, line: usize, message: impl Into<String>) -> DotenvError {
+    /// The 1-based column, in characters, of byte offset `at`.
+    fn column_at(&self, at: usize) -> usize {
+        let line_start = self.src[..at].rfind('\n').map_or(0, |n| n + 1);
+        self.src[line_start..at].chars().count() + 1
+    }
+
+    /// An error in the statement on `line`, at byte offset `at`, for `key` if known.
+    fn error(
+        &self,
+        line: usize,
+        at: usize,
+        key: Option<&str>,
+        message: impl Into<String>,
+    ) -> DotenvError {
         DotenvError {
             line,
+            column: self.column_at(at),
+            key: key.map(str::to_string),
             message: message.into(),
         }
     }
@@ -155,7 +190,7 @@ impl Parser<'_> {
             src = src[6..].trim_start_matches(is_blank);
         }
         if src.is_empty() {
-            return Err(self.error(line, "zero length string"));
+            return Err(self.error(line, start, None, "zero length string"));
         }
         let base = self.src.len() - src.len();
 
@@ -180,21 +215,20 @@ impl Parser<'_> {
                 }
                 '_' | '.' | '-' | '[' | ']' => {}
                 c if c.is_alphabetic() || c.is_numeric() => {}
-                c => {
-                    let first_line = src.split('\n').next().unwrap_or_default();
+                _ => {
+                    // Not quoted: without a separator the "name" may be a pasted value.
                     return Err(self.error(
                         line,
-                        format!(
-                            "unexpected character {:?} in variable name {first_line:?}",
-                            c.to_string()
-                        ),
+                        base + i,
+                        None,
+                        "unexpected character in variable name",
                     ));
                 }
             }
         }
         let key = key.trim_end();
         if key.contains(' ') {
-            return Err(self.error(line, "key cannot contain a space"));
+            return Err(self.error(line, base, None, "key cannot contain a space"));
         }
         let value_start = base + after_key;
         let value_src = self.src[value_start..].trim_start_matches(is_blank);
@@ -208,15 +242,21 @@ impl Parser<'_> {
             return Ok(());
         }
 
-        let (value, consumed) = self.value(value_src, line)?;
+        let (value, consumed) = self.value(value_start, line, key)?;
         self.out.insert(key.to_string(), value);
         self.pos = value_start + consumed;
         Ok(())
     }
 
-    /// compose-go's `extractVarValue`: the value at the start of `src` and how many bytes of
-    /// `src` it used.
-    fn value(&self, src: &str, line: usize) -> Result<(String, usize), DotenvError> {
+    /// compose-go's `extractVarValue`: the value of `key` starting at byte `start` and how
+    /// many bytes it used.
+    fn value(
+        &mut self,
+        start: usize,
+        line: usize,
+        key: &str,
+    ) -> Result<(String, usize), DotenvError> {
+        let src = &self.src[start..];
         let quote = match src.chars().next() {
             Some(q @ ('"' | '\'')) => q,
             _ => {
@@ -225,7 +265,7 @@ impl Parser<'_> {
                     None => (src, src.len()),
                 };
                 let raw = raw.split(" #").next().unwrap_or_default().trim_end();
-                return Ok((self.expand(raw, line)?, consumed));
+                return Ok((self.expand(raw, start, line, key)?, consumed));
             }
         };
 
@@ -251,22 +291,37 @@ impl Parser<'_> {
                 continue;
             }
             let value = if quote == '"' {
-                self.expand(&expand_escapes(&chars), line)?
+                self.expand(&expand_escapes(&chars), start, line, key)?
             } else {
                 chars
             };
             return Ok((value, i + 1));
         }
-        let first_line = src.split('\n').next().unwrap_or_default();
-        Err(self.error(line, format!("unterminated quoted value {first_line}")))
+        Err(self.error(
+            line,
+            start,
+            Some(key),
+            "unterminated quoted value: the closing quote is missing",
+        ))
     }
 
-    /// compose-go's `expandVariables`: `lookup` first, then the keys parsed so far.
-    fn expand(&self, value: &str, line: usize) -> Result<String, DotenvError> {
+    /// compose-go's `expandVariables` on the value of `key` starting at byte `start`:
+    /// `lookup` first, then the keys parsed so far.
+    fn expand(
+        &mut self,
+        value: &str,
+        start: usize,
+        line: usize,
+        key: &str,
+    ) -> Result<String, DotenvError> {
         let resolve = |name: &str| (self.lookup)(name).or_else(|| self.out.get(name).cloned());
-        interpolate(value, &resolve)
-            .map(|r| r.value)
-            .map_err(|e| self.error(line, e.to_string()))
+        match interpolate_within(value, &resolve, self.budget) {
+            Ok(result) => {
+                self.budget -= result.value.len();
+                Ok(result.value)
+            }
+            Err(error) => Err(self.error(line, start, Some(key), error.to_string())),
+        }
     }
 }
 
@@ -460,11 +515,12 @@ mod tests {
         one("1A=x", "1A", "x");
         one(r#"="value""#, "", "value");
         let e = parse_err("A=1\n%!(EXTRA string)=foo");
-        assert_eq!(e.line, 2);
-        assert_eq!(
-            e.message,
-            r#"unexpected character "%" in variable name "%!(EXTRA string)=foo""#
-        );
+        assert_eq!((e.line, e.column, e.key), (2, 1, None));
+        assert_eq!(e.message, "unexpected character in variable name");
+        // Neither the "name" (maybe a pasted value) nor the character is shown.
+        let e = parse_err("  hunter2!x");
+        assert_eq!((e.line, e.column), (1, 10));
+        assert!(!e.to_string().contains("hunter"), "{e}");
         assert_eq!(parse_err("lol$wut").line, 1);
     }
 
@@ -614,9 +670,14 @@ mod tests {
             assert!(e.message.starts_with("unterminated quoted value"), "{e}");
             assert_eq!(e.line, 1);
         }
-        let e = parse_err("A=1\nKEY=\"abc\ndef\n");
-        assert_eq!(e.line, 2);
-        assert_eq!(e.message, "unterminated quoted value \"abc");
+        let e = parse_err("A=1\nKEY= \"abc\ndef\n");
+        assert_eq!((e.line, e.column), (2, 6));
+        assert_eq!(e.key.as_deref(), Some("KEY"));
+        assert_eq!(
+            e.message,
+            "unterminated quoted value: the closing quote is missing"
+        );
+        assert!(!e.to_string().contains("abc"), "{e}");
     }
 
     #[test]
@@ -679,9 +740,36 @@ mod tests {
             "required variable NOPE is missing a value: set it"
         );
         let e = parse_err("A=1\nB=\"x\ny ${\"");
-        assert_eq!(e.line, 2);
-        assert!(e.message.starts_with("invalid interpolation format"), "{e}");
-        assert_eq!(e.to_string(), format!("line 2: {}", e.message));
+        assert_eq!((e.line, e.column), (2, 3));
+        assert_eq!(e.key.as_deref(), Some("B"));
+        assert_eq!(
+            e.to_string(),
+            "line 2, column 3: invalid interpolation format at character 5 of the value: `${` must be followed by a variable name"
+        );
+        let e = parse_err("URL=postgres://u:hunter2${w\n");
+        assert_eq!((e.line, e.column, e.key.as_deref()), (1, 5, Some("URL")));
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        // The message of a required variable is shown as written, never interpolated.
+        let e = parse_err("S=hunter2\nU=${NOPE:?not $S}\n");
+        assert_eq!(
+            e.message,
+            "required variable NOPE is missing a value: not $S"
+        );
+    }
+
+    #[test]
+    fn interpolation_output_is_bounded_per_file() {
+        // 1 MiB, then a value referencing it 100 times: 100 MiB, over the 64 MiB budget.
+        let text = format!("A={}\nB={}\n", "x".repeat(1 << 20), "$A".repeat(100));
+        let e = parse(&text, &no_env).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (2, Some("B")));
+        assert!(e.message.contains("more than"), "{e}");
+        // The budget is for the whole file, not per value.
+        let line = format!("B={}\n", "$A".repeat(40));
+        let text = format!("A={}\n{line}{line}", "x".repeat(1 << 20));
+        assert!(parse(&text, &no_env).is_err());
+        let text = format!("A={}\n{line}", "x".repeat(1 << 20));
+        assert!(parse(&text, &no_env).is_ok());
     }
 
     #[test]

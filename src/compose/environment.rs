@@ -3,7 +3,7 @@
 
 use indexmap::{IndexMap, IndexSet};
 
-use super::interpolate::interpolate;
+use super::interpolate::{interpolate_within, InterpolationError, MAX_OUTPUT_BYTES};
 use super::node::{Node, ScalarStyle, Value};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
@@ -39,50 +39,100 @@ impl Environment {
     }
 }
 
-/// Interpolates every string value in `node` (never keys). Unset variables without a default
-/// are warned about once per name across calls (`warned`); failures become errors located at
-/// the scalar that holds them.
-pub fn interpolate_tree(
-    node: &mut Node,
-    environment: &Environment,
-    warned: &mut IndexSet<String>,
-    diagnostics: &mut Diagnostics,
-) {
-    match &mut node.value {
-        Value::Seq(items) => {
-            for item in items {
-                interpolate_tree(item, environment, warned, diagnostics);
-            }
+/// Most bytes the interpolated values of all of a project's compose files may add up to
+/// (64 MiB): a hostile file cannot make `$BIG$BIG...` grow without bound.
+pub const MAX_INTERPOLATED_BYTES: usize = MAX_OUTPUT_BYTES;
+
+/// Interpolates the string values of a project's documents: warns about each unset variable
+/// once, bounds the bytes all interpolated values add up to, and reports failures at the
+/// scalar that holds them, with its field and the position in the value, never the value.
+pub struct TreeInterpolator<'a> {
+    environment: &'a Environment,
+    /// Unset variables already warned about.
+    warned: IndexSet<String>,
+    /// Bytes interpolation may still produce.
+    budget: usize,
+}
+
+impl<'a> TreeInterpolator<'a> {
+    /// An interpolator over `environment` with the whole [`MAX_INTERPOLATED_BYTES`] to spend.
+    pub fn new(environment: &'a Environment) -> TreeInterpolator<'a> {
+        TreeInterpolator {
+            environment,
+            warned: IndexSet::new(),
+            budget: MAX_INTERPOLATED_BYTES,
         }
-        Value::Map(map) => {
-            for entry in map.values_mut() {
-                interpolate_tree(&mut entry.value, environment, warned, diagnostics);
-            }
-        }
-        Value::Scalar(text, style) => {
-            if !text.contains('$') {
-                return;
-            }
-            match interpolate(text, &|name| environment.get(name)) {
-                Ok(result) => {
-                    for name in result.unset {
-                        if warned.insert(name.clone()) {
-                            diagnostics.push(
-                                Diagnostic::warning(
-                                    Some(node.location.clone()),
-                                    format!("variable \"{name}\" is not set; substituting an empty string"),
-                                )
-                                .hint(format!("set {name} in the environment or in .env, or write ${{{name}:-default}}")),
-                            );
-                        }
-                    }
-                    *text = result.value;
-                    *style = ScalarStyle::String;
+    }
+
+    /// Interpolates every string value in `node` (never keys).
+    pub fn interpolate(&mut self, node: &mut Node, diagnostics: &mut Diagnostics) {
+        self.walk(node, &mut String::new(), diagnostics);
+    }
+
+    /// Interpolates `node`, whose dotted field path is `field`.
+    fn walk(&mut self, node: &mut Node, field: &mut String, diagnostics: &mut Diagnostics) {
+        let parent = field.len();
+        match &mut node.value {
+            Value::Seq(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    field.push_str(&format!("[{index}]"));
+                    self.walk(item, field, diagnostics);
+                    field.truncate(parent);
                 }
-                Err(error) => diagnostics.push(
-                    Diagnostic::error(Some(node.location.clone()), error.to_string())
-                        .hint("set the variable, or write `$$` for a literal `$`"),
-                ),
+            }
+            Value::Map(map) => {
+                for (key, entry) in map.iter_mut() {
+                    if !field.is_empty() {
+                        field.push('.');
+                    }
+                    field.push_str(key);
+                    self.walk(&mut entry.value, field, diagnostics);
+                    field.truncate(parent);
+                }
+            }
+            Value::Scalar(..) => self.scalar(node, field, diagnostics),
+        }
+    }
+
+    /// Interpolates one scalar in place.
+    fn scalar(&mut self, node: &mut Node, field: &str, diagnostics: &mut Diagnostics) {
+        let Value::Scalar(text, style) = &mut node.value else {
+            return;
+        };
+        if !text.contains('$') {
+            return;
+        }
+        let environment = self.environment;
+        match interpolate_within(text, &|name| environment.get(name), self.budget) {
+            Ok(result) => {
+                for name in result.unset {
+                    if self.warned.insert(name.clone()) {
+                        diagnostics.push(
+                            Diagnostic::warning(
+                                Some(node.location.clone()),
+                                format!("variable \"{name}\" is not set; substituting an empty string"),
+                            )
+                            .hint(format!("set {name} in the environment or in .env, or write ${{{name}:-default}}")),
+                        );
+                    }
+                }
+                self.budget -= result.value.len();
+                *text = result.value;
+                *style = ScalarStyle::String;
+            }
+            Err(error) => {
+                let hint = match error {
+                    InterpolationError::TooLarge { .. } => {
+                        "interpolated values may add up to at most 64 MiB; check which variables this value repeats"
+                    }
+                    _ => "set the variable, or write `$$` for a literal `$`",
+                };
+                let mut diagnostic =
+                    Diagnostic::error(Some(node.location.clone()), error.to_string()).hint(hint);
+                if !field.is_empty() {
+                    diagnostic = diagnostic.field(field);
+                }
+                diagnostics.push(diagnostic);
             }
         }
     }

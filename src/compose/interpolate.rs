@@ -29,15 +29,27 @@
 //! * Values returned by `lookup` are inserted verbatim, never re-interpolated.
 //! * Only plain `$VAR` / `${VAR}` references of unset variables are reported in
 //!   [`Interpolated::unset`] (compose-go logs a warning for exactly those).
-//! * For [`InterpolationError::Syntax`], `text` is the template compose-go reports: the whole
-//!   input, or the nested default/message or the trailing segment after an operator expression
-//!   in which the error was found.
 //!
-//! Deviation: nesting of evaluated arguments is limited to [`MAX_DEPTH`] levels (compose-go has
-//! no limit); deeper nesting is reported as a syntax error instead of exhausting the stack.
+//! Deviations:
+//!
+//! * Errors never quote the text being interpolated nor any variable's value: the text may
+//!   be a secret (`content:`, an `environment:` value, a line of an env file). compose-go
+//!   prints the whole template in a syntax error; [`InterpolationError::Syntax`] gives the
+//!   position of the offending `${` instead, and [`InterpolationError::Required`] gives the
+//!   message as written, without interpolating the variables in it.
+//! * Nesting of evaluated arguments is limited to [`MAX_DEPTH`] levels (compose-go has no
+//!   limit); deeper nesting is reported as a syntax error instead of exhausting the stack.
+//! * The output is bounded: [`interpolate_within`] stops with [`InterpolationError::TooLarge`]
+//!   once it has produced more bytes than its limit (`$BIG$BIG$BIG...` with a large variable
+//!   would otherwise grow without bound); [`interpolate`] uses [`MAX_OUTPUT_BYTES`].
 
 /// Maximum nesting depth of interpolated defaults/replacements/messages.
 pub const MAX_DEPTH: usize = 64;
+
+/// Most bytes [`interpolate`] produces for one input (64 MiB). Bytes produced inside nested
+/// defaults count again when the outer expression uses them, so the bound is on work done,
+/// not only on the result's length.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Result of interpolating one string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +60,21 @@ pub struct Interpolated {
     pub unset: Vec<String>,
 }
 
-/// Why a string could not be interpolated.
+/// Why a string could not be interpolated. No variant holds any of the interpolated text or
+/// any variable's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InterpolationError {
     /// `${VAR:?message}` or `${VAR?message}` with the variable missing (or empty for `:?`).
+    /// `message` is the text written after `?`, its variables not substituted.
     #[error("required variable {name} is missing a value{}", message_suffix(.message))]
     Required { name: String, message: String },
-    /// The text is not valid Compose interpolation syntax.
-    #[error("invalid interpolation format for {text:?}: {reason}")]
-    Syntax { text: String, reason: String },
+    /// The text is not valid Compose interpolation syntax: the `${` at character `position`
+    /// (1-based, counted in the whole input) starts a malformed expression.
+    #[error("invalid interpolation format at character {position} of the value: {reason}")]
+    Syntax { position: usize, reason: String },
+    /// Interpolating would produce more than `limit` bytes.
+    #[error("interpolation would produce more than {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 /// `": message"`, or nothing for an empty message (as compose-go prints it).
@@ -76,11 +94,24 @@ pub fn interpolate(
     input: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Interpolated, InterpolationError> {
+    interpolate_within(input, lookup, MAX_OUTPUT_BYTES)
+}
+
+/// [`interpolate`], failing with [`InterpolationError::TooLarge`] once more than `limit`
+/// bytes have been produced.
+pub fn interpolate_within(
+    input: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    limit: usize,
+) -> Result<Interpolated, InterpolationError> {
     let mut state = State {
         lookup,
+        input,
         unset: Vec::new(),
+        limit,
+        produced: 0,
     };
-    let value = state.substitute(input, 0)?;
+    let value = state.substitute(input, 0, 0)?;
     Ok(Interpolated {
         value,
         unset: state.unset,
@@ -100,7 +131,13 @@ enum Op {
 
 struct State<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The whole input, to turn byte offsets into character positions.
+    input: &'a str,
     unset: Vec<String>,
+    /// Most bytes that may be produced.
+    limit: usize,
+    /// Bytes produced so far, at every nesting level.
+    produced: usize,
 }
 
 /// Is `c` allowed as the first character of a variable name?
@@ -172,14 +209,25 @@ fn find_extent(bytes: &[u8], start: usize) -> Extent {
     }
 }
 
-fn syntax(text: &str, reason: impl Into<String>) -> InterpolationError {
-    InterpolationError::Syntax {
-        text: text.to_string(),
-        reason: reason.into(),
-    }
-}
-
 impl State<'_> {
+    /// A syntax error for the `${` at byte `at` of the input.
+    fn syntax(&self, at: usize, reason: impl Into<String>) -> InterpolationError {
+        InterpolationError::Syntax {
+            position: self.input[..at].chars().count() + 1,
+            reason: reason.into(),
+        }
+    }
+
+    /// Appends `text` to `out`, counting it against the limit.
+    fn push(&mut self, out: &mut String, text: &str) -> Result<(), InterpolationError> {
+        self.produced = self.produced.saturating_add(text.len());
+        if self.produced > self.limit {
+            return Err(InterpolationError::TooLarge { limit: self.limit });
+        }
+        out.push_str(text);
+        Ok(())
+    }
+
     fn lookup(&self, name: &str) -> Option<String> {
         (self.lookup)(name)
     }
@@ -197,39 +245,41 @@ impl State<'_> {
         }
     }
 
-    /// compose-go's `Substitute` on one template (the input or a nested argument).
-    fn substitute(&mut self, template: &str, depth: usize) -> Result<String, InterpolationError> {
+    /// compose-go's `Substitute` on one template (the input or a nested argument), which
+    /// starts at byte `base` of the input.
+    fn substitute(
+        &mut self,
+        template: &str,
+        depth: usize,
+        base: usize,
+    ) -> Result<String, InterpolationError> {
         if depth > MAX_DEPTH {
-            return Err(syntax(
-                template,
+            return Err(self.syntax(
+                base,
                 format!("variables are nested more than {MAX_DEPTH} levels deep"),
             ));
         }
         let bytes = template.as_bytes();
-        let mut out = String::with_capacity(template.len());
+        let mut out = String::with_capacity(template.len().min(self.limit));
         // Start of the literal text not yet copied to `out`.
         let mut literal = 0;
         // Where to look for the next `$`.
         let mut i = 0;
-        // Start of the text after the last balanced operator expression: compose-go interpolates
-        // that text as a template of its own, which matters for the text of a syntax error.
-        let mut rest_start: Option<usize> = None;
 
         while let Some(offset) = template[i..].find('$') {
             let p = i + offset;
             let after = &template[p + 1..];
             if after.starts_with('$') {
-                out.push_str(&template[literal..p]);
-                out.push('$');
+                self.push(&mut out, &template[literal..=p])?;
                 i = p + 2;
                 literal = i;
                 continue;
             }
             let len = name_len(after);
             if len > 0 {
-                out.push_str(&template[literal..p]);
+                self.push(&mut out, &template[literal..p])?;
                 let value = self.plain(&after[..len]);
-                out.push_str(&value);
+                self.push(&mut out, &value)?;
                 i = p + 1 + len;
                 literal = i;
                 continue;
@@ -241,22 +291,18 @@ impl State<'_> {
             }
 
             // `${`
-            out.push_str(&template[literal..p]);
-            let invalid = |reason: &str| {
-                let text = error_text(template, rest_start, p);
-                Err(syntax(text, reason))
-            };
+            self.push(&mut out, &template[literal..p])?;
             let name_start = p + 2;
             let len = name_len(&template[name_start..]);
             if len == 0 {
-                return invalid("`${` must be followed by a variable name");
+                return Err(self.syntax(base + p, "`${` must be followed by a variable name"));
             }
             let name = &template[name_start..name_start + len];
             let q = name_start + len;
             let (op, colon, arg_start) = match (bytes.get(q), bytes.get(q + 1)) {
                 (Some(b'}'), _) => {
                     let value = self.plain(name);
-                    out.push_str(&value);
+                    self.push(&mut out, &value)?;
                     i = q + 1;
                     literal = i;
                     continue;
@@ -268,24 +314,22 @@ impl State<'_> {
                 (Some(b'?'), _) => (Op::Required, false, q + 1),
                 (Some(b'+'), _) => (Op::Alternative, false, q + 1),
                 _ => {
-                    return invalid(&format!(
-                        "expected `}}` or one of `:-`, `-`, `:?`, `?`, `:+`, `+` after `${{{name}`"
+                    return Err(self.syntax(
+                        base + p,
+                        format!(
+                            "expected `}}` or one of `:-`, `-`, `:?`, `?`, `:+`, `+` after `${{{name}`"
+                        ),
                     ));
                 }
             };
             let close = match find_extent(bytes, p) {
-                Extent::Balanced(close) => {
-                    rest_start = Some(close + 1);
-                    close
-                }
+                Extent::Balanced(close) => close,
                 Extent::Unbalanced { line_end } => match template[arg_start..line_end].rfind('}') {
-                    Some(off) => {
-                        rest_start = None;
-                        arg_start + off
-                    }
+                    Some(off) => arg_start + off,
                     None => {
-                        return invalid(&format!(
-                            "`${{{name}` has no closing `}}` on the same line"
+                        return Err(self.syntax(
+                            base + p,
+                            format!("`${{{name}` has no closing `}}` on the same line"),
                         ));
                     }
                 },
@@ -297,49 +341,28 @@ impl State<'_> {
                 Some(v) => colon && v.is_empty(),
             };
             let replacement = match op {
-                Op::Default if missing => self.substitute(arg, depth + 1)?,
+                Op::Default if missing => self.substitute(arg, depth + 1, base + arg_start)?,
                 Op::Alternative if value.is_some() && !missing => {
-                    self.substitute(arg, depth + 1)?
+                    self.substitute(arg, depth + 1, base + arg_start)?
                 }
                 Op::Required if missing => {
-                    let message = self.substitute(arg, depth + 1)?;
+                    // Checked as compose-go checks it, but reported as written: the variables
+                    // in it may hold secrets.
+                    self.substitute(arg, depth + 1, base + arg_start)?;
                     return Err(InterpolationError::Required {
                         name: name.to_string(),
-                        message,
+                        message: arg.to_string(),
                     });
                 }
                 _ => value.unwrap_or_default(),
             };
-            out.push_str(&replacement);
+            self.push(&mut out, &replacement)?;
             i = close + 1;
             literal = i;
         }
-        out.push_str(&template[literal..]);
+        self.push(&mut out, &template[literal..])?;
         Ok(out)
     }
-}
-
-/// The template compose-go names in a syntax error found at `at`.
-///
-/// That is `template` itself, unless `at` lies in the text following a balanced operator
-/// expression on the same line: compose-go interpolates that text (up to the last `}` of the
-/// line) as a separate template and reports it.
-fn error_text(template: &str, rest_start: Option<usize>, at: usize) -> &str {
-    if let Some(start) = rest_start {
-        let between = &template[start..at];
-        if !between.contains('\n') {
-            let line_end = template[start..]
-                .find('\n')
-                .map_or(template.len(), |n| start + n);
-            if let Some(last) = template[start..line_end].rfind('}') {
-                let end = start + last + 1;
-                if at < end {
-                    return &template[start..end];
-                }
-            }
-        }
-    }
-    template
 }
 
 #[cfg(test)]
@@ -377,9 +400,9 @@ mod tests {
         }
     }
 
-    fn syntax_text(input: &str) -> String {
+    fn syntax_position(input: &str) -> usize {
         match err(input) {
-            InterpolationError::Syntax { text, .. } => text,
+            InterpolationError::Syntax { position, .. } => position,
             other => panic!("{input:?}: expected a syntax error, got {other:?}"),
         }
     }
@@ -584,10 +607,15 @@ mod tests {
         assert_eq!(ok("${A:-${B:-${FOO}}}"), "first");
         assert_eq!(ok("${A:-${B:-${C:-${D:-deep}}}}"), "deep");
         assert_eq!(ok("${FOO:+<${EMPTY:-e}>}"), "<e>");
+        // The message is checked but reported as written: variables may hold secrets.
         assert_eq!(
             required("${U:?need ${FOO} here}"),
-            ("U".into(), "need first here".into())
+            ("U".into(), "need ${FOO} here".into())
         );
+        assert!(matches!(
+            err("${U:?need ${ } here}"),
+            InterpolationError::Syntax { position: 11, .. }
+        ));
     }
 
     #[test]
@@ -615,7 +643,7 @@ mod tests {
         assert_eq!(ok("${FOO:-${}}"), "first");
         assert_eq!(ok("${FOO?${}}"), "first");
         assert_eq!(ok("${missing:+${}}"), "");
-        assert_eq!(syntax_text("${missing:-${}}"), "${}");
+        assert_eq!(syntax_position("${missing:-${}}"), 12);
     }
 
     #[test]
@@ -632,32 +660,35 @@ mod tests {
             "${", "${}", "${ }", "${ foo}", "${foo }", "${foo!}", "${A", "${A:}", "${A:x}",
             "${A:-x", "${1}", "${é}", "${A.B}", "x ${", "$$${",
         ] {
-            assert_eq!(syntax_text(s), s, "{s:?}");
+            let expected = s.find("${").unwrap() + 1;
+            assert_eq!(syntax_position(s), expected, "{s:?}");
         }
     }
 
     #[test]
     fn operator_expressions_do_not_span_lines() {
-        assert_eq!(syntax_text("${missing:-a\nb}"), "${missing:-a\nb}");
+        assert_eq!(syntax_position("${missing:-a\nb}"), 1);
         // A plain `${A}` on the next line is unaffected.
         assert_eq!(ok("${missing:-a}\n${FOO}"), "a\nfirst");
         assert_eq!(ok("x\n${missing:-a}\ny}"), "x\na\ny}");
     }
 
     #[test]
-    fn syntax_error_text_follows_compose_go() {
-        // An error after a balanced operator expression is reported for the rest of the
-        // expression's line match, as compose-go does.
-        assert_eq!(syntax_text("${FOO:-x} ${ }"), " ${ }");
-        assert_eq!(syntax_text("a ${FOO:-x}${FOO:-y} ${ } b}c"), " ${ } b}");
-        // After the last `}` of the line, or on a later line, it is the whole template.
-        assert_eq!(syntax_text("${FOO:-x} ${"), "${FOO:-x} ${");
-        assert_eq!(syntax_text("${FOO:-x} }\n${ }"), "${FOO:-x} }\n${ }");
-        let e = err("${");
+    fn syntax_errors_give_the_position_never_the_text() {
+        assert_eq!(syntax_position("${FOO:-x} ${ }"), 11);
+        assert_eq!(syntax_position("a ${FOO:-x}${FOO:-y} ${ } b}c"), 22);
+        assert_eq!(syntax_position("${FOO:-x} }\n${ }"), 13);
+        // Characters, not bytes.
+        assert_eq!(syntax_position("é ${"), 3);
+        // Inside a nested default: the position in the whole input.
+        assert_eq!(syntax_position("ab${U:-cd${ }}"), 10);
+        let e = err("hunter2 ${");
         assert_eq!(
             e.to_string(),
-            "invalid interpolation format for \"${\": `${` must be followed by a variable name"
+            "invalid interpolation format at character 9 of the value: `${` must be followed by a variable name"
         );
+        let e = err("pw=hunter2${w");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]
@@ -675,13 +706,44 @@ mod tests {
     #[test]
     fn depth_is_bounded() {
         let nest = |n: usize| format!("{}x{}", "${U:-".repeat(n), "}".repeat(n));
+        let too_deep = |error: InterpolationError| match error {
+            InterpolationError::Syntax { reason, .. } => {
+                reason == format!("variables are nested more than {MAX_DEPTH} levels deep")
+            }
+            InterpolationError::Required { .. } | InterpolationError::TooLarge { .. } => false,
+        };
         assert_eq!(ok(&nest(MAX_DEPTH)), "x");
-        assert!(matches!(
-            err(&nest(MAX_DEPTH + 1)),
-            InterpolationError::Syntax { .. }
-        ));
+        assert!(too_deep(err(&nest(MAX_DEPTH + 1))));
         // Very deep nesting fails cleanly instead of overflowing the stack.
-        assert!(interpolate(&nest(100_000), &env).is_err());
+        assert!(too_deep(err(&nest(100_000))));
+    }
+
+    #[test]
+    fn output_is_bounded() {
+        let three = "$FOO$FOO$FOO";
+        assert_eq!(
+            interpolate_within(three, &env, 15).unwrap().value,
+            "firstfirstfirst"
+        );
+        assert_eq!(
+            interpolate_within(three, &env, 14),
+            Err(InterpolationError::TooLarge { limit: 14 })
+        );
+        // Literal text counts too, and so does what nested defaults produce.
+        assert!(interpolate_within("abcdef", &env, 5).is_err());
+        assert!(interpolate_within("${U:-${FOO}}", &env, 9).is_err());
+        // A large variable referenced many times stops at the limit, not at the end.
+        let big = "x".repeat(1 << 20);
+        let lookup = |_: &str| Some(big.clone());
+        let many = "$B".repeat(100_000);
+        let start = std::time::Instant::now();
+        assert_eq!(
+            interpolate(&many, &lookup),
+            Err(InterpolationError::TooLarge {
+                limit: MAX_OUTPUT_BYTES
+            })
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

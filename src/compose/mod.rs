@@ -1,28 +1,37 @@
 //! Loading Compose files into a validated [`Project`]: finding the files, reading `.env` and
 //! `--env-file`s, parsing YAML (`yaml`), interpolating (`interpolate`, `environment`), merging
-//! several files (`merge`), building the model (`normalize`) and checking it (`validate`).
-//! Nothing here talks to the engine.
+//! several files (`merge`), building the model (`normalize`) and checking it (`validate`),
+//! then reading what conversion needs besides the files (`env_files`, the process
+//! environment), so later stages read nothing. Nothing here talks to the engine.
 
 pub mod dotenv;
+pub mod env_files;
 pub mod environment;
 pub mod interpolate;
 pub mod merge;
 pub mod node;
 pub mod normalize;
+pub mod read;
 pub mod rotation;
 pub mod validate;
 pub mod yaml;
 
 #[cfg(test)]
+mod containment_tests;
+#[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod input_tests;
+#[cfg(test)]
+mod leak_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-use crate::model::Project;
+use crate::model::{ProcessEnvironment, Project};
 use environment::Environment;
 
 /// File names looked for, in order, when no `-c` is given.
@@ -92,18 +101,13 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics);
     }
 
-    let mut warned = IndexSet::new();
+    let mut interpolator = environment::TreeInterpolator::new(&environment);
     let mut merged = None;
     for (file, text) in &sources {
         let (document, errors) = yaml::parse(text, file);
         errors.into_iter().for_each(|error| diagnostics.push(error));
         if let Some(mut document) = document {
-            environment::interpolate_tree(
-                &mut document,
-                &environment,
-                &mut warned,
-                &mut diagnostics,
-            );
+            interpolator.interpolate(&mut document, &mut diagnostics);
             merged = Some(match merged {
                 None => document,
                 Some(earlier) => merge::merge_documents(earlier, document),
@@ -115,7 +119,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let Some(document) = merged else {
         return Err(diagnostics);
     };
-    let (project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
+    let (mut project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
     let policy = validate::FilePolicy {
         project_dir: project_dir.clone(),
         allow_external: options.allow_external_files,
@@ -125,6 +129,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     if diagnostics.has_errors() {
         return Err(diagnostics.first_error_per_location());
     }
+    project.environment = ProcessEnvironment::new(options.process_env.clone());
+    project.env_files = env_files::read(&project);
     Ok(Loaded {
         project,
         warnings: diagnostics,
@@ -139,7 +145,8 @@ fn read_compose_files(
     let names: Vec<String> = if options.files.is_empty() {
         match DEFAULT_FILE_NAMES
             .iter()
-            .find(|name| options.working_dir.join(name).is_file())
+            // Whatever exists is read, so a FIFO or device gets a clear error.
+            .find(|name| options.working_dir.join(name).exists())
         {
             Some(name) => vec![name.to_string()],
             None => {
@@ -202,7 +209,8 @@ fn read_environment(
     let mut files = IndexMap::new();
     let env_files: Vec<(String, PathBuf)> = if options.env_files.is_empty() {
         let default = project_dir.join(".env");
-        if default.is_file() {
+        // Whatever exists is read, so a FIFO or device gets a clear error.
+        if default.exists() {
             vec![(".env".to_string(), default)]
         } else {
             Vec::new()
@@ -240,17 +248,21 @@ fn read_environment(
         };
         match dotenv::parse(&text, &lookup) {
             Ok(values) => files.extend(values),
-            Err(error) => diagnostics.push(
-                Diagnostic::error(
+            Err(error) => {
+                let mut diagnostic = Diagnostic::error(
                     Some(Location {
                         file: file.clone(),
                         line: error.line,
-                        column: 0,
+                        column: error.column,
                     }),
                     format!("invalid env file: {}", error.message),
                 )
-                .hint("env files hold `KEY=VALUE` lines"),
-            ),
+                .hint("env files hold `KEY=VALUE` lines");
+                if let Some(key) = error.key {
+                    diagnostic = diagnostic.field(key);
+                }
+                diagnostics.push(diagnostic);
+            }
         }
     }
     Environment::new(options.process_env.clone(), files)
@@ -263,20 +275,12 @@ fn too_large(len: u64) -> String {
     format!("file is too large ({len} bytes; at most {MAX_FILE_BYTES} are read)")
 }
 
+/// Reads a compose or env file named by the user: a regular file (devices and FIFOs are
+/// refused, never read or waited on) of at most [`MAX_FILE_BYTES`], in UTF-8.
 fn read_text(path: &Path) -> Result<String, String> {
-    if let Ok(metadata) = std::fs::metadata(path) {
-        if metadata.is_file() && metadata.len() > MAX_FILE_BYTES {
-            return Err(too_large(metadata.len()));
-        }
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err("file not found".into()),
-        Err(error) if error.kind() == std::io::ErrorKind::IsADirectory => {
-            Err("is a directory".into())
-        }
-        Err(error) => Err(format!("cannot read: {error}")),
-    }
+    let bytes = read::read_file(path, MAX_FILE_BYTES, read::Containment::Anywhere)
+        .map_err(|error| error.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string())
 }
 
 /// Loads `text` as the only compose file (standard input, no readable project directory) and

@@ -302,7 +302,8 @@ fn reference(
 }
 
 /// Reads a `mode` the way compose-go does: a plain `0440` or `0o440` is octal, a plain `256`
-/// decimal, a string (quoted, or produced by interpolation) always octal.
+/// decimal, a string (quoted, or produced by interpolation) always octal. Errors do not quote
+/// the value: it may come from a variable that holds a secret.
 pub fn parse_mode(node: &Node) -> Result<u32, String> {
     let Some((text, style)) = node.as_scalar() else {
         return Err(format!("expected a number, not {}", node.kind_name()));
@@ -322,11 +323,11 @@ pub fn parse_mode(node: &Node) -> Result<u32, String> {
         } else {
             "a number"
         };
-        return Err(format!("{text:?} is not {expected}"));
+        return Err(format!("the value is not {expected}"));
     }
     match u32::from_str_radix(digits, radix) {
         Ok(mode) if mode <= 0o7777 => Ok(mode),
-        _ => Err(format!("{text} is above 07777")),
+        _ => Err("the number is above 07777".into()),
     }
 }
 
@@ -344,14 +345,11 @@ fn id_field(
             Some(text.to_string())
         }
         _ => {
-            let shown = entry
-                .value
-                .scalar_text()
-                .map_or_else(|| entry.value.kind_name().to_string(), |t| format!("{t:?}"));
+            // The value is not shown: it may come from a variable that holds a secret.
             diagnostics.push(
                 Diagnostic::error(
                     Some(entry.value.location.clone()),
-                    format!("invalid {name}: {shown} is not a numeric id"),
+                    format!("invalid {name}: the value is not a numeric id"),
                 )
                 .field(format!("{field}.{name}"))
                 .hint(format!(

@@ -1,13 +1,15 @@
 //! Checks across the whole project that no single field can make: references to undefined
 //! secrets and configs, two references with one container path, source files Swarm would
-//! refuse, names Swarm would refuse, and definitions nobody uses.
+//! refuse or that lie outside the project directory (`file:` and `env_file:`), names Swarm
+//! would refuse, and definitions nobody uses.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::normalize::Rejected;
+use super::node::Node;
+use super::normalize::{self, Rejected};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
-use crate::model::{Definition, ObjectKind, Project, Source};
+use crate::model::{Definition, Located, ObjectKind, Project, Service, Source};
 
 /// Longest name Swarm accepts for a secret or config.
 pub const MAX_SWARM_NAME: usize = 64;
@@ -22,6 +24,9 @@ pub fn validate(
     policy: &FilePolicy,
     diagnostics: &mut Diagnostics,
 ) {
+    for service in project.services.values() {
+        check_env_files(service, policy, diagnostics);
+    }
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let definitions = project.definitions(kind);
         for service in project.services.values() {
@@ -188,13 +193,118 @@ pub fn swarm_name_problem(name: &str, room: usize) -> Option<String> {
     None
 }
 
-/// Where secret and config files may come from.
+/// Where secret, config and env files may come from.
 #[derive(Debug, Clone)]
 pub struct FilePolicy {
     /// The project directory (the first compose file's directory).
     pub project_dir: PathBuf,
-    /// Whether symlinks may lead outside the project directory (`--allow-external-files`).
+    /// Whether files may lie, or symlinks lead, outside the project directory
+    /// (`--allow-external-files`).
     pub allow_external: bool,
+}
+
+/// How a resolved path stands with the project directory.
+enum Placement {
+    /// Inside, written and resolved (or it does not exist yet, and is written inside).
+    Inside,
+    /// Written outside the project directory (`../x`, `/etc/x`), and not really inside it.
+    Outside,
+    /// Written inside, but a symlink leads outside, to `real` (outside `project`).
+    SymlinkOutside { real: PathBuf, project: PathBuf },
+}
+
+impl FilePolicy {
+    /// Where the absolute `path` lies: as written (lexically normalized) and as the kernel
+    /// resolves it (`dir/link/..` is not `dir`). A path written outside counts as inside when
+    /// its real path is inside the real project directory (the project was reached through a
+    /// symlink).
+    fn placement(&self, path: &Path) -> Placement {
+        let written = normalize::absolute_path(&self.project_dir, path);
+        let real = path
+            .canonicalize()
+            .ok()
+            .zip(self.project_dir.canonicalize().ok());
+        let real_inside = real
+            .as_ref()
+            .map(|(real, project)| real.starts_with(project));
+        if !written.starts_with(&self.project_dir) {
+            return match real_inside {
+                Some(true) => Placement::Inside,
+                _ => Placement::Outside,
+            };
+        }
+        match real {
+            Some((real, project)) if !real.starts_with(&project) => {
+                Placement::SymlinkOutside { real, project }
+            }
+            _ => Placement::Inside,
+        }
+    }
+
+    /// The error for `path` when it may not be used, or None.
+    fn refusal(&self, path: &Located<PathBuf>, what: &str, field: &str) -> Option<Diagnostic> {
+        if self.allow_external {
+            return None;
+        }
+        let message = match self.placement(&path.value) {
+            Placement::Inside => return None,
+            Placement::Outside => format!(
+                "{what} {} is outside the project directory {}",
+                path.value.display(),
+                self.project_dir.display()
+            ),
+            Placement::SymlinkOutside { real, project } => format!(
+                "{} is a symlink to {}, outside the project directory {}",
+                path.value.display(),
+                real.display(),
+                project.display()
+            ),
+        };
+        Some(
+            Diagnostic::error(Some(path.location.clone()), message)
+                .field(field)
+                .hint("keep the files a project reads inside its directory (the first compose file's), or pass --allow-external-files"),
+        )
+    }
+}
+
+/// Refuses `env_file:` paths outside the project directory. Their shape and contents are
+/// checked where the container environment is built.
+fn check_env_files(service: &Service, policy: &FilePolicy, diagnostics: &mut Diagnostics) {
+    let Some(node) = service.fields.get("env_file") else {
+        return;
+    };
+    let field = format!("services.{}.env_file", service.name);
+    for (path, item_field) in env_file_paths(node, &field) {
+        if let Some(refusal) = policy.refusal(&path, "env file", &item_field) {
+            diagnostics.push(refusal);
+        }
+    }
+}
+
+/// The paths `env_file:` names (a string, a list of strings, or a list of `{path, ...}`),
+/// joined to the directory of the file that names them as they are read (not normalized),
+/// with their fields.
+fn env_file_paths(node: &Node, field: &str) -> Vec<(Located<PathBuf>, String)> {
+    let resolved = |path_node: &Node, field: String| {
+        let path = path_node.scalar_text()?;
+        let value = path_node.location.file.dir.join(path);
+        let location = path_node.location.clone();
+        Some((Located { value, location }, field))
+    };
+    let Some(items) = node.as_seq() else {
+        return resolved(node, field.to_string()).into_iter().collect();
+    };
+    let mut paths = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let item_field = format!("{field}[{index}]");
+        let found = match item.as_map().and_then(|map| map.get("path")) {
+            Some(entry) => resolved(&entry.value, format!("{item_field}.path")),
+            None => resolved(item, item_field),
+        };
+        paths.extend(found);
+    }
+    paths
 }
 
 fn check_source(definition: &Definition, policy: &FilePolicy, diagnostics: &mut Diagnostics) {
@@ -202,6 +312,11 @@ fn check_source(definition: &Definition, policy: &FilePolicy, diagnostics: &mut 
         return;
     };
     let field = format!("{}.{}.file", definition.kind.plural(), definition.key);
+    // Checked first: a file outside is not even looked at.
+    if let Some(refusal) = policy.refusal(path, definition.kind.noun(), &field) {
+        diagnostics.push(refusal);
+        return;
+    }
     if let Some(problem) = file_problem(&path.value, definition.kind.max_bytes()) {
         diagnostics.push(
             Diagnostic::error(
@@ -210,32 +325,12 @@ fn check_source(definition: &Definition, policy: &FilePolicy, diagnostics: &mut 
             )
             .field(field)
             .hint(format!(
-                "a {} file must exist and hold 1 to {} bytes",
+                "a {} file must be a regular file holding 1 to {} bytes",
                 definition.kind.noun(),
                 definition.kind.max_bytes()
             )),
         );
         return;
-    }
-    // A symlink may not lead out of the project directory unless the user allows it.
-    if let (Ok(real), Ok(project)) = (path.value.canonicalize(), policy.project_dir.canonicalize())
-    {
-        if real != path.value && !real.starts_with(&project) && !policy.allow_external {
-            diagnostics.push(
-                Diagnostic::error(
-                    Some(path.location.clone()),
-                    format!(
-                        "{} is a symlink to {}, outside the project directory {}",
-                        path.value.display(),
-                        real.display(),
-                        project.display()
-                    ),
-                )
-                .field(field.clone())
-                .hint("point `file:` at the real path, or pass --allow-external-files"),
-            );
-            return;
-        }
     }
     if definition.kind == ObjectKind::Secret {
         use std::os::unix::fs::PermissionsExt;
@@ -268,6 +363,12 @@ fn file_problem(path: &Path, max_bytes: u64) -> Option<String> {
     };
     if metadata.is_dir() {
         return Some("is a directory".into());
+    }
+    if !metadata.is_file() {
+        return Some(format!(
+            "is {}, not a regular file",
+            super::read::kind_name(&metadata.file_type())
+        ));
     }
     match metadata.len() {
         0 => Some("file is empty".into()),

@@ -1,14 +1,18 @@
 //! The YAML facade: the only module that touches the YAML crate. It turns text into a
 //! [`Node`] tree that remembers where every value was written, expanding anchors, aliases and
 //! `<<` merge keys, rejecting duplicate keys at the duplicate, and bounding what a hostile file
-//! can make us build. It also renders JSON values as YAML for `stackroll config`.
+//! can make us build: at most [`MAX_VALUES`] values and [`MAX_EXPANDED_BYTES`] bytes of scalar
+//! text (keys included) once aliases are expanded, nested at most [`MAX_DEPTH`] deep. An alias
+//! is charged its whole expanded size before it is copied. It also renders JSON values as YAML
+//! for `stackroll config`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_saphyr::granit_parser::{
-    Event, Options as ParserOptions, Parser, ScalarStyle as YamlStyle, ScanError, Span, StrInput,
+    ErrorKind, Event, Options as ParserOptions, Parser, ScalarStyle as YamlStyle, ScanError, Span,
+    StrInput,
 };
 
 use super::node::{Entry, MergeTag, Node, ScalarStyle, Value};
@@ -16,6 +20,9 @@ use crate::diagnostic::{Diagnostic, Location, SourceFile};
 
 /// Most values a document may hold once aliases are expanded (an alias bomb stops here).
 pub const MAX_VALUES: usize = 1_000_000;
+/// Most bytes of scalar text (keys included) a document may hold once aliases are expanded
+/// (64 MiB): a large anchored scalar referenced many times stops here.
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
 /// Deepest nesting of sequences and mappings accepted.
 pub const MAX_DEPTH: usize = 128;
 
@@ -30,7 +37,7 @@ pub fn parse(text: &str, file: &Arc<SourceFile>) -> (Option<Node>, Vec<Diagnosti
         parser: Parser::new_from_str_with_options(text, options),
         file: file.clone(),
         anchors: HashMap::new(),
-        values: 0,
+        built: Size::default(),
         errors: Vec::new(),
     };
     match composer.document() {
@@ -47,13 +54,22 @@ pub fn to_yaml_string(value: &serde_json::Value) -> String {
     serde_saphyr::to_string(value).expect("a JSON value always serializes to YAML")
 }
 
+/// What building a part of a document cost, aliases counted expanded.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    /// Scalars, sequences and mappings.
+    values: usize,
+    /// Bytes of scalar text, keys included.
+    bytes: usize,
+}
+
 struct Composer<'a> {
     parser: Parser<'a, StrInput<'a>>,
     file: Arc<SourceFile>,
     /// Anchored nodes with their expanded size, by the parser's anchor id.
-    anchors: HashMap<usize, (Node, usize)>,
-    /// Values built so far, aliases counted expanded.
-    values: usize,
+    anchors: HashMap<usize, (Node, Size)>,
+    /// What the document built so far costs.
+    built: Size,
     /// Non-fatal problems (duplicate keys, bad merges); parsing goes on after them.
     errors: Vec<Diagnostic>,
 }
@@ -133,6 +149,9 @@ impl<'a> Composer<'a> {
             line: marker.line(),
             column: marker.col() + 1,
         };
+        if matches!(error.kind(), ErrorKind::RecursionLimitExceeded) {
+            return too_deep(location);
+        }
         Diagnostic::error(Some(location), format!("invalid YAML: {}", error.info()))
             .hint("check the indentation and quoting around this position")
     }
@@ -145,37 +164,53 @@ impl<'a> Composer<'a> {
         }
     }
 
-    fn count(&mut self, values: usize, span: &Span) -> Result<(), Diagnostic> {
-        self.values = self.values.saturating_add(values);
-        if self.values > MAX_VALUES {
-            return Err(Diagnostic::error(
-                Some(self.location(span)),
-                format!("document too large: more than {MAX_VALUES} values once aliases are expanded"),
-            )
-            .hint("an alias that refers to an alias many times over multiplies the document; write the values out"));
+    /// Adds `size` to what the document costs; an error once it is over a limit.
+    fn count(&mut self, size: Size, span: &Span) -> Result<(), Diagnostic> {
+        self.built.values = self.built.values.saturating_add(size.values);
+        self.built.bytes = self.built.bytes.saturating_add(size.bytes);
+        let over = if self.built.values > MAX_VALUES {
+            format!("more than {MAX_VALUES} values")
+        } else if self.built.bytes > MAX_EXPANDED_BYTES {
+            format!("more than {MAX_EXPANDED_BYTES} bytes (64 MiB)")
+        } else {
+            return Ok(());
+        };
+        Err(Diagnostic::error(
+            Some(self.location(span)),
+            format!("document too large: {over} once aliases are expanded"),
+        )
+        .hint("an alias copies everything its anchor holds each time it is used; write the values out or use fewer aliases"))
+    }
+
+    /// The cost of one scalar of `len` bytes, or of one collection (`len` 0).
+    fn one(len: usize) -> Size {
+        Size {
+            values: 1,
+            bytes: len,
         }
-        Ok(())
     }
 
     fn node(&mut self, event: Event<'a>, span: Span, depth: usize) -> Result<Node, Diagnostic> {
         if depth > MAX_DEPTH {
-            return Err(Diagnostic::error(
-                Some(self.location(&span)),
-                format!("document nested too deeply (more than {MAX_DEPTH} levels)"),
-            ));
+            return Err(too_deep(self.location(&span)));
         }
         let location = self.location(&span);
-        let values_before = self.values;
+        let before = self.built;
         let (node, anchor) = match event {
             Event::Alias(id) => {
-                let (node, size) = self.anchors.get(&id).cloned().ok_or_else(|| {
-                    Diagnostic::error(Some(location.clone()), "invalid YAML: unknown alias")
-                })?;
+                let size = self
+                    .anchors
+                    .get(&id)
+                    .map(|(_, size)| *size)
+                    .ok_or_else(|| {
+                        Diagnostic::error(Some(location.clone()), "invalid YAML: unknown alias")
+                    })?;
+                // Charged before the copy is made.
                 self.count(size, &span)?;
-                return Ok(node);
+                return Ok(self.anchors[&id].0.clone());
             }
             Event::Scalar(text, style, anchor, tag) => {
-                self.count(1, &span)?;
+                self.count(Self::one(text.len()), &span)?;
                 let (merge_tag, is_str) = self.tag(tag.as_deref(), &location);
                 let style = if style == YamlStyle::Plain && !is_str {
                     ScalarStyle::Plain
@@ -190,7 +225,7 @@ impl<'a> Composer<'a> {
                 (node, anchor)
             }
             Event::SequenceStart(_, anchor, tag) => {
-                self.count(1, &span)?;
+                self.count(Self::one(0), &span)?;
                 let (merge_tag, _) = self.tag(tag.as_deref(), &location);
                 let mut items = Vec::new();
                 loop {
@@ -210,7 +245,7 @@ impl<'a> Composer<'a> {
                 )
             }
             Event::MappingStart(_, anchor, tag) => {
-                self.count(1, &span)?;
+                self.count(Self::one(0), &span)?;
                 let (merge_tag, _) = self.tag(tag.as_deref(), &location);
                 let map = self.mapping(depth)?;
                 (
@@ -231,7 +266,10 @@ impl<'a> Composer<'a> {
         };
         if anchor != 0 {
             // What expanding this node again through an alias costs.
-            let size = self.values - values_before;
+            let size = Size {
+                values: self.built.values - before.values,
+                bytes: self.built.bytes - before.bytes,
+            };
             self.anchors.insert(anchor, (node.clone(), size));
         }
         Ok(node)
@@ -355,6 +393,16 @@ fn duplicate_key(key: &str, location: Location) -> Diagnostic {
         .hint("a key may appear once per mapping; remove or rename one of them")
 }
 
+/// The error for sequences and mappings nested deeper than [`MAX_DEPTH`], whether the parser
+/// or the composer notices first.
+fn too_deep(location: Location) -> Diagnostic {
+    Diagnostic::error(
+        Some(location),
+        format!("document nested too deeply (more than {MAX_DEPTH} levels)"),
+    )
+    .hint("a Compose file never needs this much nesting; check for unclosed brackets")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,10 +472,70 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_is_refused() {
-        let text = "[".repeat(10_000);
+    fn alias_expansion_counts_bytes_not_only_values() {
+        // 1 MiB anchored once and referenced 100 times: few values, 100 MiB expanded.
+        let mut text = format!("a: &big \"{}\"\nrefs:\n", "x".repeat(1 << 20));
+        text.push_str(&"  - *big\n".repeat(100));
         let errors = parse_err(&text);
-        assert!(!errors.is_empty());
+        assert!(errors[0].contains("document too large"), "{errors:?}");
+        assert!(errors[0].contains("bytes"), "{errors:?}");
+        // Well under the limit is fine: 1 MiB referenced 40 times.
+        let mut text = format!("a: &big \"{}\"\nrefs:\n", "x".repeat(1 << 20));
+        text.push_str(&"  - *big\n".repeat(40));
+        let node = parse_ok(&text);
+        assert_eq!(
+            node.as_map().unwrap()["refs"].value.as_seq().unwrap().len(),
+            40
+        );
+    }
+
+    #[test]
+    fn issue_13_anchor_bomb_is_refused_quickly() {
+        // An 8 MiB scalar referenced 2,000 times (under the 16 MiB file limit and the value
+        // count) would expand to about 16 GiB.
+        let mut text = format!("a: &big {}\nrefs: [", "x".repeat(8 << 20));
+        text.push_str(&"*big, ".repeat(2_000));
+        text.push_str("]\n");
+        assert!((text.len() as u64) < crate::compose::MAX_FILE_BYTES);
+        let start = std::time::Instant::now();
+        let errors = parse_err(&text);
+        assert!(errors[0].contains("document too large"), "{errors:?}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn keys_count_towards_the_bytes() {
+        let key = "k".repeat(1 << 20);
+        let mut text = format!("a: &m\n  ? {key}\n  : 1\nrefs:\n");
+        text.push_str(&"  - *m\n".repeat(100));
+        let errors = parse_err(&text);
+        assert!(errors[0].contains("document too large"), "{errors:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let nesting = "document nested too deeply (more than 128 levels)";
+        // Flow, block, and both mixed: the parser's limits and the composer's own depth count.
+        let flow = "[".repeat(10_000);
+        let block: String = (0..200)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect();
+        let mixed = format!("a:\n  {}", "[".repeat(200));
+        let mixed_deep: String = (0..100)
+            .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+            .chain(std::iter::once(format!(
+                "{}{}{}\n",
+                "  ".repeat(100),
+                "[".repeat(100),
+                "]".repeat(100)
+            )))
+            .collect();
+        for text in [flow, block, mixed, mixed_deep] {
+            let errors = parse_err(&text);
+            assert!(errors[0].contains(nesting), "{errors:?}");
+        }
+        let flow_at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        parse_ok(&flow_at_limit);
     }
 
     #[test]

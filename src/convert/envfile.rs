@@ -1,18 +1,15 @@
-//! A service's container environment as docker/cli resolves it: the `env_file:` files read
-//! with docker/cli's `opts.ParseEnvFile` (relative paths against the directory of the compose
-//! file that names them), then `environment:` over them; a variable without a value, or with an
-//! empty one, takes its value from the process environment when it is set there.
+//! A service's container environment as docker/cli resolves it: the `env_file:` files (read
+//! by the loader, `compose::env_files`) parsed with docker/cli's `opts.ParseEnvFile`
+//! (relative paths against the directory of the compose file that names them), then
+//! `environment:` over them; a variable without a value, or with an empty one, takes its value
+//! from the process environment (as loading saw it) when it is set there.
 
 use indexmap::IndexMap;
 
 use super::values::{bad, boolean, check_keys, get, list_or_dict, text};
 use crate::compose::node::Node;
 use crate::diagnostic::Diagnostics;
-
-/// The variable `name` of the process environment (docker/cli's `lookupEnv`).
-pub fn lookup_env(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
-}
+use crate::model::{EnvFileRead, EnvFiles};
 
 /// docker/cli's `opts.ParseEnvFile` on the bytes of an env file: one `KEY=VALUE` a line, the
 /// value taken verbatim (no quotes, no trimming, no interpolation); leading white space of a
@@ -93,6 +90,7 @@ pub fn container_env(
     environment: Option<&Node>,
     field_prefix: &str,
     problems: &mut Diagnostics,
+    files: &EnvFiles,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Option<Vec<String>> {
     if env_file.is_none() && environment.is_none() {
@@ -101,37 +99,7 @@ pub fn container_env(
     let mut resolved: IndexMap<String, Option<String>> = IndexMap::new();
     if let Some(node) = env_file {
         let field = format!("{field_prefix}.env_file");
-        let mut from_files: IndexMap<String, Option<String>> = IndexMap::new();
-        for (item, path, required, item_field) in env_file_items(node, &field, problems) {
-            let full = if std::path::Path::new(&path).is_absolute() {
-                std::path::PathBuf::from(&path)
-            } else {
-                item.location.file.dir.join(&path)
-            };
-            let bytes = match std::fs::read(&full) {
-                Ok(bytes) => bytes,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => continue,
-                Err(error) => {
-                    problems.push(
-                        bad(item, &item_field, format!("cannot read env file {}: {error}", full.display()))
-                            .hint("env_file paths are relative to the directory of the compose file that names them"),
-                    );
-                    continue;
-                }
-            };
-            match parse_env_file(&bytes, lookup) {
-                Ok(lines) => {
-                    for (name, value) in lines {
-                        from_files.insert(name, Some(value));
-                    }
-                }
-                Err(problem) => problems.push(bad(
-                    item,
-                    &item_field,
-                    format!("env file {}: {problem}", full.display()),
-                )),
-            }
-        }
+        let from_files = env_file_variables(node, &field, problems, files, lookup);
         update(&mut resolved, from_files, lookup);
     }
     if let Some(node) = environment {
@@ -151,15 +119,80 @@ pub fn container_env(
     Some(env)
 }
 
+/// The variables of every file `env_file:` names, later files winning; an optional file that
+/// does not exist is skipped.
+fn env_file_variables(
+    node: &Node,
+    field: &str,
+    problems: &mut Diagnostics,
+    files: &EnvFiles,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> IndexMap<String, Option<String>> {
+    let mut variables: IndexMap<String, Option<String>> = IndexMap::new();
+    for item in env_file_items(node, field, problems) {
+        let full = EnvFiles::path(&item.path, &item.node.location.file.dir);
+        let bytes = match files.get(&full) {
+            Some(EnvFileRead::Read(bytes)) => bytes,
+            Some(EnvFileRead::Unreadable { missing: true, .. }) if !item.required => continue,
+            Some(EnvFileRead::Unreadable { error, .. }) => {
+                problems.push(
+                    bad(item.node, &item.field, format!("cannot read env file {}: {error}", full.display()))
+                        .hint("env_file paths are relative to the directory of the compose file that names them"),
+                );
+                continue;
+            }
+            None => {
+                problems.push(bad(
+                    item.node,
+                    &item.field,
+                    format!("env file {} was not read while loading", full.display()),
+                ));
+                continue;
+            }
+        };
+        match parse_env_file(bytes.expose(), lookup) {
+            Ok(lines) => {
+                for (name, value) in lines {
+                    variables.insert(name, Some(value));
+                }
+            }
+            Err(problem) => problems.push(bad(
+                item.node,
+                &item.field,
+                format!("env file {}: {problem}", full.display()),
+            )),
+        }
+    }
+    variables
+}
+
+/// One file `env_file:` names.
+struct EnvFileItem<'n> {
+    /// The node the path is written in (relative paths start from its file's directory).
+    node: &'n Node,
+    /// The path as written.
+    path: String,
+    /// Whether a missing file is an error (`required: false` skips it).
+    required: bool,
+    /// The item's field path, for messages.
+    field: String,
+}
+
 /// The files `env_file:` names: a string, a list of strings, or (as the Compose specification
-/// allows) a list of `{path, required}`. Returns (node, path, required, field).
+/// allows) a list of `{path, required}`. `compose::env_files::written_paths` finds the same
+/// paths for the loader to read.
 fn env_file_items<'n>(
     node: &'n Node,
     field: &str,
     problems: &mut Diagnostics,
-) -> Vec<(&'n Node, String, bool, String)> {
+) -> Vec<EnvFileItem<'n>> {
     if let Some(path) = node.scalar_text() {
-        return vec![(node, path.to_string(), true, field.to_string())];
+        return vec![EnvFileItem {
+            node,
+            path: path.to_string(),
+            required: true,
+            field: field.to_string(),
+        }];
     }
     let Some(items) = node.as_seq() else {
         problems.push(bad(
@@ -187,11 +220,21 @@ fn env_file_items<'n>(
                 }
                 None => true,
             };
-            files.push((path_node, path, required, item_field));
+            files.push(EnvFileItem {
+                node: path_node,
+                path,
+                required,
+                field: item_field,
+            });
             continue;
         }
         if let Some(path) = text(item, &item_field, problems) {
-            files.push((item, path, true, item_field));
+            files.push(EnvFileItem {
+                node: item,
+                path,
+                required: true,
+                field: item_field,
+            });
         }
     }
     files

@@ -2,7 +2,11 @@
 //! (docker/cli's cli/compose/convert, 20.10) does: names scoped by the stack, the stack label on
 //! everything, references sorted so that an unchanged file gives an identical spec.
 //!
+//! A project is converted once ([`ConvertedProject`]); planning then points each service's
+//! secret and config references at the versions it picked (`references`).
+//!
 //! - `service`: the ServiceSpec (container, task, mode, update settings, endpoint);
+//! - `references`: secret and config references, sorted, then linked to objects;
 //! - `deploy`, `ports`, `volumes`, `network`, `envfile`: the field groups;
 //! - `values`, `units`, `duration`: reading values as docker/cli's loader reads them.
 
@@ -11,6 +15,7 @@ mod duration;
 mod envfile;
 mod network;
 mod ports;
+mod references;
 mod service;
 mod units;
 mod values;
@@ -20,9 +25,11 @@ mod volumes;
 mod tests;
 
 pub use duration::parse_duration;
-pub use network::network_specs;
+pub use network::{network_specs, NetworkSpecs};
+pub use references::{ResolvedObject, ResolvedObjects};
+use service::convert;
 pub use service::{
-    service_spec, ResolvedObjects, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS, IMAGE_LABEL,
+    ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS, IMAGE_LABEL,
 };
 pub use units::shell_split;
 
@@ -30,23 +37,67 @@ use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::STACK_NAMESPACE_LABEL;
-use crate::model::Project;
+use crate::model::{Project, Service};
 
-/// Every problem converting the project would hit, found without the engine (object names
-/// and IDs do not matter for this). Each problem is reported once, even when several
-/// services hit it.
-pub fn check(namespace: &Namespace, project: &Project) -> Diagnostics {
-    let mut found = Diagnostics::default();
-    let objects = ResolvedObjects::new();
-    for service in project.services.values() {
-        if let Err(problems) = service_spec(namespace, service, project, &objects) {
-            found.extend(problems);
+/// A project converted once, after loading: every service and the networks, what is wrong
+/// with them and what docker stack deploy would ignore. The checks, the warnings and every
+/// plan of a deploy read this one value.
+#[derive(Debug, Clone)]
+pub struct ConvertedProject {
+    /// Each service by name, in document order.
+    pub services: IndexMap<String, ConvertedService>,
+    /// The networks services use, or why they cannot be converted.
+    pub networks: Result<NetworkSpecs, Diagnostics>,
+    /// Every problem converting the project hits (services, networks, volume definitions),
+    /// each reported once even when several services hit it. Object names and IDs do not
+    /// matter for these.
+    pub problems: Diagnostics,
+    /// One warning per service that uses fields docker stack deploy ignores.
+    pub warnings: Diagnostics,
+}
+
+impl ConvertedProject {
+    /// Converts every service and network of `project` for the stack `namespace`.
+    pub fn new(namespace: &Namespace, project: &Project) -> ConvertedProject {
+        let services: IndexMap<String, ConvertedService> = project
+            .services
+            .values()
+            .map(|service| (service.name.clone(), convert(namespace, service, project)))
+            .collect();
+        let networks = network_specs(namespace, project);
+        let mut found = Diagnostics::default();
+        for service in services.values() {
+            if service.problems.has_errors() {
+                found.extend(service.problems.clone());
+            }
+        }
+        if let Err(problems) = &networks {
+            found.extend(problems.clone());
+        }
+        found.extend(volumes::check_definitions(project));
+        let mut warnings = Diagnostics::default();
+        for (service, converted) in project.services.values().zip(services.values()) {
+            if let Some(warning) = ignored_warning(service, &converted.ignored) {
+                warnings.push(warning);
+            }
+        }
+        ConvertedProject {
+            services,
+            networks,
+            problems: unique(found),
+            warnings,
         }
     }
-    if let Err(problems) = network_specs(namespace, project) {
-        found.extend(problems);
-    }
-    found.extend(volumes::check_definitions(project));
+}
+
+/// The warnings of [`ConvertedProject`] for a command that has no stack (`config`): what docker
+/// stack deploy ignores does not depend on the stack's name.
+pub fn warnings(project: &Project) -> Diagnostics {
+    ConvertedProject::new(&Namespace("stack".into()), project).warnings
+}
+
+/// Each diagnostic once, first occurrence first.
+fn unique(found: Diagnostics) -> Diagnostics {
     let mut unique = Diagnostics::default();
     let mut seen: Vec<Diagnostic> = Vec::new();
     for diagnostic in found.iter() {
@@ -58,35 +109,30 @@ pub fn check(namespace: &Namespace, project: &Project) -> Diagnostics {
     unique
 }
 
-/// One warning per service that uses fields `docker stack deploy` accepts but ignores
+/// The warning for a service that uses fields `docker stack deploy` accepts but ignores
 /// (`build`, `depends_on`, `container_name`, ..., `restart` when `deploy.restart_policy` is
 /// set, a host IP in a port, per-network addresses, ...), located at the service's key.
-pub fn warnings(project: &Project) -> Diagnostics {
-    let mut warnings = Diagnostics::default();
-    for service in project.services.values() {
-        let ignored = service::ignored_fields(service, project);
-        if ignored.is_empty() {
-            continue;
-        }
-        warnings.push(
-            Diagnostic::warning(
-                Some(service.location.clone()),
-                format!(
-                    "docker stack deploy ignores {} of service \"{}\": {}",
-                    if ignored.len() == 1 {
-                        "this field"
-                    } else {
-                        "these fields"
-                    },
-                    service.name,
-                    ignored.join(", ")
-                ),
-            )
-            .field(format!("services.{}", service.name))
-            .hint("Swarm has no equivalent for them: remove them, or keep them for docker compose"),
-        );
+fn ignored_warning(service: &Service, ignored: &[String]) -> Option<Diagnostic> {
+    if ignored.is_empty() {
+        return None;
     }
-    warnings
+    Some(
+        Diagnostic::warning(
+            Some(service.location.clone()),
+            format!(
+                "docker stack deploy ignores {} of service \"{}\": {}",
+                if ignored.len() == 1 {
+                    "this field"
+                } else {
+                    "these fields"
+                },
+                service.name,
+                ignored.join(", ")
+            ),
+        )
+        .field(format!("services.{}", service.name))
+        .hint("Swarm has no equivalent for them: remove them, or keep them for docker compose"),
+    )
 }
 
 /// The stack a deploy works on: scopes names and labels objects.

@@ -218,7 +218,7 @@ fn ipam(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Value> {
 pub fn network_specs(
     namespace: &Namespace,
     project: &Project,
-) -> Result<(IndexMap<String, Spec>, Vec<String>), Diagnostics> {
+) -> Result<NetworkSpecs, Diagnostics> {
     let mut problems = Diagnostics::default();
     let declared: Vec<String> = project
         .networks
@@ -270,7 +270,16 @@ pub fn network_specs(
     if problems.has_errors() {
         return Err(problems);
     }
-    Ok((created, external))
+    Ok(NetworkSpecs { created, external })
+}
+
+/// The networks a stack's services use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkSpecs {
+    /// NetworkCreateRequests of the stack's own networks, by swarm name.
+    pub created: IndexMap<String, Spec>,
+    /// Swarm names of the external networks.
+    pub external: Vec<String>,
 }
 
 /// The network keys a service joins with their per-service settings (null for none), in

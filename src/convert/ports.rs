@@ -43,13 +43,22 @@ impl PortConfig {
 }
 
 /// What converting `ports:` gives: the ports in docker/cli's order, and the items whose host
-/// IP docker/cli ignores (index, IP).
+/// IP docker/cli ignores.
 #[derive(Debug, Default)]
 pub struct Ports {
     /// Sorted by published port (a stable sort, as Go's sort.Slice is for short lists).
     pub ports: Vec<PortConfig>,
     /// Short-syntax items naming a host IP other than 0.0.0.0, which Swarm cannot bind.
-    pub ignored_ips: Vec<(usize, String)>,
+    pub ignored_ips: Vec<IgnoredHostIp>,
+}
+
+/// A short-syntax `ports:` item whose host IP docker/cli ignores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IgnoredHostIp {
+    /// The item's index in `ports:`.
+    pub index: usize,
+    /// The host IP it names.
+    pub ip: String,
 }
 
 /// Converts a service's `ports:` list.
@@ -112,7 +121,7 @@ pub fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
         match parse_short(spec) {
             Ok((ip, ports)) => {
                 if !ip.is_empty() && !is_unspecified(&ip) {
-                    result.ignored_ips.push((index, ip));
+                    result.ignored_ips.push(IgnoredHostIp { index, ip });
                 }
                 result.ports.extend(ports);
             }

@@ -3,14 +3,16 @@
 //! the engines stackroll supports; where 20.10 refuses a field that later docker/cli versions
 //! and the 20.10 engine support, the later conversion is used and says so).
 
-use std::collections::HashMap;
-
+use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::deploy::{self, DEPLOY_KEYS};
-use super::envfile::{container_env, lookup_env};
+use super::envfile::container_env;
 use super::network::service_networks;
-use super::ports::ports;
+use super::ports::{ports, Ports};
+use super::references::{
+    credential_spec, file_references, link, sorted, ObjectSlots, Reference, ResolvedObjects,
+};
 use super::units::{effective_capabilities, shell_split};
 use super::values::{
     bad, boolean, check_keys, duration, get, integer, mapping, string_list, string_map,
@@ -21,7 +23,7 @@ use super::Namespace;
 use crate::compose::node::Node;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::Spec;
-use crate::model::{FileReference, ObjectKind, Project, Service};
+use crate::model::{ObjectKind, Project, Service};
 
 /// Label docker/cli puts on a service with the image the compose file named.
 pub const IMAGE_LABEL: &str = "com.docker.stack.image";
@@ -102,321 +104,419 @@ const FORBIDDEN_SERVICE_FIELDS: &[(&str, &str)] = &[
     ("memswap_limit", "Set resource limits using deploy.resources"),
 ];
 
-/// The swarm object each (kind, key) resolves to: its name and, once it exists, its ID.
-pub type ResolvedObjects = HashMap<(ObjectKind, String), (String, String)>;
-
-/// The ServiceSpec docker/cli would build for `service`, with secret and config references
-/// pointing at `objects`.
-pub fn service_spec(
-    namespace: &Namespace,
-    service: &Service,
-    project: &Project,
-    objects: &ResolvedObjects,
-) -> Result<Spec, Diagnostics> {
-    let converted = convert(namespace, service, project, objects, &lookup_env);
-    if converted.problems.has_errors() {
-        return Err(converted.problems);
-    }
-    Ok(converted.spec)
-}
-
-/// One conversion: the spec (meaningful only without errors), the problems, and what
+/// A service converted once: the ServiceSpec docker/cli would build, with its secret and
+/// config references not yet naming objects (planning picks their versions, then
+/// [`ConvertedService::spec`] fills them in), what conversion found wrong, and what
 /// docker stack deploy would ignore.
-pub(super) struct Converted {
-    pub spec: Spec,
+#[derive(Debug, Clone)]
+pub struct ConvertedService {
+    /// The spec, references without names and IDs.
+    spec: Spec,
+    /// Which definition each reference names.
+    slots: ObjectSlots,
+    /// Errors (and warnings) converting it; with errors the spec means nothing.
     pub problems: Diagnostics,
+    /// Fields docker stack deploy would ignore, as field paths below the service.
     pub ignored: Vec<String>,
 }
 
-/// Converts `service`, with `lookup` as the process environment.
+impl ConvertedService {
+    /// The ServiceSpec with each secret and config reference naming the object `objects`
+    /// resolves its definition to.
+    pub fn spec(&self, objects: &ResolvedObjects) -> Spec {
+        let mut spec = self.spec.clone();
+        link(&mut spec, &self.slots, objects);
+        spec
+    }
+}
+
+/// Converts `service` as docker/cli's `convert.Service` does: the container, then the task,
+/// then the service around them.
 pub(super) fn convert(
     namespace: &Namespace,
     service: &Service,
     project: &Project,
-    objects: &ResolvedObjects,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Converted {
-    let mut problems = Diagnostics::default();
-    let mut ignored: Vec<String> = Vec::new();
-    let prefix = format!("services.{}", service.name);
-    let field = |name: &str| format!("{prefix}.{name}");
-    check_service_keys(service, &prefix, &mut ignored, &mut problems);
-    let get = |key: &str| service.fields.get(key).filter(|node| !node.is_null());
-    let problems = &mut problems;
-
-    let image = match get("image").and_then(|node| text(node, &field("image"), problems)) {
-        Some(image) if !image.is_empty() => image,
-        _ => {
-            problems.push(
-                Diagnostic::error(Some(service.location.clone()), "service has no image")
-                    .field(field("image"))
-                    .hint("add `image: NAME:TAG`; docker stack deploy does not build images"),
-            );
-            String::new()
-        }
+) -> ConvertedService {
+    let mut conversion = Conversion {
+        namespace,
+        service,
+        project,
+        prefix: format!("services.{}", service.name),
+        problems: Diagnostics::default(),
+        ignored: Vec::new(),
     };
+    conversion.check_keys();
+    let image = conversion.image();
+    let deploy = conversion.deploy();
+    let ports = conversion.ports();
+    let container = conversion.container(&image);
+    let task = conversion.task(container.spec, &deploy);
+    let spec = service_spec(namespace, service, image, deploy, task, ports);
+    ConvertedService {
+        spec,
+        slots: container.slots,
+        problems: conversion.problems,
+        ignored: conversion.ignored,
+    }
+}
 
-    // deploy:
-    let deploy = get("deploy").and_then(|node| mapping(node, &field("deploy"), problems));
-    if let Some(map) = deploy {
-        check_keys(map, DEPLOY_KEYS, &field("deploy"), problems);
-    }
-    let deploy_get = |key: &str| deploy.and_then(|map| super::values::get(map, key));
-    let service_labels = deploy_get("labels")
-        .and_then(|node| string_mapping(node, &field("deploy.labels"), problems))
-        .unwrap_or_default();
-    let mode = deploy::mode(
-        deploy_get("mode"),
-        deploy_get("replicas"),
-        &field("deploy"),
-        problems,
-    );
-    let update_config = deploy_get("update_config")
-        .map(|node| deploy::update_config(node, &field("deploy.update_config"), problems));
-    let rollback_config = deploy_get("rollback_config")
-        .map(|node| deploy::update_config(node, &field("deploy.rollback_config"), problems));
-    let resources = deploy::resources(
-        deploy_get("resources"),
-        &field("deploy.resources"),
-        problems,
-    );
-    let restart_policy = deploy::restart_policy(
-        deploy_get("restart_policy"),
-        get("restart"),
-        &prefix,
-        problems,
-    );
-    if deploy_get("restart_policy").is_some() && get("restart").is_some() {
-        ignored.push("restart (deploy.restart_policy is used)".into());
-    }
-    let placement = deploy::placement(
-        deploy_get("placement"),
-        &field("deploy.placement"),
-        problems,
-    );
-    let endpoint_mode = deploy_get("endpoint_mode").and_then(|node| {
-        let sub = field("deploy.endpoint_mode");
-        let value = text(node, &sub, problems)?;
-        let lower = value.to_ascii_lowercase();
-        if matches!(lower.as_str(), "" | "vip" | "dnsrr") {
-            Some(lower)
-        } else {
-            problems.push(
-                bad(node, &sub, format!("invalid endpoint mode {value:?}"))
-                    .hint("use vip or dnsrr"),
-            );
-            None
-        }
-    });
-    let ports = get("ports").map(|node| ports(node, &field("ports"), problems));
-    if let Some(ports) = &ports {
-        for (index, ip) in &ports.ignored_ips {
-            ignored.push(format!(
-                "ports[{index}] host IP {ip} (Swarm publishes on all addresses)"
-            ));
-        }
+/// What the builders share while one service is converted.
+struct Conversion<'a> {
+    namespace: &'a Namespace,
+    service: &'a Service,
+    project: &'a Project,
+    /// `services.<name>`, the start of every field path.
+    prefix: String,
+    problems: Diagnostics,
+    ignored: Vec<String>,
+}
+
+/// The `deploy:` settings, read before the parts they go into are built.
+struct Deploy {
+    labels: IndexMap<String, String>,
+    mode: Value,
+    update_config: Option<Value>,
+    rollback_config: Option<Value>,
+    resources: Value,
+    restart_policy: Option<Value>,
+    placement: Value,
+    endpoint_mode: Option<String>,
+}
+
+/// A ContainerSpec and where its references sit.
+struct Container {
+    spec: Map<String, Value>,
+    slots: ObjectSlots,
+}
+
+impl<'a> Conversion<'a> {
+    /// The field path of the service's `name`.
+    fn field(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix)
     }
 
-    // The container.
-    let mut container = Map::new();
-    container.insert("Image".into(), image.clone().into());
-    let container_labels = get("labels")
-        .and_then(|node| string_mapping(node, &field("labels"), problems))
-        .unwrap_or_default();
-    container.insert(
-        "Labels".into(),
-        json!(namespace.add_label(&container_labels)),
-    );
-    // Empty lists are left out (Go's omitempty): the image's own entrypoint and command run.
-    if let Some(entrypoint) = get("entrypoint")
-        .and_then(|node| command(node, &field("entrypoint"), problems))
-        .filter(|words| !words.is_empty())
-    {
-        container.insert("Command".into(), json!(entrypoint));
+    /// The service's `key`, unless absent or null.
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        let service: &'a Service = self.service;
+        service.fields.get(key).filter(|node| !node.is_null())
     }
-    if let Some(args) = get("command")
-        .and_then(|node| command(node, &field("command"), problems))
-        .filter(|words| !words.is_empty())
-    {
-        container.insert("Args".into(), json!(args));
+
+    /// The service's `key` read with `read`, unless absent or null.
+    fn read<T>(
+        &mut self,
+        key: &str,
+        read: impl FnOnce(&Node, &str, &mut Diagnostics) -> Option<T>,
+    ) -> Option<T> {
+        let node = self.get(key)?;
+        read(node, &self.field(key), &mut self.problems)
     }
-    for (key, api) in [
-        ("hostname", "Hostname"),
-        ("working_dir", "Dir"),
-        ("user", "User"),
-        ("stop_signal", "StopSignal"),
-    ] {
-        if let Some(value) = get(key).and_then(|node| text(node, &field(key), problems)) {
-            if !value.is_empty() {
-                container.insert(api.into(), value.into());
+
+    /// Reports service keys stackroll cannot convert; collects the ones docker stack deploy
+    /// ignores.
+    fn check_keys(&mut self) {
+        check_service_keys(
+            self.service,
+            &self.prefix,
+            &mut self.ignored,
+            &mut self.problems,
+        );
+    }
+
+    /// `image`, required.
+    fn image(&mut self) -> String {
+        match self.read("image", text) {
+            Some(image) if !image.is_empty() => image,
+            _ => {
+                self.problems.push(
+                    Diagnostic::error(Some(self.service.location.clone()), "service has no image")
+                        .field(self.field("image"))
+                        .hint("add `image: NAME:TAG`; docker stack deploy does not build images"),
+                );
+                String::new()
             }
         }
     }
-    if let Some(hosts) =
-        get("extra_hosts").and_then(|node| extra_hosts(node, &field("extra_hosts"), problems))
-    {
-        if !hosts.is_empty() {
-            container.insert("Hosts".into(), json!(hosts));
+
+    /// `deploy:` and `restart` (which docker/cli uses without `deploy.restart_policy`).
+    fn deploy(&mut self) -> Deploy {
+        let field = self.field("deploy");
+        let sub = |key: &str| format!("{field}.{key}");
+        let (node, restart) = (self.get("deploy"), self.get("restart"));
+        let problems = &mut self.problems;
+        let map = node.and_then(|node| mapping(node, &field, problems));
+        if let Some(map) = map {
+            check_keys(map, DEPLOY_KEYS, &field, problems);
+        }
+        let get = |key: &str| map.and_then(|map| super::values::get(map, key));
+        let labels = get("labels")
+            .and_then(|node| string_mapping(node, &sub("labels"), problems))
+            .unwrap_or_default();
+        let mode = deploy::mode(get("mode"), get("replicas"), &field, problems);
+        let update_config = get("update_config")
+            .map(|node| deploy::update_config(node, &sub("update_config"), problems));
+        let rollback_config = get("rollback_config")
+            .map(|node| deploy::update_config(node, &sub("rollback_config"), problems));
+        let resources = deploy::resources(get("resources"), &sub("resources"), problems);
+        let restart_policy =
+            deploy::restart_policy(get("restart_policy"), restart, &self.prefix, problems);
+        if get("restart_policy").is_some() && restart.is_some() {
+            self.ignored
+                .push("restart (deploy.restart_policy is used)".into());
+        }
+        let placement = deploy::placement(get("placement"), &sub("placement"), problems);
+        let endpoint_mode = get("endpoint_mode")
+            .and_then(|node| endpoint_mode(node, &sub("endpoint_mode"), problems));
+        Deploy {
+            labels,
+            mode,
+            update_config,
+            rollback_config,
+            resources,
+            restart_policy,
+            placement,
+            endpoint_mode,
         }
     }
-    if let Some(dns) = dns_config(
-        get("dns"),
-        get("dns_search"),
-        get("dns_opt"),
-        &prefix,
-        problems,
-    ) {
-        container.insert("DNSConfig".into(), dns);
-    }
-    if let Some(health) =
-        get("healthcheck").and_then(|node| healthcheck(node, &field("healthcheck"), problems))
-    {
-        container.insert("Healthcheck".into(), health);
-    }
-    if let Some(env) = container_env(
-        get("env_file"),
-        get("environment"),
-        &prefix,
-        problems,
-        lookup,
-    ) {
-        if !env.is_empty() {
-            container.insert("Env".into(), json!(env));
+
+    /// `ports`, noting host IPs docker/cli ignores.
+    fn ports(&mut self) -> Option<Ports> {
+        let ports = self.read("ports", |node, field, problems| {
+            Some(ports(node, field, problems))
+        })?;
+        for ignored in &ports.ignored_ips {
+            self.ignored.push(format!(
+                "ports[{}] host IP {} (Swarm publishes on all addresses)",
+                ignored.index, ignored.ip
+            ));
         }
+        Some(ports)
     }
-    if let Some(node) = get("volumes") {
-        let converted = mounts(node, namespace, project, &field("volumes"), problems);
-        ignored.extend(
-            converted
-                .ignored
-                .into_iter()
-                .map(|path| path.trim_start_matches(&format!("{prefix}.")).to_string()),
-        );
-        if !converted.mounts.is_empty() {
-            container.insert("Mounts".into(), Value::Array(converted.mounts));
-        }
-    }
-    if let Some(node) = get("stop_grace_period") {
-        if let Some(nanos) = duration(node, &field("stop_grace_period"), problems) {
-            container.insert("StopGracePeriod".into(), nanos.into());
-        }
-    }
-    for (key, api) in [
-        ("tty", "TTY"),
-        ("stdin_open", "OpenStdin"),
-        ("read_only", "ReadOnly"),
-    ] {
-        if let Some(true) = get(key).and_then(|node| boolean(node, &field(key), problems)) {
-            container.insert(api.into(), true.into());
-        }
-    }
-    let secrets = references(
-        ObjectKind::Secret,
-        &service.secrets,
-        objects,
-        project,
-        namespace,
-    );
-    let mut configs = references(
-        ObjectKind::Config,
-        &service.configs,
-        objects,
-        project,
-        namespace,
-    );
-    let mut privileges = Map::new();
-    if let Some(node) = get("credential_spec") {
-        if let Some((spec, runtime)) = credential_spec(
-            node,
-            &field("credential_spec"),
+
+    /// The ContainerSpec: what runs and how, its files, its privileges and its references.
+    fn container(&mut self, image: &str) -> Container {
+        let mut spec = Map::new();
+        self.add_process(&mut spec, image);
+        self.add_files(&mut spec);
+        let credential = self.add_privileges(&mut spec);
+        let project = self.project;
+        let namespace = self.namespace;
+        let secrets = file_references(
+            ObjectKind::Secret,
+            &self.service.secrets,
             project,
             namespace,
-            objects,
-            problems,
+        );
+        let mut configs = file_references(
+            ObjectKind::Config,
+            &self.service.configs,
+            project,
+            namespace,
+        );
+        let mut slots = ObjectSlots::default();
+        if let Some(runtime) = credential {
+            slots.credential_config = Some(runtime.key().to_string());
+            configs.push(runtime);
+        }
+        let secrets = sorted(secrets);
+        let configs = sorted(configs);
+        if !secrets.values.is_empty() {
+            spec.insert("Secrets".into(), Value::Array(secrets.values));
+        }
+        if !configs.values.is_empty() {
+            spec.insert("Configs".into(), Value::Array(configs.values));
+        }
+        slots.secrets = secrets.keys;
+        slots.configs = configs.keys;
+        Container { spec, slots }
+    }
+
+    /// What runs: image, labels, command, identity, name resolution, health and environment.
+    fn add_process(&mut self, container: &mut Map<String, Value>, image: &str) {
+        container.insert("Image".into(), image.into());
+        let labels = self.read("labels", string_mapping).unwrap_or_default();
+        container.insert("Labels".into(), json!(self.namespace.add_label(&labels)));
+        // Empty lists are left out (Go's omitempty): the image's own entrypoint and command run.
+        if let Some(entrypoint) = self.read("entrypoint", command).filter(|w| !w.is_empty()) {
+            container.insert("Command".into(), json!(entrypoint));
+        }
+        if let Some(args) = self.read("command", command).filter(|w| !w.is_empty()) {
+            container.insert("Args".into(), json!(args));
+        }
+        for (key, api) in [
+            ("hostname", "Hostname"),
+            ("working_dir", "Dir"),
+            ("user", "User"),
+            ("stop_signal", "StopSignal"),
+        ] {
+            if let Some(value) = self.read(key, text).filter(|value| !value.is_empty()) {
+                container.insert(api.into(), value.into());
+            }
+        }
+        if let Some(hosts) = self
+            .read("extra_hosts", extra_hosts)
+            .filter(|h| !h.is_empty())
+        {
+            container.insert("Hosts".into(), json!(hosts));
+        }
+        let (dns, search, options) = (self.get("dns"), self.get("dns_search"), self.get("dns_opt"));
+        if let Some(dns) = dns_config(dns, search, options, &self.prefix, &mut self.problems) {
+            container.insert("DNSConfig".into(), dns);
+        }
+        if let Some(health) = self.read("healthcheck", healthcheck) {
+            container.insert("Healthcheck".into(), health);
+        }
+        let project = self.project;
+        if let Some(env) = container_env(
+            self.get("env_file"),
+            self.get("environment"),
+            &self.prefix,
+            &mut self.problems,
+            &project.env_files,
+            &|name| project.environment.get(name).map(str::to_string),
         ) {
-            privileges.insert("CredentialSpec".into(), spec);
-            configs.extend(runtime);
+            if !env.is_empty() {
+                container.insert("Env".into(), json!(env));
+            }
         }
     }
-    container.insert("Privileges".into(), Value::Object(privileges));
-    if let Some(value) =
-        get("isolation").and_then(|node| isolation(node, &field("isolation"), problems))
-    {
-        container.insert("Isolation".into(), value.into());
+
+    /// Its files and terminal: mounts, stop grace period, tty, stdin, read-only root.
+    fn add_files(&mut self, container: &mut Map<String, Value>) {
+        if let Some(node) = self.get("volumes") {
+            let field = self.field("volumes");
+            let converted = mounts(
+                node,
+                self.namespace,
+                self.project,
+                &field,
+                &mut self.problems,
+            );
+            let prefix = format!("{}.", self.prefix);
+            self.ignored.extend(
+                converted
+                    .ignored
+                    .into_iter()
+                    .map(|path| path.trim_start_matches(&prefix).to_string()),
+            );
+            if !converted.mounts.is_empty() {
+                container.insert("Mounts".into(), Value::Array(converted.mounts));
+            }
+        }
+        if let Some(nanos) = self.read("stop_grace_period", duration) {
+            container.insert("StopGracePeriod".into(), nanos.into());
+        }
+        for (key, api) in [
+            ("tty", "TTY"),
+            ("stdin_open", "OpenStdin"),
+            ("read_only", "ReadOnly"),
+        ] {
+            if let Some(true) = self.read(key, boolean) {
+                container.insert(api.into(), true.into());
+            }
+        }
     }
-    if let Some(init) = get("init").and_then(|node| boolean(node, &field("init"), problems)) {
-        container.insert("Init".into(), init.into());
-    }
-    if let Some(sysctls) =
-        get("sysctls").and_then(|node| string_mapping(node, &field("sysctls"), problems))
-    {
-        if !sysctls.is_empty() {
+
+    /// Its privileges and limits: credential spec, isolation, init, sysctls, capabilities,
+    /// ulimits. Returns the runtime config reference a credential spec adds.
+    fn add_privileges(&mut self, container: &mut Map<String, Value>) -> Option<Reference> {
+        let mut privileges = Map::new();
+        let (project, namespace) = (self.project, self.namespace);
+        let credential = self.read("credential_spec", |node, field, problems| {
+            credential_spec(node, field, project, namespace, problems)
+        });
+        let mut runtime = None;
+        if let Some(credential) = credential {
+            privileges.insert("CredentialSpec".into(), credential.value);
+            runtime = credential.runtime;
+        }
+        container.insert("Privileges".into(), Value::Object(privileges));
+        if let Some(value) = self.read("isolation", isolation) {
+            container.insert("Isolation".into(), value.into());
+        }
+        if let Some(init) = self.read("init", boolean) {
+            container.insert("Init".into(), init.into());
+        }
+        if let Some(sysctls) = self
+            .read("sysctls", string_mapping)
+            .filter(|s| !s.is_empty())
+        {
             container.insert("Sysctls".into(), json!(sysctls));
         }
-    }
-    let cap_add = get("cap_add")
-        .and_then(|node| string_list(node, &field("cap_add"), problems))
-        .unwrap_or_default();
-    let cap_drop = get("cap_drop")
-        .and_then(|node| string_list(node, &field("cap_drop"), problems))
-        .unwrap_or_default();
-    let (cap_add, cap_drop) = effective_capabilities(&cap_add, &cap_drop);
-    if !cap_add.is_empty() {
-        container.insert("CapabilityAdd".into(), json!(cap_add));
-    }
-    if !cap_drop.is_empty() {
-        container.insert("CapabilityDrop".into(), json!(cap_drop));
-    }
-    if let Some(ulimits) =
-        get("ulimits").and_then(|node| ulimits(node, &field("ulimits"), problems))
-    {
-        if !ulimits.is_empty() {
+        let cap_add = self.read("cap_add", string_list).unwrap_or_default();
+        let cap_drop = self.read("cap_drop", string_list).unwrap_or_default();
+        let (cap_add, cap_drop) = effective_capabilities(&cap_add, &cap_drop);
+        if !cap_add.is_empty() {
+            container.insert("CapabilityAdd".into(), json!(cap_add));
+        }
+        if !cap_drop.is_empty() {
+            container.insert("CapabilityDrop".into(), json!(cap_drop));
+        }
+        if let Some(ulimits) = self.read("ulimits", ulimits).filter(|u| !u.is_empty()) {
             container.insert("Ulimits".into(), Value::Array(ulimits));
         }
-    }
-    let secrets = sorted(secrets);
-    let configs = sorted(configs);
-    if !secrets.is_empty() {
-        container.insert("Secrets".into(), Value::Array(secrets));
-    }
-    if !configs.is_empty() {
-        container.insert("Configs".into(), Value::Array(configs));
+        runtime
     }
 
-    // The task.
-    let mut task = Map::new();
-    task.insert("ContainerSpec".into(), Value::Object(container));
-    task.insert("Resources".into(), resources);
-    if let Some(restart_policy) = restart_policy {
-        task.insert("RestartPolicy".into(), restart_policy);
+    /// The TaskTemplate: the container, resources, restart policy, placement, networks and
+    /// log driver.
+    fn task(&mut self, container: Map<String, Value>, deploy: &Deploy) -> Map<String, Value> {
+        let mut task = Map::new();
+        task.insert("ContainerSpec".into(), Value::Object(container));
+        task.insert("Resources".into(), deploy.resources.clone());
+        if let Some(restart_policy) = &deploy.restart_policy {
+            task.insert("RestartPolicy".into(), restart_policy.clone());
+        }
+        task.insert("Placement".into(), deploy.placement.clone());
+        let attachments = service_networks(
+            self.namespace,
+            self.service,
+            self.project,
+            &mut self.problems,
+        );
+        self.ignored.extend(attachments.ignored);
+        task.insert("Networks".into(), Value::Array(attachments.networks));
+        // docker/cli sends it (no omitempty); a deploy keeps the live value (see the planner).
+        task.insert("ForceUpdate".into(), 0.into());
+        if let Some(driver) = self.read("logging", logging) {
+            task.insert("LogDriver".into(), driver);
+        }
+        task
     }
-    task.insert("Placement".into(), placement);
-    let attachments = service_networks(namespace, service, project, problems);
-    ignored.extend(attachments.ignored);
-    task.insert("Networks".into(), Value::Array(attachments.networks));
-    // docker/cli sends it (no omitempty); a deploy keeps the live value (see the planner).
-    task.insert("ForceUpdate".into(), 0.into());
-    if let Some(driver) = get("logging").and_then(|node| logging(node, &field("logging"), problems))
-    {
-        task.insert("LogDriver".into(), driver);
-    }
+}
 
-    // The service.
-    let mut labels = namespace.add_label(&service_labels);
+/// The ServiceSpec around a task: name, labels, mode, update and rollback settings, endpoint.
+fn service_spec(
+    namespace: &Namespace,
+    service: &Service,
+    image: String,
+    deploy: Deploy,
+    task: Map<String, Value>,
+    ports: Option<Ports>,
+) -> Spec {
+    let mut labels = namespace.add_label(&deploy.labels);
     labels.insert(IMAGE_LABEL.to_string(), image);
     let mut spec = Map::new();
     spec.insert("Name".into(), namespace.scope(&service.name).into());
     spec.insert("Labels".into(), json!(labels));
     spec.insert("TaskTemplate".into(), Value::Object(task));
-    spec.insert("Mode".into(), mode);
-    if let Some(update_config) = update_config {
+    spec.insert("Mode".into(), deploy.mode);
+    if let Some(update_config) = deploy.update_config {
         spec.insert("UpdateConfig".into(), update_config);
     }
-    if let Some(rollback_config) = rollback_config {
+    if let Some(rollback_config) = deploy.rollback_config {
         spec.insert("RollbackConfig".into(), rollback_config);
     }
+    spec.insert(
+        "EndpointSpec".into(),
+        endpoint_spec(deploy.endpoint_mode, ports),
+    );
+    Value::Object(spec)
+}
+
+/// The EndpointSpec: `deploy.endpoint_mode` and the published ports.
+fn endpoint_spec(mode: Option<String>, ports: Option<Ports>) -> Value {
     let mut endpoint = Map::new();
-    if let Some(mode) = endpoint_mode.filter(|mode| !mode.is_empty()) {
+    if let Some(mode) = mode.filter(|mode| !mode.is_empty()) {
         endpoint.insert("Mode".into(), mode.into());
     }
     if let Some(ports) = ports.filter(|ports| !ports.ports.is_empty()) {
@@ -429,12 +529,20 @@ pub(super) fn convert(
                 .collect(),
         );
     }
-    spec.insert("EndpointSpec".into(), Value::Object(endpoint));
-    let problems = std::mem::take(problems);
-    Converted {
-        spec: Value::Object(spec),
-        problems,
-        ignored,
+    Value::Object(endpoint)
+}
+
+/// `deploy.endpoint_mode`: vip or dnsrr, without case.
+fn endpoint_mode(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
+    let value = text(node, field, problems)?;
+    let lower = value.to_ascii_lowercase();
+    if matches!(lower.as_str(), "" | "vip" | "dnsrr") {
+        Some(lower)
+    } else {
+        problems.push(
+            bad(node, field, format!("invalid endpoint mode {value:?}")).hint("use vip or dnsrr"),
+        );
+        None
     }
 }
 
@@ -693,13 +801,21 @@ fn isolation(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Str
     }
 }
 
+/// One `ulimits` entry.
+struct Ulimit {
+    name: String,
+    soft: i64,
+    hard: i64,
+}
+
 /// `ulimits` → `Ulimits`, sorted by name: a number sets both limits, `{soft, hard}` each.
 fn ulimits(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<Value>> {
     let map = mapping(node, field, problems)?;
-    let mut limits: Vec<(String, i64, i64)> = Vec::new();
+    let mut limits: Vec<Ulimit> = Vec::new();
     for (name, entry) in map {
         let sub = format!("{field}.{name}");
         let value = &entry.value;
+        let name = name.clone();
         if let Some(pair) = value.as_map() {
             check_keys(pair, &["soft", "hard"], &sub, problems);
             let (Some(soft), Some(hard)) = (get(pair, "soft"), get(pair, "hard")) else {
@@ -715,178 +831,20 @@ fn ulimits(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<V
             ) else {
                 continue;
             };
-            limits.push((name.clone(), soft, hard));
+            limits.push(Ulimit { name, soft, hard });
         } else if let Some(single) = integer(value, &sub, problems) {
-            limits.push((name.clone(), single, single));
+            limits.push(Ulimit {
+                name,
+                soft: single,
+                hard: single,
+            });
         }
     }
-    limits.sort_by(|a, b| a.0.cmp(&b.0));
+    limits.sort_by(|a, b| a.name.cmp(&b.name));
     Some(
         limits
             .into_iter()
-            .map(|(name, soft, hard)| json!({"Name": name, "Hard": hard, "Soft": soft}))
+            .map(|limit| json!({"Name": limit.name, "Hard": limit.hard, "Soft": limit.soft}))
             .collect(),
     )
-}
-
-/// The name docker/cli gives the object a reference names (`name:`, the key for an external
-/// object, `<stack>_<key>` otherwise): docker/cli sorts references by it.
-fn base_name(kind: ObjectKind, key: &str, project: &Project, namespace: &Namespace) -> String {
-    match project.definitions(kind).get(key) {
-        Some(definition) => match &definition.name {
-            Some(name) => name.value.clone(),
-            None if definition.is_external() => key.to_string(),
-            None => namespace.scope(key),
-        },
-        None => namespace.scope(key),
-    }
-}
-
-/// A reference and what it sorts by: (docker/cli's object name, file before runtime, target).
-type Sortable = ((String, u8, String), Value);
-
-/// Secret or config file references.
-fn references(
-    kind: ObjectKind,
-    refs: &[FileReference],
-    objects: &ResolvedObjects,
-    project: &Project,
-    namespace: &Namespace,
-) -> Vec<Sortable> {
-    let (id_key, name_key) = match kind {
-        ObjectKind::Secret => ("SecretID", "SecretName"),
-        ObjectKind::Config => ("ConfigID", "ConfigName"),
-    };
-    refs.iter()
-        .map(|reference| {
-            let (name, id) = objects
-                .get(&(kind, reference.source.value.clone()))
-                .cloned()
-                .unwrap_or_default();
-            let value = json!({
-                "File": {"Name": reference.target, "UID": reference.uid, "GID": reference.gid, "Mode": reference.mode},
-                id_key: id,
-                name_key: name,
-            });
-            let sort = (
-                base_name(kind, &reference.source.value, project, namespace),
-                0,
-                reference.target.clone(),
-            );
-            (sort, value)
-        })
-        .collect()
-}
-
-/// docker/cli sorts references by object name, keeping file references before the runtime
-/// one of the same config (the order of two references to one object is undefined there:
-/// here, by target).
-fn sorted(mut references: Vec<Sortable>) -> Vec<Value> {
-    references.sort_by(|a, b| a.0.cmp(&b.0));
-    references.into_iter().map(|(_, value)| value).collect()
-}
-
-/// `credential_spec` → `Privileges.CredentialSpec`, and for `config:` the runtime config
-/// reference docker/cli adds.
-fn credential_spec(
-    node: &Node,
-    field: &str,
-    project: &Project,
-    namespace: &Namespace,
-    objects: &ResolvedObjects,
-    problems: &mut Diagnostics,
-) -> Option<(Value, Option<Sortable>)> {
-    let map = mapping(node, field, problems)?;
-    check_keys(map, &["config", "file", "registry"], field, problems);
-    let value = |key: &str, problems: &mut Diagnostics| {
-        get(map, key)
-            .and_then(|node| text(node, &format!("{field}.{key}"), problems))
-            .unwrap_or_default()
-    };
-    let (config, file, registry) = (
-        value("config", problems),
-        value("file", problems),
-        value("registry", problems),
-    );
-    let given: Vec<&str> = [
-        ("\"Config\"", &config),
-        ("\"File\"", &file),
-        ("\"Registry\"", &registry),
-    ]
-    .into_iter()
-    .filter(|(_, value)| !value.is_empty())
-    .map(|(name, _)| name)
-    .collect();
-    match given.len() {
-        0 => return None,
-        1 => {}
-        2 => {
-            problems.push(bad(
-                node,
-                field,
-                format!(
-                    "invalid credential spec: cannot specify both {} and {}",
-                    given[0], given[1]
-                ),
-            ));
-            return None;
-        }
-        _ => {
-            problems.push(bad(
-                node,
-                field,
-                format!(
-                    "invalid credential spec: cannot specify both {}, and {}",
-                    given[..2].join(", "),
-                    given[2]
-                ),
-            ));
-            return None;
-        }
-    }
-    if config.is_empty() {
-        return Some((
-            json!({"Config": "", "File": file, "Registry": registry}),
-            None,
-        ));
-    }
-    if !project.configs.contains_key(&config) {
-        let location = get(map, "config").map_or(node, |n| n);
-        problems.push(
-            bad(
-                location,
-                &format!("{field}.config"),
-                format!("undefined config \"{config}\""),
-            )
-            .hint("define it under the top-level `configs:` key"),
-        );
-        return None;
-    }
-    let (name, id) = objects
-        .get(&(ObjectKind::Config, config.clone()))
-        .cloned()
-        .unwrap_or_default();
-    let runtime = json!({"Runtime": {}, "ConfigID": id, "ConfigName": name});
-    let sort = (
-        base_name(ObjectKind::Config, &config, project, namespace),
-        1,
-        String::new(),
-    );
-    Some((
-        json!({"Config": id, "File": "", "Registry": ""}),
-        Some((sort, runtime)),
-    ))
-}
-
-/// The fields of `service` docker stack deploy would ignore, as field paths.
-pub(super) fn ignored_fields(service: &Service, project: &Project) -> Vec<String> {
-    let namespace = Namespace("stack".into());
-    let converted = convert(
-        &namespace,
-        service,
-        project,
-        &ResolvedObjects::new(),
-        &|_| None,
-    );
-    converted.ignored
 }

@@ -6,8 +6,10 @@
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 
-use super::service::{convert, ResolvedObjects};
-use super::{check, network_specs, warnings, Namespace};
+use super::service::convert;
+use super::{
+    network_specs, warnings, ConvertedProject, Namespace, ResolvedObject, ResolvedObjects,
+};
 use crate::compose::{load, LoadOptions};
 use crate::diagnostic::Diagnostics;
 use crate::model::{ObjectKind, Project};
@@ -15,6 +17,14 @@ use crate::model::{ObjectKind, Project};
 /// A project loaded from `files` (name, content) written into a temporary directory; the
 /// first one is the compose file.
 fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+    project_with_env(files, process_environment())
+}
+
+/// [`project`], loaded with `environment` as the process environment.
+fn project_with_env(
+    files: &[(&str, &str)],
+    environment: IndexMap<String, String>,
+) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in files {
         let path = dir.path().join(name);
@@ -29,37 +39,33 @@ fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
     let options = LoadOptions {
         files: compose_files,
         working_dir: dir.path().to_path_buf(),
-        process_env: IndexMap::new(),
+        process_env: environment,
         ..LoadOptions::default()
     };
     let loaded = load(&options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()));
     (dir, loaded.project)
 }
 
-/// The fake process environment of these tests.
-fn lookup(name: &str) -> Option<String> {
-    match name {
-        "FROM_PROCESS" => Some("process-value".into()),
-        "FILLED" => Some("filled-from-process".into()),
-        _ => None,
-    }
+/// The fake process environment of these tests, given to the loader.
+fn process_environment() -> IndexMap<String, String> {
+    [
+        ("FROM_PROCESS", "process-value"),
+        ("FILLED", "filled-from-process"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect()
 }
 
 fn spec_with(project: &Project, service: &str, objects: &ResolvedObjects) -> Value {
     let namespace = Namespace("st".into());
-    let converted = convert(
-        &namespace,
-        &project.services[service],
-        project,
-        objects,
-        &lookup,
-    );
+    let converted = convert(&namespace, &project.services[service], project);
     assert!(
         !converted.problems.has_errors(),
         "{:?}",
         converted.problems.errors().collect::<Vec<_>>()
     );
-    converted.spec
+    converted.spec(objects)
 }
 
 fn spec(project: &Project, service: &str) -> Value {
@@ -68,14 +74,28 @@ fn spec(project: &Project, service: &str) -> Value {
 
 fn errors(project: &Project, service: &str) -> Diagnostics {
     let namespace = Namespace("st".into());
+    convert(&namespace, &project.services[service], project).problems
+}
+
+/// The fields of `service` docker stack deploy would ignore.
+fn ignored_fields(project: &Project, service: &str) -> Vec<String> {
     convert(
-        &namespace,
+        &Namespace("stack".into()),
         &project.services[service],
         project,
-        &ResolvedObjects::new(),
-        &lookup,
     )
-    .problems
+    .ignored
+}
+
+/// Resolves `key` of `kind` to the object `name` with ID `id`.
+fn resolve(objects: &mut ResolvedObjects, kind: ObjectKind, key: &str, name: &str, id: &str) {
+    objects.insert(
+        crate::model::ObjectKey::new(kind, key),
+        ResolvedObject {
+            name: name.into(),
+            id: id.into(),
+        },
+    );
 }
 
 fn messages(problems: &Diagnostics) -> Vec<String> {
@@ -245,6 +265,36 @@ services:
 }
 
 #[test]
+fn env_files_are_read_while_loading_and_optional_ones_may_be_missing() {
+    let (dir, project) = project(&[
+        (
+            "compose.yml",
+            "services:\n  app:\n    image: busybox\n    env_file:\n      - path: ./conf/a.env\n      - {path: gone.env, required: false}\n",
+        ),
+        ("conf/a.env", "A=from-file\n"),
+    ]);
+    // Conversion reads no file: removing it after loading changes nothing.
+    std::fs::remove_file(dir.path().join("conf/a.env")).unwrap();
+    assert_eq!(
+        spec(&project, "app")["TaskTemplate"]["ContainerSpec"]["Env"],
+        json!(["A=from-file"])
+    );
+    let (_dir, required) = project_with_env(
+        &[(
+            "compose.yml",
+            "services:\n  app:\n    image: busybox\n    env_file: [{path: gone.env, required: true}]\n",
+        )],
+        process_environment(),
+    );
+    let problems = messages(&errors(&required, "app"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("cannot read env file") && problems[0].contains("gone.env"),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn env_file_problems_are_located_and_hide_content() {
     let (dir, project) = project(&[
         (
@@ -300,7 +350,7 @@ services:
     );
     let problems = errors(&project, "app");
     assert!(!problems.has_errors());
-    let ignored = super::service::ignored_fields(&project.services["app"], &project);
+    let ignored = ignored_fields(&project, "app");
     assert_eq!(
         ignored,
         vec!["ports[2] host IP 127.0.0.1 (Swarm publishes on all addresses)"]
@@ -415,7 +465,7 @@ volumes:
     ] {
         assert!(joined.contains(expected), "{expected} missing in {joined}");
     }
-    // The definition problem is reported once by check(), though two services use it.
+    // The definition problem is reported once in the converted project, though two services use it.
     let other = messages(&errors(&project, "other")).join("\n");
     assert!(
         other.contains(
@@ -423,7 +473,7 @@ volumes:
         ),
         "{other}"
     );
-    let all = messages(&check(&Namespace("st".into()), &project));
+    let all = messages(&ConvertedProject::new(&Namespace("st".into()), &project).problems);
     assert_eq!(
         all.iter()
             .filter(|m| m.contains("conflicting parameters"))
@@ -497,7 +547,7 @@ services:
         json!({"Parallelism": 0, "MaxFailureRatio": 0, "Order": ""})
     );
     // `restart` loses to deploy.restart_policy, and is reported as ignored.
-    let ignored = super::service::ignored_fields(&project.services["app"], &project);
+    let ignored = ignored_fields(&project, "app");
     assert_eq!(ignored, vec!["restart (deploy.restart_policy is used)"]);
 }
 
@@ -530,7 +580,7 @@ services:
     assert_eq!(policy("no"), Value::Null);
     assert_eq!(policy("empty"), json!({}));
     assert!(messages(&errors(&project, "bad"))[0].contains("unknown restart policy: sometimes"));
-    assert!(super::service::ignored_fields(&project.services["always"], &project).is_empty());
+    assert!(ignored_fields(&project, "always").is_empty());
 }
 
 #[test]
@@ -632,13 +682,19 @@ configs:
         json!({"CredentialSpec": {"Config": "", "File": "", "Registry": "my-cred"}})
     );
     let mut objects = ResolvedObjects::new();
-    objects.insert(
-        (ObjectKind::Config, "cred".into()),
-        ("st_cred_v1".into(), "ID-CRED".into()),
+    resolve(
+        &mut objects,
+        ObjectKind::Config,
+        "cred",
+        "st_cred_v1",
+        "ID-CRED",
     );
-    objects.insert(
-        (ObjectKind::Config, "other".into()),
-        ("st_other_v2".into(), "ID-OTHER".into()),
+    resolve(
+        &mut objects,
+        ObjectKind::Config,
+        "other",
+        "st_other_v2",
+        "ID-OTHER",
     );
     let config = spec_with(&project, "config", &objects);
     let container = &config["TaskTemplate"]["ContainerSpec"];
@@ -676,14 +732,8 @@ secrets:
         ("s", "x"),
     ]);
     let mut objects = ResolvedObjects::new();
-    objects.insert(
-        (ObjectKind::Secret, "a".into()),
-        ("st_a_v1".into(), "IA".into()),
-    );
-    objects.insert(
-        (ObjectKind::Secret, "a_b".into()),
-        ("st_a_b_v1".into(), "IB".into()),
-    );
+    resolve(&mut objects, ObjectKind::Secret, "a", "st_a_v1", "IA");
+    resolve(&mut objects, ObjectKind::Secret, "a_b", "st_a_b_v1", "IB");
     let spec = spec_with(&project, "app", &objects);
     let names: Vec<(&str, &str)> = spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
         .as_array()
@@ -737,7 +787,8 @@ networks:
 "#,
     )]);
     let namespace = Namespace("st".into());
-    let (created, external) = network_specs(&namespace, &project).unwrap();
+    let networks = network_specs(&namespace, &project).unwrap();
+    let (created, external) = (networks.created, networks.external);
     assert_eq!(external, vec!["ext", "old-name"]);
     assert_eq!(
         created.keys().collect::<Vec<_>>(),
@@ -767,7 +818,7 @@ networks:
             {"Target": "st_front", "Aliases": ["web", "app"], "DriverOpts": {"mtu": "1400"}}
         ])
     );
-    let ignored = super::service::ignored_fields(&project.services["app"], &project);
+    let ignored = ignored_fields(&project, "app");
     assert_eq!(ignored, vec!["networks.front.ipv4_address"]);
 }
 
@@ -869,22 +920,23 @@ fn unknown_nested_keys_are_errors_at_the_key() {
 }
 
 #[test]
-fn public_service_spec_reads_the_process_environment() {
-    // Only the public entry point reads the real environment; PATH is set in any test run.
-    let (_dir, project) = project(&[(
-        "compose.yml",
-        "services:\n  app:\n    image: busybox\n    environment: [PATH]\n",
-    )]);
-    let spec = super::service_spec(
-        &Namespace("st".into()),
-        &project.services["app"],
-        &project,
-        &ResolvedObjects::new(),
-    )
-    .unwrap();
-    let env = spec["TaskTemplate"]["ContainerSpec"]["Env"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(env.starts_with("PATH=") && env.len() > 5, "{env}");
+fn the_process_environment_is_the_one_loading_saw() {
+    // PATH and HOME are set in any test run, but conversion reads only the environment given
+    // to the loader: the live process's PATH stays unset, HOME comes from the loader.
+    let mut environment = process_environment();
+    environment.insert("HOME".into(), "/home/loaded".into());
+    let (_dir, project) = project_with_env(
+        &[(
+            "compose.yml",
+            "services:\n  app:\n    image: busybox\n    environment: [PATH, FROM_PROCESS]\n    volumes: [\"~/data:/data\"]\n",
+        )],
+        environment,
+    );
+    let spec = spec(&project, "app");
+    let container = &spec["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(
+        container["Env"],
+        json!(["FROM_PROCESS=process-value", "PATH"])
+    );
+    assert_eq!(container["Mounts"][0]["Source"], json!("/home/loaded/data"));
 }

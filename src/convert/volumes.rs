@@ -254,13 +254,14 @@ fn is_absolute(path: &str) -> bool {
     false
 }
 
-/// docker/cli's `resolveVolumePaths` for one bind source: `~` expanded with `HOME`, a relative
-/// path joined to `dir` (and cleaned, as Go's `filepath.Join` does).
-pub fn resolve_bind_source(source: &str, dir: &std::path::Path) -> String {
+/// docker/cli's `resolveVolumePaths` for one bind source: `~` expanded with `home` (the
+/// process's `HOME`), a relative path joined to `dir` (and cleaned, as Go's `filepath.Join`
+/// does).
+pub fn resolve_bind_source(source: &str, dir: &std::path::Path, home: Option<&str>) -> String {
     let mut path = source.to_string();
     if path.starts_with('~') {
-        if let Some(home) = std::env::var_os("HOME") {
-            path = path.replacen('~', &home.to_string_lossy(), 1);
+        if let Some(home) = home {
+            path = path.replacen('~', home, 1);
         }
     }
     if is_absolute(&path) {
@@ -304,7 +305,8 @@ pub fn mounts(
         };
         if volume.kind == "bind" && !volume.source.is_empty() {
             let dir = &item.location.file.dir;
-            volume.source = resolve_bind_source(&volume.source, dir);
+            volume.source =
+                resolve_bind_source(&volume.source, dir, project.environment.get("HOME"));
         }
         match mount(&volume, namespace, project, problems, item, &item_field) {
             Some(mount) => result.mounts.push(mount),
@@ -717,10 +719,13 @@ mod tests {
     #[test]
     fn bind_sources_resolve_like_docker_cli() {
         let dir = std::path::Path::new("/srv/app");
-        assert_eq!(resolve_bind_source("./conf", dir), "/srv/app/conf");
-        assert_eq!(resolve_bind_source("../shared/x", dir), "/srv/shared/x");
-        assert_eq!(resolve_bind_source("/abs/./p/", dir), "/abs/./p/");
-        assert_eq!(resolve_bind_source("rel", dir), "/srv/app/rel");
-        assert_eq!(resolve_bind_source("C:\\x", dir), "C:\\x");
+        assert_eq!(resolve_bind_source("./conf", dir, None), "/srv/app/conf");
+        assert_eq!(
+            resolve_bind_source("../shared/x", dir, None),
+            "/srv/shared/x"
+        );
+        assert_eq!(resolve_bind_source("/abs/./p/", dir, None), "/abs/./p/");
+        assert_eq!(resolve_bind_source("rel", dir, None), "/srv/app/rel");
+        assert_eq!(resolve_bind_source("C:\\x", dir, None), "C:\\x");
     }
 }

@@ -1,10 +1,11 @@
 //! The Docker Engine as stackroll sees it: a small trait over the Swarm API calls we make,
 //! with a real implementation over bollard (`docker`, the only file that imports it) and an
-//! in-memory one for tests (`fake`). Specs travel as Docker Engine API JSON (`Spec`), exactly
-//! what `docker service inspect` shows, so both implementations and the planner agree on one
-//! shape.
+//! in-memory one for unit tests (`fake`, compiled only under `cfg(test)`, so never into the
+//! binary). Specs travel as Docker Engine API JSON (`Spec`), exactly what `docker service
+//! inspect` shows, so both implementations and the planner agree on one shape.
 
 pub mod docker;
+#[cfg(test)]
 pub mod fake;
 
 use indexmap::IndexMap;

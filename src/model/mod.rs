@@ -3,7 +3,7 @@
 //! read only this.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
@@ -112,6 +112,26 @@ impl ObjectKind {
         match self {
             ObjectKind::Secret => format!("/run/secrets/{target}"),
             ObjectKind::Config => format!("/{target}"),
+        }
+    }
+}
+
+/// A secret or config definition's identity: its kind and its key under `secrets:` or
+/// `configs:`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// The Compose key.
+    pub key: String,
+}
+
+impl ObjectKey {
+    /// The key `key` of `kind`.
+    pub fn new(kind: ObjectKind, key: &str) -> ObjectKey {
+        ObjectKey {
+            kind,
+            key: key.to_string(),
         }
     }
 }
@@ -262,6 +282,11 @@ pub struct Project {
     pub networks: Option<Node>,
     /// Top-level `volumes:` as written.
     pub volumes: Option<Node>,
+    /// The process environment loading saw: conversion takes variables without a value and
+    /// `HOME` from it, never from the live process.
+    pub environment: ProcessEnvironment,
+    /// The files services name under `env_file:`, read while loading.
+    pub env_files: EnvFiles,
 }
 
 impl Project {
@@ -271,5 +296,75 @@ impl Project {
             ObjectKind::Secret => &self.secrets,
             ObjectKind::Config => &self.configs,
         }
+    }
+}
+
+/// The process environment, as given to the loader. `Debug` shows only the names: values may
+/// be secrets.
+#[derive(Clone, PartialEq, Default)]
+pub struct ProcessEnvironment(IndexMap<String, String>);
+
+impl ProcessEnvironment {
+    /// Wraps the variables.
+    pub fn new(variables: IndexMap<String, String>) -> ProcessEnvironment {
+        ProcessEnvironment(variables)
+    }
+
+    /// The value of `name`, if it is set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl fmt::Debug for ProcessEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ProcessEnvironment")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What reading one env file gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnvFileRead {
+    /// Its bytes (never shown: env files often hold secrets).
+    Read(SensitiveBytes),
+    /// It could not be read; `missing` when it does not exist (an optional file is skipped).
+    Unreadable {
+        /// Whether the file does not exist.
+        missing: bool,
+        /// The error, as the system said it.
+        error: String,
+    },
+}
+
+/// The env files services name, by the absolute path [`EnvFiles::path`] gives.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnvFiles(IndexMap<PathBuf, EnvFileRead>);
+
+impl EnvFiles {
+    /// Where an `env_file:` path written in a file in `dir` points: relative paths start from
+    /// the directory of the compose file that names them.
+    pub fn path(written: &str, dir: &Path) -> PathBuf {
+        if Path::new(written).is_absolute() {
+            PathBuf::from(written)
+        } else {
+            dir.join(written)
+        }
+    }
+
+    /// Records what reading `path` gave.
+    pub fn insert(&mut self, path: PathBuf, read: EnvFileRead) {
+        self.0.insert(path, read);
+    }
+
+    /// Whether `path` was read (or tried).
+    pub fn contains(&self, path: &Path) -> bool {
+        self.0.contains_key(path)
+    }
+
+    /// What reading `path` gave, if the loader tried.
+    pub fn get(&self, path: &Path) -> Option<&EnvFileRead> {
+        self.0.get(path)
     }
 }

@@ -1,26 +1,32 @@
 //! Planning: comparing what the Compose files want with what the swarm has, as a pure
 //! function `plan(input, observed) -> Plan`. The plan says what would change and why
 //! (rendered by `render::plan`) and carries the operations the executor (`apply`) performs.
-//! Nothing here talks to the engine; `observe` gathers the [`Observed`] state beforehand.
+//! Nothing here talks to the engine or reads files: `crate::observe` gathers the [`Observed`]
+//! state and `crate::contents` reads secret and config data beforehand.
 
 pub mod canonical;
-pub mod contents;
 pub mod fingerprint;
-pub mod observe;
 pub mod prune;
 pub mod rotation;
 pub mod seal;
+
+/// Reading secret and config data moved to [`crate::contents`]; this path stays until `apply`
+/// imports it from there.
+pub use crate::contents;
+/// Reading the swarm moved to [`crate::observe`]; this path stays until `apply` imports it
+/// from there.
+pub use crate::observe;
 
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::convert::{self, Namespace, ResolvedObjects};
+use crate::contents::Contents;
+use crate::convert::{ConvertedProject, Namespace, ResolvedObject, ResolvedObjects};
 use crate::diagnostic::Diagnostics;
 use crate::engine::{NetworkState, ServiceState, Spec, SwarmObject};
-use crate::model::{Definition, ObjectKind, Project, Source};
-use contents::Contents;
+use crate::model::{Definition, ObjectKey, ObjectKind, Project, Source};
 use fingerprint::{Fingerprinter, Material};
 
 /// Label marking an object stackroll created (and so may delete).
@@ -269,25 +275,34 @@ pub enum PlanError {
     Invalid(Diagnostics),
 }
 
+/// One version of a secret or config that stackroll created.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Version<'o> {
+    /// Its version number.
+    pub number: u64,
+    /// The swarm object.
+    pub object: &'o SwarmObject,
+}
+
 /// The versions of one object that stackroll created for this stack, newest first.
 pub fn versions<'o>(
     observed: &'o [SwarmObject],
     namespace: &Namespace,
     key: &str,
     base: &str,
-) -> Vec<(u64, &'o SwarmObject)> {
-    let mut found: Vec<(u64, &SwarmObject)> = observed
+) -> Vec<Version<'o>> {
+    let mut found: Vec<Version<'o>> = observed
         .iter()
         .filter(|object| {
             is_managed_by(object, namespace)
                 && object.labels.get(KEY_LABEL).map(String::as_str) == Some(key)
         })
         .filter_map(|object| {
-            let version: u64 = object.labels.get(VERSION_LABEL)?.parse().ok()?;
-            (object.name == versioned_name(base, version)).then_some((version, object))
+            let number: u64 = object.labels.get(VERSION_LABEL)?.parse().ok()?;
+            (object.name == versioned_name(base, number)).then_some(Version { number, object })
         })
         .collect();
-    found.sort_by_key(|v| std::cmp::Reverse(v.0));
+    found.sort_by_key(|version| std::cmp::Reverse(version.number));
     found
 }
 
@@ -318,16 +333,108 @@ pub fn external_name(definition: &Definition) -> String {
         .map_or_else(|| definition.key.clone(), |name| name.value.clone())
 }
 
-/// Works out every change a deploy makes. Pure: the same inputs give the same plan.
+/// Works out every change a deploy makes, converting the project first. Pure: the same
+/// inputs give the same plan. A deploy, which may plan twice, converts once
+/// ([`ConvertedProject::new`]) and calls [`plan_converted`].
 pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanError> {
-    let namespace = input.namespace;
-    let mut changes = Vec::new();
-    let mut notes = Vec::new();
-    let mut missing = Vec::new();
-    let mut resolved = ResolvedObjects::new();
+    let converted = ConvertedProject::new(input.namespace, input.project);
+    plan_converted(input, &converted, observed)
+}
 
-    let stored_seal = seal::newest(&observed.configs, namespace);
-    let sealed = stored_seal.as_ref().and_then(|stored| {
+/// Works out every change a deploy makes, from `converted` (the project of `input`, converted
+/// for its namespace). Pure: the same inputs give the same plan. In order: secret and config
+/// versions, the content seal, networks, services, removals (`--prune`), superseded versions.
+pub fn plan_converted(
+    input: &PlanInput<'_>,
+    converted: &ConvertedProject,
+    observed: &Observed,
+) -> Result<Plan, PlanError> {
+    let mut draft = Draft::default();
+    let stored_seal = seal::newest(&observed.configs, input.namespace);
+    let sealed = verified_seal(input, observed, stored_seal.as_ref());
+    let objects = plan_objects(input, observed, sealed.as_ref(), &mut draft);
+    let seal = seal_write(
+        input,
+        observed,
+        &objects.resolved,
+        stored_seal.as_ref(),
+        sealed.is_some(),
+    );
+    let desired_networks = plan_networks(converted, observed, objects.missing, &mut draft)?;
+    let mut services = plan_services(input, converted, observed, &objects.resolved, &mut draft)?;
+    plan_removals(
+        input,
+        observed,
+        &desired_networks,
+        &mut services,
+        &mut draft,
+    );
+    plan_superseded(
+        input,
+        observed,
+        &objects.resolved,
+        &services.running,
+        &mut draft,
+    );
+    Ok(Plan {
+        stack: input.namespace.0.clone(),
+        summary: Summary::of(&draft.changes),
+        changes: draft.changes,
+        notes: draft.notes,
+        current_objects: objects.resolved.names().cloned().collect(),
+        unsettled: services.unsettled,
+        seal,
+    })
+}
+
+impl Summary {
+    /// The counts of `changes`.
+    fn of(changes: &[Change]) -> Summary {
+        let mut summary = Summary::default();
+        for change in changes {
+            match change.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Delete => summary.delete += 1,
+            }
+        }
+        summary
+    }
+}
+
+/// The changes and notes of a plan being worked out, in the order they are found.
+#[derive(Default)]
+struct Draft {
+    changes: Vec<Change>,
+    notes: Vec<String>,
+}
+
+/// What the secret and config step found.
+struct Objects {
+    /// The object each definition uses.
+    resolved: ResolvedObjects,
+    /// External objects that do not exist (`secret NAME`, `config NAME`).
+    missing: Vec<String>,
+}
+
+/// What the services step leaves for the later ones.
+struct Services {
+    /// Which observed services the Compose files have, by index.
+    touched: Vec<bool>,
+    /// Each service's spec once the plan is carried out, and its previous one (what the
+    /// pruning of superseded versions must keep).
+    running: Vec<(Spec, Option<Spec>)>,
+    /// Services (ID, name) left as they are whose rolling update has not settled.
+    unsettled: Vec<(String, String)>,
+}
+
+/// The versions the stored content seal vouches for, when it applies.
+fn verified_seal(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+    stored: Option<&seal::StoredSeal<'_>>,
+) -> Option<HashMap<ObjectKey, String>> {
+    let sealed = stored.and_then(|stored| {
         seal::verified(
             stored,
             |kind, key, id| existing_version(input, observed, kind, key, id),
@@ -336,7 +443,7 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
             input.fingerprinter,
         )
     });
-    match (&stored_seal, &sealed) {
+    match (stored, &sealed) {
         (Some(stored), Some(vouched)) => tracing::debug!(
             serial = stored.serial,
             versions = vouched.len(),
@@ -348,95 +455,148 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
         ),
         (None, _) => tracing::debug!("no content seal: checking each version's fingerprint"),
     }
-    let matches = matching_versions(input, observed, sealed.as_ref());
+    sealed
+}
+
+/// Resolves every secret and config: an external one to the object of its name, one with
+/// data to the version whose content matches, or to a new version (a change).
+fn plan_objects(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+    sealed: Option<&HashMap<ObjectKey, String>>,
+    draft: &mut Draft,
+) -> Objects {
+    let matches = matching_versions(input, observed, sealed);
+    let mut objects = Objects {
+        resolved: ResolvedObjects::new(),
+        missing: Vec::new(),
+    };
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let live = observed.objects(kind);
         for definition in input.project.definitions(kind).values() {
-            let key = (kind, definition.key.clone());
-            if definition.is_external() {
-                let name = external_name(definition);
-                match live.iter().find(|object| object.name == name) {
-                    Some(object) => {
-                        resolved.insert(key, (name, object.id.clone()));
-                    }
-                    None => missing.push(format!("{} {name}", kind.noun())),
-                }
+            let key = ObjectKey::new(kind, &definition.key);
+            if !definition.is_external() {
+                let version = plan_version(input, definition, live, &matches, draft);
+                objects.resolved.insert(key, version);
                 continue;
             }
-            let base = base_name(namespace, definition);
-            let versions = versions(live, namespace, &definition.key, &base);
-            let chosen = choose_version(&matches, definition, &versions, &mut notes);
-            match chosen {
-                Chosen::Existing(object) => {
-                    resolved.insert(key, (object.name.clone(), object.id.clone()));
+            let name = external_name(definition);
+            match live.iter().find(|object| object.name == name) {
+                Some(object) => {
+                    let id = object.id.clone();
+                    objects.resolved.insert(key, ResolvedObject { name, id });
                 }
-                Chosen::New { reason } => {
-                    let version = versions.first().map_or(1, |(newest, _)| newest + 1);
-                    let name = versioned_name(&base, version);
-                    if versions.is_empty() {
-                        if let Some(legacy) = live.iter().find(|object| object.name == base) {
-                            notes.push(format!(
-                                "adopting {} {}: its content cannot be verified; {name} is created and services are moved to it; {} is left in place",
-                                kind.noun(), legacy.name, legacy.name
-                            ));
-                        }
-                    }
-                    let mut labels = namespace.add_label(&definition.labels);
-                    labels.insert(MANAGED_LABEL.into(), "true".into());
-                    labels.insert(KEY_LABEL.into(), definition.key.clone());
-                    labels.insert(VERSION_LABEL.into(), version.to_string());
-                    let driver = match &definition.source {
-                        Source::Driver(driver) => Some(driver.clone()),
-                        _ => None,
-                    };
-                    changes.push(Change {
-                        resource: Resource::of(kind),
-                        action: Action::Create,
-                        name: name.clone(),
-                        reason: format!(
-                            "{}; {reason}",
-                            input.contents.describe(kind, &definition.key)
-                        ),
-                        details: Vec::new(),
-                        operation: Operation::CreateObject(ObjectCreation {
-                            kind,
-                            key: definition.key.clone(),
-                            version,
-                            name: name.clone(),
-                            labels,
-                            driver,
-                            driver_opts: definition.driver_opts.clone(),
-                            template_driver: definition.template_driver.clone(),
-                        }),
-                    });
-                    resolved.insert(key, (name, String::new()));
-                }
+                None => objects.missing.push(format!("{} {name}", kind.noun())),
             }
         }
     }
+    objects
+}
 
-    let seal = seal_write(
-        input,
-        observed,
-        &resolved,
-        stored_seal.as_ref(),
-        sealed.is_some(),
+/// The version a definition with data uses: an existing one whose content matches, or a new
+/// one, which the plan creates.
+fn plan_version(
+    input: &PlanInput<'_>,
+    definition: &Definition,
+    live: &[SwarmObject],
+    matches: &HashMap<ObjectKey, Option<usize>>,
+    draft: &mut Draft,
+) -> ResolvedObject {
+    let base = base_name(input.namespace, definition);
+    let versions = versions(live, input.namespace, &definition.key, &base);
+    let reason = match choose_version(matches, definition, &versions, &mut draft.notes) {
+        Chosen::Existing(object) => {
+            return ResolvedObject {
+                name: object.name.clone(),
+                id: object.id.clone(),
+            }
+        }
+        Chosen::New { reason } => reason,
+    };
+    let version = versions.first().map_or(1, |newest| newest.number + 1);
+    let name = versioned_name(&base, version);
+    if versions.is_empty() {
+        if let Some(legacy) = live.iter().find(|object| object.name == base) {
+            draft.notes.push(format!(
+                "adopting {} {}: its content cannot be verified; {name} is created and services are moved to it; {} is left in place",
+                definition.kind.noun(), legacy.name, legacy.name
+            ));
+        }
+    }
+    let reason = format!(
+        "{}; {reason}",
+        input.contents.describe(definition.kind, &definition.key)
     );
+    draft.changes.push(object_creation(
+        input.namespace,
+        definition,
+        version,
+        &name,
+        reason,
+    ));
+    ResolvedObject {
+        name,
+        id: String::new(),
+    }
+}
 
-    let (networks, external_networks) =
-        convert::network_specs(namespace, input.project).map_err(PlanError::Invalid)?;
-    for name in external_networks {
-        if !observed.networks.iter().any(|network| network.name == name) {
+/// The change creating version `version` of `definition`, named `name`.
+fn object_creation(
+    namespace: &Namespace,
+    definition: &Definition,
+    version: u64,
+    name: &str,
+    reason: String,
+) -> Change {
+    let mut labels = namespace.add_label(&definition.labels);
+    labels.insert(MANAGED_LABEL.into(), "true".into());
+    labels.insert(KEY_LABEL.into(), definition.key.clone());
+    labels.insert(VERSION_LABEL.into(), version.to_string());
+    let driver = match &definition.source {
+        Source::Driver(driver) => Some(driver.clone()),
+        _ => None,
+    };
+    Change {
+        resource: Resource::of(definition.kind),
+        action: Action::Create,
+        name: name.to_string(),
+        reason,
+        details: Vec::new(),
+        operation: Operation::CreateObject(ObjectCreation {
+            kind: definition.kind,
+            key: definition.key.clone(),
+            version,
+            name: name.to_string(),
+            labels,
+            driver,
+            driver_opts: definition.driver_opts.clone(),
+            template_driver: definition.template_driver.clone(),
+        }),
+    }
+}
+
+/// Creates the stack's networks that do not exist; refuses when an external secret, config
+/// or network is missing. Returns the names of the stack's networks.
+fn plan_networks(
+    converted: &ConvertedProject,
+    observed: &Observed,
+    mut missing: Vec<String>,
+    draft: &mut Draft,
+) -> Result<Vec<String>, PlanError> {
+    let networks = converted.networks.clone().map_err(PlanError::Invalid)?;
+    let exists = |name: &str| observed.networks.iter().any(|network| network.name == name);
+    for name in &networks.external {
+        if !exists(name) {
             missing.push(format!("network {name}"));
         }
     }
     if !missing.is_empty() {
         return Err(PlanError::MissingExternal(missing));
     }
-    let desired_networks: Vec<String> = networks.keys().cloned().collect();
-    for (name, spec) in networks {
-        if !observed.networks.iter().any(|network| network.name == name) {
-            changes.push(Change {
+    let desired: Vec<String> = networks.created.keys().cloned().collect();
+    for (name, spec) in networks.created {
+        if !exists(&name) {
+            draft.changes.push(Change {
                 resource: Resource::Network,
                 action: Action::Create,
                 name,
@@ -446,26 +606,36 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
             });
         }
     }
+    Ok(desired)
+}
 
+/// Creates the services that do not exist and updates the ones whose spec changed; refuses
+/// when a service cannot be converted.
+fn plan_services(
+    input: &PlanInput<'_>,
+    converted: &ConvertedProject,
+    observed: &Observed,
+    resolved: &ResolvedObjects,
+    draft: &mut Draft,
+) -> Result<Services, PlanError> {
     let mut invalid = Diagnostics::default();
-    let mut post_services: Vec<(Spec, Option<Spec>)> = Vec::new();
-    let mut unsettled = Vec::new();
-    let mut live_touched = vec![false; observed.services.len()];
-    for service in input.project.services.values() {
-        let mut spec = match convert::service_spec(namespace, service, input.project, &resolved) {
-            Ok(spec) => spec,
-            Err(problems) => {
-                invalid.extend(problems);
-                continue;
-            }
-        };
+    let mut services = Services {
+        touched: vec![false; observed.services.len()],
+        running: Vec::new(),
+        unsettled: Vec::new(),
+    };
+    for (name, service) in &converted.services {
+        if service.problems.has_errors() {
+            invalid.extend(service.problems.clone());
+            continue;
+        }
+        let mut spec = service.spec(resolved);
         resolve_network_ids(&mut spec, &observed.networks);
-        let name = namespace.scope(&service.name);
-        let live = observed.services.iter().position(|live| live.name == name);
-        match live {
+        let name = input.namespace.scope(name);
+        match observed.services.iter().position(|live| live.name == name) {
             None => {
-                post_services.push((spec.clone(), None));
-                changes.push(Change {
+                services.running.push((spec.clone(), None));
+                draft.changes.push(Change {
                     resource: Resource::Service,
                     action: Action::Create,
                     name,
@@ -475,110 +645,151 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
                 });
             }
             Some(index) => {
-                live_touched[index] = true;
+                services.touched[index] = true;
                 let live = &observed.services[index];
-                canonical::keep_force_update(&mut spec, &live.spec);
-                let details = canonical::differences(&live.spec, &spec);
-                if details.is_empty() {
-                    post_services.push((live.spec.clone(), live.previous_spec.clone()));
-                    // Its spec is right, but a rolling update (started by a deploy that was
-                    // interrupted, say) is still going: wait for it before saying done.
-                    if let Some(status) = live
-                        .update_status
-                        .as_ref()
-                        .filter(|s| UNSETTLED_STATES.contains(&s.state.as_str()))
-                    {
-                        notes.push(format!(
-                            "service {name}: its rolling update is {} ({}); waiting for it",
-                            status.state.replace('_', " "),
-                            if status.message.is_empty() {
-                                "no message"
-                            } else {
-                                &status.message
-                            }
-                        ));
-                        unsettled.push((live.id.clone(), name.clone()));
-                    }
-                    continue;
-                }
-                post_services.push((spec.clone(), Some(live.spec.clone())));
-                changes.push(Change {
-                    resource: Resource::Service,
-                    action: Action::Update,
-                    name,
-                    reason: "spec changed".into(),
-                    details,
-                    operation: Operation::UpdateService {
-                        id: live.id.clone(),
-                        version: live.version,
-                        replaces_tasks: canonical::replaces_tasks(&live.spec, &spec),
-                        spec,
-                    },
-                });
+                plan_service_update(live, name, spec, &mut services, draft);
             }
         }
     }
     if invalid.has_errors() {
         return Err(PlanError::Invalid(invalid));
     }
+    Ok(services)
+}
+
+/// Updates a live service whose spec differs from `spec`; leaves an equal one alone, noting
+/// a rolling update of it that has not settled.
+fn plan_service_update(
+    live: &ServiceState,
+    name: String,
+    mut spec: Spec,
+    services: &mut Services,
+    draft: &mut Draft,
+) {
+    canonical::keep_force_update(&mut spec, &live.spec);
+    let details = canonical::differences(&live.spec, &spec);
+    if details.is_empty() {
+        services
+            .running
+            .push((live.spec.clone(), live.previous_spec.clone()));
+        // Its spec is right, but a rolling update (started by a deploy that was
+        // interrupted, say) is still going: wait for it before saying done.
+        if let Some(status) = live
+            .update_status
+            .as_ref()
+            .filter(|s| UNSETTLED_STATES.contains(&s.state.as_str()))
+        {
+            draft.notes.push(format!(
+                "service {name}: its rolling update is {} ({}); waiting for it",
+                status.state.replace('_', " "),
+                if status.message.is_empty() {
+                    "no message"
+                } else {
+                    &status.message
+                }
+            ));
+            services.unsettled.push((live.id.clone(), name));
+        }
+        return;
+    }
+    services
+        .running
+        .push((spec.clone(), Some(live.spec.clone())));
+    draft.changes.push(Change {
+        resource: Resource::Service,
+        action: Action::Update,
+        name,
+        reason: "spec changed".into(),
+        details,
+        operation: Operation::UpdateService {
+            id: live.id.clone(),
+            version: live.version,
+            replaces_tasks: canonical::replaces_tasks(&live.spec, &spec),
+            spec,
+        },
+    });
+}
+
+/// The stack's services and networks the Compose files no longer have: removed with
+/// `--prune`, else a service is noted and left running.
+fn plan_removals(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+    desired_networks: &[String],
+    services: &mut Services,
+    draft: &mut Draft,
+) {
+    let gone = "not in the compose files (--prune)";
     for (index, live) in observed.services.iter().enumerate() {
-        if live_touched[index] {
+        if services.touched[index] {
             continue;
         }
-        if input.prune {
-            changes.push(Change {
-                resource: Resource::Service,
-                action: Action::Delete,
-                name: live.name.clone(),
-                reason: "not in the compose files (--prune)".into(),
-                details: Vec::new(),
-                operation: Operation::DeleteService {
-                    id: live.id.clone(),
-                },
-            });
-        } else {
-            notes.push(format!(
+        if !input.prune {
+            draft.notes.push(format!(
                 "service {} is not in the compose files; it is left running (--prune removes it)",
                 live.name
             ));
-            post_services.push((live.spec.clone(), live.previous_spec.clone()));
+            services
+                .running
+                .push((live.spec.clone(), live.previous_spec.clone()));
+            continue;
+        }
+        draft.changes.push(Change {
+            resource: Resource::Service,
+            action: Action::Delete,
+            name: live.name.clone(),
+            reason: gone.into(),
+            details: Vec::new(),
+            operation: Operation::DeleteService {
+                id: live.id.clone(),
+            },
+        });
+    }
+    if !input.prune {
+        return;
+    }
+    let label = input.namespace.0.as_str();
+    for network in &observed.networks {
+        let in_stack = network
+            .labels
+            .get(crate::engine::STACK_NAMESPACE_LABEL)
+            .map(String::as_str)
+            == Some(label);
+        if in_stack && !desired_networks.contains(&network.name) {
+            draft.changes.push(Change {
+                resource: Resource::Network,
+                action: Action::Delete,
+                name: network.name.clone(),
+                reason: gone.into(),
+                details: Vec::new(),
+                operation: Operation::DeleteNetwork {
+                    id: network.id.clone(),
+                },
+            });
         }
     }
-    if input.prune {
-        let label = namespace.0.as_str();
-        for network in &observed.networks {
-            let in_stack = network
-                .labels
-                .get(crate::engine::STACK_NAMESPACE_LABEL)
-                .map(String::as_str)
-                == Some(label);
-            if in_stack && !desired_networks.contains(&network.name) {
-                changes.push(Change {
-                    resource: Resource::Network,
-                    action: Action::Delete,
-                    name: network.name.clone(),
-                    reason: "not in the compose files (--prune)".into(),
-                    details: Vec::new(),
-                    operation: Operation::DeleteNetwork {
-                        id: network.id.clone(),
-                    },
-                });
-            }
-        }
-    }
+}
 
-    let in_use: Vec<&String> = resolved.values().map(|(name, _)| name).collect();
+/// Deletes the secret and config versions nothing needs any more (see `prune`).
+fn plan_superseded(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+    resolved: &ResolvedObjects,
+    running: &[(Spec, Option<Spec>)],
+    draft: &mut Draft,
+) {
+    let in_use: Vec<&String> = resolved.names().collect();
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for object in prune::prunable(
             kind,
             observed.objects(kind),
-            namespace,
+            input.namespace,
             input.project,
             &in_use,
-            &post_services,
+            running,
             input.keep,
         ) {
-            changes.push(Change {
+            draft.changes.push(Change {
                 resource: Resource::of(kind),
                 action: Action::Delete,
                 name: object.object.name.clone(),
@@ -591,25 +802,6 @@ pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanErro
             });
         }
     }
-
-    let mut summary = Summary::default();
-    for change in &changes {
-        match change.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Delete => summary.delete += 1,
-        }
-    }
-    let current_objects = resolved.into_values().map(|(name, _)| name).collect();
-    Ok(Plan {
-        stack: namespace.0.clone(),
-        changes,
-        notes,
-        summary,
-        current_objects,
-        unsettled,
-        seal,
-    })
 }
 
 /// Whether `id` is one of the versions stackroll created for the data-carrying definition
@@ -636,7 +828,7 @@ fn existing_version(
                 &base_name(input.namespace, definition),
             )
             .iter()
-            .any(|(_, object)| object.id == id)
+            .any(|version| version.object.id == id)
         })
 }
 
@@ -658,8 +850,13 @@ fn seal_write(
             {
                 continue;
             }
-            if let Some((name, id)) = resolved.get(&(kind, definition.key.clone())) {
-                versions.push((kind, definition.key.clone(), name.clone(), id.clone()));
+            if let Some(object) = resolved.get(kind, &definition.key) {
+                versions.push((
+                    kind,
+                    definition.key.clone(),
+                    object.name.clone(),
+                    object.id.clone(),
+                ));
             }
         }
     }
@@ -723,15 +920,10 @@ fn resolve_network_ids(spec: &mut Spec, networks: &[NetworkState]) {
 fn matching_versions(
     input: &PlanInput<'_>,
     observed: &Observed,
-    sealed: Option<&HashMap<(ObjectKind, String), String>>,
-) -> HashMap<(ObjectKind, String), Option<usize>> {
-    struct Job<'a> {
-        key: (ObjectKind, String),
-        material: Material<'a>,
-        stored: Vec<&'a str>,
-    }
-    let mut jobs = Vec::new();
+    sealed: Option<&HashMap<ObjectKey, String>>,
+) -> HashMap<ObjectKey, Option<usize>> {
     let mut found = HashMap::new();
+    let mut jobs = Vec::new();
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for definition in input.project.definitions(kind).values() {
             let Some(data) = input.contents.get(kind, &definition.key) else {
@@ -747,22 +939,18 @@ fn matching_versions(
                 &definition.key,
                 &base,
             );
-            let key = (kind, definition.key.clone());
+            let key = ObjectKey::new(kind, &definition.key);
             if let Some(id) = sealed.and_then(|sealed| sealed.get(&key)) {
                 // The seal vouches for this version: no check of its own.
-                found.insert(
-                    key,
-                    existing.iter().position(|(_, object)| &object.id == id),
-                );
+                let index = existing.iter().position(|version| &version.object.id == id);
+                found.insert(key, index);
                 continue;
             }
             let stored = existing
                 .into_iter()
-                .map(|(_, object)| {
-                    object
-                        .labels
-                        .get(FINGERPRINT_LABEL)
-                        .map_or("", String::as_str)
+                .map(|version| {
+                    let labels = &version.object.labels;
+                    labels.get(FINGERPRINT_LABEL).map_or("", String::as_str)
                 })
                 .collect();
             let material = Material {
@@ -770,13 +958,31 @@ fn matching_versions(
                 driver: None,
                 template_driver: definition.template_driver.as_deref(),
             };
-            jobs.push(Job {
+            jobs.push(FingerprintCheck {
                 key,
                 material,
                 stored,
             });
         }
     }
+    found.extend(check_fingerprints(jobs, input.fingerprinter));
+    found
+}
+
+/// One definition's data to compare with the fingerprints of its versions.
+struct FingerprintCheck<'a> {
+    key: ObjectKey,
+    material: Material<'a>,
+    /// The fingerprint label of each version, newest first.
+    stored: Vec<&'a str>,
+}
+
+/// Runs the checks on every core: for each, the index of the first version whose fingerprint
+/// matches.
+fn check_fingerprints(
+    jobs: Vec<FingerprintCheck<'_>>,
+    fingerprinter: &Fingerprinter,
+) -> Vec<(ObjectKey, Option<usize>)> {
     let results: Vec<std::sync::OnceLock<Option<usize>>> =
         jobs.iter().map(|_| std::sync::OnceLock::new()).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -791,17 +997,15 @@ fn matching_versions(
                 let found = job
                     .stored
                     .iter()
-                    .position(|stored| input.fingerprinter.matches(stored, job.material));
+                    .position(|stored| fingerprinter.matches(stored, job.material));
                 let _ = results[index].set(found);
             });
         }
     });
-    found.extend(
-        jobs.into_iter()
-            .zip(results)
-            .map(|(job, result)| (job.key, result.into_inner().flatten())),
-    );
-    found
+    jobs.into_iter()
+        .zip(results)
+        .map(|(job, result)| (job.key, result.into_inner().flatten()))
+        .collect()
 }
 
 enum Chosen<'o> {
@@ -811,9 +1015,9 @@ enum Chosen<'o> {
 
 /// Picks the version whose content matches (newest first), or says why a new one is needed.
 fn choose_version<'o>(
-    matches: &HashMap<(ObjectKind, String), Option<usize>>,
+    matches: &HashMap<ObjectKey, Option<usize>>,
     definition: &Definition,
-    versions: &[(u64, &'o SwarmObject)],
+    versions: &[Version<'o>],
     notes: &mut Vec<String>,
 ) -> Chosen<'o> {
     let kind = definition.kind;
@@ -824,18 +1028,21 @@ fn choose_version<'o>(
             definition.key
         ));
         return match versions.first() {
-            Some((_, object)) => Chosen::Existing(object),
+            Some(newest) => Chosen::Existing(newest.object),
             None => Chosen::New {
                 reason: "new".into(),
             },
         };
     }
     let matched = matches
-        .get(&(kind, definition.key.clone()))
+        .get(&ObjectKey::new(kind, &definition.key))
         .cloned()
         .flatten();
     if let Some(index) = matched {
-        let (version, object) = versions[index];
+        let Version {
+            number: version,
+            object,
+        } = versions[index];
         if index > 0 {
             notes.push(format!(
                 "{} {}: content equals retained v{version}; switching back to {}",
@@ -848,7 +1055,7 @@ fn choose_version<'o>(
     }
     Chosen::New {
         reason: match versions.first() {
-            Some((version, _)) => format!("replaces v{version}: content changed"),
+            Some(newest) => format!("replaces v{}: content changed", newest.number),
             None => "first version".into(),
         },
     }

@@ -17,12 +17,12 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::contents::Contents;
 use super::fingerprint::{Fingerprinter, Material};
 use super::{is_managed_by, MANAGED_LABEL};
+use crate::contents::Contents;
 use crate::convert::Namespace;
 use crate::engine::{SwarmObject, STACK_NAMESPACE_LABEL};
-use crate::model::{ObjectKind, Project};
+use crate::model::{ObjectKey, ObjectKind, Project};
 
 /// Label holding the seal's fingerprint.
 pub const SEAL_LABEL: &str = "io.stackroll.seal";
@@ -143,7 +143,7 @@ pub fn verified(
     project: &Project,
     contents: &Contents,
     fingerprinter: &Fingerprinter,
-) -> Option<HashMap<(ObjectKind, String), String>> {
+) -> Option<HashMap<ObjectKey, String>> {
     if seal.versions.is_empty()
         || !seal
             .versions
@@ -159,7 +159,12 @@ pub fn verified(
     Some(
         seal.versions
             .iter()
-            .map(|version| ((version.kind, version.key.clone()), version.id.clone()))
+            .map(|version| {
+                (
+                    ObjectKey::new(version.kind, &version.key),
+                    version.id.clone(),
+                )
+            })
             .collect(),
     )
 }

@@ -5,3 +5,6 @@ pub mod config;
 pub mod plan;
 pub mod progress;
 pub mod stacks;
+
+#[cfg(test)]
+mod snapshot_tests;

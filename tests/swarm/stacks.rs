@@ -1,7 +1,8 @@
 //! The stack commands (`ls`, `ps`, `status`, `rm`, `unlock`) and `deploy --prune` against the
 //! real swarm, with `docker` as the oracle.
 
-use crate::harness::{docker_lines, docker_ok, stack_objects, wait_for, Stack, WAIT};
+use crate::docker::{docker_lines, docker_ok, stack_objects, wait_for, WAIT};
+use crate::stack::Stack;
 
 /// Names of the stack's objects of one kind (`service`, `network`), sorted.
 fn names_of(kind: &str, stack: &Stack) -> Vec<String> {

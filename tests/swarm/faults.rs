@@ -3,7 +3,7 @@
 //! the follow-up of a rolled-back deploy, and an engine that goes away in the middle of a deploy
 //! (a TCP proxy in front of the engine's socket, cut on a chosen request).
 //!
-//! Every stackroll run goes through the harness (`harness.rs`): full verbosity, leak check on
+//! Every stackroll run goes through the harness (`tests/support/`): full verbosity, leak check on
 //! stdout and stderr, and the swarm's names, labels and specs searched after every deploy.
 //!
 //! After every fault the same invariant is checked with the docker CLI: every secret and config
@@ -23,7 +23,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::harness::*;
+use crate::docker::*;
+use crate::stack::*;
 
 /// The three-service fixture.
 const TRIO: &str = "faults/compose.yaml";

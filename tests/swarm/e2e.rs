@@ -1,6 +1,6 @@
 //! End-to-end tests: stackroll against the real local swarm (`scripts/dev-swarm.sh up`), with
 //! the `docker` CLI as the oracle. The harness (stacks, leak-checked runs, docker helpers) is in
-//! `harness.rs`; the fault tests (crashes, locks, engine failures) are in `faults.rs`.
+//! `tests/support/`; the fault tests (crashes, locks, engine failures) are in `faults.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -9,7 +9,9 @@ use std::process::Command as StdCommand;
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::harness::*;
+use crate::docker::*;
+use crate::leaks::*;
+use crate::stack::*;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.

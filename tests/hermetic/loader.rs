@@ -5,10 +5,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use crate::command::{fixtures, stackroll};
 
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/loader")
+    fixtures("loader")
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -24,9 +24,8 @@ fn lines(path: &Path) -> Vec<String> {
 
 /// Runs one case; returns what went wrong, if anything.
 fn run_case(dir: &Path) -> Result<(), String> {
-    let mut command = Command::cargo_bin("stackroll").unwrap();
+    let mut command = stackroll(dir);
     command
-        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     command.args(["config", "--format", "json"]);

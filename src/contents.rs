@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::model::{ObjectKind, Project, SensitiveBytes, Source};
+use crate::model::{ObjectKey, ObjectKind, Project, SensitiveBytes, Source};
 
 /// Data and a description for each (kind, key).
 #[derive(Debug, Default)]
 pub struct Contents {
-    data: HashMap<(ObjectKind, String), SensitiveBytes>,
-    descriptions: HashMap<(ObjectKind, String), String>,
+    data: HashMap<ObjectKey, SensitiveBytes>,
+    descriptions: HashMap<ObjectKey, String>,
 }
 
 impl Contents {
@@ -23,7 +23,7 @@ impl Contents {
         let mut problems = Diagnostics::default();
         for kind in [ObjectKind::Secret, ObjectKind::Config] {
             for definition in project.definitions(kind).values() {
-                let key = (kind, definition.key.clone());
+                let key = ObjectKey::new(kind, &definition.key);
                 let (data, description) = match &definition.source {
                     Source::External => continue,
                     Source::Driver(driver) => {
@@ -80,13 +80,13 @@ impl Contents {
 
     /// The data of (kind, key), if it has any (external and driver-backed ones have none).
     pub fn get(&self, kind: ObjectKind, key: &str) -> Option<&SensitiveBytes> {
-        self.data.get(&(kind, key.to_string()))
+        self.data.get(&ObjectKey::new(kind, key))
     }
 
     /// Where the data comes from and its size, e.g. `file ./db.txt, 17 bytes`.
     pub fn describe(&self, kind: ObjectKind, key: &str) -> String {
         self.descriptions
-            .get(&(kind, key.to_string()))
+            .get(&ObjectKey::new(kind, key))
             .cloned()
             .unwrap_or_default()
     }

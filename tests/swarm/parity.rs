@@ -22,16 +22,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Output};
+use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-
-use crate::harness::strip_ansi;
 use serde_json::{json, Map, Value};
 
-/// The label `docker stack` puts on everything it creates.
-const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+use crate::command::{fixtures, stackroll};
+use crate::docker::{
+    docker, docker_binary, ensure_swarm, inspect_many, lines_of, reference_entries,
+    remove_labelled, stack_object_ids, try_docker, POLL, REMOVE_TIMEOUT,
+};
+use crate::leaks::strip_ansi;
+
 /// Prefix of the labels stackroll adds to the objects it creates (set aside when comparing).
 const STACKROLL_LABEL_PREFIX: &str = "io.stackroll.";
 /// Overlay option whose value (the VXLAN IDs) the swarm allocates per network.
@@ -44,98 +46,15 @@ const UNSET_VARIABLES: &[&str] = &[
     "PARITY_UNSET_FROM_FILE",
     "PARITY_REPLICAS",
 ];
-/// How long removing a stack may take before the case is marked as failed.
-const REMOVE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to keep trying to remove the named volumes a case's tasks created.
 const VOLUME_TIMEOUT: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(250);
 
 // ---------------------------------------------------------------------------------------------
-// The docker CLI.
-
-/// The docker CLI to use: Debian's 20.10 (`/usr/bin/docker`, what CI has) when it exists, even
-/// if a newer one comes first on PATH.
-fn docker_binary() -> &'static str {
-    if Path::new("/usr/bin/docker").exists() {
-        "/usr/bin/docker"
-    } else {
-        "docker"
-    }
-}
-
-fn docker(args: &[&str]) -> Output {
-    StdCommand::new(docker_binary())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {} {args:?}: {e}", docker_binary()))
-}
-
-/// Runs docker; returns stdout, or an error with the output.
-fn docker_ok(args: &[&str]) -> Result<String, String> {
-    let output = docker(args);
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "docker {args:?} failed ({}): {}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-fn lines_of(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// IDs (or names, with `--format`) of the objects of `kind` labelled with the stack.
-fn stack_object_ids(kind: &str, stack: &str) -> Vec<String> {
-    let filter = format!("label={NAMESPACE_LABEL}={stack}");
-    docker_ok(&[kind, "ls", "-q", "--filter", &filter])
-        .map(|out| lines_of(&out))
-        .unwrap_or_default()
-}
-
-/// `docker <kind> inspect` of several objects at once, as a JSON array.
-fn inspect_many(kind: &str, ids: &[String]) -> Result<Vec<Value>, String> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut args = vec![kind, "inspect"];
-    args.extend(ids.iter().map(String::as_str));
-    let text = docker_ok(&args)?;
-    serde_json::from_str(&text).map_err(|e| format!("docker {kind} inspect: not JSON: {e}"))
-}
-
-/// Fails early, with the fix, when there is no swarm to test against.
-fn check_swarm() {
-    let info = docker_ok(&[
-        "info",
-        "--format",
-        "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
-    ])
-    .unwrap_or_default();
-    assert_eq!(
-        info.trim(),
-        "active true",
-        "the parity suite needs a local swarm manager; run scripts/dev-swarm.sh up"
-    );
-    assert!(
-        docker(&["image", "inspect", "local/busybox:1"])
-            .status
-            .success(),
-        "the parity suite needs the image local/busybox:1; run scripts/dev-swarm.sh up"
-    );
-}
+// The swarm's address pools.
 
 /// The address pools the swarm allocates network subnets from (default 10.0.0.0/8).
 fn default_address_pools() -> Vec<(Ipv4Addr, u32)> {
-    let text = docker_ok(&[
+    let text = try_docker(&[
         "info",
         "--format",
         "{{json .Swarm.Cluster.DefaultAddrPool}}",
@@ -193,7 +112,7 @@ impl Snapshot {
         if !service_ids.is_empty() {
             let mut args = vec!["service", "inspect", "--format", "{{json .Spec}}"];
             args.extend(service_ids.iter().map(String::as_str));
-            for line in lines_of(&docker_ok(&args)?) {
+            for line in lines_of(&try_docker(&args)?) {
                 let spec: Value = serde_json::from_str(&line)
                     .map_err(|e| format!("service spec is not JSON: {e}: {line}"))?;
                 let name = spec["Name"].as_str().unwrap_or_default().to_string();
@@ -205,7 +124,7 @@ impl Snapshot {
             let name = network["Name"].as_str().unwrap_or_default().to_string();
             networks.insert(name, network);
         }
-        let network_names = lines_of(&docker_ok(&[
+        let network_names = lines_of(&try_docker(&[
             "network",
             "ls",
             "--no-trunc",
@@ -225,7 +144,7 @@ impl Snapshot {
         ] {
             let ids: BTreeSet<String> = services
                 .values()
-                .flat_map(|spec| references(spec, list))
+                .flat_map(|spec| reference_entries(spec, list))
                 .filter_map(|r| r[id_key].as_str().map(str::to_string))
                 .collect();
             let ids: Vec<String> = ids.into_iter().collect();
@@ -388,14 +307,6 @@ fn sort_same_object_runs(refs: &mut [Value], id_key: &str) {
         });
         start = end;
     }
-}
-
-/// The references (`Secrets` or `Configs`) of a service spec.
-fn references(spec: &Value, list: &str) -> Vec<Value> {
-    spec["TaskTemplate"]["ContainerSpec"][list]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// A secret or config spec without its name and without stackroll's labels (rule 2).
@@ -629,9 +540,8 @@ fn docker_stack_deploy(dir: &Path, stack: &str, run: &str) -> Result<(), String>
 }
 
 fn stackroll_deploy(dir: &Path, stack: &str, run: &str) -> Result<(), String> {
-    let mut command = Command::cargo_bin("stackroll").expect("the stackroll binary");
+    let mut command = stackroll(dir);
     command
-        .current_dir(dir)
         .args(["deploy", "--detach", "-c", "compose.yaml", stack])
         .env(RUN_VARIABLE, run)
         .env_remove("RUST_LOG")
@@ -657,9 +567,8 @@ fn stackroll_deploy(dir: &Path, stack: &str, run: &str) -> Result<(), String> {
 /// that `docker stack deploy` made (`adopted`), the versioning adoption adds: new secret and
 /// config versions and service updates that only move references to them.
 fn plan_is_clean(dir: &Path, stack: &str, run: &str, adopted: bool) -> Result<(), String> {
-    let mut command = Command::cargo_bin("stackroll").expect("the stackroll binary");
+    let mut command = stackroll(dir);
     command
-        .current_dir(dir)
         .args(["plan", "--output", "json", "-c", "compose.yaml", stack])
         .env(RUN_VARIABLE, run)
         .env_remove("RUST_LOG")
@@ -727,18 +636,7 @@ fn start_remove(stack: &str) {
 fn wait_removed(stacks: &[&str], volumes: &BTreeSet<String>) -> Result<(), String> {
     let started = Instant::now();
     loop {
-        let mut left = Vec::new();
-        for stack in stacks {
-            for kind in ["service", "secret", "config", "network"] {
-                let ids = stack_object_ids(kind, stack);
-                if !ids.is_empty() {
-                    left.push(format!("{stack}: {} {kind}(s)", ids.len()));
-                    let mut args = vec![kind, "rm"];
-                    args.extend(ids.iter().map(String::as_str));
-                    let _ = docker(&args);
-                }
-            }
-        }
+        let left = remove_labelled(stacks);
         if left.is_empty() {
             break;
         }
@@ -778,7 +676,7 @@ fn create_external_networks(dir: &Path) -> Result<Vec<String>, String> {
         if docker(&["network", "inspect", &name]).status.success() {
             continue;
         }
-        docker_ok(&[
+        try_docker(&[
             "network",
             "create",
             "--driver",
@@ -806,7 +704,7 @@ fn create_external_objects(dir: &Path) -> Result<Vec<(String, String)>, String> 
             continue;
         }
         let file = dir.join(file).display().to_string();
-        docker_ok(&[kind, "create", name, &file])?;
+        try_docker(&[kind, "create", name, &file])?;
         created.push((kind.to_string(), name.to_string()));
     }
     Ok(created)
@@ -814,7 +712,7 @@ fn create_external_objects(dir: &Path) -> Result<Vec<(String, String)>, String> 
 
 fn remove_objects(objects: &[(String, String)]) {
     for (kind, name) in objects {
-        if let Err(error) = docker_ok(&[kind, "rm", name]) {
+        if let Err(error) = try_docker(&[kind, "rm", name]) {
             eprintln!("parity: cannot remove external {kind} {name}: {error}");
         }
     }
@@ -841,10 +739,6 @@ fn remove_networks(names: &[String]) {
 // ---------------------------------------------------------------------------------------------
 // The suite.
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parity")
-}
-
 /// The case directories (`NN-name/compose.yaml`), sorted, filtered by `PARITY_CASES`.
 fn cases() -> Vec<PathBuf> {
     let filter: Vec<String> = std::env::var("PARITY_CASES")
@@ -854,7 +748,7 @@ fn cases() -> Vec<PathBuf> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let mut cases: Vec<PathBuf> = fs::read_dir(fixtures_dir())
+    let mut cases: Vec<PathBuf> = fs::read_dir(fixtures("parity"))
         .expect("fixtures/parity exists")
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.join("compose.yaml").is_file())
@@ -962,7 +856,7 @@ fn run_case(dir: &Path, run: &str, pools: &[(Ipv4Addr, u32)]) -> Outcome {
 
 #[test]
 fn parity_with_docker_stack_deploy() {
-    check_swarm();
+    ensure_swarm();
     let run = std::process::id().to_string();
     let pools = default_address_pools();
     let cases = cases();

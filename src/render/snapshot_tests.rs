@@ -1,0 +1,361 @@
+//! Snapshots (insta) of everything stackroll prints: plan and deploy reports (text and JSON),
+//! `ls`, `ps`, `status`, `rm`, `config` (YAML and JSON) and the progress lines. Plans and stack
+//! states come from a project planned and deployed against the in-memory engine; the snapshots
+//! live in `src/render/snapshots/`. Every rendered text is also searched for the project's
+//! secret values (raw and as SHA-256 hex): a snapshot never holds one.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use insta::assert_snapshot;
+use sha2::Digest as _;
+use tempfile::TempDir;
+
+use super::config::{render_project, ConfigFormat};
+use super::plan::{render, FailureReport, Outcome, OutputFormat, Report};
+use super::progress::describe;
+use super::stacks::{render_removed, render_stacks, render_status, render_tasks};
+use crate::apply::{apply, ApplyInput, ApplyOptions, Progress, Reporter};
+use crate::compose::{load, LoadOptions, Loaded};
+use crate::convert::Namespace;
+use crate::engine::fake::FakeEngine;
+use crate::plan::contents::Contents;
+use crate::plan::fingerprint::Fingerprinter;
+use crate::plan::observe::observe;
+use crate::plan::{plan, Plan, PlanInput, Resource};
+use crate::stacks::{list_stacks, remove_stack, stack_status, stack_tasks};
+
+/// The secret values of the project: no snapshot may contain them.
+const DB_VALUE: &str = "db-snapshot-value-7f3a9c";
+const DB_VALUE_ROTATED: &str = "db-snapshot-value-rotated-51e0";
+const TOKEN_VALUE: &str = "token-snapshot-value-c4d2e8";
+
+/// Two services, a file secret, an environment secret, a config and a network.
+const COMPOSE: &str = "\
+services:
+  app:
+    image: local/busybox:1
+    environment:
+      MODE: ${MODE:-one}
+    secrets: [db, token]
+    configs:
+      - source: site
+        target: /etc/site.conf
+    networks: [back]
+  worker:
+    image: local/busybox:1
+    deploy:
+      replicas: 2
+    secrets:
+      - source: db
+        target: /run/db
+        mode: 0400
+    networks: [back]
+secrets:
+  db:
+    file: ./db.txt
+  token:
+    environment: TOKEN
+configs:
+  site:
+    file: ./site.conf
+networks:
+  back: {}
+";
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn report(&self, _: Progress<'_>) {}
+}
+
+/// A project directory deployed (or not) to an in-memory engine as stack `demo`.
+struct Scene {
+    dir: TempDir,
+    engine: FakeEngine,
+    env: IndexMap<String, String>,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let dir = TempDir::new().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), COMPOSE).unwrap();
+        std::fs::write(dir.path().join("db.txt"), DB_VALUE).unwrap();
+        std::fs::write(dir.path().join("site.conf"), "listen 8080\n").unwrap();
+        let env = IndexMap::from([("TOKEN".to_string(), TOKEN_VALUE.to_string())]);
+        Scene {
+            dir,
+            engine: FakeEngine::new(),
+            env,
+        }
+    }
+
+    fn namespace() -> Namespace {
+        Namespace("demo".into())
+    }
+
+    fn load(&self) -> Loaded {
+        let options = LoadOptions {
+            working_dir: self.dir.path().to_path_buf(),
+            process_env: self.env.clone(),
+            ..LoadOptions::default()
+        };
+        load(&options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()))
+    }
+
+    /// Plans the project against the engine and, if `write`, applies the plan (waiting for
+    /// the rollouts, keeping one old version); returns the plan.
+    fn plan(&self, write: bool) -> Plan {
+        let loaded = self.load();
+        let contents = Contents::read(&loaded.project, self.dir.path()).unwrap();
+        let namespace = Scene::namespace();
+        let fingerprinter = Fingerprinter::from_key(Some("snapshot-key".into()));
+        runtime().block_on(async {
+            let observed = observe(&self.engine, &namespace).await.unwrap();
+            let input = PlanInput {
+                namespace: &namespace,
+                project: &loaded.project,
+                contents: &contents,
+                fingerprinter: &fingerprinter,
+                keep: 1,
+                prune: true,
+            };
+            let plan = plan(&input, &observed).expect("the project plans");
+            if write {
+                let apply_input = ApplyInput {
+                    plan: &plan,
+                    namespace: &namespace,
+                    contents: &contents,
+                    fingerprinter: &fingerprinter,
+                    project: &loaded.project,
+                    keep: 1,
+                };
+                let options = ApplyOptions {
+                    detach: false,
+                    timeout: Duration::from_secs(5),
+                    poll: Duration::from_millis(1),
+                    kill_at: None,
+                };
+                apply(&self.engine, &apply_input, &Quiet, &options)
+                    .await
+                    .expect("the plan applies");
+            }
+            plan
+        })
+    }
+
+    /// The project deployed once.
+    fn deployed() -> Scene {
+        let scene = Scene::new();
+        scene.plan(true);
+        scene
+    }
+
+    /// Replaces the project's temporary directory, which differs per run, by `<DIR>`.
+    fn stable(&self, text: &str) -> String {
+        let dir = self.dir.path().canonicalize().unwrap();
+        text.replace(&dir.display().to_string(), "<DIR>")
+            .replace(&self.dir.path().display().to_string(), "<DIR>")
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `text`, after checking that it holds no secret value of the project (raw or SHA-256 hex).
+fn checked(text: String) -> String {
+    for value in [DB_VALUE, DB_VALUE_ROTATED, TOKEN_VALUE] {
+        let digest: String = sha2::Sha256::digest(value.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            !text.contains(value) && !text.to_lowercase().contains(&digest),
+            "a secret value shows in:\n{text}"
+        );
+    }
+    text
+}
+
+fn report(plan: &Plan, outcome: Outcome) -> Report<'_> {
+    Report {
+        plan,
+        outcome,
+        deleted: Vec::new(),
+        failures: Vec::new(),
+    }
+}
+
+#[test]
+fn plan_of_a_new_stack() {
+    let scene = Scene::new();
+    let plan = scene.plan(false);
+    let report = report(&plan, Outcome::Planned);
+    assert_snapshot!(
+        "plan_new_stack_text",
+        checked(render(&report, OutputFormat::Text))
+    );
+    assert_snapshot!(
+        "plan_new_stack_json",
+        checked(render(&report, OutputFormat::Json))
+    );
+}
+
+#[test]
+fn plan_of_changes_to_a_deployed_stack() {
+    let mut scene = Scene::deployed();
+    std::fs::write(scene.dir.path().join("db.txt"), DB_VALUE_ROTATED).unwrap();
+    std::fs::write(scene.dir.path().join("site.conf"), "listen 9090\n").unwrap();
+    scene.env.insert("MODE".into(), "two".into());
+    let plan = scene.plan(false);
+    let report = report(&plan, Outcome::Planned);
+    assert_snapshot!(
+        "plan_changes_text",
+        checked(render(&report, OutputFormat::Text))
+    );
+    assert_snapshot!(
+        "plan_changes_json",
+        checked(render(&report, OutputFormat::Json))
+    );
+}
+
+#[test]
+fn plan_of_a_stack_that_matches_the_files() {
+    let scene = Scene::deployed();
+    let plan = scene.plan(false);
+    let report = report(&plan, Outcome::NoChanges);
+    assert_snapshot!(
+        "plan_no_changes_text",
+        checked(render(&report, OutputFormat::Text))
+    );
+    assert_snapshot!(
+        "plan_no_changes_json",
+        checked(render(&report, OutputFormat::Json))
+    );
+}
+
+/// What deploy adds to the plan in JSON (the text printer shows the plan only; the CLI
+/// reports deletions and failures as they happen).
+#[test]
+fn deploy_reports_with_deletions_or_a_failed_rollout() {
+    let mut scene = Scene::deployed();
+    std::fs::write(scene.dir.path().join("db.txt"), DB_VALUE_ROTATED).unwrap();
+    scene.env.insert("MODE".into(), "two".into());
+    let plan = scene.plan(false);
+    let applied = Report {
+        deleted: vec!["demo_db_v1".into()],
+        ..report(&plan, Outcome::Applied)
+    };
+    assert_snapshot!(
+        "deploy_applied_json",
+        checked(render(&applied, OutputFormat::Json))
+    );
+    let failed = Report {
+        failures: vec![FailureReport {
+            service: "demo_app".into(),
+            reason: "rollback_completed: update rolled back due to failure or early termination \
+                     of task"
+                .into(),
+        }],
+        ..report(&plan, Outcome::RolloutFailed)
+    };
+    assert_snapshot!(
+        "deploy_rollout_failed_json",
+        checked(render(&failed, OutputFormat::Json))
+    );
+}
+
+#[test]
+fn ls_ps_status_and_rm_of_a_deployed_stack() {
+    let scene = Scene::deployed();
+    let namespace = Scene::namespace();
+    let rt = runtime();
+    let stacks = rt.block_on(list_stacks(&scene.engine)).unwrap();
+    let tasks = rt.block_on(stack_tasks(&scene.engine, &namespace)).unwrap();
+    let status = rt
+        .block_on(stack_status(&scene.engine, &namespace))
+        .unwrap();
+    for (name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {
+        assert_snapshot!(
+            format!("ls_{name}"),
+            checked(render_stacks(&stacks, format))
+        );
+        assert_snapshot!(format!("ps_{name}"), checked(render_tasks(&tasks, format)));
+        assert_snapshot!(
+            format!("status_{name}"),
+            checked(render_status(&status, format))
+        );
+    }
+    let removed = rt
+        .block_on(remove_stack(
+            &scene.engine,
+            &namespace,
+            Duration::from_secs(5),
+            &Quiet,
+        ))
+        .unwrap();
+    for (name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {
+        assert_snapshot!(
+            format!("rm_{name}"),
+            checked(render_removed("demo", &removed, format))
+        );
+    }
+}
+
+#[test]
+fn config_as_yaml_and_json() {
+    let scene = Scene::new();
+    let loaded = scene.load();
+    for (name, format) in [("yaml", ConfigFormat::Yaml), ("json", ConfigFormat::Json)] {
+        let text = scene.stable(&render_project(&loaded.project, format));
+        assert_snapshot!(format!("config_{name}"), checked(text));
+    }
+}
+
+#[test]
+fn progress_lines() {
+    let events = [
+        Progress::Created {
+            resource: Resource::Secret,
+            name: "demo_db_v2",
+        },
+        Progress::Updated { name: "demo_app" },
+        Progress::Rolling {
+            service: "demo_app",
+            running: 1,
+            desired: 2,
+            elapsed: Duration::from_millis(2500),
+            last_error: None,
+        },
+        Progress::Rolling {
+            service: "demo_app",
+            running: 0,
+            desired: 2,
+            elapsed: Duration::from_millis(6100),
+            last_error: Some("task: non-zero exit (1)"),
+        },
+        Progress::Converged {
+            service: "demo_app",
+            elapsed: Duration::from_millis(7250),
+        },
+        Progress::RolloutFailed {
+            service: "demo_worker",
+            state: "rollback_completed",
+            message: "update rolled back due to failure or early termination of task",
+        },
+        Progress::Deleted {
+            resource: Resource::Config,
+            name: "demo_site_v1",
+        },
+        Progress::KeptInUse {
+            resource: Resource::Secret,
+            name: "demo_db_v1",
+            reason: "still referenced by demo_worker's previous spec",
+        },
+    ];
+    let lines: Vec<String> = events.iter().map(describe).collect();
+    assert_snapshot!("progress_lines", checked(lines.join("\n")));
+}

@@ -1,7 +1,0 @@
-mod cli;
-mod e2e;
-mod faults;
-mod harness;
-mod loader;
-mod parity;
-mod stacks;

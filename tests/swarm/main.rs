@@ -1,0 +1,18 @@
+//! The tests against the real local swarm (`scripts/dev-swarm.sh up`): end to end (`e2e`),
+//! faults (crashes, locks, engine failures: `faults`), `ls`/`ps`/`status`/`rm` (`stacks`) and
+//! the differential suite against `docker stack deploy` (`parity`), with the `docker` CLI as the
+//! oracle. The harness in `tests/support/` is shared with the `hermetic` binary.
+
+#[path = "../support/command.rs"]
+mod command;
+#[path = "../support/docker.rs"]
+mod docker;
+#[path = "../support/leaks.rs"]
+mod leaks;
+#[path = "../support/stack.rs"]
+mod stack;
+
+mod e2e;
+mod faults;
+mod parity;
+mod stacks;
