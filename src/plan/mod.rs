@@ -237,6 +237,12 @@ pub struct Plan {
     /// only makes the next check of unchanged contents cheap.
     #[serde(skip)]
     pub seal: Option<SealWrite>,
+    /// Staged rotations of credentials held by services (`rotation`), carried out after the
+    /// changes above converged.
+    pub rotations: Vec<rotation::Rotation>,
+    /// The specs, stage by stage, of every service a rotation touches.
+    #[serde(skip)]
+    pub staged: Vec<rotation::StagedService>,
 }
 
 /// A content seal to record (see `seal`).
@@ -257,12 +263,13 @@ const UNSETTLED_STATES: &[&str] = &["updating", "paused", "rollback_started", "r
 impl Plan {
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.rotations.is_empty()
     }
 
-    /// Whether a deploy has anything to do: changes to make, or rollouts to wait for.
+    /// Whether a deploy has anything to do: changes to make, rotation stages to run, or
+    /// rollouts to wait for.
     pub fn needs_apply(&self) -> bool {
-        !self.changes.is_empty() || !self.unsettled.is_empty()
+        !self.is_empty() || !self.unsettled.is_empty()
     }
 }
 
@@ -360,8 +367,16 @@ pub fn plan_converted(
         stored_seal.as_ref(),
         sealed.is_some(),
     );
+    let rotations = plan_rotations(input, observed, &objects.resolved, &mut draft);
     let desired_networks = plan_networks(converted, observed, objects.missing, &mut draft)?;
-    let mut services = plan_services(input, converted, observed, &objects.resolved, &mut draft)?;
+    let mut services = plan_services(
+        input,
+        converted,
+        observed,
+        &objects.resolved,
+        &rotations,
+        &mut draft,
+    )?;
     plan_removals(
         input,
         observed,
@@ -384,6 +399,8 @@ pub fn plan_converted(
         current_objects: objects.resolved.names().cloned().collect(),
         unsettled: services.unsettled,
         seal,
+        rotations,
+        staged: services.staged,
     })
 }
 
@@ -426,6 +443,8 @@ struct Services {
     running: Vec<(Spec, Option<Spec>)>,
     /// Services (ID, name) left as they are whose rolling update has not settled.
     unsettled: Vec<(String, String)>,
+    /// The stage specs of the services rotations touch.
+    staged: Vec<rotation::StagedService>,
 }
 
 /// The versions the stored content seal vouches for, when it applies.
@@ -616,14 +635,11 @@ fn plan_services(
     converted: &ConvertedProject,
     observed: &Observed,
     resolved: &ResolvedObjects,
+    rotations: &[rotation::Rotation],
     draft: &mut Draft,
 ) -> Result<Services, PlanError> {
     let mut invalid = Diagnostics::default();
-    let mut services = Services {
-        touched: vec![false; observed.services.len()],
-        running: Vec::new(),
-        unsettled: Vec::new(),
-    };
+    let mut desired = IndexMap::new();
     for (name, service) in &converted.services {
         if service.problems.has_errors() {
             invalid.extend(service.problems.clone());
@@ -631,7 +647,24 @@ fn plan_services(
         }
         let mut spec = service.spec(resolved);
         resolve_network_ids(&mut spec, &observed.networks);
-        let name = input.namespace.scope(name);
+        desired.insert(input.namespace.scope(name), spec);
+    }
+    if invalid.has_errors() {
+        return Err(PlanError::Invalid(invalid));
+    }
+    let staged = rotation::staged_services(rotations, &desired);
+    let mut services = Services {
+        touched: vec![false; observed.services.len()],
+        running: Vec::new(),
+        unsettled: Vec::new(),
+        staged: Vec::new(),
+    };
+    for (name, spec) in desired {
+        // A service a rotation touches is first written as its first stage wants it.
+        let spec = match staged.iter().find(|service| service.name == name) {
+            Some(service) => service.start.clone(),
+            None => spec,
+        };
         match observed.services.iter().position(|live| live.name == name) {
             None => {
                 services.running.push((spec.clone(), None));
@@ -651,10 +684,57 @@ fn plan_services(
             }
         }
     }
-    if invalid.has_errors() {
-        return Err(PlanError::Invalid(invalid));
-    }
+    services.staged = staged;
     Ok(services)
+}
+
+/// The staged rotation each definition with `x-stackroll-rotation` needs, if any. A version
+/// the plan creates for one carries the rotation's labels from the start.
+fn plan_rotations(
+    input: &PlanInput<'_>,
+    observed: &Observed,
+    resolved: &ResolvedObjects,
+    draft: &mut Draft,
+) -> Vec<rotation::Rotation> {
+    let mut rotations = Vec::new();
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        let live = observed.objects(kind);
+        for definition in input.project.definitions(kind).values() {
+            let (Some(policy), Some(to)) = (&definition.rotation, resolved.get(kind, &definition.key))
+            else {
+                continue;
+            };
+            let base = base_name(input.namespace, definition);
+            let mut candidates: Vec<&SwarmObject> = versions(live, input.namespace, &definition.key, &base)
+                .into_iter()
+                .map(|version| version.object)
+                .collect();
+            candidates.extend(live.iter().filter(|object| object.name == base));
+            let state = rotation::KeyState {
+                definition,
+                policy,
+                candidates,
+                to: rotation::VersionRef {
+                    name: to.name.clone(),
+                    id: to.id.clone(),
+                },
+                services: &observed.services,
+            };
+            let Some(found) = rotation::rotation(&state, input.project, |name| input.namespace.scope(name)) else {
+                continue;
+            };
+            if let Some(Operation::CreateObject(creation)) = draft
+                .changes
+                .iter_mut()
+                .map(|change| &mut change.operation)
+                .find(|operation| matches!(operation, Operation::CreateObject(c) if c.kind == kind && c.name == found.to.name))
+            {
+                creation.labels = found.labels_at(&creation.labels, rotation::Stage::Created);
+            }
+            rotations.push(found);
+        }
+    }
+    rotations
 }
 
 /// Updates a live service whose spec differs from `spec`; leaves an equal one alone, noting
