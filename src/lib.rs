@@ -2,12 +2,14 @@
 //! secrets and configs, rolled onto every service that uses them, with a plan first.
 //!
 //! Layers, from the edge inwards: `cli` (flags → settings, exit codes), `render` (printers),
+//! `deploy` (the workflow: prepare, plan, lock, apply), `apply` (the executor), `plan`,
 //! `compose` (files → validated `model`), `diagnostic` and `error` (what goes wrong).
 
 pub mod apply;
 pub mod cli;
 pub mod compose;
 pub mod convert;
+pub mod deploy;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;

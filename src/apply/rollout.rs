@@ -112,13 +112,23 @@ fn failure_reason(state: &str, message: &str) -> String {
     }
 }
 
-/// A service that did not converge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A service that did not converge, as the executor returns it and plan/deploy output
+/// reports it (`failures` in schema/plan.schema.json).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RolloutFailure {
     /// Service name.
     pub service: String,
     /// What happened: Swarm's state and message, or the timeout.
     pub reason: String,
+}
+
+/// The failures in one line: `demo_app (Swarm rolled the service back ...); demo_web (...)`.
+pub fn describe_failures(failures: &[RolloutFailure]) -> String {
+    let names: Vec<String> = failures
+        .iter()
+        .map(|failure| format!("{} ({})", failure.service, failure.reason))
+        .collect();
+    names.join("; ")
 }
 
 /// Waits for every watched service together; returns those that failed or timed out.

@@ -260,11 +260,13 @@ impl Plan {
 }
 
 /// Why no plan could be made.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// External secrets, configs or networks that do not exist, all of them.
+    #[error("external objects do not exist: {}; nothing was done", .0.join(", "))]
     MissingExternal(Vec<String>),
     /// Services that cannot be converted (unsupported fields, bad values).
+    #[error("the services cannot be converted ({} errors)", .0.errors().count())]
     Invalid(Diagnostics),
 }
 
