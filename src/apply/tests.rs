@@ -9,13 +9,13 @@ use tempfile::TempDir;
 
 use super::{apply, ApplyError, ApplyInput, ApplyOptions, Progress, Reporter};
 use crate::compose::{load, LoadOptions};
-use crate::convert::Namespace;
+use crate::contents::Contents;
+use crate::convert::ConvertedProject;
+use crate::convert::{ConvertedProject, Namespace};
 use crate::engine::fake::FakeEngine;
 use crate::engine::Engine;
 use crate::model::ObjectKind;
-use crate::plan::contents::Contents;
 use crate::plan::fingerprint::Fingerprinter;
-use crate::plan::observe::observe;
 use crate::plan::{plan, Action, Plan, PlanError, PlanInput, Resource};
 
 struct Quiet;
@@ -94,7 +94,8 @@ fn attempt(
             keep,
             prune: project.prune,
         };
-        let plan = plan(&input, &observed)?;
+        let converted = ConvertedProject::new(&namespace, &loaded.project);
+        let plan = plan(&input, &converted, &observed)?;
         if how == How::PlanOnly {
             return Ok((plan, Ok(())));
         }

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::apply::rollout::RolloutFailure;
+pub use crate::deploy::Outcome;
 use crate::plan::{Action, Plan};
 
 /// Output format of plan and deploy.
@@ -14,29 +16,6 @@ pub enum OutputFormat {
     Text,
     /// JSON following schema/plan.schema.json.
     Json,
-}
-
-/// How a command ended, as reported in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// `plan` or `deploy --dry-run`: nothing was written.
-    Planned,
-    /// Nothing needed doing.
-    NoChanges,
-    /// Everything was applied and converged (or `--detach`: written, not awaited).
-    Applied,
-    /// A rollout failed or was rolled back.
-    RolloutFailed,
-}
-
-/// A service whose rollout failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailureReport {
-    /// Service name.
-    pub service: String,
-    /// Swarm's state and message, or the timeout.
-    pub reason: String,
 }
 
 /// Everything plan and deploy print.
@@ -52,7 +31,7 @@ pub struct Report<'a> {
     pub deleted: Vec<String>,
     /// Failed rollouts (deploy only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failures: Vec<FailureReport>,
+    pub failures: Vec<RolloutFailure>,
 }
 
 /// Renders the report in `format`, ending with a newline.
