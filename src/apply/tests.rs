@@ -10,7 +10,6 @@ use tempfile::TempDir;
 use super::{apply, ApplyError, ApplyInput, ApplyOptions, Progress, Reporter};
 use crate::compose::{load, LoadOptions};
 use crate::contents::Contents;
-use crate::convert::ConvertedProject;
 use crate::convert::{ConvertedProject, Namespace};
 use crate::engine::fake::FakeEngine;
 use crate::engine::Engine;
