@@ -14,6 +14,7 @@ use crate::convert::{ConvertedProject, Namespace};
 use crate::engine::fake::FakeEngine;
 use crate::engine::Engine;
 use crate::model::ObjectKind;
+use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::{plan, Action, Plan, PlanError, PlanInput, Resource};
 
