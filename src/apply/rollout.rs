@@ -279,6 +279,7 @@ mod tests {
 
     fn task(desired: &str, state: &str) -> TaskState {
         TaskState {
+            container_id: None,
             id: "t".into(),
             service_id: "s".into(),
             node_id: "n".into(),

@@ -27,21 +27,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
+use bollard::exec::StartExecResults;
+use bollard::models::ExecConfig;
 use bollard::models::{ConfigSpec, Driver, NetworkCreateRequest, SecretSpec, ServiceSpec};
 use bollard::query_parameters::{
-    ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, UpdateServiceOptions,
+    ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, UpdateConfigOptions,
+    UpdateSecretOptions, UpdateServiceOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
+use futures_util::StreamExt;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    Engine, EngineError, EngineInfo, NetworkState, NewObject, NodeState, ServiceState, Spec,
-    SwarmObject, TaskState, UpdateStatus,
+    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
+    ServiceState, Spec, SwarmObject, TaskState, UpdateStatus, EXEC_OUTPUT_MAX,
 };
-use crate::model::ObjectKind;
+use crate::model::{ObjectKind, SensitiveBytes};
 
 /// Where the engine is when neither `-H` nor `DOCKER_HOST` says otherwise.
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -228,6 +232,7 @@ impl Engine for DockerEngine {
                 .pointer("/Swarm/ControlAvailable")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            node_id: text(&info, "/Swarm/NodeID"),
         })
     }
 
@@ -438,6 +443,87 @@ impl Engine for DockerEngine {
 
     async fn remove_network(&self, id: &str) -> Result<(), EngineError> {
         self.write(self.docker.remove_network(id)).await
+    }
+
+    async fn set_object_labels(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        labels: &IndexMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let labels: HashMap<String, String> = labels
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        // Swarm refuses an update that carries Data ("only updates to Labels are allowed"), so
+        // the spec is sent back as read, with new labels and without data.
+        match kind {
+            ObjectKind::Secret => {
+                let secret = self.read(|| self.docker.inspect_secret(id)).await?;
+                let version = secret.version.and_then(|v| v.index).unwrap_or(0);
+                let spec = SecretSpec {
+                    labels: Some(labels),
+                    data: None,
+                    ..secret.spec.unwrap_or_default()
+                };
+                let options = UpdateSecretOptions {
+                    version: version as i64,
+                };
+                self.write(self.docker.update_secret(id, spec, options))
+                    .await
+            }
+            ObjectKind::Config => {
+                let config = self.read(|| self.docker.inspect_config(id)).await?;
+                let version = config.version.and_then(|v| v.index).unwrap_or(0);
+                let spec = ConfigSpec {
+                    labels: Some(labels),
+                    data: None,
+                    ..config.spec.unwrap_or_default()
+                };
+                let options = UpdateConfigOptions {
+                    version: version as i64,
+                };
+                self.write(self.docker.update_config(id, spec, options))
+                    .await
+            }
+        }
+    }
+
+    async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError> {
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(request.command.clone()),
+            user: request.user.clone(),
+            ..Default::default()
+        };
+        let created = self
+            .write(self.docker.create_exec(&request.container_id, config))
+            .await?;
+        let started = self
+            .write(self.docker.start_exec(&created.id, None))
+            .await?;
+        let mut output = TailBuffer::default();
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = started
+        {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|err| self.engine_error(err))?;
+                output.push(&chunk.into_bytes());
+            }
+        }
+        let inspected = self.read(|| self.docker.inspect_exec(&created.id)).await?;
+        let exit_code = inspected.exit_code.ok_or_else(|| {
+            EngineError::Other(format!(
+                "the engine reported no exit code for the command in container {}",
+                request.container_id
+            ))
+        })?;
+        Ok(ExecOutcome {
+            exit_code,
+            output: SensitiveBytes::new(output.into_bytes()),
+        })
     }
 
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
@@ -655,7 +741,40 @@ fn task_state(task: &Value) -> TaskState {
             .filter(|err| !err.is_empty())
             .map(str::to_string),
         spec: json_member(task, "/Spec").unwrap_or_else(|| Value::Object(Default::default())),
+        container_id: task
+            .pointer("/Status/ContainerStatus/ContainerID")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string),
         created_at: text(task, "/CreatedAt"),
+    }
+}
+
+/// The last [`EXEC_OUTPUT_MAX`] bytes of a stream, zeroed when dropped (output may hold
+/// secret values).
+#[derive(Default)]
+struct TailBuffer(Vec<u8>);
+
+impl TailBuffer {
+    /// Appends `bytes`, dropping the oldest beyond the limit.
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+        if self.0.len() > EXEC_OUTPUT_MAX {
+            let excess = self.0.len() - EXEC_OUTPUT_MAX;
+            self.0[..excess].iter_mut().for_each(|byte| *byte = 0);
+            self.0.drain(..excess);
+        }
+    }
+
+    /// The bytes kept.
+    fn into_bytes(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for TailBuffer {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

@@ -34,8 +34,8 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    Engine, EngineError, EngineInfo, NetworkState, NewObject, NodeState, ServiceState, Spec,
-    SwarmObject, TaskState, UpdateStatus,
+    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
+    ServiceState, Spec, SwarmObject, TaskState, UpdateStatus,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
 
@@ -104,6 +104,7 @@ struct State {
     networks: Vec<FakeNetwork>,
     writes: Vec<String>,
     scripted_updates: HashMap<String, UpdateStatus>,
+    scripted_execs: HashMap<String, Vec<ExecOutcome>>,
 }
 
 /// An in-memory Swarm manager implementing [`Engine`], for tests. See the module docs for the
@@ -130,6 +131,7 @@ impl FakeEngine {
                 server_version: "20.10.24".to_string(),
                 swarm_state: "active".to_string(),
                 is_manager: true,
+                node_id: NODE_ID.to_string(),
             },
             unreachable: false,
             secrets: Vec::new(),
@@ -139,6 +141,7 @@ impl FakeEngine {
             networks: Vec::new(),
             writes: Vec::new(),
             scripted_updates: HashMap::new(),
+            scripted_execs: HashMap::new(),
         };
         for (name, driver) in PREDEFINED_NETWORKS {
             let id = state.next_id();
@@ -292,6 +295,19 @@ impl FakeEngine {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes the next command run in a task of `service_name` end with `exit_code` after
+    /// printing `output` (queued: one per command). Unscripted commands exit 0, printing nothing.
+    pub fn script_exec(&self, service_name: &str, exit_code: i64, output: &str) {
+        self.lock()
+            .scripted_execs
+            .entry(service_name.to_string())
+            .or_default()
+            .push(ExecOutcome {
+                exit_code,
+                output: SensitiveBytes::new(output.as_bytes().to_vec()),
+            });
     }
 
     /// The state, or `Unreachable` when [`FakeEngine::set_unreachable`] is on.
@@ -455,6 +471,67 @@ impl Engine for FakeEngine {
         }
         state.networks.remove(index);
         Ok(())
+    }
+
+    async fn set_object_labels(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        labels: &IndexMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let mut state = self.reach()?;
+        let index = state
+            .find_object(kind, id)
+            .ok_or_else(|| EngineError::NotFound(format!("{} {id} not found", kind.noun())))?;
+        let name = state.objects(kind)[index].name.clone();
+        state.writes.push(format!("label {} {name}", kind.noun()));
+        state.objects_mut(kind)[index].labels = labels.clone();
+        Ok(())
+    }
+
+    /// Records `exec SERVICE [COMMAND] mounts [NAME@TARGET, ...]` (the secrets the task has,
+    /// so tests see what the command could read), then answers as scripted.
+    async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError> {
+        let mut state = self.reach()?;
+        let task = state
+            .tasks
+            .iter()
+            .find(|task| task.container_id.as_deref() == Some(request.container_id.as_str()))
+            .filter(|task| task.state == "running")
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::Conflict(format!("container {} is not running", request.container_id))
+            })?;
+        let service = state
+            .services
+            .iter()
+            .find(|service| service.id == task.service_id)
+            .map_or_else(String::new, |service| service.name.clone());
+        let mounts: Vec<String> = task.spec["ContainerSpec"]["Secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|secret| {
+                format!(
+                    "{}@{}",
+                    text(secret, "/SecretName"),
+                    text(secret, "/File/Name")
+                )
+            })
+            .collect();
+        state.writes.push(format!(
+            "exec {service} [{}] mounts [{}]",
+            request.command.join(" "),
+            mounts.join(", ")
+        ));
+        let scripted = state
+            .scripted_execs
+            .get_mut(&service)
+            .and_then(|queue| (!queue.is_empty()).then(|| queue.remove(0)));
+        Ok(scripted.unwrap_or(ExecOutcome {
+            exit_code: 0,
+            output: SensitiveBytes::new(Vec::new()),
+        }))
     }
 
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
@@ -888,7 +965,7 @@ impl State {
         let id = self.next_id();
         let created_at = self.timestamp();
         TaskState {
-            id,
+            id: id.clone(),
             service_id: service_id.to_string(),
             node_id: NODE_ID.to_string(),
             slot,
@@ -904,6 +981,7 @@ impl State {
                 .get("TaskTemplate")
                 .cloned()
                 .unwrap_or_else(|| json!({})),
+            container_id: (status == "running").then(|| format!("container-{id}")),
             created_at,
         }
     }

@@ -29,6 +29,8 @@ pub struct EngineInfo {
     pub swarm_state: String,
     /// Whether this node is a swarm manager (can deploy).
     pub is_manager: bool,
+    /// This node's swarm ID (Swarm.NodeID): commands run in containers only reach tasks on it.
+    pub node_id: String,
 }
 
 /// A secret or config as listed by the engine (data is never readable).
@@ -112,9 +114,35 @@ pub struct TaskState {
     pub error: Option<String>,
     /// The task's TaskSpec (what it was started from).
     pub spec: Spec,
+    /// The container running it (Status.ContainerStatus.ContainerID), once there is one.
+    pub container_id: Option<String>,
     /// Creation time, RFC 3339.
     pub created_at: String,
 }
+
+/// A command to run inside a running container (`docker exec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// The container.
+    pub container_id: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// The user to run it as; the container's own when `None`.
+    pub user: Option<String>,
+}
+
+/// What a command run in a container did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecOutcome {
+    /// Its exit code.
+    pub exit_code: i64,
+    /// The end of what it printed (stdout and stderr interleaved), at most [`EXEC_OUTPUT_MAX`]
+    /// bytes. It may hold secret values: callers redact before showing any of it.
+    pub output: SensitiveBytes,
+}
+
+/// How much of a command's output is kept (its last bytes).
+pub const EXEC_OUTPUT_MAX: usize = 64 * 1024;
 
 /// A network as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,4 +243,13 @@ pub trait Engine {
     async fn remove_network(&self, id: &str) -> Result<(), EngineError>;
     /// The swarm's nodes.
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError>;
+    /// Replaces a secret's or config's labels (the only part of one Swarm lets change).
+    async fn set_object_labels(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        labels: &IndexMap<String, String>,
+    ) -> Result<(), EngineError>;
+    /// Runs a command in a running container on this engine's node and waits for it to end.
+    async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError>;
 }
