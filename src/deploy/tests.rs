@@ -16,8 +16,8 @@ use crate::apply::{ApplyError, ApplyOptions};
 use crate::compose::LoadOptions;
 use crate::engine::fake::FakeEngine;
 use crate::engine::{
-    Engine, EngineError, EngineInfo, NetworkState, NewObject, NodeState, ServiceState, Spec,
-    SwarmObject, TaskState,
+    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
+    ServiceState, Spec, SwarmObject, TaskState,
 };
 use crate::error::{CliError, ErrorKind};
 use crate::model::ObjectKind;
@@ -285,6 +285,17 @@ impl Engine for Contended<'_> {
     }
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         self.inner.list_nodes().await
+    }
+    async fn set_object_labels(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        labels: &IndexMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.inner.set_object_labels(kind, id, labels).await
+    }
+    async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError> {
+        self.inner.exec(request).await
     }
 }
 
