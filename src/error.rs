@@ -1,9 +1,15 @@
 //! The one error type every command returns. Its kind picks the exit code; it carries hints
-//! and, for bad input, every diagnostic found.
+//! and, for bad input, every diagnostic found. Lower layers' errors become one through the
+//! `From` impls here, which add the hints a user needs.
 
 use std::fmt;
 
+use crate::apply::lock::LockError;
+use crate::apply::ApplyError;
+use crate::deploy::{DeployError, PrepareError};
 use crate::diagnostic::Diagnostics;
+use crate::engine::EngineError;
+use crate::plan::PlanError;
 
 /// What kind of failure, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,3 +91,102 @@ impl fmt::Display for CliError {
 }
 
 impl std::error::Error for CliError {}
+
+impl From<EngineError> for CliError {
+    fn from(error: EngineError) -> CliError {
+        let hint = match &error {
+            EngineError::Unreachable { .. } => {
+                Some("start Docker, or set -H/DOCKER_HOST to the engine's address")
+            }
+            EngineError::TooOld { .. } => Some("upgrade Docker to 20.10 or newer"),
+            _ => None,
+        };
+        let error = CliError::new(ErrorKind::Engine, error.to_string());
+        match hint {
+            Some(hint) => error.hint(hint),
+            None => error,
+        }
+    }
+}
+
+impl From<PrepareError> for CliError {
+    fn from(error: PrepareError) -> CliError {
+        match error {
+            PrepareError::StackName { .. } => CliError::new(ErrorKind::User, error.to_string())
+                .hint("stack names use letters, digits, `-`, `_` and `.`"),
+            PrepareError::Invalid(problems) => CliError::invalid_input(problems),
+        }
+    }
+}
+
+impl From<PlanError> for CliError {
+    fn from(error: PlanError) -> CliError {
+        match error {
+            PlanError::MissingExternal(_) => CliError::new(ErrorKind::User, error.to_string())
+                .hint("create them first (docker secret create / docker config create / docker network create), or drop `external:`"),
+            PlanError::Invalid(problems) => CliError::invalid_input(problems),
+        }
+    }
+}
+
+impl From<LockError> for CliError {
+    fn from(error: LockError) -> CliError {
+        match error {
+            LockError::Held { ref stack, .. } => {
+                let hint = format!("wait for it, raise --lock-timeout, or if that deploy is dead run `stackroll unlock {stack}`");
+                CliError::new(ErrorKind::User, error.to_string()).hint(hint)
+            }
+            LockError::Engine(error) => error.into(),
+        }
+    }
+}
+
+impl From<ApplyError> for CliError {
+    fn from(error: ApplyError) -> CliError {
+        let hint = match &error {
+            ApplyError::Engine { done, .. } => {
+                let done = if done.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    done.join(", ")
+                };
+                format!("already written: {done}; run the same deploy again to finish (it picks up where this one stopped)")
+            }
+            ApplyError::Rollout(_) => "the previous secret and config versions are kept; fix the cause and deploy again (content equal to a kept version reuses it)".to_string(),
+            ApplyError::RotationStep(failure) => rotation_step_hint(failure),
+        };
+        let kind = match error {
+            ApplyError::Engine { .. } => ErrorKind::Engine,
+            ApplyError::Rollout(_) | ApplyError::RotationStep(_) => ErrorKind::Rollout,
+        };
+        CliError::new(kind, error.to_string()).hint(hint)
+    }
+}
+
+/// What a failed rotation command printed (values redacted) and how to go on.
+fn rotation_step_hint(failure: &crate::apply::rotation::StepFailure) -> String {
+    let mut hint = String::new();
+    if !failure.output.is_empty() {
+        hint.push_str("its last lines (secret values redacted):\n");
+        for line in &failure.output {
+            hint.push_str(&format!("    | {line}\n"));
+        }
+    }
+    hint.push_str(match failure.step {
+        "apply" => "no consumer moved: the old credential is still what every service uses; ",
+        _ => "consumers use the new version and the owners still hold both; ",
+    });
+    hint.push_str("fix the command and deploy again: the rotation resumes at this step (apply and finalize must be safe to run twice)");
+    hint
+}
+
+impl From<DeployError> for CliError {
+    fn from(error: DeployError) -> CliError {
+        match error {
+            DeployError::Engine(error) => error.into(),
+            DeployError::Plan(error) => error.into(),
+            DeployError::Lock(error) => error.into(),
+            DeployError::Apply(error) => error.into(),
+        }
+    }
+}

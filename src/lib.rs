@@ -2,14 +2,16 @@
 //! secrets and configs, rolled onto every service that uses them, with a plan first.
 //!
 //! Layers, from the edge inwards: `cli` (flags → settings, exit codes), `render` (printers),
-//! `compose` (files → validated `model`), `contents` and `observe` (the reads a plan is made
-//! from), `diagnostic` and `error` (what goes wrong).
+//! `deploy` (the workflow: prepare, plan, lock, apply), `apply` (the executor), `plan` (pure),
+//! `contents` and `observe` (the reads a plan is made from), `compose` (files → validated
+//! `model`), `diagnostic` and `error` (what goes wrong).
 
 pub mod apply;
 pub mod cli;
 pub mod compose;
 pub mod contents;
 pub mod convert;
+pub mod deploy;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;

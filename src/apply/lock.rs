@@ -13,6 +13,8 @@ use crate::convert::Namespace;
 use crate::engine::{Engine, EngineError, NewObject};
 use crate::model::{ObjectKind, SensitiveBytes};
 
+use super::{Progress, Reporter};
+
 /// Label: who holds the lock (`user@host pid N`).
 pub const HOLDER_LABEL: &str = "io.stackroll.lock.holder";
 /// Label: when it was taken, seconds since the epoch.
@@ -25,6 +27,17 @@ pub fn lock_name(namespace: &Namespace) -> String {
     namespace.scope("stackroll-lock")
 }
 
+/// How long a lock lives and how long to wait for one.
+#[derive(Debug, Clone, Copy)]
+pub struct LockTiming {
+    /// How long the lock stays valid if this process dies without giving it back.
+    pub ttl: Duration,
+    /// How long to wait for another holder to give it back.
+    pub wait: Duration,
+    /// How often to try again while waiting.
+    pub poll: Duration,
+}
+
 /// A lock this process holds.
 #[derive(Debug)]
 pub struct Lock {
@@ -32,16 +45,20 @@ pub struct Lock {
 }
 
 /// Why the lock could not be taken.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another deploy holds it.
+    #[error("another deploy of stack {stack} holds the lock: {holder}, since {since} (seconds since 1970); nothing was done")]
     Held {
+        /// The stack.
+        stack: String,
         /// Who.
         holder: String,
         /// Since when (seconds since the epoch).
         since: u64,
     },
     /// The engine failed.
+    #[error(transparent)]
     Engine(EngineError),
 }
 
@@ -85,13 +102,12 @@ fn holder_is_dead_here(holder: &str) -> bool {
 }
 
 /// Takes the lock, waiting up to `wait` for another holder; a lock past its expiry is taken
-/// over. `ttl` is how long this lock stays valid if this process dies.
+/// over (and `reporter` told). `ttl` is how long this lock stays valid if this process dies.
 pub async fn acquire<E: Engine>(
     engine: &E,
     namespace: &Namespace,
-    ttl: Duration,
-    wait: Duration,
-    poll: Duration,
+    timing: &LockTiming,
+    reporter: &dyn Reporter,
 ) -> Result<Lock, LockError> {
     let name = lock_name(namespace);
     let started = std::time::Instant::now();
@@ -102,7 +118,7 @@ pub async fn acquire<E: Engine>(
         labels.insert(SINCE_LABEL.to_string(), since.to_string());
         labels.insert(
             EXPIRES_LABEL.to_string(),
-            (since + ttl.as_secs()).to_string(),
+            (since + timing.ttl.as_secs()).to_string(),
         );
         let object = NewObject {
             kind: ObjectKind::Config,
@@ -135,22 +151,23 @@ pub async fn acquire<E: Engine>(
                 "it expired"
             };
             tracing::warn!(holder = %label(HOLDER_LABEL), "taking over the deploy lock: {why}");
-            eprintln!(
-                "warning: taking over the deploy lock held by {}: {why}",
-                label(HOLDER_LABEL)
-            );
+            reporter.report(Progress::LockTakenOver {
+                holder: &label(HOLDER_LABEL),
+                why,
+            });
             match engine.remove_object(ObjectKind::Config, &existing.id).await {
                 Ok(()) | Err(EngineError::NotFound(_)) => continue,
                 Err(error) => return Err(LockError::Engine(error)),
             }
         }
-        if started.elapsed() >= wait {
+        if started.elapsed() >= timing.wait {
             return Err(LockError::Held {
+                stack: namespace.0.clone(),
                 holder: label(HOLDER_LABEL),
                 since: label(SINCE_LABEL).parse().unwrap_or(0),
             });
         }
-        tokio::time::sleep(poll).await;
+        tokio::time::sleep(timing.poll).await;
     }
 }
 
@@ -189,6 +206,7 @@ pub async fn force_unlock<E: Engine>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::progress::Recorder;
     use crate::engine::fake::FakeEngine;
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -198,17 +216,21 @@ mod tests {
             .unwrap()
     }
 
+    /// Lives 10 minutes; waits `wait`, trying every `poll`.
+    fn timing(wait: Duration, poll: Duration) -> LockTiming {
+        LockTiming {
+            ttl: Duration::from_secs(600),
+            wait,
+            poll,
+        }
+    }
+
     /// Takes the lock without waiting (it must be free or takeable).
     async fn take_at_once(engine: &FakeEngine, ns: &Namespace) -> Lock {
-        acquire(
-            engine,
-            ns,
-            Duration::from_secs(600),
-            Duration::ZERO,
-            Duration::from_millis(1),
-        )
-        .await
-        .unwrap()
+        let timing = timing(Duration::ZERO, Duration::from_millis(1));
+        acquire(engine, ns, &timing, &Recorder::default())
+            .await
+            .unwrap()
     }
 
     #[test]
@@ -217,15 +239,8 @@ mod tests {
         let ns = Namespace("demo".into());
         runtime().block_on(async {
             let first = take_at_once(&engine, &ns).await;
-            match acquire(
-                &engine,
-                &ns,
-                Duration::from_secs(600),
-                Duration::from_millis(20),
-                Duration::from_millis(5),
-            )
-            .await
-            {
+            let timing = timing(Duration::from_millis(20), Duration::from_millis(5));
+            match acquire(&engine, &ns, &timing, &Recorder::default()).await {
                 Err(LockError::Held { holder, .. }) => {
                     assert!(holder.contains(&format!("pid {}", std::process::id())))
                 }
@@ -279,5 +294,29 @@ mod tests {
             assert!(force_unlock(&engine, &ns).await.unwrap().is_some());
             assert!(force_unlock(&engine, &ns).await.unwrap().is_none());
         });
+    }
+
+    #[test]
+    fn taking_over_a_lock_is_reported() {
+        let engine = FakeEngine::new();
+        let ns = Namespace("demo".into());
+        engine.insert_object(
+            ObjectKind::Config,
+            "demo_stackroll-lock",
+            &[
+                (HOLDER_LABEL, "ghost@elsewhere pid 7"),
+                (EXPIRES_LABEL, "1"),
+            ],
+        );
+        let recorder = Recorder::default();
+        let timing = timing(Duration::ZERO, Duration::from_millis(1));
+        runtime().block_on(async {
+            let lock = acquire(&engine, &ns, &timing, &recorder).await.unwrap();
+            lock.release(&engine).await.unwrap();
+        });
+        assert_eq!(
+            recorder.lines(),
+            vec!["warning: taking over the deploy lock held by ghost@elsewhere pid 7: it expired"]
+        );
     }
 }

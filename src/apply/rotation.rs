@@ -3,17 +3,16 @@
 //! unmounted; every stage waits for convergence and is recorded on the new version's labels
 //! before the next begins, so a deploy killed anywhere resumes where it stopped.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::rollout::{self, Watched};
-use super::{
-    kill_point, update_service_in_sequence, with_object_ids, ApplyOptions, Progress, Reporter,
-};
+use super::services::{update_service_in_sequence, with_object_ids};
+use super::versions::CreatedVersions;
+use super::{kill_point, ApplyOptions, Progress, Reporter};
 use crate::engine::{Engine, EngineError, ExecRequest, Spec, TaskState};
-use crate::model::{ObjectKind, SensitiveBytes};
+use crate::contents::Contents;
+use crate::model::SensitiveBytes;
 use crate::plan::canonical;
-use crate::plan::contents::Contents;
 use crate::plan::rotation::{Command, Rotation, Stage, StagedService};
 
 /// How many lines of a failed command's output are shown.
@@ -77,8 +76,8 @@ pub struct Stages<'a> {
     pub rotations: &'a [Rotation],
     /// The specs of every service they touch.
     pub services: &'a [StagedService],
-    /// IDs of the versions this deploy created, by (kind, name).
-    pub ids: &'a HashMap<(ObjectKind, String), String>,
+    /// The versions this deploy created.
+    pub created: &'a CreatedVersions,
     /// The data of every key (the new versions' values, for redaction).
     pub contents: &'a Contents,
 }
@@ -328,7 +327,7 @@ async fn write_phase<E: Engine>(
                 during: during("reading"),
                 error,
             })?;
-        let mut spec = with_object_ids(phase(service), stages.ids);
+        let mut spec = with_object_ids(phase(service), stages.created);
         canonical::keep_force_update(&mut spec, &live.spec);
         if canonical::differences(&live.spec, &spec).is_empty() {
             continue;
@@ -369,10 +368,10 @@ fn to_id(stages: &Stages<'_>, rotation: &Rotation) -> String {
         return rotation.to.id.clone();
     }
     stages
-        .ids
-        .get(&(rotation.kind, rotation.to.name.clone()))
-        .cloned()
+        .created
+        .id(rotation.kind, &rotation.to.name)
         .unwrap_or_default()
+        .to_string()
 }
 
 /// Records `stage` on every rotation that had not reached it yet.

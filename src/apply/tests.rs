@@ -9,13 +9,13 @@ use tempfile::TempDir;
 
 use super::{apply, ApplyError, ApplyInput, ApplyOptions, Progress, Reporter};
 use crate::compose::{load, LoadOptions};
-use crate::convert::Namespace;
+use crate::contents::Contents;
+use crate::convert::{ConvertedProject, Namespace};
 use crate::engine::fake::FakeEngine;
 use crate::engine::Engine;
 use crate::model::ObjectKind;
-use crate::plan::contents::Contents;
+use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
-use crate::plan::observe::observe;
 use crate::plan::{plan, Action, Plan, PlanError, PlanInput, Resource};
 
 struct Quiet;
@@ -94,7 +94,8 @@ fn attempt(
             keep,
             prune: project.prune,
         };
-        let plan = plan(&input, &observed)?;
+        let converted = ConvertedProject::new(&namespace, &loaded.project);
+        let plan = plan(&input, &converted, &observed)?;
         if how == How::PlanOnly {
             return Ok((plan, Ok(())));
         }
@@ -721,5 +722,176 @@ fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
     assert!(!fingerprinter.matches_bytes(
         &seal,
         &material(&moved, &loaded.project, &contents).unwrap()
+    ));
+}
+
+/// `db` holds the password (`pw`), `app` uses it; apply and finalize run in `db`.
+const ROTATING: &str = "services:
+  db:
+    image: local/busybox:1
+    secrets: [pw]
+  app:
+    image: local/busybox:1
+    secrets:
+      - source: pw
+        target: /etc/app/pw
+  other:
+    image: local/busybox:1
+secrets:
+  pw:
+    file: ./pw.txt
+    x-stackroll-rotation:
+      owners:
+        - service: db
+          previous_target: old_pw
+      apply:
+        exec: { service: db, command: [sh, /apply.sh] }
+      finalize:
+        exec: { service: db, command: [sh, /finalize.sh] }
+";
+
+/// The writes of the last deploy, without the lock and seal bookkeeping.
+fn stage_writes(engine: &FakeEngine) -> Vec<String> {
+    engine
+        .writes()
+        .into_iter()
+        .filter(|write| !write.contains("stackroll-seal") && !write.contains("stackroll-lock"))
+        .collect()
+}
+
+fn rotation_stage(engine: &FakeEngine, name: &str) -> Option<String> {
+    engine
+        .objects(ObjectKind::Secret)
+        .into_iter()
+        .find(|object| object.name == name)
+        .and_then(|object| object.labels.get(crate::plan::rotation::STAGE_LABEL).cloned())
+}
+
+/// Deploys ROTATING with `old`, then changes the password to `new`.
+fn rotating_project(engine: &FakeEngine, old: &str, new: &str) -> Project {
+    let project = Project::new(ROTATING);
+    project.file("pw.txt", old);
+    let (plan, result) = deploy(engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert!(plan.rotations.is_empty(), "a first deploy has nothing to rotate");
+    project.file("pw.txt", new);
+    engine.clear_writes();
+    project
+}
+
+#[test]
+fn a_staged_rotation_runs_its_stages_in_order() {
+    let engine = FakeEngine::new();
+    let project = rotating_project(&engine, "old-password", "new-password");
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert_eq!(plan.rotations.len(), 1);
+    let stages: Vec<&str> = plan.rotations[0].stages.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(stages.len(), 6, "{stages:?}");
+    assert_eq!(
+        stage_writes(&engine),
+        [
+            "create secret demo_pw_v2",
+            "update service demo_db",
+            "label secret demo_pw_v2",
+            "exec demo_db [sh /apply.sh] mounts [demo_pw_v2@pw, demo_pw_v1@old_pw]",
+            "label secret demo_pw_v2",
+            "update service demo_app",
+            "label secret demo_pw_v2",
+            "exec demo_db [sh /finalize.sh] mounts [demo_pw_v2@pw, demo_pw_v1@old_pw]",
+            "label secret demo_pw_v2",
+            "update service demo_db",
+            "label secret demo_pw_v2",
+        ]
+    );
+    assert_eq!(service_secret_names(&engine, "demo_db"), ["demo_pw_v2"]);
+    assert_eq!(service_secret_names(&engine, "demo_app"), ["demo_pw_v2"]);
+    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("done"));
+    assert_noop(&engine, &project);
+}
+
+#[test]
+fn a_failing_apply_stops_before_any_consumer_moves_and_shows_no_value() {
+    let engine = FakeEngine::new();
+    let project = rotating_project(&engine, "old-password\n", "new-password\n");
+    engine.script_exec("demo_db", 1, "login with old-password failed\nwanted new-password\n");
+    // The old value for redaction is read back with `cat` from where the owner mounts it.
+    engine.script_exec("demo_db", 0, "old-password\n");
+    let (_, result) = deploy(&engine, &project, 1, How::Wait);
+    let Err(ApplyError::RotationStep(failure)) = result else {
+        panic!("the failed apply must stop the deploy: {result:?}");
+    };
+    assert_eq!((failure.step, failure.exit_code), ("apply", Some(1)));
+    assert_eq!(
+        failure.output,
+        ["login with [redacted] failed", "wanted [redacted]"]
+    );
+    assert_eq!(service_secret_names(&engine, "demo_app"), ["demo_pw_v1"], "no consumer moved");
+    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("holding"));
+    assert!(secret_names(&engine).contains(&"demo_pw_v1".to_string()), "nothing pruned");
+
+    // The next deploy resumes at apply: no new version, apply again, then the rest.
+    engine.clear_writes();
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert_eq!(plan.rotations[0].done, Some(crate::plan::rotation::Stage::Holding));
+    let writes = stage_writes(&engine);
+    assert!(!writes.iter().any(|w| w.starts_with("create secret")), "{writes:?}");
+    assert!(writes[0].starts_with("label secret demo_pw_v2") || writes[0].starts_with("exec demo_db [sh /apply.sh]"), "{writes:?}");
+    assert_eq!(service_secret_names(&engine, "demo_app"), ["demo_pw_v2"]);
+    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("done"));
+}
+
+#[test]
+fn a_rotation_stopped_after_apply_resumes_without_applying_again() {
+    let engine = FakeEngine::new();
+    let project = rotating_project(&engine, "old", "new");
+    engine.fail_next_update("demo_app", "rollback_completed", "update rolled back");
+    let (_, result) = deploy(&engine, &project, 1, How::Wait);
+    assert!(matches!(result, Err(ApplyError::Rollout(_))), "{result:?}");
+    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("applied"));
+
+    engine.clear_writes();
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    let resumed = &plan.rotations[0];
+    assert_eq!(resumed.done, Some(crate::plan::rotation::Stage::Applied));
+    assert!(resumed.stages[..3].iter().all(|stage| stage.done));
+    let writes = stage_writes(&engine);
+    assert!(!writes.iter().any(|w| w.contains("/apply.sh")), "apply ran again: {writes:?}");
+    assert!(writes.iter().any(|w| w.contains("/finalize.sh")), "{writes:?}");
+    assert_eq!(service_secret_names(&engine, "demo_db"), ["demo_pw_v2"]);
+}
+
+#[test]
+fn reverting_the_file_before_apply_abandons_the_rotation() {
+    let engine = FakeEngine::new();
+    let project = rotating_project(&engine, "old", "new");
+    engine.script_exec("demo_db", 1, "");
+    engine.script_exec("demo_db", 0, "old");
+    let (_, result) = deploy(&engine, &project, 1, How::Wait);
+    assert!(matches!(result, Err(ApplyError::RotationStep(_))), "{result:?}");
+    project.file("pw.txt", "old");
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert!(plan.rotations.is_empty(), "{:?}", plan.rotations);
+    assert_eq!(service_secret_names(&engine, "demo_db"), ["demo_pw_v1"]);
+    assert_eq!(service_secret_names(&engine, "demo_app"), ["demo_pw_v1"]);
+}
+
+#[test]
+fn the_plan_lists_the_stages_of_a_rotation() {
+    let engine = FakeEngine::new();
+    let project = rotating_project(&engine, "old", "new");
+    let (plan, _) = deploy(&engine, &project, 1, How::PlanOnly);
+    let report = crate::render::plan::Report {
+        plan: &plan,
+        outcome: crate::render::plan::Outcome::Planned,
+        deleted: Vec::new(),
+        failures: Vec::new(),
+    };
+    insta::assert_snapshot!(crate::render::plan::render(
+        &report,
+        crate::render::plan::OutputFormat::Text
     ));
 }

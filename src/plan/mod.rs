@@ -10,13 +10,6 @@ pub mod prune;
 pub mod rotation;
 pub mod seal;
 
-/// Reading secret and config data moved to [`crate::contents`]; this path stays until `apply`
-/// imports it from there.
-pub use crate::contents;
-/// Reading the swarm moved to [`crate::observe`]; this path stays until `apply` imports it
-/// from there.
-pub use crate::observe;
-
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
@@ -274,11 +267,13 @@ impl Plan {
 }
 
 /// Why no plan could be made.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// External secrets, configs or networks that do not exist, all of them.
+    #[error("external objects do not exist: {}; nothing was done", .0.join(", "))]
     MissingExternal(Vec<String>),
     /// Services that cannot be converted (unsupported fields, bad values).
+    #[error("the services cannot be converted ({} errors)", .0.errors().count())]
     Invalid(Diagnostics),
 }
 
@@ -340,18 +335,10 @@ pub fn external_name(definition: &Definition) -> String {
         .map_or_else(|| definition.key.clone(), |name| name.value.clone())
 }
 
-/// Works out every change a deploy makes, converting the project first. Pure: the same
-/// inputs give the same plan. A deploy, which may plan twice, converts once
-/// ([`ConvertedProject::new`]) and calls [`plan_converted`].
-pub fn plan(input: &PlanInput<'_>, observed: &Observed) -> Result<Plan, PlanError> {
-    let converted = ConvertedProject::new(input.namespace, input.project);
-    plan_converted(input, &converted, observed)
-}
-
 /// Works out every change a deploy makes, from `converted` (the project of `input`, converted
 /// for its namespace). Pure: the same inputs give the same plan. In order: secret and config
 /// versions, the content seal, networks, services, removals (`--prune`), superseded versions.
-pub fn plan_converted(
+pub fn plan(
     input: &PlanInput<'_>,
     converted: &ConvertedProject,
     observed: &Observed,

@@ -153,6 +153,23 @@ pub struct Rotation {
     /// Run once every consumer moved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finalize: Option<Command>,
+    /// The stages in order, for the plan to show.
+    pub stages: Vec<StageStep>,
+}
+
+/// One stage of a rotation as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageStep {
+    /// Its position, from 1.
+    pub number: usize,
+    /// The stage it reaches.
+    pub stage: Stage,
+    /// Whether an earlier deploy already did it.
+    pub done: bool,
+    /// What happens, in words.
+    pub action: String,
+    /// The services it writes or runs in (swarm names).
+    pub services: Vec<String>,
 }
 
 impl Rotation {
@@ -283,7 +300,7 @@ pub fn rotation(
             user: step.user.clone(),
         })
     };
-    Some(Rotation {
+    let mut rotation = Rotation {
         kind: definition.kind,
         key: definition.key.clone(),
         from,
@@ -294,7 +311,64 @@ pub fn rotation(
         consumers,
         apply: command(&state.policy.apply),
         finalize: command(&state.policy.finalize),
-    })
+        stages: Vec::new(),
+    };
+    rotation.stages = stage_steps(&rotation);
+    Some(rotation)
+}
+
+/// The six stages of `rotation`, in words.
+fn stage_steps(rotation: &Rotation) -> Vec<StageStep> {
+    let owners: Vec<String> = rotation.owners.iter().map(|o| o.service.clone()).collect();
+    let (from, to) = (&rotation.from.name, &rotation.to.name);
+    let run = |what: &str, command: &Option<Command>| match command {
+        Some(command) => (
+            format!("{what}: run `{}` in a running task of {}", command.command.join(" "), command.service),
+            vec![command.service.clone()],
+        ),
+        None => (format!("no {what} step"), Vec::new()),
+    };
+    let holding = owners
+        .iter()
+        .zip(&rotation.owners)
+        .map(|(name, owner)| format!("{name} ({from} at {})", owner.previous_target))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (apply, apply_services) = run("apply", &rotation.apply);
+    let (finalize, finalize_services) = run("finalize", &rotation.finalize);
+    let consumers = if rotation.consumers.is_empty() {
+        "no consumers to move".to_string()
+    } else {
+        format!("consumers {} move to {to}; wait", rotation.consumers.join(", "))
+    };
+    let created = if rotation.to.id.is_empty() {
+        format!("create {to}")
+    } else {
+        format!("use {to} (it exists)")
+    };
+    let steps = [
+        (Stage::Created, created, Vec::new()),
+        (
+            Stage::Holding,
+            format!("owners mount {to} at their usual targets and the old version too: {holding}; wait"),
+            owners.clone(),
+        ),
+        (Stage::Applied, apply, apply_services),
+        (Stage::Moved, consumers, rotation.consumers.clone()),
+        (Stage::Finalized, finalize, finalize_services),
+        (Stage::Done, format!("owners unmount {from}; wait"), owners.clone()),
+    ];
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(index, (stage, action, services))| StageStep {
+            number: index + 1,
+            stage,
+            done: !rotation.needs(stage),
+            action,
+            services,
+        })
+        .collect()
 }
 
 /// The version whose credential the owners hold (see the module documentation).

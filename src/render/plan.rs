@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::apply::rollout::RolloutFailure;
+pub use crate::deploy::Outcome;
+use crate::plan::rotation::Rotation;
 use crate::plan::{Action, Plan};
 
 /// Output format of plan and deploy.
@@ -14,29 +17,6 @@ pub enum OutputFormat {
     Text,
     /// JSON following schema/plan.schema.json.
     Json,
-}
-
-/// How a command ended, as reported in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// `plan` or `deploy --dry-run`: nothing was written.
-    Planned,
-    /// Nothing needed doing.
-    NoChanges,
-    /// Everything was applied and converged (or `--detach`: written, not awaited).
-    Applied,
-    /// A rollout failed or was rolled back.
-    RolloutFailed,
-}
-
-/// A service whose rollout failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailureReport {
-    /// Service name.
-    pub service: String,
-    /// Swarm's state and message, or the timeout.
-    pub reason: String,
 }
 
 /// Everything plan and deploy print.
@@ -52,7 +32,7 @@ pub struct Report<'a> {
     pub deleted: Vec<String>,
     /// Failed rollouts (deploy only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failures: Vec<FailureReport>,
+    pub failures: Vec<RolloutFailure>,
 }
 
 /// Renders the report in `format`, ending with a newline.
@@ -98,6 +78,9 @@ fn render_text(report: &Report<'_>) -> String {
             }
         }
     }
+    for rotation in &plan.rotations {
+        render_rotation(&mut out, rotation);
+    }
     for note in &plan.notes {
         let _ = writeln!(out, "Note: {note}");
     }
@@ -110,4 +93,21 @@ fn render_text(report: &Report<'_>) -> String {
         );
     }
     out
+}
+
+/// A staged rotation as a numbered list of its stages; the ones an earlier deploy did are
+/// marked so.
+fn render_rotation(out: &mut String, rotation: &Rotation) {
+    let _ = writeln!(
+        out,
+        "  ~ staged rotation of {} {}: {} -> {}",
+        rotation.kind.noun(),
+        rotation.key,
+        rotation.from.name,
+        rotation.to.name
+    );
+    for step in &rotation.stages {
+        let done = if step.done { " [done]" } else { "" };
+        let _ = writeln!(out, "      {}. {}{done}", step.number, step.action);
+    }
 }

@@ -58,6 +58,12 @@ pub fn describe(event: &Progress<'_>) -> String {
         } => {
             format!("kept {} {name}: {reason}", resource.noun())
         }
+        Progress::LockTakenOver { holder, why } => {
+            format!("warning: taking over the deploy lock held by {holder}: {why}")
+        }
+        Progress::LockNotReleased { stack, error } => format!(
+            "warning: could not release the deploy lock: {error}; run `stackroll unlock {stack}`"
+        ),
     }
 }
 

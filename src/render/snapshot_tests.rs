@@ -12,16 +12,17 @@ use sha2::Digest as _;
 use tempfile::TempDir;
 
 use super::config::{render_project, ConfigFormat};
-use super::plan::{render, FailureReport, Outcome, OutputFormat, Report};
+use super::plan::{render, Outcome, OutputFormat, Report};
 use super::progress::describe;
 use super::stacks::{render_removed, render_stacks, render_status, render_tasks};
+use crate::apply::rollout::RolloutFailure;
 use crate::apply::{apply, ApplyInput, ApplyOptions, Progress, Reporter};
 use crate::compose::{load, LoadOptions, Loaded};
-use crate::convert::Namespace;
+use crate::contents::Contents;
+use crate::convert::{ConvertedProject, Namespace};
 use crate::engine::fake::FakeEngine;
-use crate::plan::contents::Contents;
+use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
-use crate::plan::observe::observe;
 use crate::plan::{plan, Plan, PlanInput, Resource};
 use crate::stacks::{list_stacks, remove_stack, stack_status, stack_tasks};
 
@@ -119,7 +120,8 @@ impl Scene {
                 keep: 1,
                 prune: true,
             };
-            let plan = plan(&input, &observed).expect("the project plans");
+            let converted = ConvertedProject::new(&namespace, &loaded.project);
+            let plan = plan(&input, &converted, &observed).expect("the project plans");
             if write {
                 let apply_input = ApplyInput {
                     plan: &plan,
@@ -254,7 +256,7 @@ fn deploy_reports_with_deletions_or_a_failed_rollout() {
         checked(render(&applied, OutputFormat::Json))
     );
     let failed = Report {
-        failures: vec![FailureReport {
+        failures: vec![RolloutFailure {
             service: "demo_app".into(),
             reason: "rollback_completed: update rolled back due to failure or early termination \
                      of task"

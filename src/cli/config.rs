@@ -1,0 +1,27 @@
+//! `stackroll config`: print the resolved Compose model.
+
+use clap::Args;
+
+use super::{load_project, print, ComposeArgs};
+use crate::convert::Namespace;
+use crate::error::CliError;
+use crate::render::config::{render_project, ConfigFormat};
+
+/// Flags of `stackroll config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
+    pub format: ConfigFormat,
+}
+
+/// Loads the project and prints it.
+pub(super) fn run(args: &ConfigArgs) -> Result<i32, CliError> {
+    // What docker stack deploy ignores does not depend on the stack's name.
+    let namespace = Namespace("stack".into());
+    let stack = load_project(&args.compose.resolve()?, &namespace)?;
+    print(&render_project(&stack.loaded.project, args.format))?;
+    Ok(0)
+}

@@ -1,0 +1,146 @@
+//! `stackroll deploy`: resolve the flags into [`DeployOptions`], run the library's deploy,
+//! and print its outcome: in text, the plan before the first write and a closing line after;
+//! in JSON, one report at the end.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{connect, prepare, print, runtime, timeout_flag, ComposeArgs, EngineArgs};
+use crate::apply::{ApplyError, ApplyOptions, Progress, Reporter};
+use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
+use crate::error::CliError;
+use crate::plan::Plan;
+use crate::render::plan::{render, OutputFormat, Report};
+use crate::render::progress::stderr_reporter;
+
+/// Flags of `stackroll deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Superseded versions of each secret and config to keep for rollbacks.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub keep: usize,
+    /// Do not wait for services to converge (and so do not prune).
+    #[arg(long)]
+    pub detach: bool,
+    /// How long to wait for services to converge, e.g. 90s or 10m.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub timeout: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Only show the plan, like `stackroll plan`.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove the stack's services and networks that the compose files no longer have.
+    #[arg(long)]
+    pub prune: bool,
+    /// How long to wait for another deploy of the same stack to finish, e.g. 2m.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub lock_timeout: String,
+    /// The stack name.
+    pub stack: String,
+}
+
+impl DeployArgs {
+    /// The deploy settings these flags (and `STACKROLL_TEST_KILL_AT`) give.
+    fn resolve(&self) -> Result<DeployOptions, CliError> {
+        let timeout = timeout_flag(&self.timeout)?;
+        let lock_wait = timeout_flag(&self.lock_timeout)?;
+        Ok(DeployOptions {
+            keep: self.keep,
+            prune: self.prune,
+            dry_run: self.dry_run,
+            lock_wait,
+            lock_poll: Duration::from_secs(1),
+            apply: ApplyOptions {
+                detach: self.detach,
+                timeout,
+                poll: Duration::from_millis(500),
+                kill_at: std::env::var("STACKROLL_TEST_KILL_AT").ok(),
+            },
+        })
+    }
+}
+
+/// Deploys and prints the outcome; a failed rollout exits 3 after its report.
+pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
+    let options = args.resolve()?;
+    let prepared = prepare(&args.compose, &args.stack)?;
+    let reporter = DeployReporter {
+        progress: stderr_reporter(),
+        output: args.output,
+        print_error: Mutex::new(None),
+    };
+    let deployed = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        Ok::<_, CliError>(deploy::run(&engine, &prepared, &options, &reporter).await?)
+    })?;
+    if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
+        return Err(error);
+    }
+    print_outcome(&deployed, args)?;
+    match deployed.outcome {
+        Outcome::RolloutFailed => Err(ApplyError::Rollout(deployed.failures).into()),
+        _ => Ok(0),
+    }
+}
+
+/// Prints how the deploy ended. A deploy that carried nothing out prints its report; one
+/// that did printed its plan already (text) and adds a closing line, or prints the whole
+/// report (JSON).
+fn print_outcome(deployed: &DeployOutcome, args: &DeployArgs) -> Result<(), CliError> {
+    if !deployed.executed || args.output == OutputFormat::Json {
+        let report = Report {
+            plan: &deployed.plan,
+            outcome: deployed.outcome,
+            deleted: deployed.deleted.clone(),
+            failures: deployed.failures.clone(),
+        };
+        return print(&render(&report, args.output));
+    }
+    match deployed.outcome {
+        Outcome::Applied if args.detach => print("Applied (not waiting for services: --detach).\n"),
+        Outcome::Applied => print("Applied.\n"),
+        Outcome::NoChanges => print("Every service converged.\n"),
+        Outcome::Planned | Outcome::RolloutFailed => Ok(()),
+    }
+}
+
+/// The deploy's reporter: progress goes to stderr; in text output the plan is printed on
+/// stdout before the first write, so the user sees it while the deploy runs.
+struct DeployReporter {
+    /// The stderr printer.
+    progress: Box<dyn Reporter>,
+    /// The output format asked for.
+    output: OutputFormat,
+    /// A failure to print the plan, returned once the deploy is over.
+    print_error: Mutex<Option<CliError>>,
+}
+
+impl Reporter for DeployReporter {
+    fn report(&self, event: Progress<'_>) {
+        self.progress.report(event);
+    }
+
+    fn applying(&self, plan: &Plan) {
+        if self.output != OutputFormat::Text {
+            return;
+        }
+        let report = Report {
+            plan,
+            outcome: Outcome::Planned,
+            deleted: Vec::new(),
+            failures: Vec::new(),
+        };
+        if let Err(error) = print(&render(&report, OutputFormat::Text)) {
+            let mut slot = self.print_error.lock().expect("print error lock");
+            slot.get_or_insert(error);
+        }
+    }
+}

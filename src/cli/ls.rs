@@ -1,0 +1,29 @@
+//! `stackroll ls`: list stacks.
+
+use clap::Args;
+
+use super::{connect, print, runtime, EngineArgs};
+use crate::error::CliError;
+use crate::render::plan::OutputFormat;
+use crate::render::stacks::render_stacks;
+use crate::stacks::list_stacks;
+
+/// Flags of `stackroll ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Lists the stacks and prints them.
+pub(super) fn run(args: &LsArgs) -> Result<i32, CliError> {
+    let stacks = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        Ok::<_, CliError>(list_stacks(&engine).await?)
+    })?;
+    print(&render_stacks(&stacks, args.output))?;
+    Ok(0)
+}

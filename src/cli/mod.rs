@@ -1,0 +1,267 @@
+//! The command line: clap structs that only describe flags, resolved once into the settings
+//! the library runs with; one file per command, each rendering its result and picking the
+//! exit code. Shared here: the top-level parser, the engine and compose flags, and the
+//! helpers every command uses (runtime, connecting, loading, printing).
+
+mod config;
+mod deploy;
+mod ls;
+mod plan;
+mod ps;
+mod rm;
+mod status;
+mod unlock;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use indexmap::IndexMap;
+
+use crate::compose::LoadOptions;
+use crate::convert::parse_duration;
+use crate::convert::Namespace;
+use crate::deploy::prepare::{self, LoadedStack, Prepared};
+use crate::engine::docker::DockerEngine;
+use crate::engine::Engine;
+use crate::error::{CliError, ErrorKind};
+use crate::plan::fingerprint::Fingerprinter;
+use crate::render::plan::OutputFormat;
+pub use config::ConfigArgs;
+pub use deploy::DeployArgs;
+pub use ls::LsArgs;
+pub use plan::PlanArgs;
+pub use rm::RmArgs;
+pub use unlock::UnlockArgs;
+
+/// Deploy Docker Compose files to Docker Swarm, with secrets and configs done right.
+#[derive(Debug, Parser)]
+#[command(name = "stackroll", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the resolved Compose model: merged, interpolated, defaults filled.
+    Config(ConfigArgs),
+    /// Show what `deploy` would change, writing nothing.
+    Plan(PlanArgs),
+    /// Create versioned secrets and configs, roll services onto them, wait, then prune.
+    Deploy(DeployArgs),
+    /// List stacks: services, and the secrets and configs stackroll manages in each.
+    Ls(LsArgs),
+    /// List the tasks of a stack.
+    Ps(StackArgs),
+    /// Show each secret's and config's versions and each service's rollout state.
+    Status(StackArgs),
+    /// Remove a stack: services, then networks, then the secrets and configs stackroll created.
+    Rm(RmArgs),
+    /// Remove a stack's deploy lock left by a deploy that died.
+    Unlock(UnlockArgs),
+}
+
+/// Flags of `stackroll ps` and `stackroll status`.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The stack name.
+    pub stack: String,
+}
+
+/// How to reach the engine.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Docker engine address (unix:///path or tcp://host:port); default: $DOCKER_HOST, else
+    /// unix:///var/run/docker.sock.
+    #[arg(short = 'H', long = "host", value_name = "ADDRESS")]
+    pub host: Option<String>,
+}
+
+/// Flags that choose and interpret the Compose files.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// A Compose file; repeat to merge several (later files win). `-` reads standard input.
+    /// Default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml.
+    #[arg(short = 'c', long = "compose-file", value_name = "FILE")]
+    pub files: Vec<String>,
+    /// An env file to interpolate with, instead of `.env`; repeatable, later files win.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<String>,
+    /// Let secret and config files be symlinks that lead outside the project directory.
+    #[arg(long)]
+    pub allow_external_files: bool,
+}
+
+impl ComposeArgs {
+    /// Resolves the flags and the process state into what the loader needs.
+    fn resolve(&self) -> Result<LoadOptions, CliError> {
+        let working_dir = std::env::current_dir().map_err(|error| {
+            CliError::new(
+                ErrorKind::User,
+                format!("cannot read the working directory: {error}"),
+            )
+        })?;
+        let stdin = if self.files.iter().any(|file| file == "-") {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|error| {
+                    CliError::new(
+                        ErrorKind::User,
+                        format!("cannot read the compose file from standard input: {error}"),
+                    )
+                })?;
+            Some(text)
+        } else {
+            None
+        };
+        Ok(LoadOptions {
+            files: self.files.clone(),
+            env_files: self.env_files.clone(),
+            working_dir,
+            process_env: process_environment(),
+            stdin,
+            allow_external_files: self.allow_external_files,
+        })
+    }
+}
+
+/// The process environment, as far as it is valid UTF-8.
+fn process_environment() -> IndexMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+/// Loads the project and converts it for `namespace`, printing warnings to stderr.
+fn load_project(options: &LoadOptions, namespace: &Namespace) -> Result<LoadedStack, CliError> {
+    let stack = prepare::load(options, namespace)?;
+    let mut stderr = std::io::stderr().lock();
+    for warning in stack.loaded.warnings.warnings() {
+        let _ = writeln!(stderr, "{warning}");
+    }
+    Ok(stack)
+}
+
+/// Checks the stack name, loads the project and prepares it for plan and deploy.
+fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError> {
+    let namespace = prepare::namespace(stack)?;
+    let options = compose_args.resolve()?;
+    let stack = load_project(&options, &namespace)?;
+    let fingerprinter = Fingerprinter::from_key(std::env::var("STACKROLL_FINGERPRINT_KEY").ok());
+    Ok(prepare::prepare(
+        namespace,
+        stack,
+        &options.working_dir,
+        fingerprinter,
+    )?)
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match &cli.command {
+        Command::Config(args) => config::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Deploy(args) => deploy::run(args),
+        Command::Ls(args) => ls::run(args),
+        Command::Ps(args) => ps::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Rm(args) => rm::run(args),
+        Command::Unlock(args) => unlock::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{error}");
+            error.exit_code()
+        }
+    }
+}
+
+/// Sends tracing output to stderr at the level `-v` asks for (or `RUST_LOG`).
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "stackroll=info",
+        2 => "stackroll=debug",
+        _ => "stackroll=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The single-threaded async runtime a command runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            CliError::new(
+                ErrorKind::Internal,
+                format!("cannot start the async runtime: {error}"),
+            )
+        })
+}
+
+/// Connects to the engine and checks that it is a swarm manager.
+async fn connect(args: &EngineArgs) -> Result<DockerEngine, CliError> {
+    let engine = DockerEngine::connect(args.host.as_deref()).await?;
+    let info = engine.info().await?;
+    if info.swarm_state != "active" {
+        return Err(CliError::new(
+            ErrorKind::Engine,
+            format!(
+                "this Docker engine is not part of a swarm (state: {})",
+                info.swarm_state
+            ),
+        )
+        .hint("run `docker swarm init`, or point -H/DOCKER_HOST at a swarm manager"));
+    }
+    if !info.is_manager {
+        return Err(
+            CliError::new(ErrorKind::Engine, "this node is not a swarm manager")
+                .hint("deploy from a manager node, or point -H/DOCKER_HOST at one"),
+        );
+    }
+    Ok(engine)
+}
+
+/// Writes `text` to stdout.
+fn print(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| {
+            CliError::new(ErrorKind::Internal, format!("cannot write output: {error}"))
+        })
+}
+
+/// Reads a `--timeout` value.
+fn timeout_flag(text: &str) -> Result<Duration, CliError> {
+    parse_duration(text)
+        .ok()
+        .filter(|nanos| *nanos > 0)
+        .map(|nanos| Duration::from_nanos(nanos as u64))
+        .ok_or_else(|| {
+            CliError::new(ErrorKind::User, format!("invalid --timeout {text:?}"))
+                .hint("write e.g. 90s or 10m")
+        })
+}

@@ -1,0 +1,49 @@
+//! `stackroll plan`: show what `deploy` would change, writing nothing.
+
+use clap::Args;
+
+use super::{connect, prepare, print, runtime, ComposeArgs, EngineArgs};
+use crate::deploy::{self, Outcome};
+use crate::error::CliError;
+use crate::render::plan::{render, OutputFormat, Report};
+
+/// Flags of `stackroll plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 2 when there are changes (0 when there are none).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also plan removing the stack's services and networks that the compose files no longer have.
+    #[arg(long)]
+    pub prune: bool,
+    /// The stack name.
+    pub stack: String,
+}
+
+/// Plans against the swarm and prints the plan.
+pub(super) fn run(args: &PlanArgs) -> Result<i32, CliError> {
+    let prepared = prepare(&args.compose, &args.stack)?;
+    let plan = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        Ok::<_, CliError>(deploy::preview(&engine, &prepared, 1, args.prune).await?)
+    })?;
+    let report = Report {
+        plan: &plan,
+        outcome: Outcome::Planned,
+        deleted: Vec::new(),
+        failures: Vec::new(),
+    };
+    print(&render(&report, args.output))?;
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    })
+}

@@ -1,0 +1,18 @@
+//! `stackroll ps`: list the tasks of a stack.
+
+use super::{connect, print, runtime, StackArgs};
+use crate::convert::Namespace;
+use crate::error::CliError;
+use crate::render::stacks::render_tasks;
+use crate::stacks::stack_tasks;
+
+/// Lists the stack's tasks and prints them.
+pub(super) fn run(args: &StackArgs) -> Result<i32, CliError> {
+    let namespace = Namespace(args.stack.clone());
+    let tasks = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        Ok::<_, CliError>(stack_tasks(&engine, &namespace).await?)
+    })?;
+    print(&render_tasks(&tasks, args.output))?;
+    Ok(0)
+}

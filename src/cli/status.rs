@@ -1,0 +1,18 @@
+//! `stackroll status`: each secret's and config's versions and each service's rollout state.
+
+use super::{connect, print, runtime, StackArgs};
+use crate::convert::Namespace;
+use crate::error::CliError;
+use crate::render::stacks::render_status;
+use crate::stacks::stack_status;
+
+/// Reads the stack's status and prints it.
+pub(super) fn run(args: &StackArgs) -> Result<i32, CliError> {
+    let namespace = Namespace(args.stack.clone());
+    let status = runtime()?.block_on(async {
+        let engine = connect(&args.engine).await?;
+        Ok::<_, CliError>(stack_status(&engine, &namespace).await?)
+    })?;
+    print(&render_status(&status, args.output))?;
+    Ok(0)
+}

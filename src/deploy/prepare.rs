@@ -1,0 +1,133 @@
+//! What a plan or deploy starts from: a valid stack name, the loaded and checked project,
+//! the secret and config contents read from disk, and the fingerprinter. Every problem the
+//! engine would refuse is found here, before anything reads or writes the swarm.
+
+use std::path::Path;
+
+use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
+use crate::compose::{self, LoadOptions, Loaded};
+use crate::contents::Contents;
+use crate::convert::{ConvertedProject, Namespace};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::{ObjectKind, Project};
+use crate::plan::fingerprint::Fingerprinter;
+
+/// A project ready to plan and deploy as one stack.
+pub struct Prepared {
+    /// The stack.
+    pub namespace: Namespace,
+    /// The loaded project (and its warnings).
+    pub loaded: Loaded,
+    /// Its services and networks converted once, for every plan of this run.
+    pub converted: ConvertedProject,
+    /// The data of every secret and config with a file, environment or content source.
+    pub contents: Contents,
+    /// Makes and checks fingerprints of that data.
+    pub fingerprinter: Fingerprinter,
+}
+
+/// Why a project cannot be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The stack name is not one Swarm accepts.
+    #[error("invalid stack name {stack:?}: {problem}")]
+    StackName {
+        /// The name given.
+        stack: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The compose files (or the files they name) have errors; every one is listed.
+    #[error("the compose files have {} errors", .0.errors().count())]
+    Invalid(Diagnostics),
+}
+
+/// The stack `stack` names, if Swarm accepts it as a name prefix.
+pub fn namespace(stack: &str) -> Result<Namespace, PrepareError> {
+    match swarm_name_problem(stack, 0) {
+        Some(problem) => Err(PrepareError::StackName {
+            stack: stack.to_string(),
+            problem,
+        }),
+        None => Ok(Namespace(stack.to_string())),
+    }
+}
+
+/// A project loaded and converted (once) for one stack.
+pub struct LoadedStack {
+    /// The loaded project; its warnings include the fields stackroll ignores.
+    pub loaded: Loaded,
+    /// Its services and networks converted for the stack.
+    pub converted: ConvertedProject,
+}
+
+/// Loads the project and converts it for `namespace`.
+pub fn load(options: &LoadOptions, namespace: &Namespace) -> Result<LoadedStack, PrepareError> {
+    let mut loaded = compose::load(options).map_err(PrepareError::Invalid)?;
+    let converted = ConvertedProject::new(namespace, &loaded.project);
+    loaded.warnings.extend(converted.warnings.clone());
+    Ok(LoadedStack { loaded, converted })
+}
+
+/// Checks the loaded project as stack `namespace` and reads its secret and config contents
+/// (relative to `working_dir`).
+pub fn prepare(
+    namespace: Namespace,
+    stack: LoadedStack,
+    working_dir: &Path,
+    fingerprinter: Fingerprinter,
+) -> Result<Prepared, PrepareError> {
+    let LoadedStack { loaded, converted } = stack;
+    let mut problems = stack_name_problems(&loaded.project, &namespace);
+    problems.extend(converted.problems.clone());
+    if problems.has_errors() {
+        return Err(PrepareError::Invalid(problems));
+    }
+    let contents = Contents::read(&loaded.project, working_dir).map_err(PrepareError::Invalid)?;
+    Ok(Prepared {
+        namespace,
+        loaded,
+        converted,
+        contents,
+        fingerprinter,
+    })
+}
+
+/// Names the stack would create that Swarm would refuse.
+fn stack_name_problems(project: &Project, namespace: &Namespace) -> Diagnostics {
+    let mut problems = Diagnostics::default();
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        for definition in project.definitions(kind).values() {
+            if definition.is_external() || definition.name.is_some() {
+                continue;
+            }
+            let base = namespace.scope(&definition.key);
+            if let Some(problem) = swarm_name_problem(&base, VERSION_SUFFIX_ROOM) {
+                problems.push(
+                    Diagnostic::error(
+                        Some(definition.location.clone()),
+                        format!("invalid swarm name {base:?}: {problem}"),
+                    )
+                    .field(format!("{}.{}", kind.plural(), definition.key))
+                    .hint("use a shorter key or stack name, or set `name:`"),
+                );
+            }
+        }
+    }
+    for service in project.services.values() {
+        let name = namespace.scope(&service.name);
+        if let Some(problem) = swarm_name_problem(&name, 1) {
+            problems.push(
+                Diagnostic::error(
+                    Some(service.location.clone()),
+                    format!("invalid service name {name:?}: {problem}"),
+                )
+                .field(format!("services.{}", service.name))
+                .hint(
+                    "service names are at most 63 characters of letters, digits, `-`, `_` and `.`",
+                ),
+            );
+        }
+    }
+    problems
+}

@@ -1,0 +1,450 @@
+//! The deploy workflow against the in-memory engine: the lock around every write, the
+//! second read and plan under the lock, the seal-only path, dry runs and no-ops, and how each
+//! failure reaches the user.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use tempfile::TempDir;
+
+use super::prepare::{self, Prepared};
+use super::{run, same_state, DeployError, DeployOptions, DeployOutcome, Outcome};
+use crate::apply::lock::LockError;
+use crate::apply::progress::Recorder;
+use crate::apply::{ApplyError, ApplyOptions};
+use crate::compose::LoadOptions;
+use crate::engine::fake::FakeEngine;
+use crate::engine::{
+    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
+    ServiceState, Spec, SwarmObject, TaskState,
+};
+use crate::error::{CliError, ErrorKind};
+use crate::model::ObjectKind;
+use crate::observe::observe;
+use crate::plan::fingerprint::Fingerprinter;
+
+const APP: &str = "services:
+  app:
+    image: local/busybox:1
+    secrets: [db]
+secrets:
+  db:
+    file: ./db.txt
+";
+
+const LOCK: &str = "demo_stackroll-lock";
+
+/// A compose project in a temporary directory.
+struct Project {
+    dir: TempDir,
+}
+
+impl Project {
+    /// A project with `compose` as compose.yaml and db.txt holding `db`.
+    fn new(compose: &str, db: &str) -> Project {
+        let dir = TempDir::new().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        let project = Project { dir };
+        project.db(db);
+        project
+    }
+
+    /// Writes db.txt.
+    fn db(&self, content: &str) {
+        std::fs::write(self.dir.path().join("db.txt"), content).unwrap();
+    }
+
+    /// Loads and prepares the project as stack `demo`.
+    fn prepare(&self) -> Prepared {
+        let options = LoadOptions {
+            working_dir: self.dir.path().to_path_buf(),
+            process_env: IndexMap::new(),
+            ..LoadOptions::default()
+        };
+        let namespace = prepare::namespace("demo").unwrap();
+        let stack = prepare::load(&options, &namespace).unwrap();
+        let fingerprinter = Fingerprinter::from_key(Some("test-key".into()));
+        prepare::prepare(namespace, stack, self.dir.path(), fingerprinter).unwrap()
+    }
+}
+
+/// Keep 1, wait for rollouts, do not wait for the lock.
+fn options() -> DeployOptions {
+    DeployOptions {
+        keep: 1,
+        prune: false,
+        dry_run: false,
+        lock_wait: Duration::ZERO,
+        lock_poll: Duration::from_millis(1),
+        apply: ApplyOptions {
+            detach: false,
+            timeout: Duration::from_secs(5),
+            poll: Duration::from_millis(1),
+            kill_at: None,
+        },
+    }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// Deploys the project once with `options`, reporting to `recorder`.
+fn deploy_with(
+    engine: &impl Engine,
+    project: &Project,
+    options: &DeployOptions,
+    recorder: &Recorder,
+) -> Result<DeployOutcome, DeployError> {
+    block_on(run(engine, &project.prepare(), options, recorder))
+}
+
+/// Deploys the project once with the default options; it must succeed.
+fn deploy(engine: &impl Engine, project: &Project) -> DeployOutcome {
+    deploy_with(engine, project, &options(), &Recorder::default()).unwrap()
+}
+
+fn names(engine: &FakeEngine, kind: ObjectKind) -> Vec<String> {
+    engine.objects(kind).into_iter().map(|o| o.name).collect()
+}
+
+#[test]
+fn a_deploy_takes_the_lock_around_its_writes_and_shows_the_plan_first() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    let recorder = Recorder::default();
+    let deployed = deploy_with(&engine, &project, &options(), &recorder).unwrap();
+    assert_eq!(deployed.outcome, Outcome::Applied);
+    assert!(deployed.executed);
+    assert_eq!(recorder.applying_count(), 1);
+    let writes = engine.writes();
+    assert_eq!(writes.first().unwrap(), &format!("create config {LOCK}"));
+    assert_eq!(writes.last().unwrap(), &format!("remove config {LOCK}"));
+    assert!(writes.contains(&"create secret demo_db_v1".to_string()));
+    assert!(!names(&engine, ObjectKind::Config).contains(&LOCK.to_string()));
+}
+
+#[test]
+fn a_deploy_with_nothing_to_do_writes_nothing_not_even_the_lock() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    deploy(&engine, &project);
+    engine.clear_writes();
+    let recorder = Recorder::default();
+    let deployed = deploy_with(&engine, &project, &options(), &recorder).unwrap();
+    assert_eq!(deployed.outcome, Outcome::NoChanges);
+    assert!(!deployed.executed);
+    assert!(deployed.plan.is_empty());
+    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+    assert_eq!(recorder.applying_count(), 0);
+}
+
+#[test]
+fn a_dry_run_plans_and_writes_nothing() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    let recorder = Recorder::default();
+    let dry_run = DeployOptions {
+        dry_run: true,
+        ..options()
+    };
+    let deployed = deploy_with(&engine, &project, &dry_run, &recorder).unwrap();
+    assert_eq!(deployed.outcome, Outcome::Planned);
+    assert!(!deployed.executed);
+    assert_eq!(
+        deployed.plan.summary.create, 3,
+        "{:?}",
+        deployed.plan.changes
+    );
+    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+    assert_eq!(recorder.applying_count(), 0);
+}
+
+#[test]
+fn a_missing_seal_alone_is_recorded_under_the_lock() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    deploy(&engine, &project);
+    let seal = engine.objects(ObjectKind::Config).remove(0);
+    assert!(
+        seal.name.starts_with("demo_stackroll-seal_"),
+        "{}",
+        seal.name
+    );
+    block_on(engine.remove_object(ObjectKind::Config, &seal.id)).unwrap();
+    engine.clear_writes();
+
+    let recorder = Recorder::default();
+    let deployed = deploy_with(&engine, &project, &options(), &recorder).unwrap();
+    assert_eq!(deployed.outcome, Outcome::NoChanges);
+    assert!(!deployed.executed, "nothing was applied");
+    assert!(deployed.plan.is_empty() && deployed.plan.seal.is_some());
+    assert_eq!(recorder.applying_count(), 0);
+    let writes = engine.writes();
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    assert_eq!(writes[0], format!("create config {LOCK}"));
+    assert!(
+        writes[1].starts_with("create config demo_stackroll-seal_"),
+        "{writes:?}"
+    );
+    assert_eq!(writes[2], format!("remove config {LOCK}"));
+
+    // The seal is current now: the next deploy writes nothing.
+    engine.clear_writes();
+    let again = deploy(&engine, &project);
+    assert_eq!(again.outcome, Outcome::NoChanges);
+    assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+}
+
+/// The in-memory engine, with a rival deploy that runs to the end just before this deploy's
+/// first attempt at the lock, and optionally a lock that cannot be given back.
+struct Contended<'a> {
+    inner: &'a FakeEngine,
+    /// The project the rival deploys, until it has.
+    rival: Mutex<Option<&'a Prepared>>,
+    /// Whether removing the lock fails.
+    stuck_lock: bool,
+}
+
+impl<'a> Contended<'a> {
+    fn new(inner: &'a FakeEngine) -> Contended<'a> {
+        Contended {
+            inner,
+            rival: Mutex::new(None),
+            stuck_lock: false,
+        }
+    }
+}
+
+impl Engine for Contended<'_> {
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        self.inner.info().await
+    }
+    async fn list_objects(
+        &self,
+        kind: ObjectKind,
+        label: Option<&str>,
+    ) -> Result<Vec<SwarmObject>, EngineError> {
+        self.inner.list_objects(kind, label).await
+    }
+    async fn create_object(&self, object: &NewObject) -> Result<String, EngineError> {
+        let rival = self.rival.lock().unwrap().take();
+        if let (Some(rival), true) = (rival, object.name == LOCK) {
+            let deployed = run(self.inner, rival, &options(), &Recorder::default())
+                .await
+                .expect("the rival deploys");
+            assert_eq!(deployed.outcome, Outcome::Applied);
+        }
+        self.inner.create_object(object).await
+    }
+    async fn remove_object(&self, kind: ObjectKind, id: &str) -> Result<(), EngineError> {
+        let is_lock = self
+            .inner
+            .objects(kind)
+            .iter()
+            .any(|o| o.id == id && o.name == LOCK);
+        if self.stuck_lock && is_lock {
+            return Err(EngineError::Api {
+                status: 500,
+                message: "the lock is stuck".into(),
+            });
+        }
+        self.inner.remove_object(kind, id).await
+    }
+    async fn list_services(&self, label: Option<&str>) -> Result<Vec<ServiceState>, EngineError> {
+        self.inner.list_services(label).await
+    }
+    async fn inspect_service(&self, id: &str) -> Result<ServiceState, EngineError> {
+        self.inner.inspect_service(id).await
+    }
+    async fn create_service(&self, spec: &Spec) -> Result<String, EngineError> {
+        self.inner.create_service(spec).await
+    }
+    async fn update_service(&self, id: &str, version: u64, spec: &Spec) -> Result<(), EngineError> {
+        self.inner.update_service(id, version, spec).await
+    }
+    async fn remove_service(&self, id: &str) -> Result<(), EngineError> {
+        self.inner.remove_service(id).await
+    }
+    async fn list_tasks(&self, service_id: &str) -> Result<Vec<TaskState>, EngineError> {
+        self.inner.list_tasks(service_id).await
+    }
+    async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError> {
+        self.inner.list_networks(label).await
+    }
+    async fn create_network(&self, spec: &Spec) -> Result<String, EngineError> {
+        self.inner.create_network(spec).await
+    }
+    async fn remove_network(&self, id: &str) -> Result<(), EngineError> {
+        self.inner.remove_network(id).await
+    }
+    async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
+        self.inner.list_nodes().await
+    }
+    async fn set_object_labels(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        labels: &IndexMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.inner.set_object_labels(kind, id, labels).await
+    }
+    async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError> {
+        self.inner.exec(request).await
+    }
+}
+
+#[test]
+fn a_deploy_plans_again_when_another_wrote_before_it_got_the_lock() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    let rival = project.prepare();
+    let contended = Contended::new(&engine);
+    *contended.rival.lock().unwrap() = Some(&rival);
+
+    let recorder = Recorder::default();
+    let deployed = deploy_with(&contended, &project, &options(), &recorder).unwrap();
+    assert!(contended.rival.lock().unwrap().is_none(), "the rival ran");
+    // The first plan (create everything) would now collide with what the rival created; the
+    // plan made under the lock finds nothing left to do.
+    assert_eq!(deployed.outcome, Outcome::NoChanges);
+    assert!(deployed.plan.is_empty(), "{:?}", deployed.plan.changes);
+    assert!(!deployed.executed);
+    assert_eq!(recorder.applying_count(), 0);
+    assert_eq!(names(&engine, ObjectKind::Secret), vec!["demo_db_v1"]);
+    assert_eq!(engine.services().len(), 1);
+    let writes = engine.writes();
+    assert_eq!(writes.last().unwrap(), &format!("remove config {LOCK}"));
+}
+
+#[test]
+fn the_first_plan_stands_when_only_the_lock_changed() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    deploy(&engine, &project);
+    let namespace = prepare::namespace("demo").unwrap();
+    let before = block_on(observe(&engine, &namespace)).unwrap();
+    engine.insert_object(ObjectKind::Config, LOCK, &[]);
+    let locked = block_on(observe(&engine, &namespace)).unwrap();
+    assert!(same_state(&before, &locked, LOCK));
+    engine.insert_object(ObjectKind::Config, "demo_other", &[]);
+    let changed = block_on(observe(&engine, &namespace)).unwrap();
+    assert!(!same_state(&before, &changed, LOCK));
+}
+
+#[test]
+fn a_lock_that_cannot_be_given_back_is_reported_with_the_way_out() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    let contended = Contended {
+        stuck_lock: true,
+        ..Contended::new(&engine)
+    };
+    let recorder = Recorder::default();
+    let deployed = deploy_with(&contended, &project, &options(), &recorder).unwrap();
+    assert_eq!(deployed.outcome, Outcome::Applied);
+    let warning = "warning: could not release the deploy lock: the engine refused the request (500): the lock is stuck; run `stackroll unlock demo`";
+    assert_eq!(recorder.lines().last().unwrap(), warning);
+    assert!(names(&engine, ObjectKind::Config).contains(&LOCK.to_string()));
+}
+
+#[test]
+fn a_held_lock_stops_the_deploy_before_any_write() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    let future = (std::time::SystemTime::now() + Duration::from_secs(600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    engine.insert_object(
+        ObjectKind::Config,
+        LOCK,
+        &[
+            (crate::apply::lock::HOLDER_LABEL, "ghost@elsewhere pid 4243"),
+            (crate::apply::lock::SINCE_LABEL, "1000"),
+            (crate::apply::lock::EXPIRES_LABEL, &future),
+        ],
+    );
+    let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();
+    assert!(
+        matches!(&error, DeployError::Lock(LockError::Held { holder, .. }) if holder == "ghost@elsewhere pid 4243"),
+        "{error:?}"
+    );
+    assert!(names(&engine, ObjectKind::Secret).is_empty());
+    assert!(engine.services().is_empty());
+    let error = CliError::from(error);
+    assert_eq!(error.kind, ErrorKind::User);
+    assert_eq!(
+        error.message,
+        "another deploy of stack demo holds the lock: ghost@elsewhere pid 4243, since 1000 (seconds since 1970); nothing was done"
+    );
+    assert!(
+        error.hints[0].contains("`stackroll unlock demo`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_failed_rollout_is_an_outcome_that_exits_3() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    deploy(&engine, &project);
+    project.db("two");
+    engine.fail_next_update("demo_app", "rollback_completed", "rolled back");
+    let deployed = deploy(&engine, &project);
+    assert_eq!(deployed.outcome, Outcome::RolloutFailed);
+    assert!(deployed.executed);
+    assert_eq!(deployed.failures.len(), 1);
+    assert_eq!(deployed.failures[0].service, "demo_app");
+    assert!(deployed.deleted.is_empty());
+    assert!(!names(&engine, ObjectKind::Config).contains(&LOCK.to_string()));
+    let error = CliError::from(ApplyError::Rollout(deployed.failures));
+    assert_eq!(error.exit_code(), 3);
+    assert!(
+        error
+            .message
+            .starts_with("rollout failed for demo_app (Swarm rolled the service back")
+            && error.message.ends_with("; nothing was pruned"),
+        "{error}"
+    );
+}
+
+#[test]
+fn missing_externals_fail_the_deploy_with_a_hint_and_no_write() {
+    let engine = FakeEngine::new();
+    let compose = "services:\n  app: {image: i, secrets: [a]}\nsecrets:\n  a: {external: true}\n";
+    let project = Project::new(compose, "unused");
+    let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();
+    assert_eq!(engine.write_count(), 0);
+    let error = CliError::from(error);
+    assert_eq!(
+        error.message,
+        "external objects do not exist: secret a; nothing was done"
+    );
+    assert!(error.hints[0].starts_with("create them first"), "{error}");
+}
+
+#[test]
+fn an_engine_failure_while_applying_lists_what_was_written() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    let error = CliError::from(ApplyError::Engine {
+        during: "creating service demo_app".into(),
+        error: EngineError::Other("boom".into()),
+        done: vec!["demo_db_v1".into()],
+    });
+    assert_eq!(error.kind, ErrorKind::Engine);
+    assert_eq!(error.message, "creating service demo_app failed: boom");
+    assert!(error.hints[0].starts_with("already written: demo_db_v1; run the same deploy again"));
+    // And through a deploy: an unreachable engine fails the first read, before any write.
+    engine.set_unreachable(true);
+    let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();
+    let error = CliError::from(error);
+    assert!(error.hints[0].starts_with("start Docker"), "{error}");
+}
