@@ -78,7 +78,9 @@ impl Applied {
     /// The error for a staged rotation that stopped.
     fn rotation_failed(&self, error: rotation::RotationError) -> ApplyError {
         match error {
-            rotation::RotationError::Engine { during, error } => self.failed(FailedWrite { during, error }),
+            rotation::RotationError::Engine { during, error } => {
+                self.failed(FailedWrite { during, error })
+            }
             rotation::RotationError::Step(failure) => ApplyError::RotationStep(failure),
             rotation::RotationError::Rollout(failures) => ApplyError::Rollout(failures),
         }

@@ -9,8 +9,8 @@ use super::rollout::{self, Watched};
 use super::services::{update_service_in_sequence, with_object_ids};
 use super::versions::CreatedVersions;
 use super::{kill_point, ApplyOptions, Progress, Reporter};
-use crate::engine::{Engine, EngineError, ExecRequest, Spec, TaskState};
 use crate::contents::Contents;
+use crate::engine::{Engine, EngineError, ExecRequest, Spec, TaskState};
 use crate::model::SensitiveBytes;
 use crate::plan::canonical;
 use crate::plan::rotation::{Command, Rotation, Stage, StagedService};
@@ -355,11 +355,40 @@ async fn write_phase<E: Engine>(
                 during: "waiting for services to converge".into(),
                 error,
             })?;
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(RotationError::Rollout(failures))
+    if !failures.is_empty() {
+        return Err(RotationError::Rollout(failures));
     }
+    wait_for_old_tasks(engine, &watched, options).await
+}
+
+/// Waits until no task of an older spec of `watched` still runs. Swarm reports an update done
+/// once the new tasks run; with `order: start-first` the old ones may still be stopping, and
+/// they must not hold the old credential when `finalize` revokes it.
+async fn wait_for_old_tasks<E: Engine>(
+    engine: &E,
+    watched: &[Watched],
+    options: &ApplyOptions,
+) -> Result<(), RotationError> {
+    let started = std::time::Instant::now();
+    for service in watched {
+        loop {
+            let tasks = engine
+                .list_tasks(&service.id)
+                .await
+                .map_err(|error| RotationError::Engine {
+                    during: format!("reading the tasks of service {}", service.name),
+                    error,
+                })?;
+            let stopping = tasks
+                .iter()
+                .any(|task| task.desired_state != "running" && task.state == "running");
+            if !stopping || started.elapsed() >= options.timeout {
+                break;
+            }
+            tokio::time::sleep(options.poll).await;
+        }
+    }
+    Ok(())
 }
 
 /// The new version's ID: from the plan, or created by this deploy.

@@ -764,7 +764,12 @@ fn rotation_stage(engine: &FakeEngine, name: &str) -> Option<String> {
         .objects(ObjectKind::Secret)
         .into_iter()
         .find(|object| object.name == name)
-        .and_then(|object| object.labels.get(crate::plan::rotation::STAGE_LABEL).cloned())
+        .and_then(|object| {
+            object
+                .labels
+                .get(crate::plan::rotation::STAGE_LABEL)
+                .cloned()
+        })
 }
 
 /// Deploys ROTATING with `old`, then changes the password to `new`.
@@ -773,7 +778,10 @@ fn rotating_project(engine: &FakeEngine, old: &str, new: &str) -> Project {
     project.file("pw.txt", old);
     let (plan, result) = deploy(engine, &project, 1, How::Wait);
     result.unwrap();
-    assert!(plan.rotations.is_empty(), "a first deploy has nothing to rotate");
+    assert!(
+        plan.rotations.is_empty(),
+        "a first deploy has nothing to rotate"
+    );
     project.file("pw.txt", new);
     engine.clear_writes();
     project
@@ -786,7 +794,11 @@ fn a_staged_rotation_runs_its_stages_in_order() {
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
     assert_eq!(plan.rotations.len(), 1);
-    let stages: Vec<&str> = plan.rotations[0].stages.iter().map(|s| s.action.as_str()).collect();
+    let stages: Vec<&str> = plan.rotations[0]
+        .stages
+        .iter()
+        .map(|s| s.action.as_str())
+        .collect();
     assert_eq!(stages.len(), 6, "{stages:?}");
     assert_eq!(
         stage_writes(&engine),
@@ -806,7 +818,10 @@ fn a_staged_rotation_runs_its_stages_in_order() {
     );
     assert_eq!(service_secret_names(&engine, "demo_db"), ["demo_pw_v2"]);
     assert_eq!(service_secret_names(&engine, "demo_app"), ["demo_pw_v2"]);
-    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("done"));
+    assert_eq!(
+        rotation_stage(&engine, "demo_pw_v2").as_deref(),
+        Some("done")
+    );
     assert_noop(&engine, &project);
 }
 
@@ -814,7 +829,11 @@ fn a_staged_rotation_runs_its_stages_in_order() {
 fn a_failing_apply_stops_before_any_consumer_moves_and_shows_no_value() {
     let engine = FakeEngine::new();
     let project = rotating_project(&engine, "old-password\n", "new-password\n");
-    engine.script_exec("demo_db", 1, "login with old-password failed\nwanted new-password\n");
+    engine.script_exec(
+        "demo_db",
+        1,
+        "login with old-password failed\nwanted new-password\n",
+    );
     // The old value for redaction is read back with `cat` from where the owner mounts it.
     engine.script_exec("demo_db", 0, "old-password\n");
     let (_, result) = deploy(&engine, &project, 1, How::Wait);
@@ -826,20 +845,43 @@ fn a_failing_apply_stops_before_any_consumer_moves_and_shows_no_value() {
         failure.output,
         ["login with [redacted] failed", "wanted [redacted]"]
     );
-    assert_eq!(service_secret_names(&engine, "demo_app"), ["demo_pw_v1"], "no consumer moved");
-    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("holding"));
-    assert!(secret_names(&engine).contains(&"demo_pw_v1".to_string()), "nothing pruned");
+    assert_eq!(
+        service_secret_names(&engine, "demo_app"),
+        ["demo_pw_v1"],
+        "no consumer moved"
+    );
+    assert_eq!(
+        rotation_stage(&engine, "demo_pw_v2").as_deref(),
+        Some("holding")
+    );
+    assert!(
+        secret_names(&engine).contains(&"demo_pw_v1".to_string()),
+        "nothing pruned"
+    );
 
     // The next deploy resumes at apply: no new version, apply again, then the rest.
     engine.clear_writes();
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();
-    assert_eq!(plan.rotations[0].done, Some(crate::plan::rotation::Stage::Holding));
+    assert_eq!(
+        plan.rotations[0].done,
+        Some(crate::plan::rotation::Stage::Holding)
+    );
     let writes = stage_writes(&engine);
-    assert!(!writes.iter().any(|w| w.starts_with("create secret")), "{writes:?}");
-    assert!(writes[0].starts_with("label secret demo_pw_v2") || writes[0].starts_with("exec demo_db [sh /apply.sh]"), "{writes:?}");
+    assert!(
+        !writes.iter().any(|w| w.starts_with("create secret")),
+        "{writes:?}"
+    );
+    assert!(
+        writes[0].starts_with("label secret demo_pw_v2")
+            || writes[0].starts_with("exec demo_db [sh /apply.sh]"),
+        "{writes:?}"
+    );
     assert_eq!(service_secret_names(&engine, "demo_app"), ["demo_pw_v2"]);
-    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("done"));
+    assert_eq!(
+        rotation_stage(&engine, "demo_pw_v2").as_deref(),
+        Some("done")
+    );
 }
 
 #[test]
@@ -849,7 +891,10 @@ fn a_rotation_stopped_after_apply_resumes_without_applying_again() {
     engine.fail_next_update("demo_app", "rollback_completed", "update rolled back");
     let (_, result) = deploy(&engine, &project, 1, How::Wait);
     assert!(matches!(result, Err(ApplyError::Rollout(_))), "{result:?}");
-    assert_eq!(rotation_stage(&engine, "demo_pw_v2").as_deref(), Some("applied"));
+    assert_eq!(
+        rotation_stage(&engine, "demo_pw_v2").as_deref(),
+        Some("applied")
+    );
 
     engine.clear_writes();
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
@@ -858,8 +903,14 @@ fn a_rotation_stopped_after_apply_resumes_without_applying_again() {
     assert_eq!(resumed.done, Some(crate::plan::rotation::Stage::Applied));
     assert!(resumed.stages[..3].iter().all(|stage| stage.done));
     let writes = stage_writes(&engine);
-    assert!(!writes.iter().any(|w| w.contains("/apply.sh")), "apply ran again: {writes:?}");
-    assert!(writes.iter().any(|w| w.contains("/finalize.sh")), "{writes:?}");
+    assert!(
+        !writes.iter().any(|w| w.contains("/apply.sh")),
+        "apply ran again: {writes:?}"
+    );
+    assert!(
+        writes.iter().any(|w| w.contains("/finalize.sh")),
+        "{writes:?}"
+    );
     assert_eq!(service_secret_names(&engine, "demo_db"), ["demo_pw_v2"]);
 }
 
@@ -870,7 +921,10 @@ fn reverting_the_file_before_apply_abandons_the_rotation() {
     engine.script_exec("demo_db", 1, "");
     engine.script_exec("demo_db", 0, "old");
     let (_, result) = deploy(&engine, &project, 1, How::Wait);
-    assert!(matches!(result, Err(ApplyError::RotationStep(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(ApplyError::RotationStep(_))),
+        "{result:?}"
+    );
     project.file("pw.txt", "old");
     let (plan, result) = deploy(&engine, &project, 1, How::Wait);
     result.unwrap();

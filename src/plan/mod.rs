@@ -687,15 +687,17 @@ fn plan_rotations(
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let live = observed.objects(kind);
         for definition in input.project.definitions(kind).values() {
-            let (Some(policy), Some(to)) = (&definition.rotation, resolved.get(kind, &definition.key))
+            let (Some(policy), Some(to)) =
+                (&definition.rotation, resolved.get(kind, &definition.key))
             else {
                 continue;
             };
             let base = base_name(input.namespace, definition);
-            let mut candidates: Vec<&SwarmObject> = versions(live, input.namespace, &definition.key, &base)
-                .into_iter()
-                .map(|version| version.object)
-                .collect();
+            let mut candidates: Vec<&SwarmObject> =
+                versions(live, input.namespace, &definition.key, &base)
+                    .into_iter()
+                    .map(|version| version.object)
+                    .collect();
             candidates.extend(live.iter().filter(|object| object.name == base));
             let state = rotation::KeyState {
                 definition,
@@ -707,7 +709,9 @@ fn plan_rotations(
                 },
                 services: &observed.services,
             };
-            let Some(found) = rotation::rotation(&state, input.project, |name| input.namespace.scope(name)) else {
+            let Some(found) =
+                rotation::rotation(&state, input.project, |name| input.namespace.scope(name))
+            else {
                 continue;
             };
             if let Some(Operation::CreateObject(creation)) = draft

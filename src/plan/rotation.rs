@@ -323,7 +323,11 @@ fn stage_steps(rotation: &Rotation) -> Vec<StageStep> {
     let (from, to) = (&rotation.from.name, &rotation.to.name);
     let run = |what: &str, command: &Option<Command>| match command {
         Some(command) => (
-            format!("{what}: run `{}` in a running task of {}", command.command.join(" "), command.service),
+            format!(
+                "{what}: run `{}` in a running task of {}",
+                command.command.join(" "),
+                command.service
+            ),
             vec![command.service.clone()],
         ),
         None => (format!("no {what} step"), Vec::new()),
@@ -339,7 +343,10 @@ fn stage_steps(rotation: &Rotation) -> Vec<StageStep> {
     let consumers = if rotation.consumers.is_empty() {
         "no consumers to move".to_string()
     } else {
-        format!("consumers {} move to {to}; wait", rotation.consumers.join(", "))
+        format!(
+            "consumers {} move to {to}; wait",
+            rotation.consumers.join(", ")
+        )
     };
     let created = if rotation.to.id.is_empty() {
         format!("create {to}")
@@ -350,13 +357,19 @@ fn stage_steps(rotation: &Rotation) -> Vec<StageStep> {
         (Stage::Created, created, Vec::new()),
         (
             Stage::Holding,
-            format!("owners mount {to} at their usual targets and the old version too: {holding}; wait"),
+            format!(
+                "owners mount {to} at their usual targets and the old version too: {holding}; wait"
+            ),
             owners.clone(),
         ),
         (Stage::Applied, apply, apply_services),
         (Stage::Moved, consumers, rotation.consumers.clone()),
         (Stage::Finalized, finalize, finalize_services),
-        (Stage::Done, format!("owners unmount {from}; wait"), owners.clone()),
+        (
+            Stage::Done,
+            format!("owners unmount {from}; wait"),
+            owners.clone(),
+        ),
     ];
     steps
         .into_iter()

@@ -15,4 +15,5 @@ mod stack;
 mod e2e;
 mod faults;
 mod parity;
+mod rotation;
 mod stacks;
