@@ -372,13 +372,14 @@ async fn wait_for_old_tasks<E: Engine>(
     let started = std::time::Instant::now();
     for service in watched {
         loop {
-            let tasks = engine
-                .list_tasks(&service.id)
-                .await
-                .map_err(|error| RotationError::Engine {
-                    during: format!("reading the tasks of service {}", service.name),
-                    error,
-                })?;
+            let tasks =
+                engine
+                    .list_tasks(&service.id)
+                    .await
+                    .map_err(|error| RotationError::Engine {
+                        during: format!("reading the tasks of service {}", service.name),
+                        error,
+                    })?;
             let stopping = tasks
                 .iter()
                 .any(|task| task.desired_state != "running" && task.state == "running");
