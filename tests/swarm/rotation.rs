@@ -207,3 +207,106 @@ impl Drop for VolumeGuard {
         }
     }
 }
+
+/// The secrets `service`'s spec references, by name.
+fn spec_secrets(stack: &Stack, service: &str) -> Vec<String> {
+    let spec = crate::docker::service_inspect(&stack.scoped(service));
+    crate::docker::referenced_names(&spec["Spec"], "secret")
+        .into_iter()
+        .collect()
+}
+
+/// Deploys the rotation fixture, changes the password, kills the deploy right after `stage`
+/// was recorded, checks where it stopped, and requires the next deploy to finish the job.
+fn killed_after_stage_then_resumed(tag: &str, stage: &str) {
+    let stack = Stack::new(tag);
+    stack.use_compose("rotation/compose.yaml");
+    new_password(&stack, "pw.txt");
+    stack.deploy_ok(&[]);
+    new_password(&stack, "pw.txt");
+    let (v1, v2) = (stack.scoped("pw_v1"), stack.scoped("pw_v2"));
+    let killed = stack.stackroll_env(
+        &stack.deploy_args(&[]),
+        &[("STACKROLL_TEST_KILL_AT", &format!("rotation-{stage}"))],
+    );
+    assert_eq!(
+        (killed.code, killed.signal),
+        (None, Some(9)),
+        "{}",
+        killed.context()
+    );
+    let labels = crate::docker::labels_of("secret", &v2);
+    assert_eq!(
+        labels
+            .get("io.stackroll.rotation.stage")
+            .map(String::as_str),
+        Some(stage)
+    );
+    let owner_mounts = spec_secrets(&stack, "db");
+    assert_eq!(
+        owner_mounts,
+        [v1.clone(), v2.clone()],
+        "the owner holds both after {stage}"
+    );
+    for name in &owner_mounts {
+        assert!(
+            crate::docker::object_exists("secret", name),
+            "{name} exists after the kill"
+        );
+    }
+
+    let resumed = stack.deploy_ok(&["--lock-timeout", "1s"]);
+    resumed.expect_contains("[done]");
+    if stage != "holding" {
+        assert!(
+            !resumed.all().contains("running the apply step"),
+            "apply ran again after {stage}\n{}",
+            resumed.context()
+        );
+    }
+    assert_eq!(spec_secrets(&stack, "db"), [v2.clone()]);
+    assert_eq!(spec_secrets(&stack, "app"), [v2.clone()]);
+    let labels = crate::docker::labels_of("secret", &v2);
+    assert_eq!(
+        labels
+            .get("io.stackroll.rotation.stage")
+            .map(String::as_str),
+        Some("done")
+    );
+    stack.plan(&[]).expect_code(0).expect_contains("No changes");
+}
+
+#[test]
+fn rotation_killed_after_holding_resumes() {
+    killed_after_stage_then_resumed("rkh", "holding");
+}
+
+#[test]
+fn rotation_killed_after_apply_resumes_without_applying_again() {
+    killed_after_stage_then_resumed("rka", "applied");
+}
+
+#[test]
+fn rotation_killed_after_consumers_moved_resumes() {
+    killed_after_stage_then_resumed("rkm", "moved");
+}
+
+#[test]
+fn rotation_killed_after_finalize_resumes() {
+    killed_after_stage_then_resumed("rkf", "finalized");
+}
+
+#[test]
+fn a_failing_apply_exits_3_before_any_consumer_moves() {
+    let stack = Stack::new("raf");
+    stack.use_compose("rotation/compose.yaml");
+    new_password(&stack, "pw.txt");
+    stack.deploy_ok(&[]);
+    // The fixture's apply step refuses a new password containing FAIL.
+    stack.write_secret("pw.txt", "FAIL");
+    let run = stack.deploy(&[]);
+    run.expect_code(3)
+        .expect_contains("the apply step of the rotation of secret pw in service")
+        .expect_contains("no consumer moved");
+    assert_eq!(spec_secrets(&stack, "app"), [stack.scoped("pw_v1")]);
+}
