@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: every test target, those needing no engine first (unit tests against the
 # in-memory engine, the `hermetic` binary: seconds), then the local swarm is brought up and the
-# `swarm` binary (end to end, faults, stacks, parity) runs against it.
+# `swarm` binary (end to end, faults, stacks, parity, credential rotation) runs against it. The
+# rotation tests' server images (Redis, MariaDB from Debian's packages) are built first, cached.
 #   scripts/test.sh [extra cargo test args, passed to both runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,5 @@ command -v cargo >/dev/null 2>&1 || {
 }
 cargo test --locked --lib --bins --examples --test hermetic "$@"
 scripts/dev-swarm.sh up
+scripts/images.sh
 exec cargo test --locked --test swarm "$@"

@@ -81,7 +81,7 @@ impl Applied {
             rotation::RotationError::Engine { during, error } => {
                 self.failed(FailedWrite { during, error })
             }
-            rotation::RotationError::Step(failure) => ApplyError::RotationStep(failure),
+            rotation::RotationError::Step(failure) => ApplyError::RotationStep(Box::new(failure)),
             rotation::RotationError::Rollout(failures) => ApplyError::Rollout(failures),
         }
     }
@@ -151,7 +151,7 @@ pub enum ApplyError {
     /// A staged rotation's `apply` or `finalize` command failed: the stages after it did not
     /// run, and nothing was pruned.
     #[error("{0}; the rotation stopped there and nothing was pruned")]
-    RotationStep(rotation::StepFailure),
+    RotationStep(Box<rotation::StepFailure>),
 }
 
 /// Everything the executor needs besides the engine.

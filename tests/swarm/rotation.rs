@@ -264,8 +264,8 @@ fn killed_after_stage_then_resumed(tag: &str, stage: &str) {
             resumed.context()
         );
     }
-    assert_eq!(spec_secrets(&stack, "db"), [v2.clone()]);
-    assert_eq!(spec_secrets(&stack, "app"), [v2.clone()]);
+    assert_eq!(spec_secrets(&stack, "db"), std::slice::from_ref(&v2));
+    assert_eq!(spec_secrets(&stack, "app"), std::slice::from_ref(&v2));
     let labels = crate::docker::labels_of("secret", &v2);
     assert_eq!(
         labels
