@@ -949,3 +949,47 @@ fn the_plan_lists_the_stages_of_a_rotation() {
         crate::render::plan::OutputFormat::Text
     ));
 }
+
+#[test]
+fn two_keys_rotating_together_share_their_stages() {
+    let compose = ROTATING.to_string()
+        + "  api:
+    file: ./api.txt
+    x-stackroll-rotation:
+      owners:
+        - service: db
+          previous_target: old_api
+";
+    let compose = compose.replace("    secrets: [pw]\n", "    secrets: [pw, api]\n");
+    let engine = FakeEngine::new();
+    let project = Project::new(&compose);
+    project.file("pw.txt", "old").file("api.txt", "old-api");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    project.file("pw.txt", "new").file("api.txt", "new-api");
+    engine.clear_writes();
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert_eq!(plan.rotations.len(), 2);
+    let owner_updates = stage_writes(&engine)
+        .iter()
+        .filter(|w| *w == "update service demo_db")
+        .count();
+    assert_eq!(
+        owner_updates,
+        2,
+        "the owner is written once to hold both old versions and once to drop them: {:?}",
+        engine.writes()
+    );
+    let apply = stage_writes(&engine)
+        .into_iter()
+        .find(|w| w.starts_with("exec demo_db [sh /apply.sh]"))
+        .expect("apply ran");
+    assert!(
+        apply.contains("demo_api_v1@old_api") && apply.contains("demo_pw_v1@old_pw"),
+        "{apply}"
+    );
+    assert_eq!(
+        service_secret_names(&engine, "demo_db"),
+        ["demo_api_v2", "demo_pw_v2"]
+    );
+}
