@@ -2,15 +2,15 @@
 //! service reads no file. Nothing is judged here: a file that cannot be read is recorded as
 //! such, and conversion (`convert::envfile`) reports it, or skips it when it is optional.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
+use super::read::{read_file, ReadError};
+use super::validate::FilePolicy;
 use crate::compose::node::Node;
 use crate::model::{EnvFileRead, EnvFiles, Project, SensitiveBytes};
 
 /// Reads every env file a service of `project` names (each path once).
-pub fn read(project: &Project) -> EnvFiles {
+pub fn read(project: &Project, policy: &FilePolicy) -> EnvFiles {
     let mut files = EnvFiles::default();
     for service in project.services.values() {
         let Some(node) = service
@@ -23,7 +23,7 @@ pub fn read(project: &Project) -> EnvFiles {
         for (written, path) in written_paths(node) {
             let full = EnvFiles::path(path, &written.location.file.dir);
             if !files.contains(&full) {
-                let read = read_one(&full);
+                let read = read_one(&full, policy);
                 files.insert(full, read);
             }
         }
@@ -55,31 +55,14 @@ pub fn written_paths(node: &Node) -> Vec<(&Node, &str)> {
 }
 
 /// Reads one file (at most [`MAX_FILE_BYTES`](super::MAX_FILE_BYTES), as every file the loader
-/// reads), keeping the error when it cannot be read.
-fn read_one(path: &Path) -> EnvFileRead {
-    let unreadable = |error: std::io::Error| EnvFileRead::Unreadable {
-        missing: error.kind() == std::io::ErrorKind::NotFound,
-        error: error.to_string(),
-    };
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) => return unreadable(error),
-    };
-    let limit = super::MAX_FILE_BYTES;
-    let size = file
-        .metadata()
-        .map_or(0, |metadata| metadata.len())
-        .min(limit + 1);
-    let mut bytes = Vec::with_capacity(size as usize);
-    if let Err(error) = file.take(limit + 1).read_to_end(&mut bytes) {
-        return unreadable(error);
+/// reads, opened once: a FIFO or device is refused, not waited on; where the policy says),
+/// keeping the error when it cannot be read.
+fn read_one(path: &Path, policy: &FilePolicy) -> EnvFileRead {
+    match read_file(path, super::MAX_FILE_BYTES, policy.containment()) {
+        Ok(bytes) => EnvFileRead::Read(SensitiveBytes::new(bytes)),
+        Err(error) => EnvFileRead::Unreadable {
+            missing: matches!(error, ReadError::NotFound),
+            error: error.to_string(),
+        },
     }
-    if bytes.len() as u64 > limit {
-        zeroize::Zeroize::zeroize(&mut bytes);
-        return EnvFileRead::Unreadable {
-            missing: false,
-            error: format!("file is larger than {limit} bytes"),
-        };
-    }
-    EnvFileRead::Read(SensitiveBytes::new(bytes))
 }

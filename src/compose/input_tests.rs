@@ -128,3 +128,29 @@ fn devices_and_fifos_as_secret_files_are_refused_by_kind() {
         "{error}"
     );
 }
+
+#[test]
+fn a_fifo_as_a_service_env_file_is_not_waited_on() {
+    let dir = TempDir::new().unwrap();
+    mkfifo(&dir.path().join("app.env"));
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  app:\n    image: busybox\n    env_file: ./app.env\n",
+    )
+    .unwrap();
+    let options = LoadOptions {
+        working_dir: dir.path().to_path_buf(),
+        ..LoadOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let loaded = super::load(&options).map(|loaded| loaded.project.env_files);
+        let _ = tx.send(loaded.is_ok());
+    });
+    let loaded = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("loading must not block on a FIFO");
+    assert!(loaded, "reading is conversion's to judge: the file is recorded as unreadable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

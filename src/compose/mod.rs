@@ -86,6 +86,8 @@ pub struct Loaded {
     pub project: Project,
     /// Warnings only (errors make loading fail).
     pub warnings: Diagnostics,
+    /// Where the project's secret, config and env files may be read from.
+    pub files: validate::FilePolicy,
 }
 
 /// Loads, merges, interpolates, normalizes and validates the Compose files. On failure the
@@ -130,10 +132,11 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics.first_error_per_location());
     }
     project.environment = ProcessEnvironment::new(options.process_env.clone());
-    project.env_files = env_files::read(&project);
+    project.env_files = env_files::read(&project, &policy);
     Ok(Loaded {
         project,
         warnings: diagnostics,
+        files: policy,
     })
 }
 

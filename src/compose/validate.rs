@@ -203,6 +203,17 @@ pub struct FilePolicy {
     pub allow_external: bool,
 }
 
+impl FilePolicy {
+    /// Where [`read::read_file`](super::read::read_file) may open a file under this policy.
+    pub fn containment(&self) -> super::read::Containment<'_> {
+        if self.allow_external {
+            super::read::Containment::Anywhere
+        } else {
+            super::read::Containment::Inside(&self.project_dir)
+        }
+    }
+}
+
 /// How a resolved path stands with the project directory.
 enum Placement {
     /// Inside, written and resolved (or it does not exist yet, and is written inside).
