@@ -3,10 +3,13 @@
 //! [`SensitiveBytes`] and never shown; descriptions say only where it comes from and its size.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::compose::read::read_file;
+use crate::compose::validate::FilePolicy;
+use crate::compose::Loaded;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::model::{ObjectKey, ObjectKind, Project, SensitiveBytes, Source};
+use crate::model::{Definition, Located, ObjectKey, ObjectKind, SensitiveBytes, Source};
 
 /// Data and a description for each (kind, key).
 #[derive(Debug, Default)]
@@ -16,13 +19,15 @@ pub struct Contents {
 }
 
 impl Contents {
-    /// Reads the data of every non-external definition. `working_dir` shortens file paths in
-    /// descriptions.
-    pub fn read(project: &Project, working_dir: &Path) -> Result<Contents, Diagnostics> {
+    /// Reads the data of every non-external definition of the loaded project. Each file is
+    /// opened once, where the project's file policy allows, and its bytes are checked here
+    /// (a regular file, 1 byte to Swarm's limit): the bytes checked are the bytes sent.
+    /// `working_dir` shortens file paths in descriptions.
+    pub fn read(loaded: &Loaded, working_dir: &Path) -> Result<Contents, Diagnostics> {
         let mut contents = Contents::default();
         let mut problems = Diagnostics::default();
         for kind in [ObjectKind::Secret, ObjectKind::Config] {
-            for definition in project.definitions(kind).values() {
+            for definition in loaded.project.definitions(kind).values() {
                 let key = ObjectKey::new(kind, &definition.key);
                 let (data, description) = match &definition.source {
                     Source::External => continue,
@@ -32,30 +37,17 @@ impl Contents {
                             .insert(key, format!("driver {driver}, content not known"));
                         continue;
                     }
-                    Source::File(path) => match std::fs::read(&path.value) {
+                    Source::File(path) => match read_file_source(definition, path, &loaded.files) {
                         Ok(bytes) => {
                             let shown = match path.value.strip_prefix(working_dir) {
                                 Ok(relative) => format!("./{}", relative.display()),
                                 Err(_) => path.value.display().to_string(),
                             };
                             let size = bytes.len();
-                            (
-                                SensitiveBytes::new(bytes),
-                                format!("file {shown}, {size} bytes"),
-                            )
+                            (bytes, format!("file {shown}, {size} bytes"))
                         }
-                        Err(error) => {
-                            problems.push(
-                                Diagnostic::error(
-                                    Some(path.location.clone()),
-                                    format!("cannot read {}: {error}", path.value.display()),
-                                )
-                                .field(format!(
-                                    "{}.{}.file",
-                                    kind.plural(),
-                                    definition.key
-                                )),
-                            );
+                        Err(problem) => {
+                            problems.push(problem);
                             continue;
                         }
                     },
@@ -89,5 +81,83 @@ impl Contents {
             .get(&ObjectKey::new(kind, key))
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// The bytes of a `file:` source, read once within the policy and checked against Swarm's
+/// limits for its kind; a problem names the file and field, never the content.
+fn read_file_source(
+    definition: &Definition,
+    path: &Located<PathBuf>,
+    policy: &FilePolicy,
+) -> Result<SensitiveBytes, Diagnostic> {
+    let kind = definition.kind;
+    let limit = kind.max_bytes();
+    let problem = match read_file(&path.value, limit, policy.containment()) {
+        Ok(bytes) if !bytes.is_empty() => return Ok(SensitiveBytes::new(bytes)),
+        Ok(_) => "file is empty".to_string(),
+        Err(error) => error.to_string(),
+    };
+    Err(Diagnostic::error(
+        Some(path.location.clone()),
+        format!("{}: {problem}", path.value.display()),
+    )
+    .field(format!("{}.{}.file", kind.plural(), definition.key))
+    .hint(format!(
+        "a {} file must be a regular file holding 1 to {limit} bytes, inside the project directory unless --allow-external-files",
+        kind.noun()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Contents;
+    use crate::compose::{load, LoadOptions};
+
+    /// A project with secret `db` from `db.txt`, loaded (checks passed).
+    fn loaded(dir: &tempfile::TempDir) -> crate::compose::Loaded {
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  app:\n    image: i\n    secrets: [db]\nsecrets:\n  db:\n    file: ./db.txt\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("db.txt"), "small").unwrap();
+        let options = LoadOptions {
+            working_dir: dir.path().to_path_buf(),
+            ..LoadOptions::default()
+        };
+        load(&options).expect("loads")
+    }
+
+    fn error_of(dir: &tempfile::TempDir, loaded: &crate::compose::Loaded) -> String {
+        let problems = Contents::read(loaded, dir.path()).expect_err("refused");
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_file_changed_after_the_checks_is_judged_by_the_bytes_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = loaded(&dir);
+        std::fs::write(dir.path().join("db.txt"), vec![b'x'; 600_000]).unwrap();
+        assert!(error_of(&dir, &loaded).contains("file is too large"));
+        std::fs::write(dir.path().join("db.txt"), "").unwrap();
+        assert!(error_of(&dir, &loaded).contains("file is empty"));
+    }
+
+    #[test]
+    fn a_symlink_swapped_in_after_the_checks_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("key"), "private").unwrap();
+        let loaded = loaded(&dir);
+        std::fs::remove_file(dir.path().join("db.txt")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("key"), dir.path().join("db.txt")).unwrap();
+        let error = error_of(&dir, &loaded);
+        assert!(error.contains("outside the project directory"), "{error}");
+        assert!(!error.contains("private"));
     }
 }

@@ -81,7 +81,7 @@ fn attempt(
         ..LoadOptions::default()
     };
     let loaded = load(&options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()));
-    let contents = Contents::read(&loaded.project, project.path()).unwrap();
+    let contents = Contents::read(&loaded, project.path()).unwrap();
     let namespace = Namespace("demo".into());
     let fingerprinter = Fingerprinter::from_key(Some("test-key".into()));
     runtime().block_on(async {
@@ -690,7 +690,7 @@ fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
         ..LoadOptions::default()
     };
     let loaded = load(&options).unwrap_or_else(|_| panic!("loads"));
-    let contents = Contents::read(&loaded.project, project.path()).unwrap();
+    let contents = Contents::read(&loaded, project.path()).unwrap();
     let versions = |keys: &[&str]| -> Vec<SealedVersion> {
         keys.iter()
             .map(|key| SealedVersion {
@@ -712,7 +712,7 @@ fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
     assert!(!fingerprinter.matches_bytes(&seal, &db_only));
     // Other data for one key does not either.
     project.file("api.txt", "other");
-    let changed = Contents::read(&loaded.project, project.path()).unwrap();
+    let changed = Contents::read(&loaded, project.path()).unwrap();
     assert!(
         !fingerprinter.matches_bytes(&seal, &material(&both, &loaded.project, &changed).unwrap())
     );

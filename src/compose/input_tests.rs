@@ -151,6 +151,9 @@ fn a_fifo_as_a_service_env_file_is_not_waited_on() {
     let loaded = rx
         .recv_timeout(std::time::Duration::from_secs(5))
         .expect("loading must not block on a FIFO");
-    assert!(loaded, "reading is conversion's to judge: the file is recorded as unreadable");
+    assert!(
+        loaded,
+        "reading is conversion's to judge: the file is recorded as unreadable"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

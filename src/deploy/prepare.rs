@@ -83,7 +83,7 @@ pub fn prepare(
     if problems.has_errors() {
         return Err(PrepareError::Invalid(problems));
     }
-    let contents = Contents::read(&loaded.project, working_dir).map_err(PrepareError::Invalid)?;
+    let contents = Contents::read(&loaded, working_dir).map_err(PrepareError::Invalid)?;
     Ok(Prepared {
         namespace,
         loaded,

@@ -107,7 +107,7 @@ impl Scene {
     /// the rollouts, keeping one old version); returns the plan.
     fn plan(&self, write: bool) -> Plan {
         let loaded = self.load();
-        let contents = Contents::read(&loaded.project, self.dir.path()).unwrap();
+        let contents = Contents::read(&loaded, self.dir.path()).unwrap();
         let namespace = Scene::namespace();
         let fingerprinter = Fingerprinter::from_key(Some("snapshot-key".into()));
         runtime().block_on(async {
