@@ -12,13 +12,14 @@ mod rm;
 mod status;
 mod unlock;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indexmap::IndexMap;
 
-use crate::compose::LoadOptions;
+use crate::compose::read::read_to_limit;
+use crate::compose::{LoadOptions, MAX_FILE_BYTES};
 use crate::convert::parse_duration;
 use crate::convert::Namespace;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
@@ -113,16 +114,7 @@ impl ComposeArgs {
             )
         })?;
         let stdin = if self.files.iter().any(|file| file == "-") {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|error| {
-                    CliError::new(
-                        ErrorKind::User,
-                        format!("cannot read the compose file from standard input: {error}"),
-                    )
-                })?;
-            Some(text)
+            Some(read_stdin()?)
         } else {
             None
         };
@@ -138,6 +130,19 @@ impl ComposeArgs {
 }
 
 /// The process environment, as far as it is valid UTF-8.
+/// The compose file on standard input (`-c -`), at most as large as any compose file.
+fn read_stdin() -> Result<String, CliError> {
+    let refused = |error: String| {
+        CliError::new(
+            ErrorKind::User,
+            format!("cannot read the compose file from standard input: {error}"),
+        )
+    };
+    let bytes = read_to_limit(std::io::stdin().lock(), MAX_FILE_BYTES)
+        .map_err(|error| refused(error.to_string()))?;
+    String::from_utf8(bytes).map_err(|_| refused("it is not UTF-8 text".into()))
+}
+
 fn process_environment() -> IndexMap<String, String> {
     std::env::vars_os()
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))

@@ -184,3 +184,16 @@ fn hostile_files_are_refused_with_bounded_work() {
             "deep.yaml:1:129: document nested too deeply (more than 128 levels)",
         ));
 }
+
+#[test]
+fn an_endless_standard_input_is_read_only_up_to_the_limit() {
+    let dir = project("services: {}\n");
+    stackroll(&dir)
+        .args(["config", "-c", "-"])
+        .write_stdin(vec![b'#'; 17 * 1024 * 1024])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "cannot read the compose file from standard input: file is too large",
+        ));
+}
