@@ -261,6 +261,10 @@ fn field_differences(path: &str, old: &Value, new: &Value, lines: &mut Vec<Strin
     if old == new {
         return;
     }
+    if holds_hidden_values(path) {
+        hidden_differences(path, old, new, lines);
+        return;
+    }
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -284,10 +288,69 @@ fn field_differences(path: &str, old: &Value, new: &Value, lines: &mut Vec<Strin
     }
 }
 
+/// Maps whose values often carry credentials (`logging.options` such as `splunk-token`,
+/// volume and network `driver_opts` such as `o: password=…`, labels): a plan names what
+/// changed in them, never the values.
+const HIDDEN_VALUE_MAPS: &[&str] = &["Options", "DriverOpts", "Labels"];
+
+/// Whether the map at `path` is one of [`HIDDEN_VALUE_MAPS`].
+fn holds_hidden_values(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    HIDDEN_VALUE_MAPS.contains(&last)
+}
+
+/// One line per key of a hidden-value map that was added, changed or removed.
+fn hidden_differences(path: &str, old: &Value, new: &Value, lines: &mut Vec<String>) {
+    let empty = serde_json::Map::new();
+    let (old, new) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let what = match (old.get(key), new.get(key)) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            (Some(a), Some(b)) if a != b => "changed",
+            _ => continue,
+        };
+        lines.push(format!("{path}.{key}: {what}"));
+    }
+}
+
+/// A value as a plan line shows it, with the values of hidden-value maps inside it masked.
 fn show(value: &Value) -> String {
     match value {
         Value::Null => "(none)".into(),
-        other => other.to_string(),
+        other => masked(other).to_string(),
+    }
+}
+
+/// `value` with every member of a hidden-value map inside it replaced by `"(hidden)"`.
+fn masked(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, member)| {
+                    let member = match member {
+                        Value::Object(inner) if HIDDEN_VALUE_MAPS.contains(&key.as_str()) => {
+                            Value::Object(
+                                inner
+                                    .keys()
+                                    .map(|k| (k.clone(), Value::from("(hidden)")))
+                                    .collect(),
+                            )
+                        }
+                        other => masked(other),
+                    };
+                    (key.clone(), member)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
+        other => other.clone(),
     }
 }
 
@@ -318,6 +381,39 @@ mod tests {
             "TaskTemplate": {"ContainerSpec": {"Image": "i", "Isolation": "default", "Privileges": {"CredentialSpec": null}},
             "ForceUpdate": 0, "Runtime": "container"}});
         assert_eq!(differences(&live, &desired), Vec::<String>::new());
+    }
+
+    #[test]
+    fn differences_never_show_values_of_options_driver_options_or_labels() {
+        let live = json!({"Labels": {"team": "a"}, "TaskTemplate": {
+            "LogDriver": {"Name": "splunk", "Options": {"splunk-token": "old-token"}},
+            "ContainerSpec": {"Image": "i", "Mounts": [{"Type": "volume", "Source": "v", "Target": "/d",
+                "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"o": "password=old-pw"}}}}]}}});
+        let desired = json!({"Labels": {"team": "b", "token": "new-label-secret"}, "TaskTemplate": {
+            "LogDriver": {"Name": "splunk", "Options": {"splunk-token": "new-token"}},
+            "ContainerSpec": {"Image": "i", "Mounts": [{"Type": "volume", "Source": "v", "Target": "/e",
+                "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"o": "password=new-pw"}}}}]}}});
+        let lines = differences(&live, &desired).join("\n");
+        for value in [
+            "old-token",
+            "new-token",
+            "old-pw",
+            "new-pw",
+            "new-label-secret",
+            "team\": \"a",
+        ] {
+            assert!(!lines.contains(value), "{value} shown in:\n{lines}");
+        }
+        assert!(lines.contains("Labels.team: changed"), "{lines}");
+        assert!(lines.contains("Labels.token: added"), "{lines}");
+        assert!(
+            lines.contains("TaskTemplate.LogDriver.Options.splunk-token: changed"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("TaskTemplate.ContainerSpec.Mounts:"),
+            "{lines}"
+        );
     }
 
     #[test]
