@@ -96,11 +96,19 @@ pub(super) fn link(spec: &mut Spec, slots: &ObjectSlots, objects: &ResolvedObjec
 }
 
 /// What docker/cli sorts references by: the object's name, file references before the
-/// runtime one of the same config, then (where docker/cli leaves the order undefined) target.
+/// runtime one of the same config; then, where docker/cli keeps the written order, the most
+/// permissive mount first. The engine writes one file per object and task and gives every
+/// target of it the owner and mode of the LAST reference (checked on dockerd 20.10), so the
+/// most restrictive mode, and an explicit owner, is what a file mounted twice gets: a requested
+/// mode is never relaxed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct ReferenceOrder {
     object_name: String,
     runtime: bool,
+    /// Permission bits, most permissive first.
+    mode: std::cmp::Reverse<u32>,
+    /// Whether the owner is someone other than root (`uid`/`gid` not "0"), root first.
+    explicit_owner: bool,
     target: String,
 }
 
@@ -162,6 +170,8 @@ pub(super) fn file_references(
             order: ReferenceOrder {
                 object_name: object_name(kind, &reference.source.value, project, namespace),
                 runtime: false,
+                mode: std::cmp::Reverse(reference.mode),
+                explicit_owner: reference.uid != "0" || reference.gid != "0",
                 target: reference.target.clone(),
             },
             key: reference.source.value.clone(),
@@ -228,6 +238,8 @@ pub(super) fn credential_spec(
         order: ReferenceOrder {
             object_name: object_name(ObjectKind::Config, &config, project, namespace),
             runtime: true,
+            mode: std::cmp::Reverse(0),
+            explicit_owner: false,
             target: String::new(),
         },
         key: config,

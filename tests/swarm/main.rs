@@ -14,6 +14,7 @@ mod stack;
 
 mod e2e;
 mod faults;
+mod modes;
 mod parity;
 mod rotation;
 mod stacks;
