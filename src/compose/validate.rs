@@ -77,7 +77,7 @@ pub fn validate(
                         )
                         .field(field.clone())
                         .hint(format!(
-                            "the engine writes one file per {} and task, so both targets get the owner and mode of one of them ({} here); use one mode, or two {}",
+                            "the engine writes one file per {} and task, so both targets get one owner and mode: stackroll gives both the most restrictive of this one and {}; use one mode, or two {}",
                             kind.noun(),
                             twin.location,
                             kind.plural()
