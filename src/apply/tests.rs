@@ -83,7 +83,8 @@ fn attempt(
     let loaded = load(&options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()));
     let contents = Contents::read(&loaded, project.path()).unwrap();
     let namespace = Namespace("demo".into());
-    let fingerprinter = Fingerprinter::from_key(Some("test-key".into()));
+    let fingerprinter =
+        Fingerprinter::from_key(Some("test-key-0123456789abcdef0123456789".into())).unwrap();
     runtime().block_on(async {
         let observed = observe(engine, &namespace).await.unwrap();
         let input = PlanInput {

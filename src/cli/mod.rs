@@ -164,7 +164,12 @@ fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError
     let namespace = prepare::namespace(stack)?;
     let options = compose_args.resolve()?;
     let stack = load_project(&options, &namespace)?;
-    let fingerprinter = Fingerprinter::from_key(std::env::var("STACKROLL_FINGERPRINT_KEY").ok());
+    let fingerprinter = Fingerprinter::from_key(std::env::var("STACKROLL_FINGERPRINT_KEY").ok())
+        .map_err(|short| {
+            CliError::new(ErrorKind::User, short.to_string()).hint(
+                "set a random key of 32 bytes or more (e.g. `head -c 32 /dev/urandom | base64`), or unset it for Argon2id fingerprints",
+            )
+        })?;
     Ok(prepare::prepare(
         namespace,
         stack,

@@ -30,14 +30,22 @@ impl Environment {
         Environment { process, files }
     }
 
-    /// The value of `name`, if set (possibly empty).
+    /// The value of `name`, if set (possibly empty). A [reserved](RESERVED_VARIABLES) variable
+    /// is never available: it reads as unset.
     pub fn get(&self, name: &str) -> Option<String> {
+        if RESERVED_VARIABLES.contains(&name) {
+            return None;
+        }
         self.process
             .get(name)
             .or_else(|| self.files.get(name))
             .cloned()
     }
 }
+
+/// Variables a compose file can never read: the fingerprint key would otherwise end up in a
+/// label, an environment value or a secret anyone with access to the swarm reads.
+pub const RESERVED_VARIABLES: &[&str] = &["STACKROLL_FINGERPRINT_KEY"];
 
 /// Most bytes the interpolated values of all of a project's compose files may add up to
 /// (64 MiB): a hostile file cannot make `$BIG$BIG...` grow without bound.
@@ -106,6 +114,18 @@ impl<'a> TreeInterpolator<'a> {
         match interpolate_within(text, &|name| environment.get(name), self.budget) {
             Ok(result) => {
                 for name in result.unset {
+                    if RESERVED_VARIABLES.contains(&name.as_str()) {
+                        let mut error = Diagnostic::error(
+                            Some(node.location.clone()),
+                            format!("${{{name}}} is stackroll's own key and never available to compose files"),
+                        )
+                        .hint("use another variable; the key only makes fingerprints");
+                        if !field.is_empty() {
+                            error = error.field(field);
+                        }
+                        diagnostics.push(error);
+                        continue;
+                    }
                     if self.warned.insert(name.clone()) {
                         diagnostics.push(
                             Diagnostic::warning(

@@ -64,7 +64,8 @@ impl Project {
         };
         let namespace = prepare::namespace("demo").unwrap();
         let stack = prepare::load(&options, &namespace).unwrap();
-        let fingerprinter = Fingerprinter::from_key(Some("test-key".into()));
+        let fingerprinter =
+            Fingerprinter::from_key(Some("test-key-0123456789abcdef0123456789".into())).unwrap();
         prepare::prepare(namespace, stack, self.dir.path(), fingerprinter).unwrap()
     }
 }

@@ -70,12 +70,32 @@ impl std::fmt::Debug for Fingerprinter {
     }
 }
 
+/// The fewest bytes a fingerprint key may have.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// A fingerprint key that is set but too short (empty included).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("STACKROLL_FINGERPRINT_KEY is set but holds {length} bytes; a key needs at least {MIN_KEY_BYTES}")]
+pub struct ShortKey {
+    /// How many bytes it holds.
+    pub length: usize,
+}
+
 impl Fingerprinter {
-    /// HMAC when a key is given (non-empty), Argon2id otherwise.
-    pub fn from_key(key: Option<String>) -> Fingerprinter {
+    /// HMAC keyed with `key` when one is given (`STACKROLL_FINGERPRINT_KEY`), Argon2id when
+    /// none is. A key that is set but empty or short is refused, never replaced by the other
+    /// scheme: a CI secret that went missing would otherwise rotate every object.
+    pub fn from_key(key: Option<String>) -> Result<Fingerprinter, ShortKey> {
         match key {
-            Some(key) if !key.is_empty() => Fingerprinter::Hmac(Zeroizing::new(key.into_bytes())),
-            _ => Fingerprinter::Argon2id,
+            None => Ok(Fingerprinter::Argon2id),
+            Some(key) if key.len() >= MIN_KEY_BYTES => {
+                Ok(Fingerprinter::Hmac(Zeroizing::new(key.into_bytes())))
+            }
+            Some(key) => {
+                let length = key.len();
+                drop(Zeroizing::new(key.into_bytes()));
+                Err(ShortKey { length })
+            }
         }
     }
 
@@ -139,8 +159,9 @@ impl Fingerprinter {
                 let Some((m, t, p)) = parse_params(params) else {
                     return false;
                 };
-                // Refuse parameters that would make checking a label a denial of service.
-                if m > 256 * 1024 || t > 16 || p > 8 {
+                // Only the documented parameters: a label with others (forged, or cheap to
+                // guess against, or expensive to check) never matches.
+                if (m, t, p) != (ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES) {
                     return false;
                 }
                 let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else {
@@ -252,8 +273,8 @@ mod tests {
 
     #[test]
     fn hmac_needs_the_same_key_and_schemes_do_not_mix() {
-        let one = Fingerprinter::from_key(Some("one".into()));
-        let two = Fingerprinter::from_key(Some("two".into()));
+        let one = Fingerprinter::from_key(Some("one".repeat(11))).unwrap();
+        let two = Fingerprinter::from_key(Some("two".repeat(11))).unwrap();
         let stored = one.fingerprint(material(b"v"));
         assert!(one.matches(&stored, material(b"v")));
         assert!(!two.matches(&stored, material(b"v")));
@@ -261,5 +282,40 @@ mod tests {
         assert!(!one.matches("garbage", material(b"v")));
         assert!(!Fingerprinter::Argon2id
             .matches("argon2id$m=999999999,t=1,p=1$AAAA$AAAA", material(b"v")));
+    }
+
+    #[test]
+    fn a_key_that_is_set_but_short_is_refused_never_replaced() {
+        assert_eq!(
+            Fingerprinter::from_key(Some(String::new())).unwrap_err(),
+            ShortKey { length: 0 }
+        );
+        assert_eq!(
+            Fingerprinter::from_key(Some("x".repeat(31))).unwrap_err(),
+            ShortKey { length: 31 }
+        );
+        assert!(Fingerprinter::from_key(Some("x".repeat(32)))
+            .is_ok_and(|f| f.scheme() == "hmac-sha256"));
+        assert!(Fingerprinter::from_key(None).is_ok_and(|f| f.scheme() == "argon2id"));
+    }
+
+    #[test]
+    fn argon2id_labels_match_only_with_the_documented_parameters() {
+        let f = Fingerprinter::Argon2id;
+        let stored = f.fingerprint(material(b"v"));
+        assert!(f.matches(&stored, material(b"v")));
+        // The same hash relabelled with cheaper parameters is never accepted.
+        let cheap = stored.replace("m=19456,t=2,p=1", "m=8,t=1,p=1");
+        assert!(!f.matches(&cheap, material(b"v")));
+        let mut parts = stored.split('$');
+        let (_, _, salt) = (parts.next(), parts.next(), parts.next().unwrap());
+        let forged = format!(
+            "argon2id$m=8,t=1,p=1${salt}${}",
+            B64.encode(argon2id(b"v", &B64.decode(salt).unwrap(), 8, 1, 1).unwrap())
+        );
+        assert!(
+            !f.matches(&forged, material(b"v")),
+            "a label with cheap parameters"
+        );
     }
 }

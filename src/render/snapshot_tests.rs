@@ -109,7 +109,8 @@ impl Scene {
         let loaded = self.load();
         let contents = Contents::read(&loaded, self.dir.path()).unwrap();
         let namespace = Scene::namespace();
-        let fingerprinter = Fingerprinter::from_key(Some("snapshot-key".into()));
+        let fingerprinter =
+            Fingerprinter::from_key(Some("snapshot-key-0123456789abcdef012345".into())).unwrap();
         runtime().block_on(async {
             let observed = observe(&self.engine, &namespace).await.unwrap();
             let input = PlanInput {
