@@ -2051,33 +2051,51 @@ fn faults_sigterm_and_sigint_release_the_lock() {
     assert_eq!(lock_holder(&stack).as_deref(), Some(ghost), "another's lock kept");
 }
 
-/// A deploy with nothing to do while another deploy holds the lock (the same content, its
-/// rollout still being watched) does not answer "No changes" from what it saw: it waits for
-/// the lock, plans again, and only then reports.
+/// A deploy with nothing to do while another deploy holds the lock does not answer "No
+/// changes" from what it saw before that deploy writes: it waits for the lock like a deploy
+/// with changes (exit 1 after `--lock-timeout`, naming the holder), and once the lock is given
+/// back it plans again and only then reports.
 #[test]
 fn faults_noop_deploy_waits_for_a_held_lock() {
     let stack = Stack::new("lnoop");
-    stack.use_compose("faults/slow.yaml");
-    stack.write_secret("db.txt", "db1");
+    stack.use_compose(TRIO);
+    write_round(&stack, 1);
     stack.deploy_ok(&[]);
-    let app = stack.scoped("app");
-    stack.write_secret("db.txt", "db2");
+    let ghost = "ghost@elsewhere pid 4247";
+    make_lease_lock(&stack, ghost, None, 3600, 3600);
 
-    let mut holder = stack.spawn(&stack.deploy_args(&[]), &[]);
-    holder.wait_for_output(&format!("updated service {app}"), Duration::from_secs(60));
-    let second = stack.deploy(&["--lock-timeout", "120s"]);
-    let holder_done = holder.has_exited();
-    let held = holder.finish();
-    held.expect_code(0);
-    second.expect_code(0).expect_contains("No changes");
+    let blocked = stack.deploy(&["--lock-timeout", "2s"]);
+    blocked
+        .expect_code(1)
+        .expect_contains(ghost)
+        .expect_contains("holds the lock");
     assert!(
-        holder_done,
-        "the no-op deploy answered while the other deploy still held the lock\n{}",
-        second.context()
+        !blocked.stdout.contains("No changes"),
+        "a no-op deploy answered while another held the lock\n{}",
+        blocked.context()
+    );
+
+    let name = stack.name.clone();
+    let unlocker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        crate::command::stackroll_command(std::path::Path::new("/"))
+            .args(["unlock", &name])
+            .output()
+            .expect("run stackroll unlock")
+    });
+    let waited = stack.deploy(&["--lock-timeout", "60s"]);
+    let unlocked = unlocker.join().expect("unlock thread");
+    assert!(unlocked.status.success(), "unlock failed");
+    waited.expect_code(0).expect_contains("No changes");
+    assert!(
+        waited.elapsed >= Duration::from_secs(3),
+        "the no-op deploy did not wait for the lock ({:?})\n{}",
+        waited.elapsed,
+        waited.context()
     );
     let mut problems = Problems::default();
     check_no_lock(&stack, &mut problems);
-    problems.assert_none("after both deploys");
+    problems.assert_none("after the no-op deploy");
 }
 
 /// `stackroll rm` takes the deploy lock too: while another holds it, rm waits `--lock-timeout`,
