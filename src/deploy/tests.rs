@@ -371,6 +371,7 @@ fn a_held_lock_stops_the_deploy_before_any_write() {
             (crate::apply::lock::EXPIRES_LABEL, &future),
         ],
     );
+    let taken_at = engine.objects(ObjectKind::Config)[0].created_at.clone();
     let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();
     assert!(
         matches!(&error, DeployError::Lock(LockError::Held { holder, .. }) if holder == "ghost@elsewhere pid 4243"),
@@ -382,7 +383,7 @@ fn a_held_lock_stops_the_deploy_before_any_write() {
     assert_eq!(error.kind, ErrorKind::User);
     assert_eq!(
         error.message,
-        "another deploy of stack demo holds the lock: ghost@elsewhere pid 4243, since 1000 (seconds since 1970); nothing was done"
+        format!("another deploy of stack demo holds the lock: ghost@elsewhere pid 4243, taken at {taken_at} (engine time); nothing was done")
     );
     assert!(
         error.hints[0].contains("`stackroll unlock demo`"),
@@ -447,4 +448,44 @@ fn an_engine_failure_while_applying_lists_what_was_written() {
     let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();
     let error = CliError::from(error);
     assert!(error.hints[0].starts_with("start Docker"), "{error}");
+}
+
+/// A deploy with nothing to do while another deploy holds the lock does not trust what it saw:
+/// it waits for the lock like any deploy (here it gives up, naming the holder, and writes
+/// nothing), and once the lock is free it plans again under it and finds nothing to do.
+#[test]
+fn a_noop_deploy_waits_for_a_held_lock_then_plans_again() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    deploy(&engine, &project);
+    engine.insert_object(
+        ObjectKind::Config,
+        LOCK,
+        &[
+            (crate::apply::lock::HOLDER_LABEL, "ghost@elsewhere pid 4244"),
+            (crate::apply::lock::LEASE_LABEL, "600"),
+        ],
+    );
+    engine.clear_writes();
+    let mut waiting = options();
+    waiting.lock_wait = Duration::from_millis(30);
+    let error = deploy_with(&engine, &project, &waiting, &Recorder::default()).unwrap_err();
+    assert!(
+        matches!(&error, DeployError::Lock(LockError::Held { holder, .. }) if holder == "ghost@elsewhere pid 4244"),
+        "{error:?}"
+    );
+    let writes = engine.writes();
+    assert!(
+        !writes.is_empty() && writes.iter().all(|w| w == &format!("create config {LOCK}")),
+        "it tried for the lock and wrote nothing else: {writes:?}"
+    );
+    block_on(crate::apply::lock::force_unlock(
+        &engine,
+        &project.prepare().namespace,
+    ))
+    .unwrap();
+    engine.clear_writes();
+    let deployed = deploy_with(&engine, &project, &waiting, &Recorder::default()).unwrap();
+    assert_eq!(deployed.outcome, Outcome::NoChanges);
+    assert_eq!(engine.write_count(), 0, "no lock held: reads only");
 }

@@ -1943,7 +1943,9 @@ fn make_lease_lock(
 
 /// The pid of a process that has just ended.
 fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
     let pid = child.id();
     child.wait().expect("wait for true");
     pid
@@ -2047,8 +2049,16 @@ fn faults_sigterm_and_sigint_release_the_lock() {
         .expect_contains("interrupted by SIGINT")
         .expect_contains("nothing was written");
     assert!(stopped.elapsed < Duration::from_secs(30));
-    assert_eq!(stack.objects("secret"), secrets, "the interrupted deploy wrote");
-    assert_eq!(lock_holder(&stack).as_deref(), Some(ghost), "another's lock kept");
+    assert_eq!(
+        stack.objects("secret"),
+        secrets,
+        "the interrupted deploy wrote"
+    );
+    assert_eq!(
+        lock_holder(&stack).as_deref(),
+        Some(ghost),
+        "another's lock kept"
+    );
 }
 
 /// A deploy with nothing to do while another deploy holds the lock does not answer "No
