@@ -10,6 +10,7 @@ use crate::deploy::{DeployError, PrepareError};
 use crate::diagnostic::Diagnostics;
 use crate::engine::EngineError;
 use crate::plan::PlanError;
+use crate::stacks::RemoveError;
 
 /// What kind of failure, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub enum ErrorKind {
     Rollout,
     /// A bug in stackroll. Exit 70.
     Internal,
+    /// Stopped by the signal with this number. Exit 128 + it (130 for SIGINT, 143 for
+    /// SIGTERM).
+    Interrupted(i32),
 }
 
 /// A failed command.
@@ -73,6 +77,7 @@ impl CliError {
             ErrorKind::User | ErrorKind::Engine => 1,
             ErrorKind::Rollout => 3,
             ErrorKind::Internal => 70,
+            ErrorKind::Interrupted(signal) => 128 + signal,
         }
     }
 }
@@ -136,6 +141,9 @@ impl From<LockError> for CliError {
                 let hint = format!("wait for it, raise --lock-timeout, or if that deploy is dead run `stackroll unlock {stack}`");
                 CliError::new(ErrorKind::User, error.to_string()).hint(hint)
             }
+            LockError::Lost { .. } => CliError::new(ErrorKind::Engine, error.to_string()).hint(
+                "another deploy may be writing now; once it is done, run the same deploy again",
+            ),
             LockError::Engine(error) => error.into(),
         }
     }
@@ -180,6 +188,15 @@ fn rotation_step_hint(failure: &crate::apply::rotation::StepFailure) -> String {
     hint
 }
 
+impl From<RemoveError> for CliError {
+    fn from(error: RemoveError) -> CliError {
+        match error {
+            RemoveError::Engine(error) => error.into(),
+            RemoveError::Lock(error) => error.into(),
+        }
+    }
+}
+
 impl From<DeployError> for CliError {
     fn from(error: DeployError) -> CliError {
         match error {
@@ -187,6 +204,11 @@ impl From<DeployError> for CliError {
             DeployError::Plan(error) => error.into(),
             DeployError::Lock(error) => error.into(),
             DeployError::Apply(error) => error.into(),
+            DeployError::Interrupted { signal, .. } => {
+                CliError::new(ErrorKind::Interrupted(signal.number()), error.to_string()).hint(
+                    "run the same deploy again to finish (it picks up where this one stopped)",
+                )
+            }
         }
     }
 }

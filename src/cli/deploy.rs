@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::{connect, prepare, print, runtime, timeout_flag, ComposeArgs, EngineArgs};
 use crate::apply::{ApplyError, ApplyOptions, Progress, Reporter};
-use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
+use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome, Signal};
 use crate::error::CliError;
 use crate::plan::Plan;
 use crate::render::plan::{render, OutputFormat, Report};
@@ -79,7 +79,8 @@ pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
     };
     let deployed = runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;
-        Ok::<_, CliError>(deploy::run(&engine, &prepared, &options, &reporter).await?)
+        let stop = signalled()?;
+        Ok::<_, CliError>(deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?)
     })?;
     if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
         return Err(error);
@@ -89,6 +90,28 @@ pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
         Outcome::RolloutFailed => Err(ApplyError::Rollout(deployed.failures).into()),
         _ => Ok(0),
     }
+}
+
+/// A future that yields the first SIGINT or SIGTERM this process gets; from now on neither
+/// ends the process by itself (the deploy stops its writes and gives its lock back first).
+fn signalled() -> Result<impl std::future::Future<Output = Signal>, CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind| {
+        signal(kind).map_err(|error| {
+            CliError::new(
+                crate::error::ErrorKind::Internal,
+                format!("cannot listen for signals: {error}"),
+            )
+        })
+    };
+    let mut interrupt = listen(SignalKind::interrupt())?;
+    let mut terminate = listen(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => Signal::Interrupt,
+            _ = terminate.recv() => Signal::Terminate,
+        }
+    })
 }
 
 /// Prints how the deploy ended. A deploy that carried nothing out prints its report; one

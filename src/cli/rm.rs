@@ -1,8 +1,11 @@
-//! `stackroll rm`: remove a stack.
+//! `stackroll rm`: remove a stack, under its deploy lock.
+
+use std::time::Duration;
 
 use clap::Args;
 
 use super::{connect, print, runtime, timeout_flag, StackArgs};
+use crate::apply::lock::LockTiming;
 use crate::convert::Namespace;
 use crate::error::CliError;
 use crate::render::progress::stderr_reporter;
@@ -17,16 +20,30 @@ pub struct RmArgs {
     /// How long to wait for services to go away, e.g. 2m.
     #[arg(long, default_value = "2m", value_name = "DURATION")]
     pub timeout: String,
+    /// How long to wait for a deploy of the same stack to finish, e.g. 2m.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub lock_timeout: String,
 }
 
 /// Removes the stack, reporting progress on stderr, and prints what was removed.
 pub(super) fn run(args: &RmArgs) -> Result<i32, CliError> {
     let timeout = timeout_flag(&args.timeout)?;
+    let lock_timing =
+        LockTiming::waiting(timeout_flag(&args.lock_timeout)?, Duration::from_secs(1));
     let namespace = Namespace(args.stack.stack.clone());
     let removed = runtime()?.block_on(async {
         let engine = connect(&args.stack.engine).await?;
         let reporter = stderr_reporter();
-        Ok::<_, CliError>(remove_stack(&engine, &namespace, timeout, reporter.as_ref()).await?)
+        Ok::<_, CliError>(
+            remove_stack(
+                &engine,
+                &namespace,
+                timeout,
+                &lock_timing,
+                reporter.as_ref(),
+            )
+            .await?,
+        )
     })?;
     print(&render_removed(&namespace.0, &removed, args.stack.output))?;
     Ok(0)

@@ -1,18 +1,24 @@
 //! The deploy workflow, from a prepared project to a converged stack: read the swarm, plan,
 //! take the stack's lock, read again and plan again if another deploy wrote meanwhile, apply,
 //! and record the content seal when nothing else needs writing. A deploy with nothing to do
-//! writes nothing at all (not even the lock). The command line only resolves flags into
-//! [`DeployOptions`], calls [`run`] (or [`preview`]) and renders the [`DeployOutcome`].
+//! writes nothing at all (not even the lock), unless another deploy holds the lock: then what
+//! it saw may be about to change, so it waits for the lock and plans again like any deploy.
+//! Under the lock the lease is renewed while the deploy works, every write goes through
+//! [`Guarded`] (no write once the lock is lost; the lock checked before every removal), and a
+//! signal ([`run_until`]) stops the writes, gives the lock back and reports what was written.
+//! The command line only resolves flags into [`DeployOptions`], calls [`run_until`] (or
+//! [`preview`]) and renders the [`DeployOutcome`].
 
 pub mod prepare;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::apply::lock::{self, LockError, LockTiming};
+use crate::apply::lock::{self, Guarded, Lock, LockError, LockTiming};
 use crate::apply::rollout::RolloutFailure;
 use crate::apply::{
     apply, record_seal, ApplyError, ApplyInput, ApplyOptions, CreatedVersions, Progress, Reporter,
@@ -21,9 +27,6 @@ use crate::engine::{Engine, EngineError};
 use crate::observe::observe;
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 pub use prepare::{PrepareError, Prepared};
-
-/// How long the lock outlives a deploy's rollout timeout, should the process die holding it.
-const LOCK_MARGIN: Duration = Duration::from_secs(300);
 
 /// How to deploy, resolved from flags.
 #[derive(Debug, Clone)]
@@ -100,6 +103,41 @@ pub enum DeployError {
     /// An engine call failed while applying.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// A signal stopped the deploy; the lock was given back.
+    #[error("interrupted by {}: stopped writing and gave the deploy lock back{}", .signal.name(), lock::written_note(.written))]
+    Interrupted {
+        /// The signal.
+        signal: Signal,
+        /// What was written before it came.
+        written: Vec<String>,
+    },
+}
+
+/// A signal that stops a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+impl Signal {
+    /// Its number (the exit code is 128 plus it).
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Interrupt => 2,
+            Signal::Terminate => 15,
+        }
+    }
+
+    /// `SIGINT` or `SIGTERM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
 }
 
 /// What `stackroll plan` shows: the plan against the swarm as it is now. Writes nothing.
@@ -113,30 +151,60 @@ pub async fn preview<E: Engine>(
     Ok(plan_against(&observed, prepared, keep, prune)?)
 }
 
-/// Deploys the prepared project (see the module docs). A failed rollout is an outcome, not
-/// an error, so its report still shows the plan.
+/// Deploys the prepared project (see the module docs), with no signal to stop it.
 pub async fn run<E: Engine>(
     engine: &E,
     prepared: &Prepared,
     options: &DeployOptions,
     reporter: &dyn Reporter,
 ) -> Result<DeployOutcome, DeployError> {
-    let observed = observe(engine, &prepared.namespace).await?;
-    let plan = plan_against(&observed, prepared, options.keep, options.prune)?;
-    if options.dry_run {
-        return Ok(DeployOutcome::not_executed(plan, Outcome::Planned));
-    }
-    if !plan.needs_apply() && plan.seal.is_none() {
-        // Nothing to write: no lock either, so a deploy with nothing to do makes no write call.
-        return Ok(DeployOutcome::not_executed(plan, Outcome::NoChanges));
-    }
-    let timing = LockTiming {
-        ttl: options.apply.timeout + LOCK_MARGIN,
-        wait: options.lock_wait,
-        poll: options.lock_poll,
+    run_until(engine, prepared, options, reporter, std::future::pending()).await
+}
+
+/// Deploys the prepared project until `stop` yields a signal: then the deploy stops writing,
+/// gives the lock back and fails with [`DeployError::Interrupted`] naming what it wrote. A
+/// failed rollout is an outcome, not an error, so its report still shows the plan.
+pub async fn run_until<E: Engine>(
+    engine: &E,
+    prepared: &Prepared,
+    options: &DeployOptions,
+    reporter: &dyn Reporter,
+    stop: impl Future<Output = Signal>,
+) -> Result<DeployOutcome, DeployError> {
+    let mut stop = std::pin::pin!(stop);
+    let first = tokio::select! {
+        first = plan_and_lock(engine, prepared, options, reporter) => first?,
+        signal = &mut stop => {
+            // The lock may have been created as the signal came.
+            lock::release_if_ours(engine, &prepared.namespace).await;
+            return Err(DeployError::Interrupted { signal, written: Vec::new() });
+        }
     };
-    let lock = lock::acquire(engine, &prepared.namespace, &timing, reporter).await?;
-    let result = run_locked(engine, prepared, options, reporter, &observed, plan).await;
+    let (observed, plan, lock) = match first {
+        FirstLook::Done(outcome) => return Ok(outcome),
+        FirstLook::Locked {
+            observed,
+            plan,
+            lock,
+        } => (observed, plan, lock),
+    };
+    let guarded = Guarded::new(engine, &lock);
+    let result = tokio::select! {
+        result = run_locked(&guarded, prepared, options, reporter, &observed, plan) => result,
+        lost = lock.keep_alive(engine) => Err(lost.into()),
+        signal = &mut stop => Err(DeployError::Interrupted { signal, written: guarded.written() }),
+    };
+    let result = match result {
+        Err(DeployError::Apply(ApplyError::Engine { .. })) if guarded.lost() => {
+            Err(guarded.lost_error().into())
+        }
+        Err(DeployError::Lock(LockError::Lost { stack, .. })) => Err(LockError::Lost {
+            stack,
+            written: guarded.written(),
+        }
+        .into()),
+        other => other,
+    };
     if let Err(error) = lock.release(engine).await {
         reporter.report(Progress::LockNotReleased {
             stack: &prepared.namespace.0,
@@ -144,6 +212,57 @@ pub async fn run<E: Engine>(
         });
     }
     result
+}
+
+/// How a deploy's first read and plan ended.
+enum FirstLook {
+    /// Nothing (more) to do: a dry run, or no change and no other deploy holding the lock.
+    Done(DeployOutcome),
+    /// The lock is taken; the first read and plan, to be checked under it.
+    Locked {
+        /// The first read.
+        observed: Observed,
+        /// The plan made from it.
+        plan: Plan,
+        /// The lock.
+        lock: Lock,
+    },
+}
+
+/// Reads the swarm and plans; when there is something to write, or another deploy holds the
+/// lock, takes the lock.
+async fn plan_and_lock<E: Engine>(
+    engine: &E,
+    prepared: &Prepared,
+    options: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> Result<FirstLook, DeployError> {
+    let observed = observe(engine, &prepared.namespace).await?;
+    let plan = plan_against(&observed, prepared, options.keep, options.prune)?;
+    if options.dry_run {
+        return Ok(FirstLook::Done(DeployOutcome::not_executed(
+            plan,
+            Outcome::Planned,
+        )));
+    }
+    let lock_name = lock::lock_name(&prepared.namespace);
+    if !plan.needs_apply() && plan.seal.is_none() {
+        if !observed.configs.iter().any(|c| c.name == lock_name) {
+            // Nothing to write: no lock either, so a deploy with nothing to do makes no write.
+            return Ok(FirstLook::Done(DeployOutcome::not_executed(
+                plan,
+                Outcome::NoChanges,
+            )));
+        }
+        tracing::info!("nothing to change as seen now, but another deploy holds the lock: waiting for it, then planning again");
+    }
+    let timing = LockTiming::waiting(options.lock_wait, options.lock_poll);
+    let lock = lock::acquire(engine, &prepared.namespace, &timing, reporter).await?;
+    Ok(FirstLook::Locked {
+        observed,
+        plan,
+        lock,
+    })
 }
 
 /// The part of a deploy done under the lock. `observed` and `plan` are the first read and

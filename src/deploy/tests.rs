@@ -210,6 +210,9 @@ struct Contended<'a> {
     rival: Mutex<Option<&'a Prepared>>,
     /// Whether removing the lock fails.
     stuck_lock: bool,
+    /// Whether the lock is taken from this deploy (removed, and another holder's created) at
+    /// its first read of a service's tasks, i.e. while it waits for the rollout.
+    steal_lock: Mutex<bool>,
 }
 
 impl<'a> Contended<'a> {
@@ -218,6 +221,7 @@ impl<'a> Contended<'a> {
             inner,
             rival: Mutex::new(None),
             stuck_lock: false,
+            steal_lock: Mutex::new(false),
         }
     }
 }
@@ -273,6 +277,18 @@ impl Engine for Contended<'_> {
         self.inner.remove_service(id).await
     }
     async fn list_tasks(&self, service_id: &str) -> Result<Vec<TaskState>, EngineError> {
+        if std::mem::take(&mut *self.steal_lock.lock().unwrap()) {
+            let namespace = prepare::namespace("demo").unwrap();
+            crate::apply::lock::force_unlock(self.inner, &namespace)
+                .await
+                .unwrap()
+                .expect("the deploy held the lock");
+            self.inner.insert_object(
+                ObjectKind::Config,
+                LOCK,
+                &[(crate::apply::lock::HOLDER_LABEL, "thief@elsewhere pid 5")],
+            );
+        }
         self.inner.list_tasks(service_id).await
     }
     async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError> {
@@ -372,6 +388,7 @@ fn a_held_lock_stops_the_deploy_before_any_write() {
             (crate::apply::lock::EXPIRES_LABEL, &future),
         ],
     );
+    let taken_at = engine.objects(ObjectKind::Config)[0].created_at.clone();
     let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();
     assert!(
         matches!(&error, DeployError::Lock(LockError::Held { holder, .. }) if holder == "ghost@elsewhere pid 4243"),
@@ -383,7 +400,7 @@ fn a_held_lock_stops_the_deploy_before_any_write() {
     assert_eq!(error.kind, ErrorKind::User);
     assert_eq!(
         error.message,
-        "another deploy of stack demo holds the lock: ghost@elsewhere pid 4243, since 1000 (seconds since 1970); nothing was done"
+        format!("another deploy of stack demo holds the lock: ghost@elsewhere pid 4243, taken at {taken_at} (engine time); nothing was done")
     );
     assert!(
         error.hints[0].contains("`stackroll unlock demo`"),
@@ -448,4 +465,84 @@ fn an_engine_failure_while_applying_lists_what_was_written() {
     let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();
     let error = CliError::from(error);
     assert!(error.hints[0].starts_with("start Docker"), "{error}");
+}
+
+/// A deploy with nothing to do while another deploy holds the lock does not trust what it saw:
+/// it waits for the lock like any deploy (here it gives up, naming the holder, and writes
+/// nothing), and once the lock is free it plans again under it and finds nothing to do.
+#[test]
+fn a_noop_deploy_waits_for_a_held_lock_then_plans_again() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    deploy(&engine, &project);
+    engine.insert_object(
+        ObjectKind::Config,
+        LOCK,
+        &[
+            (crate::apply::lock::HOLDER_LABEL, "ghost@elsewhere pid 4244"),
+            (crate::apply::lock::LEASE_LABEL, "600"),
+        ],
+    );
+    engine.clear_writes();
+    let mut waiting = options();
+    waiting.lock_wait = Duration::from_millis(30);
+    let error = deploy_with(&engine, &project, &waiting, &Recorder::default()).unwrap_err();
+    assert!(
+        matches!(&error, DeployError::Lock(LockError::Held { holder, .. }) if holder == "ghost@elsewhere pid 4244"),
+        "{error:?}"
+    );
+    let writes = engine.writes();
+    assert!(
+        !writes.is_empty() && writes.iter().all(|w| w == &format!("create config {LOCK}")),
+        "it tried for the lock and wrote nothing else: {writes:?}"
+    );
+    block_on(crate::apply::lock::force_unlock(
+        &engine,
+        &project.prepare().namespace,
+    ))
+    .unwrap();
+    engine.clear_writes();
+    let deployed = deploy_with(&engine, &project, &waiting, &Recorder::default()).unwrap();
+    assert_eq!(deployed.outcome, Outcome::NoChanges);
+    assert_eq!(engine.write_count(), 0, "no lock held: reads only");
+}
+
+/// A deploy whose lock is removed and taken by another while it waits for its rollout stops
+/// writing: it prunes nothing, fails naming what it wrote, and leaves the other's lock alone.
+#[test]
+fn a_deploy_that_lost_its_lock_prunes_nothing() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP, "one");
+    deploy(&engine, &project);
+    project.db("two");
+    deploy(&engine, &project);
+    project.db("three");
+    let contended = Contended::new(&engine);
+    *contended.steal_lock.lock().unwrap() = true;
+    let result = deploy_with(&contended, &project, &options(), &Recorder::default());
+    assert!(
+        !*contended.steal_lock.lock().unwrap(),
+        "the lock was stolen"
+    );
+    assert_eq!(
+        names(&engine, ObjectKind::Secret),
+        vec!["demo_db_v1", "demo_db_v2", "demo_db_v3"],
+        "nothing pruned after the lock was lost"
+    );
+    match result {
+        Err(DeployError::Lock(LockError::Lost { written, .. })) => {
+            assert!(
+                written.contains(&"secret demo_db_v3".to_string()),
+                "{written:?}"
+            )
+        }
+        other => panic!("expected a lost lock, got {other:?}"),
+    }
+    let holders: Vec<_> = engine
+        .objects(ObjectKind::Config)
+        .into_iter()
+        .filter(|o| o.name == LOCK)
+        .map(|o| o.labels[crate::apply::lock::HOLDER_LABEL].clone())
+        .collect();
+    assert_eq!(holders, vec!["thief@elsewhere pid 5".to_string()]);
 }

@@ -233,6 +233,7 @@ impl Engine for DockerEngine {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             node_id: text(&info, "/Swarm/NodeID"),
+            system_time: text(&info, "/SystemTime"),
         })
     }
 
@@ -257,6 +258,7 @@ impl Engine for DockerEngine {
                             name: spec.name.unwrap_or_default(),
                             labels: sorted_labels(spec.labels),
                             created_at: date_text(&secret.created_at),
+                            updated_at: date_text(&secret.updated_at),
                         }
                     })
                     .collect()
@@ -275,6 +277,7 @@ impl Engine for DockerEngine {
                             name: spec.name.unwrap_or_default(),
                             labels: sorted_labels(spec.labels),
                             created_at: date_text(&config.created_at),
+                            updated_at: date_text(&config.updated_at),
                         }
                     })
                     .collect()

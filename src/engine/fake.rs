@@ -64,6 +64,8 @@ pub struct FakeObject {
     pub labels: IndexMap<String, String>,
     /// Creation time (RFC 3339, increasing with every write).
     pub created_at: String,
+    /// Time of the last change (creation or relabel), on the fake's clock.
+    pub updated_at: String,
     /// The uploaded data (empty for driver-backed and seeded objects).
     pub data: SensitiveBytes,
     /// Secret driver, if any.
@@ -82,6 +84,7 @@ impl FakeObject {
             name: self.name.clone(),
             labels: self.labels.clone(),
             created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
         }
     }
 }
@@ -95,6 +98,8 @@ struct FakeNetwork {
 #[derive(Debug)]
 struct State {
     counter: u64,
+    /// Seconds the clock was advanced by (`advance_clock`), under a day.
+    clock: u64,
     info: EngineInfo,
     unreachable: bool,
     secrets: Vec<FakeObject>,
@@ -126,12 +131,14 @@ impl FakeEngine {
     pub fn new() -> FakeEngine {
         let mut state = State {
             counter: 0,
+            clock: 0,
             info: EngineInfo {
                 api_version: "1.41".to_string(),
                 server_version: "20.10.24".to_string(),
                 swarm_state: "active".to_string(),
                 is_manager: true,
                 node_id: NODE_ID.to_string(),
+                system_time: String::new(),
             },
             unreachable: false,
             secrets: Vec::new(),
@@ -247,6 +254,16 @@ impl FakeEngine {
         object.labels.insert(key.to_string(), value.to_string());
     }
 
+    /// Moves the fake's clock (what `info` reports and later writes are stamped with) forward.
+    ///
+    /// # Panics
+    /// If the clock would pass a day.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        let mut state = self.lock();
+        state.clock += by.as_secs();
+        assert!(state.clock < 86_400, "the fake's clock runs for a day");
+    }
+
     /// Seeds a pre-existing secret or config (an external one, or one `docker stack deploy`
     /// made) with no data; not counted as a write. Returns its ID.
     ///
@@ -269,6 +286,7 @@ impl FakeEngine {
                 .iter()
                 .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect(),
+            updated_at: created_at.clone(),
             created_at,
             data: SensitiveBytes::new(Vec::new()),
             driver: None,
@@ -325,7 +343,11 @@ impl FakeEngine {
 
 impl Engine for FakeEngine {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
-        Ok(self.reach()?.info.clone())
+        let state = self.reach()?;
+        Ok(EngineInfo {
+            system_time: state.time_now(),
+            ..state.info.clone()
+        })
     }
 
     async fn list_objects(
@@ -485,7 +507,10 @@ impl Engine for FakeEngine {
             .ok_or_else(|| EngineError::NotFound(format!("{} {id} not found", kind.noun())))?;
         let name = state.objects(kind)[index].name.clone();
         state.writes.push(format!("label {} {name}", kind.noun()));
-        state.objects_mut(kind)[index].labels = labels.clone();
+        let updated_at = state.timestamp();
+        let object = &mut state.objects_mut(kind)[index];
+        object.labels = labels.clone();
+        object.updated_at = updated_at;
         Ok(())
     }
 
@@ -559,7 +584,17 @@ impl State {
     /// An RFC 3339 time that grows with every call.
     fn timestamp(&mut self) -> String {
         self.counter += 1;
-        format!("2024-01-01T00:00:00.{:09}Z", self.counter)
+        self.time_now()
+    }
+
+    /// The fake's clock: 2024-01-01T00:00:00 plus the seconds it was advanced, with the write
+    /// counter as nanoseconds (so every write is later than the one before).
+    fn time_now(&self) -> String {
+        let (hours, minutes, seconds) = (self.clock / 3600, self.clock / 60 % 60, self.clock % 60);
+        format!(
+            "2024-01-01T{hours:02}:{minutes:02}:{seconds:02}.{:09}Z",
+            self.counter
+        )
     }
 
     fn objects(&self, kind: ObjectKind) -> &Vec<FakeObject> {
@@ -644,6 +679,7 @@ impl State {
             id: id.clone(),
             name: object.name.clone(),
             labels: object.labels.clone(),
+            updated_at: created_at.clone(),
             created_at,
             data,
             driver: object.driver.clone(),

@@ -31,6 +31,9 @@ pub struct EngineInfo {
     pub is_manager: bool,
     /// This node's swarm ID (Swarm.NodeID): commands run in containers only reach tasks on it.
     pub node_id: String,
+    /// The engine's clock at the time of the call (SystemTime), RFC 3339: what object
+    /// timestamps (`created_at`, `updated_at`) compare against.
+    pub system_time: String,
 }
 
 /// A secret or config as listed by the engine (data is never readable).
@@ -44,6 +47,8 @@ pub struct SwarmObject {
     pub labels: IndexMap<String, String>,
     /// Creation time, RFC 3339, as the engine reports it.
     pub created_at: String,
+    /// Time of the last change (a relabel), RFC 3339, on the engine's clock.
+    pub updated_at: String,
 }
 
 /// A secret or config to create.

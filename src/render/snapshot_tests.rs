@@ -297,6 +297,7 @@ fn ls_ps_status_and_rm_of_a_deployed_stack() {
             &scene.engine,
             &namespace,
             Duration::from_secs(5),
+            &crate::apply::lock::LockTiming::waiting(Duration::ZERO, Duration::from_millis(1)),
             &Quiet,
         ))
         .unwrap();

@@ -1,12 +1,14 @@
 //! Whole-stack commands: `ls` (stacks and what stackroll manages in each), `ps` (tasks),
 //! `status` (versions per secret/config, rollout state per service) and `rm`. Each returns a
-//! value the printers in `render::stacks` show as text or JSON.
+//! value the printers in `render::stacks` show as text or JSON. `rm` writes, so it takes the
+//! stack's deploy lock like a deploy (and renews it while it works).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::apply::lock::{self, Guarded, LockError, LockTiming};
 use crate::apply::rollout::{rollout_state, RolloutState};
 use crate::apply::{Progress, Reporter};
 use crate::convert::Namespace;
@@ -309,9 +311,47 @@ pub struct Removed {
     pub left: Vec<String>,
 }
 
+/// Why `stackroll rm` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    /// An engine call failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The stack's deploy lock could not be taken, or was lost.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// Takes the stack's deploy lock (waiting as `lock_timing` says), removes the stack
+/// ([`remove_unlocked`]) while renewing the lock, and gives it back.
+pub async fn remove_stack<E: Engine>(
+    engine: &E,
+    namespace: &Namespace,
+    timeout: Duration,
+    lock_timing: &LockTiming,
+    reporter: &dyn Reporter,
+) -> Result<Removed, RemoveError> {
+    let lock = lock::acquire(engine, namespace, lock_timing, reporter).await?;
+    let guarded = Guarded::new(engine, &lock);
+    let result = tokio::select! {
+        removed = remove_unlocked(&guarded, namespace, timeout, reporter) => match removed {
+            Err(_) if guarded.lost() => Err(guarded.lost_error().into()),
+            other => other.map_err(RemoveError::from),
+        },
+        lost = lock.keep_alive(engine) => Err(lost.into()),
+    };
+    if let Err(error) = lock.release(engine).await {
+        reporter.report(Progress::LockNotReleased {
+            stack: &namespace.0,
+            error: &error.to_string(),
+        });
+    }
+    result
+}
+
 /// Removes the stack's services, waits until they are gone, then its networks and the secrets
 /// and configs stackroll created for it. Objects it did not create are left and listed.
-pub async fn remove_stack<E: Engine>(
+async fn remove_unlocked<E: Engine>(
     engine: &E,
     namespace: &Namespace,
     timeout: Duration,
@@ -391,5 +431,73 @@ where
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::lock::HOLDER_LABEL;
+    use crate::apply::progress::Recorder;
+    use crate::engine::fake::FakeEngine;
+
+    /// `rm` waits for the deploy lock another holds, then fails naming it and removes nothing;
+    /// once the lock is free it removes the stack and gives the lock back.
+    #[test]
+    fn rm_takes_the_deploy_lock() {
+        let engine = FakeEngine::new();
+        let ns = Namespace("demo".into());
+        let spec = serde_json::json!({
+            "Name": "demo_app",
+            "Labels": {STACK_NAMESPACE_LABEL: "demo"},
+            "TaskTemplate": {"ContainerSpec": {"Image": "local/busybox:1"}},
+        });
+        engine.insert_service(&spec).unwrap();
+        engine.insert_object(
+            ObjectKind::Config,
+            "demo_stackroll-lock",
+            &[
+                (HOLDER_LABEL, "ghost@elsewhere pid 9"),
+                (lock::LEASE_LABEL, "600"),
+            ],
+        );
+        let timing = LockTiming::waiting(Duration::from_millis(30), Duration::from_millis(5));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let held = remove_stack(
+                &engine,
+                &ns,
+                Duration::from_secs(1),
+                &timing,
+                &Recorder::default(),
+            )
+            .await;
+            match held {
+                Err(RemoveError::Lock(LockError::Held { holder, .. })) => {
+                    assert_eq!(holder, "ghost@elsewhere pid 9")
+                }
+                other => panic!("expected the lock to be held, got {other:?}"),
+            }
+            assert_eq!(engine.services().len(), 1, "rm removed a service");
+            lock::force_unlock(&engine, &ns).await.unwrap();
+            let removed = remove_stack(
+                &engine,
+                &ns,
+                Duration::from_secs(1),
+                &timing,
+                &Recorder::default(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(removed.services, vec!["demo_app".to_string()]);
+            assert_eq!(
+                lock::force_unlock(&engine, &ns).await.unwrap(),
+                None,
+                "the lock was given back"
+            );
+        });
     }
 }

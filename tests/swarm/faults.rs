@@ -1902,3 +1902,235 @@ fn faults_noop_deploy_sends_only_reads() {
     check_no_lock(&stack, &mut problems);
     problems.assert_none(&format!("deploy with changes\n{}", run.context()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Who holds the lock, for how long, and what a signal does to a deploy holding it.
+
+/// Creates the stack's lock by hand with a lease: `lease_secs` of validity counted from the
+/// engine's own UpdatedAt of the lock, `expires_in_secs` the legacy local-clock expiry, and
+/// `identity` the machine-readable holder identity (none: written by an unknown holder).
+fn make_lease_lock(
+    stack: &Stack,
+    holder: &str,
+    identity: Option<&str>,
+    lease_secs: u64,
+    expires_in_secs: i64,
+) {
+    let file = stack.path("lock.txt");
+    std::fs::write(&file, "stackroll deploy lock").expect("write lock.txt");
+    let now = now_secs();
+    let mut args = vec![
+        "config".to_string(),
+        "create".to_string(),
+        "--label".to_string(),
+        format!("io.stackroll.lock.holder={holder}"),
+        "--label".to_string(),
+        format!("io.stackroll.lock.since={}", now - 60),
+        "--label".to_string(),
+        format!("io.stackroll.lock.expires={}", now + expires_in_secs),
+        "--label".to_string(),
+        format!("io.stackroll.lock.lease={lease_secs}"),
+    ];
+    if let Some(identity) = identity {
+        args.push("--label".to_string());
+        args.push(format!("io.stackroll.lock.identity={identity}"));
+    }
+    args.push(lock_name(stack));
+    args.push(file.to_str().expect("UTF-8 path").to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker_ok(&args);
+}
+
+/// The pid of a process that has just ended.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait for true");
+    pid
+}
+
+/// Sends `signal` (`TERM`, `INT`) to `pid`.
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// A lock that names this host and a pid that is gone, but carries no identity a deploy can
+/// check (another container or machine with the same hostname could hold it), is never judged
+/// dead: a deploy waits `--lock-timeout` and exits 1 naming it, and writes nothing.
+#[test]
+fn faults_lock_of_unknown_identity_is_not_taken_over() {
+    let stack = Stack::new("lident");
+    stack.use_compose(TRIO);
+    write_round(&stack, 1);
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let holder = format!("{user}@{} pid {}", host.trim(), dead_pid());
+    make_lease_lock(&stack, &holder, None, 3600, 3600);
+
+    let blocked = stack.deploy(&["--lock-timeout", "2s"]);
+    blocked
+        .expect_code(1)
+        .expect_contains(&holder)
+        .expect_contains("holds the lock");
+    assert!(
+        stack.objects("secret").is_empty(),
+        "a deploy took over a lock whose holder it cannot identify\n{}",
+        blocked.context()
+    );
+    assert_eq!(lock_holder(&stack).as_deref(), Some(holder.as_str()));
+}
+
+/// Expiry is judged on the engine's clock: a lock whose legacy local-clock expiry is long past
+/// (written by a host whose clock runs slow) but whose lease, counted from the engine's
+/// UpdatedAt, still runs is not taken over.
+#[test]
+fn faults_lease_is_judged_on_the_engine_clock() {
+    let stack = Stack::new("lclock");
+    stack.use_compose(TRIO);
+    write_round(&stack, 1);
+    let ghost = "ghost@slowclock pid 4244";
+    make_lease_lock(&stack, ghost, None, 3600, -600);
+    let blocked = stack.deploy(&["--lock-timeout", "2s"]);
+    blocked.expect_code(1).expect_contains(ghost);
+    assert!(stack.objects("secret").is_empty(), "the deploy wrote");
+    assert_eq!(lock_holder(&stack).as_deref(), Some(ghost));
+}
+
+/// SIGTERM while a deploy holds the lock and waits for a slow rollout: it stops writing, gives
+/// the lock back, says what it wrote and exits 143; the next deploy converges. SIGINT while a
+/// deploy waits for another's lock: exit 130 at once, nothing written, the other lock kept.
+#[test]
+fn faults_sigterm_and_sigint_release_the_lock() {
+    let stack = Stack::new("lsig");
+    stack.use_compose("faults/slow.yaml");
+    stack.write_secret("db.txt", "db1");
+    stack.deploy_ok(&[]);
+    let app = stack.scoped("app");
+    let db2 = stack.write_secret("db.txt", "db2");
+
+    let mut holder = stack.spawn(&stack.deploy_args(&[]), &[]);
+    holder.wait_for_output(&format!("updated service {app}"), Duration::from_secs(60));
+    assert!(lock_holder(&stack).is_some(), "the deploy holds the lock");
+    send_signal(holder.pid(), "TERM");
+    let stopped = holder.finish();
+    stopped
+        .expect_code(143)
+        .expect_contains("interrupted by SIGTERM")
+        .expect_contains(&format!("service {app}"));
+    assert!(
+        stopped.elapsed < Duration::from_secs(14),
+        "SIGTERM did not stop the rollout wait ({:?})",
+        stopped.elapsed
+    );
+    let mut problems = Problems::default();
+    check_no_lock(&stack, &mut problems);
+    problems.assert_none(&format!("after SIGTERM\n{}", stopped.context()));
+    let next = stack.deploy_ok(&[]);
+    next.expect_code(0);
+    wait_for_content(&app, "/run/secrets/db", &db2);
+    stack.deploy_ok(&[]).expect_contains("No changes");
+
+    let ghost = "ghost@elsewhere pid 4245";
+    make_lease_lock(&stack, ghost, None, 3600, 3600);
+    stack.write_secret("db.txt", "db3");
+    let secrets = stack.objects("secret");
+    let mut waiting = stack.spawn(&stack.deploy_args(&["--lock-timeout", "60s"]), &[]);
+    waiting.wait_for_output("waiting for the deploy lock", Duration::from_secs(30));
+    send_signal(waiting.pid(), "INT");
+    let stopped = waiting.finish();
+    stopped
+        .expect_code(130)
+        .expect_contains("interrupted by SIGINT")
+        .expect_contains("nothing was written");
+    assert!(stopped.elapsed < Duration::from_secs(30));
+    assert_eq!(
+        stack.objects("secret"),
+        secrets,
+        "the interrupted deploy wrote"
+    );
+    assert_eq!(
+        lock_holder(&stack).as_deref(),
+        Some(ghost),
+        "another's lock kept"
+    );
+}
+
+/// A deploy with nothing to do while another deploy holds the lock does not answer "No
+/// changes" from what it saw before that deploy writes: it waits for the lock like a deploy
+/// with changes (exit 1 after `--lock-timeout`, naming the holder), and once the lock is given
+/// back it plans again and only then reports.
+#[test]
+fn faults_noop_deploy_waits_for_a_held_lock() {
+    let stack = Stack::new("lnoop");
+    stack.use_compose(TRIO);
+    write_round(&stack, 1);
+    stack.deploy_ok(&[]);
+    let ghost = "ghost@elsewhere pid 4247";
+    make_lease_lock(&stack, ghost, None, 3600, 3600);
+
+    let blocked = stack.deploy(&["--lock-timeout", "2s"]);
+    blocked
+        .expect_code(1)
+        .expect_contains(ghost)
+        .expect_contains("holds the lock");
+    assert!(
+        !blocked.stdout.contains("No changes"),
+        "a no-op deploy answered while another held the lock\n{}",
+        blocked.context()
+    );
+
+    let name = stack.name.clone();
+    let unlocker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        crate::command::stackroll_command(std::path::Path::new("/"))
+            .args(["unlock", &name])
+            .output()
+            .expect("run stackroll unlock")
+    });
+    let waited = stack.deploy(&["--lock-timeout", "60s"]);
+    let unlocked = unlocker.join().expect("unlock thread");
+    assert!(unlocked.status.success(), "unlock failed");
+    waited.expect_code(0).expect_contains("No changes");
+    assert!(
+        waited.elapsed >= Duration::from_secs(3),
+        "the no-op deploy did not wait for the lock ({:?})\n{}",
+        waited.elapsed,
+        waited.context()
+    );
+    let mut problems = Problems::default();
+    check_no_lock(&stack, &mut problems);
+    problems.assert_none("after the no-op deploy");
+}
+
+/// `stackroll rm` takes the deploy lock too: while another holds it, rm waits `--lock-timeout`,
+/// exits 1 naming the holder and removes nothing.
+#[test]
+fn faults_rm_waits_for_the_deploy_lock() {
+    let stack = Stack::new("lrm");
+    stack.use_compose(TRIO);
+    write_round(&stack, 1);
+    stack.deploy_ok(&[]);
+    let services = stack.objects("service");
+    let ghost = "ghost@elsewhere pid 4246";
+    make_lease_lock(&stack, ghost, None, 3600, 3600);
+    let blocked = stack.stackroll(&["rm", "--lock-timeout", "2s", &stack.name]);
+    blocked
+        .expect_code(1)
+        .expect_contains(ghost)
+        .expect_contains("holds the lock");
+    assert_eq!(stack.objects("service"), services, "rm removed services");
+    stack.stackroll(&["unlock", &stack.name]).expect_code(0);
+    stack
+        .stackroll(&["rm", "--lock-timeout", "2s", &stack.name])
+        .expect_code(0);
+    assert!(stack.objects("service").is_empty(), "rm removed nothing");
+    let mut problems = Problems::default();
+    check_no_lock(&stack, &mut problems);
+    problems.assert_none("after rm");
+}

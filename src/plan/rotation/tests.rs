@@ -14,6 +14,7 @@ fn object(name: &str, labels: &[(&str, &str)]) -> SwarmObject {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         created_at: String::new(),
+        updated_at: String::new(),
     }
 }
 
