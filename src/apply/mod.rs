@@ -38,6 +38,10 @@ pub struct ApplyOptions {
     pub timeout: Duration,
     /// How often to poll rollouts.
     pub poll: Duration,
+    /// How long the tasks of a service Swarm did not monitor (a new one, an update without an
+    /// UpdateStatus) must keep running unchanged before it counts as converged, unless its
+    /// `update_config.monitor` says otherwise (a crash-looping service never settles).
+    pub settle: Duration,
     /// Test-only fault injection: the step after which the process kills itself with
     /// SIGKILL (`after-objects`, `after-service-update`, `during-rollout`, `during-prune`).
     pub kill_at: Option<String>,
@@ -205,7 +209,7 @@ async fn wait_for_services<E: Engine>(
     applied: &Applied,
 ) -> Result<(), ApplyError> {
     let failures =
-        rollout::wait_for_rollouts(engine, watched, options.timeout, options.poll, reporter)
+        rollout::wait_for_rollouts(engine, watched, options, reporter)
             .await
             .map_err(|error| {
                 applied.failed(FailedWrite::new("waiting for services to converge", error))

@@ -111,6 +111,7 @@ fn attempt(
             detach: how == How::Detach,
             timeout: Duration::from_secs(5),
             poll: Duration::from_millis(1),
+            settle: Duration::ZERO,
             kill_at: None,
         };
         let result = apply(engine, &apply_input, &Quiet, &options)

@@ -62,6 +62,7 @@ impl DeployArgs {
                 detach: self.detach,
                 timeout,
                 poll: Duration::from_millis(500),
+                settle: Duration::from_secs(5),
                 kill_at: std::env::var("STACKROLL_TEST_KILL_AT").ok(),
             },
         })

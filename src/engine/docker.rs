@@ -722,6 +722,12 @@ fn service_state(service: &Value) -> ServiceState {
             state: text(status, "/State"),
             message: text(status, "/Message"),
         }),
+        job_iteration: service.get("JobStatus").map(|status| {
+            status
+                .pointer("/JobIteration/Index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        }),
     }
 }
 
@@ -747,6 +753,12 @@ fn task_state(task: &Value) -> TaskState {
             .filter(|id| !id.is_empty())
             .map(str::to_string),
         created_at: text(task, "/CreatedAt"),
+        job_iteration: task.get("JobIteration").map(|iteration| {
+            iteration
+                .get("Index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        }),
     }
 }
 
