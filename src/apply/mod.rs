@@ -208,12 +208,11 @@ async fn wait_for_services<E: Engine>(
     options: &ApplyOptions,
     applied: &Applied,
 ) -> Result<(), ApplyError> {
-    let failures =
-        rollout::wait_for_rollouts(engine, watched, options, reporter)
-            .await
-            .map_err(|error| {
-                applied.failed(FailedWrite::new("waiting for services to converge", error))
-            })?;
+    let failures = rollout::wait_for_rollouts(engine, watched, options, reporter)
+        .await
+        .map_err(|error| {
+            applied.failed(FailedWrite::new("waiting for services to converge", error))
+        })?;
     if failures.is_empty() {
         Ok(())
     } else {

@@ -20,7 +20,6 @@ use crate::engine::{Engine, EngineError, ServiceState, TaskState};
 /// tasks alone (Swarm sets none when no task needs replacing).
 const NO_STATUS_GRACE: Duration = Duration::from_secs(5);
 
-
 /// A service to wait for.
 #[derive(Debug, Clone)]
 pub struct Watched {
@@ -107,9 +106,10 @@ pub fn rollout_state(
         .filter(|task| task.state == "running" && runs_template(task, template))
         .count();
     // An old task still running (desired shutdown, or desired running on an older spec).
-    let stale_running = tasks
-        .iter()
-        .any(|task| task.state == "running" && !(task.desired_state == "running" && runs_template(task, template)));
+    let stale_running = tasks.iter().any(|task| {
+        task.state == "running"
+            && !(task.desired_state == "running" && runs_template(task, template))
+    });
     let desired = match service.spec.pointer("/Mode/Replicated") {
         Some(replicated) => replicated
             .get("Replicas")
@@ -140,7 +140,8 @@ fn runs_template(task: &TaskState, template: Option<&Value>) -> bool {
     let Some(template) = template else {
         return true;
     };
-    let container = |spec: &Value, key: &str| spec.pointer(&format!("/ContainerSpec/{key}")).cloned();
+    let container =
+        |spec: &Value, key: &str| spec.pointer(&format!("/ContainerSpec/{key}")).cloned();
     ["Image", "Secrets", "Configs"]
         .iter()
         .all(|key| container(&task.spec, key) == container(template, key))
@@ -161,9 +162,7 @@ fn job_state(service: &ServiceState, tasks: &[TaskState]) -> RolloutState {
     let template = service.spec.get("TaskTemplate");
     let run: Vec<&TaskState> = tasks
         .iter()
-        .filter(|task| {
-            task.job_iteration == service.job_iteration && runs_template(task, template)
-        })
+        .filter(|task| task.job_iteration == service.job_iteration && runs_template(task, template))
         .collect();
     let failed = run
         .iter()
@@ -580,13 +579,23 @@ mod tests {
         let mut steady = None;
         let first = observation(RolloutState::Converged, &["t1"], settle).settled(&mut steady);
         assert!(
-            matches!(first, RolloutState::Pending { running: 1, desired: 1, .. }),
+            matches!(
+                first,
+                RolloutState::Pending {
+                    running: 1,
+                    desired: 1,
+                    ..
+                }
+            ),
             "first running poll of a new service: {first:?}"
         );
         std::thread::sleep(settle);
         // The task crashed and Swarm started another: the clock starts again.
         let restarted = observation(RolloutState::Converged, &["t2"], settle).settled(&mut steady);
-        assert!(matches!(restarted, RolloutState::Pending { .. }), "{restarted:?}");
+        assert!(
+            matches!(restarted, RolloutState::Pending { .. }),
+            "{restarted:?}"
+        );
         std::thread::sleep(settle);
         let stable = observation(RolloutState::Converged, &["t2"], settle).settled(&mut steady);
         assert_eq!(stable, RolloutState::Converged);

@@ -725,3 +725,44 @@ fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
         &material(&moved, &loaded.project, &contents).unwrap()
     ));
 }
+
+const MIGRATION_JOB: &str = "services:
+  migrate:
+    image: busybox
+    deploy: {mode: replicated-job}
+    secrets: [db]
+secrets:
+  db: {file: ./db.txt}
+";
+
+#[test]
+fn a_job_that_completes_is_a_successful_deploy_and_a_rotation_runs_it_again() {
+    let engine = FakeEngine::new();
+    let project = Project::new(MIGRATION_JOB);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    assert_eq!(
+        service_secret_names(&engine, "demo_migrate"),
+        vec!["demo_db_v2"]
+    );
+}
+
+#[test]
+fn a_job_whose_task_fails_fails_the_deploy_with_the_task_error() {
+    let engine = FakeEngine::new();
+    let project = Project::new(MIGRATION_JOB);
+    project.file("db.txt", "one");
+    engine.fail_job("demo_migrate", "task: non-zero exit (1)");
+    match deploy(&engine, &project, 1, How::Wait).1 {
+        Err(ApplyError::Rollout(failures)) => {
+            assert_eq!(failures[0].service, "demo_migrate");
+            assert!(
+                failures[0].reason.contains("task: non-zero exit (1)"),
+                "{failures:?}"
+            );
+        }
+        other => panic!("expected the failed job to fail the deploy, got {other:?}"),
+    }
+}

@@ -753,12 +753,9 @@ fn task_state(task: &Value) -> TaskState {
             .filter(|id| !id.is_empty())
             .map(str::to_string),
         created_at: text(task, "/CreatedAt"),
-        job_iteration: task.get("JobIteration").map(|iteration| {
-            iteration
-                .get("Index")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        }),
+        job_iteration: task
+            .get("JobIteration")
+            .map(|iteration| iteration.get("Index").and_then(Value::as_u64).unwrap_or(0)),
     }
 }
 
