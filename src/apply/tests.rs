@@ -766,3 +766,49 @@ fn a_job_whose_task_fails_fails_the_deploy_with_the_task_error() {
         other => panic!("expected the failed job to fail the deploy, got {other:?}"),
     }
 }
+
+#[test]
+fn a_version_another_stack_or_a_loose_service_uses_is_not_pruned() {
+    let engine = FakeEngine::new();
+    let mut project = Project::new(APP);
+    project.prune = true;
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    let v1 = engine
+        .objects(ObjectKind::Secret)
+        .into_iter()
+        .find(|o| o.name == "demo_db_v1")
+        .expect("v1");
+    for (name, labels) in [
+        (
+            "other_app",
+            serde_json::json!({"com.docker.stack.namespace": "other"}),
+        ),
+        ("loose", serde_json::json!({})),
+    ] {
+        engine
+            .insert_service(&serde_json::json!({
+                "Name": name,
+                "Labels": labels,
+                "TaskTemplate": {"ContainerSpec": {
+                    "Image": "local/busybox:1",
+                    "Secrets": [{"SecretID": v1.id, "SecretName": v1.name,
+                        "File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292}}]
+                }},
+                "Mode": {"Replicated": {"Replicas": 1}}
+            }))
+            .unwrap();
+    }
+    // v1 is neither the stack's current nor its previous version any more.
+    project.file("db.txt", "three");
+    let (plan, result) = deploy(&engine, &project, 0, How::Wait);
+    result.unwrap();
+    assert!(
+        !names(&plan, Action::Delete).contains(&"demo_db_v1"),
+        "nothing another service uses is planned for deletion: {:?}",
+        plan.changes
+    );
+    assert!(secret_names(&engine).contains(&"demo_db_v1".to_string()));
+}

@@ -39,6 +39,9 @@ pub struct Observed {
     pub configs: Vec<SwarmObject>,
     /// The stack's services.
     pub services: Vec<ServiceState>,
+    /// Every other service in the swarm (other stacks', and those in no stack): what they
+    /// reference is never pruned.
+    pub others: Vec<ServiceState>,
     /// Every network.
     pub networks: Vec<NetworkState>,
 }
@@ -765,6 +768,13 @@ fn plan_superseded(
     draft: &mut Draft,
 ) {
     let in_use: Vec<&String> = resolved.names().collect();
+    let mut running = running.to_vec();
+    running.extend(
+        observed
+            .others
+            .iter()
+            .map(|other| (other.spec.clone(), other.previous_spec.clone())),
+    );
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for object in prune::prunable(
             kind,
@@ -772,7 +782,7 @@ fn plan_superseded(
             input.namespace,
             input.project,
             &in_use,
-            running,
+            &running,
             input.keep,
         ) {
             draft.changes.push(Change {
