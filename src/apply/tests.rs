@@ -812,3 +812,27 @@ fn a_version_another_stack_or_a_loose_service_uses_is_not_pruned() {
     );
     assert!(secret_names(&engine).contains(&"demo_db_v1".to_string()));
 }
+
+#[test]
+fn a_network_with_the_stack_s_name_but_another_stack_s_label_is_not_adopted() {
+    let engine = FakeEngine::new();
+    // Stack `demo_b`'s network `default` is named `demo_b_default`, like stack `demo`'s `b_default`.
+    engine
+        .insert_network(&serde_json::json!({
+            "Name": "demo_b_default",
+            "Driver": "overlay",
+            "Labels": {"com.docker.stack.namespace": "demo_b"}
+        }))
+        .unwrap();
+    let project = Project::new(
+        "services:\n  app:\n    image: local/busybox:1\n    networks: [b_default]\nnetworks:\n  b_default: {}\n",
+    );
+    match attempt(&engine, &project, 1, How::PlanOnly) {
+        Err(PlanError::NetworkTaken(taken)) => {
+            assert_eq!(taken, vec!["demo_b_default (stack demo_b)".to_string()])
+        }
+        Ok((plan, _)) => panic!("planned onto another stack's network: {:?}", plan.changes),
+        Err(other) => panic!("unexpected error: {other:?}"),
+    }
+    assert_eq!(engine.write_count(), 0);
+}
