@@ -184,3 +184,22 @@ fn hostile_files_are_refused_with_bounded_work() {
             "deep.yaml:1:129: document nested too deeply (more than 128 levels)",
         ));
 }
+
+/// A reader that goes away (`stackroll config | head -0`) is not a bug: no "cannot write
+/// output" report and no exit 70.
+#[test]
+fn a_closed_stdout_is_not_reported_as_a_bug() {
+    let dir = project(VALID);
+    let mut child = crate::command::stackroll_command(dir.path())
+        .args(["config"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(70), "{stderr}");
+    assert!(!stderr.contains("cannot write output"), "{stderr}");
+}
