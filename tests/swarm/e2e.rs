@@ -992,3 +992,39 @@ fn e2e_crash_looping_new_service_does_not_converge() {
         run.context()
     );
 }
+
+/// 16. `plan --keep N` plans the deletions `deploy --keep N` would make (`plan` used to plan
+///     with 1 whatever it was told, disagreeing with `deploy --dry-run --keep N`).
+#[test]
+fn e2e_plan_honours_keep() {
+    let stack = Stack::new("keep");
+    stack.use_compose("basic/compose.yaml");
+    stack.write_secret("api.txt", "api");
+    for round in ["db1", "db2", "db3"] {
+        stack.write_secret("db.txt", round);
+        stack.deploy_ok(&["--keep", "3"]);
+    }
+    let v1 = stack.scoped("db_v1");
+    let deletes_v1 = |run: &Run| has_change(&run.json(), "secret", "delete", &v1);
+    let kept = stack.plan(&["--keep", "3", "--output", "json"]);
+    kept.expect_code(0);
+    assert!(
+        !deletes_v1(&kept),
+        "plan --keep 3 keeps {v1}\n{}",
+        kept.context()
+    );
+    let dry = stack.deploy(&["--dry-run", "--keep", "3", "--output", "json"]);
+    dry.expect_code(0);
+    assert!(
+        !deletes_v1(&dry),
+        "deploy --dry-run --keep 3 agrees\n{}",
+        dry.context()
+    );
+    let one = stack.plan(&["--keep", "1", "--output", "json"]);
+    one.expect_code(0);
+    assert!(
+        deletes_v1(&one),
+        "plan --keep 1 deletes {v1}\n{}",
+        one.context()
+    );
+}
