@@ -44,12 +44,16 @@ pub struct ApplyOptions {
     pub settle: Duration,
     /// Test-only fault injection: the step after which the process kills itself with
     /// SIGKILL (`after-objects`, `after-service-update`, `during-rollout`, `during-prune`).
+    /// Read from `STACKROLL_TEST_KILL_AT`, and acted on, only in builds with the
+    /// `test-kill-points` feature.
     pub kill_at: Option<String>,
 }
 
 /// Kills this process with SIGKILL when `point` is the configured fault point (tests of crash
-/// safety only; never set in normal use).
+/// safety only). Compiled in only with the `test-kill-points` feature; otherwise it does
+/// nothing.
 fn kill_point(options: &ApplyOptions, point: &str) {
+    #[cfg(feature = "test-kill-points")]
     if options.kill_at.as_deref() == Some(point) {
         tracing::warn!(point, "fault injection: killing this process");
         // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
@@ -57,6 +61,8 @@ fn kill_point(options: &ApplyOptions, point: &str) {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
+    #[cfg(not(feature = "test-kill-points"))]
+    let _ = (options, point);
 }
 
 /// What was done.

@@ -836,3 +836,18 @@ fn a_network_with_the_stack_s_name_but_another_stack_s_label_is_not_adopted() {
     }
     assert_eq!(engine.write_count(), 0);
 }
+
+/// A build without the `test-kill-points` feature (every release build) never kills itself,
+/// whatever `kill_at` says (with the feature, this would end the test process).
+#[cfg(not(feature = "test-kill-points"))]
+#[test]
+fn without_the_fault_injection_feature_kill_points_do_nothing() {
+    let options = ApplyOptions {
+        detach: false,
+        timeout: Duration::from_secs(1),
+        poll: Duration::from_millis(1),
+        settle: Duration::ZERO,
+        kill_at: Some("after-objects".to_string()),
+    };
+    super::kill_point(&options, "after-objects");
+}
