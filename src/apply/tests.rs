@@ -851,3 +851,59 @@ fn without_the_fault_injection_feature_kill_points_do_nothing() {
     };
     super::kill_point(&options, "after-objects");
 }
+
+#[test]
+fn a_version_a_task_still_running_uses_is_not_pruned() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    let v1_template = engine
+        .services()
+        .into_iter()
+        .find(|s| s.name == "demo_app")
+        .expect("demo_app")
+        .spec["TaskTemplate"]
+        .clone();
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    project.file("db.txt", "three");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    // A task of the v1 spec still runs (its container has v1 mounted); no spec names v1.
+    engine.insert_task("demo_app", &v1_template, "running", "shutdown");
+    let namespace = Namespace("demo".into());
+    let specs = runtime().block_on(async {
+        let observed = observe(&engine, &namespace).await.unwrap();
+        super::versions::live_references(&engine, &observed)
+            .await
+            .unwrap()
+    });
+    // v1 itself was pruned with --keep 0: the reference is checked by name and ID.
+    let v1 = crate::engine::SwarmObject {
+        id: v1_template["ContainerSpec"]["Secrets"][0]["SecretID"]
+            .as_str()
+            .expect("a secret ID")
+            .to_string(),
+        name: "demo_db_v1".into(),
+        labels: IndexMap::new(),
+        created_at: String::new(),
+    };
+    assert!(
+        !engine
+            .services()
+            .iter()
+            .any(
+                |s| crate::plan::prune::references(&s.spec, ObjectKind::Secret, &v1)
+                    || s.previous_spec.as_ref().is_some_and(|p| {
+                        crate::plan::prune::references(p, ObjectKind::Secret, &v1)
+                    })
+            ),
+        "no service spec names v1 any more"
+    );
+    assert!(
+        specs
+            .iter()
+            .any(|(spec, _)| crate::plan::prune::references(spec, ObjectKind::Secret, &v1)),
+        "the running task's reference to demo_db_v1 counts"
+    );
+}

@@ -286,7 +286,7 @@ pub(super) async fn prune_versions<E: Engine>(
 /// What keeps objects from being pruned, as service specs: every service's current and
 /// previous spec, and the spec of every task that is not shut down yet (an old task of a
 /// `start-first` update, a job still running), as a task template.
-async fn live_references<E: Engine>(
+pub(super) async fn live_references<E: Engine>(
     engine: &E,
     observed: &Observed,
 ) -> Result<Vec<(Spec, Option<Spec>)>, EngineError> {

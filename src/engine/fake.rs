@@ -286,6 +286,25 @@ impl FakeEngine {
         self.lock().create_service(spec)
     }
 
+    /// Seeds a task of `service_name` started from `template` (a TaskSpec) in `state`, with
+    /// `desired` state, e.g. an old task a `start-first` update has not stopped yet
+    /// ("running", desired "shutdown"); not counted as a write.
+    pub fn insert_task(&self, service_name: &str, template: &Spec, state: &str, desired: &str) {
+        let mut engine = self.lock();
+        let index = engine
+            .find_service(service_name)
+            .expect("the service exists");
+        let service_id = engine.services[index].id.clone();
+        let mut task = engine.new_task(
+            &service_id,
+            &json!({ "TaskTemplate": template }),
+            Some(1),
+            state,
+        );
+        task.desired_state = desired.to_string();
+        engine.tasks.push(task);
+    }
+
     /// Seeds a pre-existing network from a NetworkCreateRequest JSON; not counted as a write.
     /// Returns its ID.
     pub fn insert_network(&self, spec: &Spec) -> Result<String, EngineError> {
