@@ -1028,3 +1028,31 @@ fn e2e_plan_honours_keep() {
         one.context()
     );
 }
+
+/// 17. Networks are the stack's by its label, not by name: stack `s_b`'s `default` network is
+///     named `s_b_default` like stack `s`'s `b_default`, and `s` must not attach to it.
+#[test]
+fn e2e_network_of_another_stack_with_our_name_is_refused() {
+    let stack = Stack::new("netown");
+    stack.use_compose("network-owner/compose.yaml");
+    let name = stack.scoped("b_default");
+    let created = StdCommand::new("docker")
+        .args(["network", "create", "--driver", "overlay", "--label"])
+        .arg(format!("com.docker.stack.namespace={}", stack.scoped("b")))
+        .arg(&name)
+        .output()
+        .expect("docker network create");
+    assert!(created.status.success(), "{created:?}");
+    let run = stack.deploy(&[]);
+    let _ = StdCommand::new("docker")
+        .args(["network", "rm", &name])
+        .output();
+    run.expect_code(1);
+    assert!(
+        run.all()
+            .contains(&format!("{name} (stack {})", stack.scoped("b"))),
+        "the error names the network and its stack\n{}",
+        run.context()
+    );
+    assert!(stack.objects("service").is_empty(), "nothing was written");
+}
