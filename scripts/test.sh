@@ -13,7 +13,9 @@ command -v cargo >/dev/null 2>&1 || {
     echo "test.sh: cargo not found; install Rust (https://rustup.rs) and retry" >&2
     exit 1
 }
-cargo test --locked --lib --bins --examples --test hermetic "$@"
+# The fault tests kill stackroll at chosen points: the binary needs the test-only switch.
+features=(--features test-kill-points)
+cargo test --locked "${features[@]}" --lib --bins --examples --test hermetic "$@"
 scripts/dev-swarm.sh up
 scripts/images.sh
-exec cargo test --locked --test swarm "$@"
+exec cargo test --locked "${features[@]}" --test swarm "$@"

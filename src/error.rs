@@ -130,6 +130,8 @@ impl From<PlanError> for CliError {
             PlanError::MissingExternal(_) => CliError::new(ErrorKind::User, error.to_string())
                 .hint("create them first (docker secret create / docker config create / docker network create), or drop `external:`"),
             PlanError::Invalid(problems) => CliError::invalid_input(problems),
+            PlanError::NetworkTaken(_) => CliError::new(ErrorKind::User, error.to_string())
+                .hint("give the network another name in the compose file (`networks: <key>: name:`), or deploy under another stack name"),
         }
     }
 }

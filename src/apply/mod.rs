@@ -39,14 +39,22 @@ pub struct ApplyOptions {
     pub timeout: Duration,
     /// How often to poll rollouts.
     pub poll: Duration,
+    /// How long the tasks of a service Swarm did not monitor (a new one, an update without an
+    /// UpdateStatus) must keep running unchanged before it counts as converged, unless its
+    /// `update_config.monitor` says otherwise (a crash-looping service never settles).
+    pub settle: Duration,
     /// Test-only fault injection: the step after which the process kills itself with
     /// SIGKILL (`after-objects`, `after-service-update`, `during-rollout`, `during-prune`).
+    /// Read from `STACKROLL_TEST_KILL_AT`, and acted on, only in builds with the
+    /// `test-kill-points` feature.
     pub kill_at: Option<String>,
 }
 
 /// Kills this process with SIGKILL when `point` is the configured fault point (tests of crash
-/// safety only; never set in normal use).
+/// safety only). Compiled in only with the `test-kill-points` feature; otherwise it does
+/// nothing.
 fn kill_point(options: &ApplyOptions, point: &str) {
+    #[cfg(feature = "test-kill-points")]
     if options.kill_at.as_deref() == Some(point) {
         tracing::warn!(point, "fault injection: killing this process");
         // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
@@ -54,6 +62,8 @@ fn kill_point(options: &ApplyOptions, point: &str) {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
+    #[cfg(not(feature = "test-kill-points"))]
+    let _ = (options, point);
 }
 
 /// What was done.
@@ -232,12 +242,11 @@ async fn wait_for_services<E: Engine>(
     options: &ApplyOptions,
     applied: &Applied,
 ) -> Result<(), ApplyError> {
-    let failures =
-        rollout::wait_for_rollouts(engine, watched, options.timeout, options.poll, reporter)
-            .await
-            .map_err(|error| {
-                applied.failed(FailedWrite::new("waiting for services to converge", error))
-            })?;
+    let failures = rollout::wait_for_rollouts(engine, watched, options, reporter)
+        .await
+        .map_err(|error| {
+            applied.failed(FailedWrite::new("waiting for services to converge", error))
+        })?;
     if failures.is_empty() {
         Ok(())
     } else {

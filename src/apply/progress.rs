@@ -34,7 +34,18 @@ pub enum Progress<'a> {
         /// A task's latest error.
         last_error: Option<&'a str>,
     },
-    /// A service runs its new spec.
+    /// A job service's run moved on.
+    JobRunning {
+        /// Service name.
+        service: &'a str,
+        /// Tasks that completed.
+        completed: usize,
+        /// Completions wanted.
+        total: usize,
+        /// Time since the writes.
+        elapsed: Duration,
+    },
+    /// A service runs its new spec (a job: its run completed).
     Converged {
         /// Service name.
         service: &'a str,

@@ -1,12 +1,19 @@
 //! Watching services converge after a write: Swarm's UpdateStatus and the service's tasks,
 //! polled until every service runs its new spec, fails, or the timeout passes. A rollback or a
 //! paused update is a failure, whatever `docker stack deploy` would have said.
+//!
+//! Tasks are judged against the service's current task template, not only counted: a task
+//! still running an older spec (an old replica a `start-first` update has not stopped yet)
+//! means the rollout is not over. Tasks Swarm did not watch itself (a new service, an update
+//! without an UpdateStatus) must keep running, unchanged, for the service's update monitor
+//! period (by default 5 s, as `docker service create` waits), so a crash-looping service is not taken for converged.
+//! Job services (`replicated-job`, `global-job`) are judged by completion instead.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Progress, Reporter};
+use super::{ApplyOptions, Progress, Reporter};
 use crate::engine::{Engine, EngineError, ServiceState, TaskState};
 
 /// How long an update may stay without an UpdateStatus before the service is judged by its
@@ -45,7 +52,27 @@ pub enum RolloutState {
         /// Swarm's message.
         message: String,
     },
+    /// A job's current run is still going: `completed` of `total` tasks completed.
+    JobRunning {
+        /// Tasks that completed.
+        completed: usize,
+        /// Completions wanted.
+        total: usize,
+    },
+    /// Every task of a job's current run completed.
+    JobCompleted {
+        /// Tasks that completed.
+        total: usize,
+    },
+    /// A task of a job's current run failed or was rejected.
+    JobFailed {
+        /// The task's error (or status message).
+        error: String,
+    },
 }
+
+/// The state word a failed job reports (`Progress::RolloutFailed`).
+pub const JOB_FAILED: &str = "task failed";
 
 /// Judges one service from its state and tasks. `since_write` is how long ago it was written.
 pub fn rollout_state(
@@ -66,11 +93,23 @@ pub fn rollout_state(
             };
         }
     }
+    if service.job_iteration.is_some() {
+        return job_state(service, tasks);
+    }
+    let template = service.spec.get("TaskTemplate");
     let active: Vec<&TaskState> = tasks
         .iter()
         .filter(|task| task.desired_state == "running")
         .collect();
-    let running = active.iter().filter(|task| task.state == "running").count();
+    let running = active
+        .iter()
+        .filter(|task| task.state == "running" && runs_template(task, template))
+        .count();
+    // An old task still running (desired shutdown, or desired running on an older spec).
+    let stale_running = tasks.iter().any(|task| {
+        task.state == "running"
+            && !(task.desired_state == "running" && runs_template(task, template))
+    });
     let desired = match service.spec.pointer("/Mode/Replicated") {
         Some(replicated) => replicated
             .get("Replicas")
@@ -78,24 +117,106 @@ pub fn rollout_state(
             .unwrap_or(1) as usize,
         None => active.len().max(1),
     };
-    let mut newest: Vec<&TaskState> = tasks.iter().filter(|t| t.error.is_some()).collect();
-    newest.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-    let last_error = newest.first().and_then(|task| task.error.clone());
     let pending = RolloutState::Pending {
         running,
         desired,
-        last_error,
+        last_error: latest_error(tasks.iter()),
     };
     let update_done = match status.map(|s| s.state.as_str()) {
         Some("completed") => true,
         Some(_) => false,
         None => !replaces_tasks || since_write >= NO_STATUS_GRACE,
     };
-    if update_done && running == desired && active.len() == desired {
+    if update_done && running == desired && active.len() == desired && !stale_running {
         RolloutState::Converged
     } else {
         pending
     }
+}
+
+/// Whether `task` was started from the service's current task template (compared where a
+/// rollout changes what a container sees: image, secrets, configs, and the force counter).
+fn runs_template(task: &TaskState, template: Option<&Value>) -> bool {
+    let Some(template) = template else {
+        return true;
+    };
+    let container =
+        |spec: &Value, key: &str| spec.pointer(&format!("/ContainerSpec/{key}")).cloned();
+    ["Image", "Secrets", "Configs"]
+        .iter()
+        .all(|key| container(&task.spec, key) == container(template, key))
+        && task.spec.get("ForceUpdate") == template.get("ForceUpdate")
+}
+
+/// The error of the newest task that has one.
+fn latest_error<'t>(tasks: impl Iterator<Item = &'t TaskState>) -> Option<String> {
+    tasks
+        .filter(|task| task.error.is_some())
+        .max_by(|a, b| a.created_at.cmp(&b.created_at))
+        .and_then(|task| task.error.clone())
+}
+
+/// Judges a job service by its current run: every task complete is success, a failed or
+/// rejected task is failure.
+fn job_state(service: &ServiceState, tasks: &[TaskState]) -> RolloutState {
+    let template = service.spec.get("TaskTemplate");
+    let run: Vec<&TaskState> = tasks
+        .iter()
+        .filter(|task| task.job_iteration == service.job_iteration && runs_template(task, template))
+        .collect();
+    let failed = run
+        .iter()
+        .filter(|task| matches!(task.state.as_str(), "failed" | "rejected"))
+        .max_by(|a, b| a.created_at.cmp(&b.created_at));
+    if let Some(task) = failed {
+        let error = task.error.clone().unwrap_or_else(|| task.message.clone());
+        return RolloutState::JobFailed { error };
+    }
+    let completed = run.iter().filter(|task| task.state == "complete").count();
+    let total = match service.spec.pointer("/Mode/ReplicatedJob") {
+        Some(job) => job
+            .get("TotalCompletions")
+            .or_else(|| job.get("MaxConcurrent"))
+            .and_then(Value::as_u64)
+            .unwrap_or(1) as usize,
+        None => run.len().max(1),
+    };
+    if completed >= total {
+        RolloutState::JobCompleted { total }
+    } else {
+        RolloutState::JobRunning { completed, total }
+    }
+}
+
+/// How long the service's running tasks must stay unchanged before it counts as converged:
+/// nothing when Swarm's updater already monitored them (UpdateStatus `completed`), else the
+/// service's `update_config.monitor`, or `default` when it sets none.
+fn settle_period(service: &ServiceState, default: Duration) -> Duration {
+    let monitored = service
+        .update_status
+        .as_ref()
+        .is_some_and(|status| status.state == "completed");
+    if monitored {
+        return Duration::ZERO;
+    }
+    service
+        .spec
+        .pointer("/UpdateConfig/Monitor")
+        .and_then(Value::as_u64)
+        .filter(|nanos| *nanos > 0)
+        .map(Duration::from_nanos)
+        .unwrap_or(default)
+}
+
+/// The running tasks of a service, as a sorted list of IDs (what must stay unchanged).
+fn running_ids(tasks: &[TaskState]) -> Vec<String> {
+    let mut ids: Vec<String> = tasks
+        .iter()
+        .filter(|task| task.state == "running" && task.desired_state == "running")
+        .map(|task| task.id.clone())
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// Says in words what Swarm did with a failed update.
@@ -135,24 +256,34 @@ pub fn describe_failures(failures: &[RolloutFailure]) -> String {
 pub async fn wait_for_rollouts<E: Engine>(
     engine: &E,
     watched: &[Watched],
-    timeout: Duration,
-    poll: Duration,
+    options: &ApplyOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<RolloutFailure>, EngineError> {
+    let ApplyOptions {
+        timeout,
+        poll,
+        settle,
+        ..
+    } = *options;
     let started = Instant::now();
     let mut pending: Vec<&Watched> = watched.iter().collect();
     let mut failures = Vec::new();
     let mut last_reported: Vec<Option<RolloutState>> = vec![None; watched.len()];
+    let mut steady: Vec<Option<Steady>> = vec![None; watched.len()];
     let index_of = |w: &Watched| watched.iter().position(|x| x.id == w.id).expect("watched");
     while !pending.is_empty() {
         let elapsed = started.elapsed();
-        let states = read_states(engine, &pending, elapsed).await?;
+        let observations = read_states(engine, &pending, elapsed, settle).await?;
         let mut still = Vec::new();
-        for (w, state) in pending.into_iter().zip(states) {
+        for (w, observation) in pending.into_iter().zip(observations) {
             let index = index_of(w);
+            let state = observation.settled(&mut steady[index]);
             let last = last_reported[index].as_ref();
             failures.extend(report_state(w, &state, last, elapsed, reporter));
-            if matches!(state, RolloutState::Pending { .. }) {
+            if matches!(
+                state,
+                RolloutState::Pending { .. } | RolloutState::JobRunning { .. }
+            ) {
                 still.push(w);
             }
             last_reported[index] = Some(state);
@@ -174,16 +305,70 @@ pub async fn wait_for_rollouts<E: Engine>(
     Ok(failures)
 }
 
+/// Since when a service's running tasks have been the same ones.
+#[derive(Debug, Clone)]
+struct Steady {
+    /// The running task IDs.
+    running: Vec<String>,
+    /// When they were first seen.
+    since: Instant,
+}
+
+/// One poll of one service.
+struct Observation {
+    /// Its state judged from this poll alone.
+    state: RolloutState,
+    /// Its running tasks.
+    running: Vec<String>,
+    /// How long they must stay unchanged (see [`settle_period`]).
+    settle: Duration,
+    /// The newest task error.
+    last_error: Option<String>,
+}
+
+impl Observation {
+    /// The state once steadiness is taken into account: a service whose running tasks have
+    /// not stayed the same for its settle period is still pending.
+    fn settled(self, steady: &mut Option<Steady>) -> RolloutState {
+        let now = Instant::now();
+        let since = match steady {
+            Some(seen) if seen.running == self.running => seen.since,
+            _ => {
+                *steady = Some(Steady {
+                    running: self.running.clone(),
+                    since: now,
+                });
+                now
+            }
+        };
+        let unsettled = self.settle > Duration::ZERO && now.duration_since(since) < self.settle;
+        if self.state == RolloutState::Converged && unsettled {
+            return RolloutState::Pending {
+                running: self.running.len(),
+                desired: self.running.len(),
+                last_error: self.last_error,
+            };
+        }
+        self.state
+    }
+}
+
 /// Reads where each pending service's rollout stands, `elapsed` after the writes.
 async fn read_states<E: Engine>(
     engine: &E,
     pending: &[&Watched],
     elapsed: Duration,
-) -> Result<Vec<RolloutState>, EngineError> {
+    settle: Duration,
+) -> Result<Vec<Observation>, EngineError> {
     futures_util::future::try_join_all(pending.iter().map(|w| async move {
         let (service, tasks) =
             futures_util::try_join!(engine.inspect_service(&w.id), engine.list_tasks(&w.id))?;
-        Ok::<_, EngineError>(rollout_state(&service, &tasks, w.replaces_tasks, elapsed))
+        Ok::<_, EngineError>(Observation {
+            state: rollout_state(&service, &tasks, w.replaces_tasks, elapsed),
+            running: running_ids(&tasks),
+            settle: settle_period(&service, settle),
+            last_error: latest_error(tasks.iter()),
+        })
     }))
     .await
 }
@@ -215,6 +400,35 @@ fn report_state(
                 service: w.name.clone(),
                 reason: failure_reason(state, message),
             })
+        }
+        RolloutState::JobCompleted { .. } => {
+            reporter.report(Progress::Converged {
+                service: &w.name,
+                elapsed,
+            });
+            None
+        }
+        RolloutState::JobFailed { error } => {
+            reporter.report(Progress::RolloutFailed {
+                service: &w.name,
+                state: JOB_FAILED,
+                message: error,
+            });
+            Some(RolloutFailure {
+                service: w.name.clone(),
+                reason: format!("a task of the job failed: {error}"),
+            })
+        }
+        RolloutState::JobRunning { completed, total } => {
+            if last != Some(state) {
+                reporter.report(Progress::JobRunning {
+                    service: &w.name,
+                    completed: *completed,
+                    total: *total,
+                    elapsed,
+                });
+            }
+            None
         }
         RolloutState::Pending {
             running,
@@ -249,6 +463,9 @@ fn timed_out(w: &Watched, last: Option<&RolloutState>, timeout: Duration) -> Rol
                 .map(|e| format!("; last task error: {e}"))
                 .unwrap_or_default()
         ),
+        Some(RolloutState::JobRunning { completed, total }) => {
+            format!("{completed}/{total} job tasks complete")
+        }
         _ => String::new(),
     };
     RolloutFailure {
@@ -274,6 +491,7 @@ mod tests {
                 state: s.into(),
                 message: "msg".into(),
             }),
+            job_iteration: None,
         }
     }
 
@@ -290,7 +508,150 @@ mod tests {
             error: None,
             spec: json!({}),
             created_at: String::new(),
+            job_iteration: None,
         }
+    }
+
+    /// A service whose tasks run `image`, and a task started from `image`.
+    fn with_image(mut service: ServiceState, image: &str) -> ServiceState {
+        service.spec["TaskTemplate"] = json!({"ContainerSpec": {"Image": image}});
+        service
+    }
+
+    fn task_of(image: &str, desired: &str, state: &str) -> TaskState {
+        TaskState {
+            spec: json!({"ContainerSpec": {"Image": image}}),
+            ..task(desired, state)
+        }
+    }
+
+    #[test]
+    fn an_old_task_still_running_after_a_start_first_update_is_not_converged() {
+        let service = with_image(service(1, Some("completed")), "app:2");
+        let overlapping = [
+            task_of("app:1", "shutdown", "running"),
+            task_of("app:2", "running", "running"),
+        ];
+        assert!(matches!(
+            rollout_state(&service, &overlapping, true, NO_STATUS_GRACE),
+            RolloutState::Pending { .. }
+        ));
+        let stopped = [
+            task_of("app:1", "shutdown", "shutdown"),
+            task_of("app:2", "running", "running"),
+        ];
+        assert_eq!(
+            rollout_state(&service, &stopped, true, NO_STATUS_GRACE),
+            RolloutState::Converged
+        );
+    }
+
+    #[test]
+    fn a_task_of_an_older_spec_does_not_count_as_running_the_new_one() {
+        let service = with_image(service(1, None), "app:2");
+        let old = [task_of("app:1", "running", "running")];
+        assert!(matches!(
+            rollout_state(&service, &old, true, NO_STATUS_GRACE),
+            RolloutState::Pending { running: 0, .. }
+        ));
+        let mut secrets = service.clone();
+        secrets.spec["TaskTemplate"]["ContainerSpec"]["Secrets"] =
+            json!([{"SecretName": "demo_db_v2"}]);
+        let without = [task_of("app:2", "running", "running")];
+        assert!(matches!(
+            rollout_state(&secrets, &without, true, NO_STATUS_GRACE),
+            RolloutState::Pending { running: 0, .. }
+        ));
+    }
+
+    fn observation(state: RolloutState, running: &[&str], settle: Duration) -> Observation {
+        Observation {
+            state,
+            running: running.iter().map(|id| id.to_string()).collect(),
+            settle,
+            last_error: Some("task: non-zero exit (1)".into()),
+        }
+    }
+
+    #[test]
+    fn a_new_service_converges_only_once_its_tasks_kept_running() {
+        let settle = Duration::from_millis(50);
+        let mut steady = None;
+        let first = observation(RolloutState::Converged, &["t1"], settle).settled(&mut steady);
+        assert!(
+            matches!(
+                first,
+                RolloutState::Pending {
+                    running: 1,
+                    desired: 1,
+                    ..
+                }
+            ),
+            "first running poll of a new service: {first:?}"
+        );
+        std::thread::sleep(settle);
+        // The task crashed and Swarm started another: the clock starts again.
+        let restarted = observation(RolloutState::Converged, &["t2"], settle).settled(&mut steady);
+        assert!(
+            matches!(restarted, RolloutState::Pending { .. }),
+            "{restarted:?}"
+        );
+        std::thread::sleep(settle);
+        let stable = observation(RolloutState::Converged, &["t2"], settle).settled(&mut steady);
+        assert_eq!(stable, RolloutState::Converged);
+        let monitored =
+            observation(RolloutState::Converged, &["t3"], Duration::ZERO).settled(&mut None);
+        assert_eq!(monitored, RolloutState::Converged);
+    }
+
+    fn job(status: Option<&str>, completions: u64) -> ServiceState {
+        ServiceState {
+            spec: json!({"Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": completions}}}),
+            job_iteration: Some(2),
+            ..service(1, status)
+        }
+    }
+
+    fn job_task(iteration: u64, desired: &str, state: &str) -> TaskState {
+        TaskState {
+            job_iteration: Some(iteration),
+            ..task(desired, state)
+        }
+    }
+
+    #[test]
+    fn a_job_is_judged_by_the_completion_of_its_current_run() {
+        let earlier_run = job_task(1, "complete", "complete");
+        let tasks = [earlier_run.clone(), job_task(2, "complete", "running")];
+        assert_eq!(
+            rollout_state(&job(None, 2), &tasks, true, NO_STATUS_GRACE),
+            RolloutState::JobRunning {
+                completed: 0,
+                total: 2
+            }
+        );
+        let done = [
+            earlier_run,
+            job_task(2, "complete", "complete"),
+            job_task(2, "complete", "complete"),
+        ];
+        assert_eq!(
+            rollout_state(&job(None, 2), &done, true, Duration::ZERO),
+            RolloutState::JobCompleted { total: 2 }
+        );
+    }
+
+    #[test]
+    fn a_failed_job_task_fails_the_job_with_its_error() {
+        let mut failed = job_task(2, "shutdown", "failed");
+        failed.error = Some("task: non-zero exit (1)".into());
+        let tasks = [failed, job_task(2, "complete", "ready")];
+        assert_eq!(
+            rollout_state(&job(None, 1), &tasks, true, Duration::ZERO),
+            RolloutState::JobFailed {
+                error: "task: non-zero exit (1)".into()
+            }
+        );
     }
 
     #[test]

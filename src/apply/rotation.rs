@@ -348,48 +348,17 @@ async fn write_phase<E: Engine>(
             replaces_tasks,
         });
     }
-    let failures =
-        rollout::wait_for_rollouts(engine, &watched, options.timeout, options.poll, reporter)
-            .await
-            .map_err(|error| RotationError::Engine {
-                during: "waiting for services to converge".into(),
-                error,
-            })?;
-    if !failures.is_empty() {
-        return Err(RotationError::Rollout(failures));
+    let failures = rollout::wait_for_rollouts(engine, &watched, options, reporter)
+        .await
+        .map_err(|error| RotationError::Engine {
+            during: "waiting for services to converge".into(),
+            error,
+        })?;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(RotationError::Rollout(failures))
     }
-    wait_for_old_tasks(engine, &watched, options).await
-}
-
-/// Waits until no task of an older spec of `watched` still runs. Swarm reports an update done
-/// once the new tasks run; with `order: start-first` the old ones may still be stopping, and
-/// they must not hold the old credential when `finalize` revokes it.
-async fn wait_for_old_tasks<E: Engine>(
-    engine: &E,
-    watched: &[Watched],
-    options: &ApplyOptions,
-) -> Result<(), RotationError> {
-    let started = std::time::Instant::now();
-    for service in watched {
-        loop {
-            let tasks =
-                engine
-                    .list_tasks(&service.id)
-                    .await
-                    .map_err(|error| RotationError::Engine {
-                        during: format!("reading the tasks of service {}", service.name),
-                        error,
-                    })?;
-            let stopping = tasks
-                .iter()
-                .any(|task| task.desired_state != "running" && task.state == "running");
-            if !stopping || started.elapsed() >= options.timeout {
-                break;
-            }
-            tokio::time::sleep(options.poll).await;
-        }
-    }
-    Ok(())
 }
 
 /// The new version's ID: from the plan, or created by this deploy.

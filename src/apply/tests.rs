@@ -112,6 +112,7 @@ fn attempt(
             detach: how == How::Detach,
             timeout: Duration::from_secs(5),
             poll: Duration::from_millis(1),
+            settle: Duration::ZERO,
             kill_at: None,
         };
         let result = apply(engine, &apply_input, &Quiet, &options)
@@ -992,5 +993,188 @@ fn two_keys_rotating_together_share_their_stages() {
     assert_eq!(
         service_secret_names(&engine, "demo_db"),
         ["demo_api_v2", "demo_pw_v2"]
+    );
+}
+
+const MIGRATION_JOB: &str = "services:
+  migrate:
+    image: busybox
+    deploy: {mode: replicated-job}
+    secrets: [db]
+secrets:
+  db: {file: ./db.txt}
+";
+
+#[test]
+fn a_job_that_completes_is_a_successful_deploy_and_a_rotation_runs_it_again() {
+    let engine = FakeEngine::new();
+    let project = Project::new(MIGRATION_JOB);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    assert_eq!(
+        service_secret_names(&engine, "demo_migrate"),
+        vec!["demo_db_v2"]
+    );
+}
+
+#[test]
+fn a_job_whose_task_fails_fails_the_deploy_with_the_task_error() {
+    let engine = FakeEngine::new();
+    let project = Project::new(MIGRATION_JOB);
+    project.file("db.txt", "one");
+    engine.fail_job("demo_migrate", "task: non-zero exit (1)");
+    match deploy(&engine, &project, 1, How::Wait).1 {
+        Err(ApplyError::Rollout(failures)) => {
+            assert_eq!(failures[0].service, "demo_migrate");
+            assert!(
+                failures[0].reason.contains("task: non-zero exit (1)"),
+                "{failures:?}"
+            );
+        }
+        other => panic!("expected the failed job to fail the deploy, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_version_another_stack_or_a_loose_service_uses_is_not_pruned() {
+    let engine = FakeEngine::new();
+    let mut project = Project::new(APP);
+    project.prune = true;
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    let v1 = engine
+        .objects(ObjectKind::Secret)
+        .into_iter()
+        .find(|o| o.name == "demo_db_v1")
+        .expect("v1");
+    for (name, labels) in [
+        (
+            "other_app",
+            serde_json::json!({"com.docker.stack.namespace": "other"}),
+        ),
+        ("loose", serde_json::json!({})),
+    ] {
+        engine
+            .insert_service(&serde_json::json!({
+                "Name": name,
+                "Labels": labels,
+                "TaskTemplate": {"ContainerSpec": {
+                    "Image": "local/busybox:1",
+                    "Secrets": [{"SecretID": v1.id, "SecretName": v1.name,
+                        "File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292}}]
+                }},
+                "Mode": {"Replicated": {"Replicas": 1}}
+            }))
+            .unwrap();
+    }
+    // v1 is neither the stack's current nor its previous version any more.
+    project.file("db.txt", "three");
+    let (plan, result) = deploy(&engine, &project, 0, How::Wait);
+    result.unwrap();
+    assert!(
+        !names(&plan, Action::Delete).contains(&"demo_db_v1"),
+        "nothing another service uses is planned for deletion: {:?}",
+        plan.changes
+    );
+    assert!(secret_names(&engine).contains(&"demo_db_v1".to_string()));
+}
+
+#[test]
+fn a_network_with_the_stack_s_name_but_another_stack_s_label_is_not_adopted() {
+    let engine = FakeEngine::new();
+    // Stack `demo_b`'s network `default` is named `demo_b_default`, like stack `demo`'s `b_default`.
+    engine
+        .insert_network(&serde_json::json!({
+            "Name": "demo_b_default",
+            "Driver": "overlay",
+            "Labels": {"com.docker.stack.namespace": "demo_b"}
+        }))
+        .unwrap();
+    let project = Project::new(
+        "services:\n  app:\n    image: local/busybox:1\n    networks: [b_default]\nnetworks:\n  b_default: {}\n",
+    );
+    match attempt(&engine, &project, 1, How::PlanOnly) {
+        Err(PlanError::NetworkTaken(taken)) => {
+            assert_eq!(taken, vec!["demo_b_default (stack demo_b)".to_string()])
+        }
+        Ok((plan, _)) => panic!("planned onto another stack's network: {:?}", plan.changes),
+        Err(other) => panic!("unexpected error: {other:?}"),
+    }
+    assert_eq!(engine.write_count(), 0);
+}
+
+/// A build without the `test-kill-points` feature (every release build) never kills itself,
+/// whatever `kill_at` says (with the feature, this would end the test process).
+#[cfg(not(feature = "test-kill-points"))]
+#[test]
+fn without_the_fault_injection_feature_kill_points_do_nothing() {
+    let options = ApplyOptions {
+        detach: false,
+        timeout: Duration::from_secs(1),
+        poll: Duration::from_millis(1),
+        settle: Duration::ZERO,
+        kill_at: Some("after-objects".to_string()),
+    };
+    super::kill_point(&options, "after-objects");
+}
+
+#[test]
+fn a_version_a_task_still_running_uses_is_not_pruned() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    let v1_template = engine
+        .services()
+        .into_iter()
+        .find(|s| s.name == "demo_app")
+        .expect("demo_app")
+        .spec["TaskTemplate"]
+        .clone();
+    project.file("db.txt", "two");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    project.file("db.txt", "three");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    // A task of the v1 spec still runs (its container has v1 mounted); no spec names v1.
+    engine.insert_task("demo_app", &v1_template, "running", "shutdown");
+    let namespace = Namespace("demo".into());
+    let specs = runtime().block_on(async {
+        let observed = observe(&engine, &namespace).await.unwrap();
+        super::versions::live_references(&engine, &observed)
+            .await
+            .unwrap()
+    });
+    // v1 itself was pruned with --keep 0: the reference is checked by name and ID.
+    let v1 = crate::engine::SwarmObject {
+        id: v1_template["ContainerSpec"]["Secrets"][0]["SecretID"]
+            .as_str()
+            .expect("a secret ID")
+            .to_string(),
+        name: "demo_db_v1".into(),
+        labels: IndexMap::new(),
+        created_at: String::new(),
+        updated_at: String::new(),
+    };
+    assert!(
+        !engine
+            .services()
+            .iter()
+            .any(
+                |s| crate::plan::prune::references(&s.spec, ObjectKind::Secret, &v1)
+                    || s.previous_spec.as_ref().is_some_and(|p| {
+                        crate::plan::prune::references(p, ObjectKind::Secret, &v1)
+                    })
+            ),
+        "no service spec names v1 any more"
+    );
+    assert!(
+        specs
+            .iter()
+            .any(|(spec, _)| crate::plan::prune::references(spec, ObjectKind::Secret, &v1)),
+        "the running task's reference to demo_db_v1 counts"
     );
 }

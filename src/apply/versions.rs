@@ -12,12 +12,12 @@ use super::{
     kill_point, Applied, ApplyError, ApplyInput, ApplyOptions, FailedWrite, Progress, Reporter,
     CONCURRENT_WRITES,
 };
-use crate::engine::{Engine, EngineError, NewObject, SwarmObject};
+use crate::engine::{Engine, EngineError, NewObject, ServiceState, Spec, SwarmObject};
 use crate::model::{ObjectKind, SensitiveBytes};
 use crate::observe;
 use crate::plan::fingerprint::Material;
 use crate::plan::seal::{self, SealedVersion};
-use crate::plan::{prune, ObjectCreation, Operation, Resource, FINGERPRINT_LABEL};
+use crate::plan::{prune, ObjectCreation, Observed, Operation, Resource, FINGERPRINT_LABEL};
 
 /// A secret or config by kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -233,7 +233,8 @@ async fn create_seal<E: Engine>(
 }
 
 /// Deletes what the plan said may go, if it still may now that services converged: the
-/// prune rules run again against a fresh read of the swarm.
+/// prune rules run again against a fresh read of the swarm, counting the references of every
+/// service in it (any stack's or none) and of every task still running.
 pub(super) async fn prune_versions<E: Engine>(
     engine: &E,
     input: &ApplyInput<'_>,
@@ -258,11 +259,9 @@ pub(super) async fn prune_versions<E: Engine>(
         .map_err(|error| {
             applied.failed(FailedWrite::new("reading the swarm before pruning", error))
         })?;
-    let services: Vec<_> = observed
-        .services
-        .iter()
-        .map(|s| (s.spec.clone(), s.previous_spec.clone()))
-        .collect();
+    let services = live_references(engine, &observed).await.map_err(|error| {
+        applied.failed(FailedWrite::new("reading the swarm before pruning", error))
+    })?;
     let current: Vec<&String> = input.plan.current_objects.iter().collect();
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let candidates = prune::prunable(
@@ -283,6 +282,37 @@ pub(super) async fn prune_versions<E: Engine>(
     }
     Ok(())
 }
+
+/// What keeps objects from being pruned, as service specs: every service's current and
+/// previous spec, and the spec of every task that is not shut down yet (an old task of a
+/// `start-first` update, a job still running), as a task template.
+pub(super) async fn live_references<E: Engine>(
+    engine: &E,
+    observed: &Observed,
+) -> Result<Vec<(Spec, Option<Spec>)>, EngineError> {
+    let all: Vec<&ServiceState> = observed.services.iter().chain(&observed.others).collect();
+    let tasks = futures_util::future::try_join_all(
+        all.iter().map(|service| engine.list_tasks(&service.id)),
+    )
+    .await?;
+    let mut specs: Vec<(Spec, Option<Spec>)> = all
+        .iter()
+        .map(|s| (s.spec.clone(), s.previous_spec.clone()))
+        .collect();
+    specs.extend(
+        tasks
+            .iter()
+            .flatten()
+            .filter(|task| !TASK_ENDED.contains(&task.state.as_str()))
+            .map(|task| (serde_json::json!({ "TaskTemplate": task.spec }), None)),
+    );
+    Ok(specs)
+}
+
+/// Task states after which a task's container is gone (or never was).
+const TASK_ENDED: [&str; 6] = [
+    "complete", "shutdown", "failed", "rejected", "orphaned", "remove",
+];
 
 /// Deletes one superseded version; one that something started using meanwhile is kept.
 async fn delete_version<E: Engine>(

@@ -48,7 +48,7 @@ pub struct DeployArgs {
 }
 
 impl DeployArgs {
-    /// The deploy settings these flags (and `STACKROLL_TEST_KILL_AT`) give.
+    /// The deploy settings these flags give (and `STACKROLL_TEST_KILL_AT`, in test builds).
     fn resolve(&self) -> Result<DeployOptions, CliError> {
         let timeout = timeout_flag(&self.timeout)?;
         let lock_wait = timeout_flag(&self.lock_timeout)?;
@@ -62,10 +62,20 @@ impl DeployArgs {
                 detach: self.detach,
                 timeout,
                 poll: Duration::from_millis(500),
-                kill_at: std::env::var("STACKROLL_TEST_KILL_AT").ok(),
+                settle: Duration::from_secs(5),
+                kill_at: test_kill_point(),
             },
         })
     }
+}
+
+/// `STACKROLL_TEST_KILL_AT`, the fault-injection point of the crash tests: read only in builds
+/// with the `test-kill-points` feature, so a release binary ignores it.
+fn test_kill_point() -> Option<String> {
+    #[cfg(feature = "test-kill-points")]
+    return std::env::var("STACKROLL_TEST_KILL_AT").ok();
+    #[cfg(not(feature = "test-kill-points"))]
+    None
 }
 
 /// Deploys and prints the outcome; a failed rollout exits 3 after its report.
@@ -164,6 +174,24 @@ impl Reporter for DeployReporter {
         if let Err(error) = print(&render(&report, OutputFormat::Text)) {
             let mut slot = self.print_error.lock().expect("print error lock");
             slot.get_or_insert(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a fault-injection build reads `STACKROLL_TEST_KILL_AT`.
+    #[test]
+    fn the_kill_switch_is_read_only_in_fault_injection_builds() {
+        std::env::set_var("STACKROLL_TEST_KILL_AT", "after-objects");
+        let read = test_kill_point();
+        std::env::remove_var("STACKROLL_TEST_KILL_AT");
+        if cfg!(feature = "test-kill-points") {
+            assert_eq!(read.as_deref(), Some("after-objects"));
+        } else {
+            assert_eq!(read, None);
         }
     }
 }

@@ -182,7 +182,7 @@ fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let result = match &cli.command {
+    guarded(|| match &cli.command {
         Command::Config(args) => config::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Deploy(args) => deploy::run(args),
@@ -191,13 +191,28 @@ pub fn main() -> i32 {
         Command::Status(args) => status::run(args),
         Command::Rm(args) => rm::run(args),
         Command::Unlock(args) => unlock::run(args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
+    })
+}
+
+/// Runs a command and turns its outcome into the exit code; a panic is a bug: a short message
+/// naming where it happened (never the panic's text, which could quote input) and exit 70.
+fn guarded(command: impl FnOnce() -> Result<i32, CliError> + std::panic::UnwindSafe) -> i32 {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|at| format!(" at {}:{}", at.file(), at.line()))
+            .unwrap_or_default();
+        eprintln!("stackroll: internal error (a bug){location}; please report it");
+    }));
+    let outcome = std::panic::catch_unwind(command);
+    let _ = std::panic::take_hook();
+    match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(error)) => {
             eprintln!("{error}");
             error.exit_code()
         }
+        Err(_) => CliError::new(ErrorKind::Internal, String::new()).exit_code(),
     }
 }
 
@@ -253,15 +268,20 @@ async fn connect(args: &EngineArgs) -> Result<DockerEngine, CliError> {
     Ok(engine)
 }
 
-/// Writes `text` to stdout.
+/// Writes `text` to stdout. A reader that went away (`| head`) is not an error: what is
+/// left unread is dropped, and the exit code still says how the command went.
 fn print(text: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
-    stdout
+    match stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|error| {
-            CliError::new(ErrorKind::Internal, format!("cannot write output: {error}"))
-        })
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::new(
+            ErrorKind::Internal,
+            format!("cannot write output: {error}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Reads a `--timeout` value.
@@ -274,4 +294,19 @@ fn timeout_flag(text: &str) -> Result<Duration, CliError> {
             CliError::new(ErrorKind::User, format!("invalid --timeout {text:?}"))
                 .hint("write e.g. 90s or 10m")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_exits_70_and_errors_keep_their_codes() {
+        assert_eq!(guarded(|| panic!("a bug")), 70);
+        assert_eq!(guarded(|| Ok(3)), 3);
+        assert_eq!(
+            guarded(|| Err(CliError::new(ErrorKind::User, "bad".to_string()))),
+            CliError::new(ErrorKind::User, String::new()).exit_code()
+        );
+    }
 }

@@ -17,6 +17,10 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Superseded versions of each secret and config to keep, as `deploy --keep` (what the
+    /// plan deletes depends on it).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub keep: usize,
     /// Exit 2 when there are changes (0 when there are none).
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -32,7 +36,7 @@ pub(super) fn run(args: &PlanArgs) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, &args.stack)?;
     let plan = runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;
-        Ok::<_, CliError>(deploy::preview(&engine, &prepared, 1, args.prune).await?)
+        Ok::<_, CliError>(deploy::preview(&engine, &prepared, args.keep, args.prune).await?)
     })?;
     let report = Report {
         plan: &plan,

@@ -181,12 +181,8 @@ pub async fn run_until<E: Engine>(
         }
     };
     let (observed, plan, lock) = match first {
-        FirstLook::Done(outcome) => return Ok(outcome),
-        FirstLook::Locked {
-            observed,
-            plan,
-            lock,
-        } => (observed, plan, lock),
+        FirstLook::Done(outcome) => return Ok(*outcome),
+        FirstLook::Locked(locked) => (locked.observed, locked.plan, locked.lock),
     };
     let guarded = Guarded::new(engine, &lock);
     let result = tokio::select! {
@@ -217,16 +213,19 @@ pub async fn run_until<E: Engine>(
 /// How a deploy's first read and plan ended.
 enum FirstLook {
     /// Nothing (more) to do: a dry run, or no change and no other deploy holding the lock.
-    Done(DeployOutcome),
+    Done(Box<DeployOutcome>),
     /// The lock is taken; the first read and plan, to be checked under it.
-    Locked {
-        /// The first read.
-        observed: Observed,
-        /// The plan made from it.
-        plan: Plan,
-        /// The lock.
-        lock: Lock,
-    },
+    Locked(Box<LockedLook>),
+}
+
+/// The first read and plan of a deploy that took the lock.
+struct LockedLook {
+    /// The first read.
+    observed: Observed,
+    /// The plan made from it.
+    plan: Plan,
+    /// The lock.
+    lock: Lock,
 }
 
 /// Reads the swarm and plans; when there is something to write, or another deploy holds the
@@ -240,29 +239,29 @@ async fn plan_and_lock<E: Engine>(
     let observed = observe(engine, &prepared.namespace).await?;
     let plan = plan_against(&observed, prepared, options.keep, options.prune)?;
     if options.dry_run {
-        return Ok(FirstLook::Done(DeployOutcome::not_executed(
+        return Ok(FirstLook::Done(Box::new(DeployOutcome::not_executed(
             plan,
             Outcome::Planned,
-        )));
+        ))));
     }
     let lock_name = lock::lock_name(&prepared.namespace);
     if !plan.needs_apply() && plan.seal.is_none() {
         if !observed.configs.iter().any(|c| c.name == lock_name) {
             // Nothing to write: no lock either, so a deploy with nothing to do makes no write.
-            return Ok(FirstLook::Done(DeployOutcome::not_executed(
+            return Ok(FirstLook::Done(Box::new(DeployOutcome::not_executed(
                 plan,
                 Outcome::NoChanges,
-            )));
+            ))));
         }
         tracing::info!("nothing to change as seen now, but another deploy holds the lock: waiting for it, then planning again");
     }
     let timing = LockTiming::waiting(options.lock_wait, options.lock_poll);
     let lock = lock::acquire(engine, &prepared.namespace, &timing, reporter).await?;
-    Ok(FirstLook::Locked {
+    Ok(FirstLook::Locked(Box::new(LockedLook {
         observed,
         plan,
         lock,
-    })
+    })))
 }
 
 /// The part of a deploy done under the lock. `observed` and `plan` are the first read and

@@ -82,6 +82,7 @@ fn options() -> DeployOptions {
             detach: false,
             timeout: Duration::from_secs(5),
             poll: Duration::from_millis(1),
+            settle: Duration::ZERO,
             kill_at: None,
         },
     }

@@ -375,19 +375,30 @@ impl Engine for DockerEngine {
 
     async fn update_service(&self, id: &str, version: u64, spec: &Spec) -> Result<(), EngineError> {
         let spec = bollard_service_spec(spec)?;
-        let version = i32::try_from(version).map_err(|_| {
-            EngineError::Other(format!(
-                "service version {version} is too large for the Docker client library to send"
-            ))
-        })?;
+        // bollard types `version` as i32, but Version.Index is a 64-bit counter that passes
+        // i32::MAX on long-lived swarms: the query is sent with a placeholder that the request
+        // modifier replaces with the full number (and the path gets the negotiated version, as
+        // the connection's own modifier, which this one replaces, would have done).
+        let prefix = format!("/v{}", self.api_version);
+        let docker = self
+            .docker
+            .clone()
+            .with_request_modifier(move |mut request| {
+                let uri = request.uri().to_string();
+                let uri = versioned_uri(&uri, &prefix).unwrap_or(uri);
+                if let Ok(uri) = with_version_query(&uri, version).parse() {
+                    *request.uri_mut() = uri;
+                }
+                request
+            });
         // No X-Registry-Auth header: the engine keeps the pull options the current spec has, and
         // with a versioned path (API >= 1.30) it does not query a registry to re-pin the image.
         let options = UpdateServiceOptions {
-            version,
+            version: 0,
             registry_auth_from: "spec".to_string(),
             rollback: None,
         };
-        self.write(self.docker.update_service(id, spec, options, None))
+        self.write(docker.update_service(id, spec, options, None))
             .await?;
         Ok(())
     }
@@ -725,6 +736,12 @@ fn service_state(service: &Value) -> ServiceState {
             state: text(status, "/State"),
             message: text(status, "/Message"),
         }),
+        job_iteration: service.get("JobStatus").map(|status| {
+            status
+                .pointer("/JobIteration/Index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        }),
     }
 }
 
@@ -750,6 +767,9 @@ fn task_state(task: &Value) -> TaskState {
             .filter(|id| !id.is_empty())
             .map(str::to_string),
         created_at: text(task, "/CreatedAt"),
+        job_iteration: task
+            .get("JobIteration")
+            .map(|iteration| iteration.get("Index").and_then(Value::as_u64).unwrap_or(0)),
     }
 }
 
@@ -815,6 +835,20 @@ fn redirected_uri(uri: &str, target: &str) -> Option<String> {
         .find('/')
         .map_or(uri.len(), |at| authority_start + at);
     Some(format!("{}{target}", &uri[..path_start]))
+}
+
+/// `uri` with its `version` query parameter set to `version` (every other part unchanged).
+fn with_version_query(uri: &str, version: u64) -> String {
+    let Some((path, query)) = uri.split_once('?') else {
+        return format!("{uri}?version={version}");
+    };
+    let mut parameters: Vec<String> = query
+        .split('&')
+        .filter(|parameter| !parameter.starts_with("version="))
+        .map(str::to_string)
+        .collect();
+    parameters.insert(0, format!("version={version}"));
+    format!("{path}?{}", parameters.join("&"))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -926,6 +960,79 @@ fn base64_encode(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A one-thread HTTP responder on 127.0.0.1 standing in for dockerd: it answers
+    /// `/version` (API 1.41) and anything else with `{}`, and records each request line.
+    fn fake_daemon() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("tcp://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let mut length = 0usize;
+                let mut first = true;
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    if first {
+                        record.lock().unwrap().push(line.trim_end().to_string());
+                        first = false;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let answer = if record
+                    .lock()
+                    .unwrap()
+                    .last()
+                    .is_some_and(|l| l.contains("/version"))
+                {
+                    r#"{"ApiVersion":"1.41","MinAPIVersion":"1.12","Version":"20.10.24"}"#
+                } else {
+                    "{}"
+                };
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        (address, seen)
+    }
+
+    #[test]
+    fn a_service_update_sends_a_64_bit_version_index() {
+        let (address, seen) = fake_daemon();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let engine = DockerEngine::connect(Some(&address)).await.unwrap();
+            let spec = json!({"Name": "demo_app", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}});
+            engine
+                .update_service("abc", 3_000_000_000, &spec)
+                .await
+                .unwrap();
+        });
+        let seen = seen.lock().unwrap();
+        let update = seen
+            .iter()
+            .find(|line| line.contains("/services/abc/update"))
+            .unwrap_or_else(|| panic!("no update request: {seen:?}"));
+        assert!(
+            update.starts_with("POST /v1.41/services/abc/update?version=3000000000&"),
+            "{update}"
+        );
+        assert!(update.contains("registryAuthFrom=spec"), "{update}");
+    }
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {

@@ -110,6 +110,7 @@ struct State {
     writes: Vec<String>,
     scripted_updates: HashMap<String, UpdateStatus>,
     scripted_execs: HashMap<String, Vec<ExecOutcome>>,
+    scripted_job_failures: HashMap<String, String>,
 }
 
 /// An in-memory Swarm manager implementing [`Engine`], for tests. See the module docs for the
@@ -149,6 +150,7 @@ impl FakeEngine {
             writes: Vec::new(),
             scripted_updates: HashMap::new(),
             scripted_execs: HashMap::new(),
+            scripted_job_failures: HashMap::new(),
         };
         for (name, driver) in PREDEFINED_NETWORKS {
             let id = state.next_id();
@@ -302,6 +304,25 @@ impl FakeEngine {
         self.lock().create_service(spec)
     }
 
+    /// Seeds a task of `service_name` started from `template` (a TaskSpec) in `state`, with
+    /// `desired` state, e.g. an old task a `start-first` update has not stopped yet
+    /// ("running", desired "shutdown"); not counted as a write.
+    pub fn insert_task(&self, service_name: &str, template: &Spec, state: &str, desired: &str) {
+        let mut engine = self.lock();
+        let index = engine
+            .find_service(service_name)
+            .expect("the service exists");
+        let service_id = engine.services[index].id.clone();
+        let mut task = engine.new_task(
+            &service_id,
+            &json!({ "TaskTemplate": template }),
+            Some(1),
+            state,
+        );
+        task.desired_state = desired.to_string();
+        engine.tasks.push(task);
+    }
+
     /// Seeds a pre-existing network from a NetworkCreateRequest JSON; not counted as a write.
     /// Returns its ID.
     pub fn insert_network(&self, spec: &Spec) -> Result<String, EngineError> {
@@ -326,6 +347,14 @@ impl FakeEngine {
                 exit_code,
                 output: SensitiveBytes::new(output.as_bytes().to_vec()),
             });
+    }
+
+    /// Makes the tasks of the job service `service_name` fail with `error` (every later run
+    /// too) instead of completing.
+    pub fn fail_job(&self, service_name: &str, error: &str) {
+        self.lock()
+            .scripted_job_failures
+            .insert(service_name.to_string(), error.to_string());
     }
 
     /// The state, or `Unreachable` when [`FakeEngine::set_unreachable`] is on.
@@ -831,7 +860,8 @@ impl State {
         }
         let id = self.next_id();
         let version = self.next_version();
-        self.start_tasks(&id, &spec);
+        let job_iteration = is_job(&spec).then_some(0);
+        self.start_tasks(&id, &name, &spec, job_iteration);
         self.services.push(ServiceState {
             id: id.clone(),
             name,
@@ -839,6 +869,7 @@ impl State {
             spec,
             previous_spec: None,
             update_status: None,
+            job_iteration,
         });
         Ok(id)
     }
@@ -868,11 +899,18 @@ impl State {
             update_status: None,
             ..current
         };
-        if tasks_dirty {
+        if let Some(iteration) = current.job_iteration {
+            // Swarm runs a job again after every update of its service, in a new iteration;
+            // the tasks of earlier runs stay listed.
+            service.job_iteration = Some(iteration + 1);
+            let name = service.name.clone();
+            self.start_tasks(&service.id, &name, &spec, service.job_iteration);
+        } else if tasks_dirty {
             match self.scripted_updates.remove(&service.name) {
                 None => {
                     self.stop_tasks(&service.id);
-                    self.start_tasks(&service.id, &spec);
+                    let name = service.name.clone();
+                    self.start_tasks(&service.id, &name, &spec, None);
                     service.update_status = Some(UpdateStatus {
                         state: "completed".to_string(),
                         message: "update completed".to_string(),
@@ -947,11 +985,33 @@ impl State {
         Ok(id)
     }
 
-    /// One running task per replica, started from the spec's task template.
-    fn start_tasks(&mut self, service_id: &str, spec: &Spec) {
+    /// One running task per replica, started from the spec's task template; for a job, one
+    /// task per completion of `job_iteration`, completed at once (desired state `complete`,
+    /// as Swarm gives job tasks) or failed as [`FakeEngine::fail_job`] scripted.
+    fn start_tasks(
+        &mut self,
+        service_id: &str,
+        name: &str,
+        spec: &Spec,
+        job_iteration: Option<u64>,
+    ) {
         let global = mode_kind(spec).starts_with("Global");
+        let failure = self.scripted_job_failures.get(name).cloned();
         for slot in 1..=replicas(spec) {
-            let task = self.new_task(service_id, spec, (!global).then_some(slot), "running");
+            let status = match (job_iteration, &failure) {
+                (None, _) => "running",
+                (Some(_), None) => "complete",
+                (Some(_), Some(_)) => "failed",
+            };
+            let mut task = self.new_task(service_id, spec, (!global).then_some(slot), status);
+            if job_iteration.is_some() {
+                task.job_iteration = job_iteration;
+                task.desired_state = "complete".to_string();
+                if let Some(error) = &failure {
+                    task.desired_state = "shutdown".to_string();
+                    task.error = Some(error.clone());
+                }
+            }
             self.tasks.push(task);
         }
     }
@@ -979,7 +1039,7 @@ impl State {
             return;
         }
         self.stop_tasks(service_id);
-        self.start_tasks(service_id, spec);
+        self.start_tasks(service_id, "", spec, None);
     }
 
     /// Records a task of the new spec that failed with `message`.
@@ -1019,6 +1079,7 @@ impl State {
                 .unwrap_or_else(|| json!({})),
             container_id: (status == "running").then(|| format!("container-{id}")),
             created_at,
+            job_iteration: None,
         }
     }
 }
@@ -1070,12 +1131,19 @@ fn mode_kind(spec: &Spec) -> String {
         .unwrap_or_else(|| "Replicated".to_string())
 }
 
-/// How many tasks the spec asks for on this one-node swarm.
+/// Whether the spec is a job's (`ReplicatedJob` or `GlobalJob`).
+fn is_job(spec: &Spec) -> bool {
+    mode_kind(spec).ends_with("Job")
+}
+
+/// How many tasks the spec asks for on this one-node swarm (for a replicated job, its
+/// completions: TotalCompletions, which defaults to MaxConcurrent, which defaults to 1).
 fn replicas(spec: &Spec) -> u64 {
     if mode_kind(spec).starts_with("Global") {
         return 1;
     }
     spec.pointer("/Mode/Replicated/Replicas")
+        .or_else(|| spec.pointer("/Mode/ReplicatedJob/TotalCompletions"))
         .or_else(|| spec.pointer("/Mode/ReplicatedJob/MaxConcurrent"))
         .and_then(Value::as_u64)
         .unwrap_or(1)

@@ -95,6 +95,9 @@ pub struct ServiceState {
     pub previous_spec: Option<Spec>,
     /// The rolling update's status, if an update ever ran.
     pub update_status: Option<UpdateStatus>,
+    /// For a job service, the run it is on (JobStatus.JobIteration.Index): every update
+    /// starts a new one. `None` for replicated and global services.
+    pub job_iteration: Option<u64>,
 }
 
 /// A task (one container slot) of a service.
@@ -123,6 +126,8 @@ pub struct TaskState {
     pub container_id: Option<String>,
     /// Creation time, RFC 3339.
     pub created_at: String,
+    /// For a job's task, the job run it belongs to (JobIteration.Index); `None` otherwise.
+    pub job_iteration: Option<u64>,
 }
 
 /// A command to run inside a running container (`docker exec`).

@@ -40,6 +40,9 @@ pub struct Observed {
     pub configs: Vec<SwarmObject>,
     /// The stack's services.
     pub services: Vec<ServiceState>,
+    /// Every other service in the swarm (other stacks', and those in no stack): what they
+    /// reference is never pruned.
+    pub others: Vec<ServiceState>,
     /// Every network.
     pub networks: Vec<NetworkState>,
 }
@@ -275,6 +278,10 @@ pub enum PlanError {
     /// Services that cannot be converted (unsupported fields, bad values).
     #[error("the services cannot be converted ({} errors)", .0.errors().count())]
     Invalid(Diagnostics),
+    /// Networks this stack would create whose names another stack (or no stack) holds, each
+    /// as `name (stack other)` or `name (no stack)`.
+    #[error("networks with this stack's network names belong to another stack or to none: {}; nothing was done", .0.join(", "))]
+    NetworkTaken(Vec<String>),
 }
 
 /// One version of a secret or config that stackroll created.
@@ -355,7 +362,13 @@ pub fn plan(
         sealed.is_some(),
     );
     let rotations = plan_rotations(input, observed, &objects.resolved, &mut draft);
-    let desired_networks = plan_networks(converted, observed, objects.missing, &mut draft)?;
+    let desired_networks = plan_networks(
+        input.namespace,
+        converted,
+        observed,
+        objects.missing,
+        &mut draft,
+    )?;
     let mut services = plan_services(
         input,
         converted,
@@ -582,26 +595,59 @@ fn object_creation(
 }
 
 /// Creates the stack's networks that do not exist; refuses when an external secret, config
-/// or network is missing. Returns the names of the stack's networks.
+/// or network is missing, and when a network with one of the stack's names belongs to another
+/// stack or to none. Returns the names of the stack's networks.
 fn plan_networks(
+    namespace: &Namespace,
     converted: &ConvertedProject,
     observed: &Observed,
     mut missing: Vec<String>,
     draft: &mut Draft,
 ) -> Result<Vec<String>, PlanError> {
     let networks = converted.networks.clone().map_err(PlanError::Invalid)?;
-    let exists = |name: &str| observed.networks.iter().any(|network| network.name == name);
+    let named = |name: &str| -> Vec<&NetworkState> {
+        observed
+            .networks
+            .iter()
+            .filter(|network| network.name == name)
+            .collect()
+    };
     for name in &networks.external {
-        if !exists(name) {
+        if named(name).is_empty() {
             missing.push(format!("network {name}"));
         }
     }
     if !missing.is_empty() {
         return Err(PlanError::MissingExternal(missing));
     }
+    // A stack's network is the one with its name AND its stack label: stack `a_b`'s `default`
+    // and stack `a`'s `b_default` are both named `a_b_default`.
+    let stack = namespace.0.as_str();
+    let mut taken = Vec::new();
+    for name in networks.created.keys() {
+        let owner = |network: &NetworkState| {
+            network
+                .labels
+                .get(crate::engine::STACK_NAMESPACE_LABEL)
+                .cloned()
+        };
+        let same_name = named(name);
+        let ours = same_name
+            .iter()
+            .any(|network| owner(network).as_deref() == Some(stack));
+        if let (false, Some(other)) = (ours, same_name.first()) {
+            taken.push(match owner(other) {
+                Some(owner) => format!("{name} (stack {owner})"),
+                None => format!("{name} (no stack)"),
+            });
+        }
+    }
+    if !taken.is_empty() {
+        return Err(PlanError::NetworkTaken(taken));
+    }
     let desired: Vec<String> = networks.created.keys().cloned().collect();
     for (name, spec) in networks.created {
-        if !exists(&name) {
+        if named(&name).is_empty() {
             draft.changes.push(Change {
                 resource: Resource::Network,
                 action: Action::Create,
@@ -850,6 +896,13 @@ fn plan_superseded(
     draft: &mut Draft,
 ) {
     let in_use: Vec<&String> = resolved.names().collect();
+    let mut running = running.to_vec();
+    running.extend(
+        observed
+            .others
+            .iter()
+            .map(|other| (other.spec.clone(), other.previous_spec.clone())),
+    );
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for object in prune::prunable(
             kind,
@@ -857,7 +910,7 @@ fn plan_superseded(
             input.namespace,
             input.project,
             &in_use,
-            running,
+            &running,
             input.keep,
         ) {
             draft.changes.push(Change {

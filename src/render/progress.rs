@@ -37,6 +37,15 @@ pub fn describe(event: &Progress<'_>) -> String {
                 .map(|e| format!("; last task error: {e}"))
                 .unwrap_or_default()
         ),
+        Progress::JobRunning {
+            service,
+            completed,
+            total,
+            elapsed,
+        } => format!(
+            "{service}: {completed}/{total} job tasks complete ({:.1}s)",
+            elapsed.as_secs_f64()
+        ),
         Progress::Converged { service, elapsed } => {
             format!("{service}: converged ({:.1}s)", elapsed.as_secs_f64())
         }
@@ -102,6 +111,7 @@ impl Reporter for TerminalReporter {
             .clone();
         let service = match event {
             Progress::Rolling { service, .. }
+            | Progress::JobRunning { service, .. }
             | Progress::Converged { service, .. }
             | Progress::RolloutFailed { service, .. } => service,
             _ => {
@@ -122,7 +132,9 @@ impl Reporter for TerminalReporter {
             })
             .clone();
         match event {
-            Progress::Rolling { .. } => bar.set_message(describe(&event)),
+            Progress::Rolling { .. } | Progress::JobRunning { .. } => {
+                bar.set_message(describe(&event))
+            }
             _ => bar.finish_with_message(describe(&event)),
         }
     }

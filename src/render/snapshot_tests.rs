@@ -136,6 +136,7 @@ impl Scene {
                     detach: false,
                     timeout: Duration::from_secs(5),
                     poll: Duration::from_millis(1),
+                    settle: Duration::ZERO,
                     kill_at: None,
                 };
                 apply(&self.engine, &apply_input, &Quiet, &options)

@@ -160,11 +160,12 @@ pub struct Reference {
 pub struct ServiceStatus {
     /// Service name.
     pub name: String,
-    /// `converged`, `updating`, `rolled_back`, `paused` or `starting`.
+    /// `converged`, `updating`, `rolled_back`, `paused` or `starting`; for a job service
+    /// `job_running`, `job_completed` or `job_failed`.
     pub state: String,
-    /// Running tasks.
+    /// Running tasks (for a job: tasks of its current run that completed).
     pub running: usize,
-    /// Tasks wanted.
+    /// Tasks wanted (for a job: completions wanted).
     pub desired: usize,
     /// Swarm's update message or the latest task error.
     pub message: String,
@@ -264,6 +265,16 @@ pub async fn stack_status<E: Engine>(
                     .filter(|t| t.desired_state == "running" && t.state == "running")
                     .count();
                 (word.to_string(), running, running, message)
+            }
+            RolloutState::JobRunning { completed, total } => {
+                ("job_running".to_string(), completed, total, status_message)
+            }
+            RolloutState::JobCompleted { total } => {
+                ("job_completed".to_string(), total, total, status_message)
+            }
+            RolloutState::JobFailed { error } => {
+                let completed = tasks.iter().filter(|t| t.state == "complete").count();
+                ("job_failed".to_string(), completed, completed.max(1), error)
             }
             RolloutState::Pending {
                 running,

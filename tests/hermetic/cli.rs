@@ -197,3 +197,22 @@ fn an_endless_standard_input_is_read_only_up_to_the_limit() {
             "cannot read the compose file from standard input: file is too large",
         ));
 }
+
+/// A reader that goes away (`stackroll config | head -0`) is not a bug: no "cannot write
+/// output" report and no exit 70.
+#[test]
+fn a_closed_stdout_is_not_reported_as_a_bug() {
+    let dir = project(VALID);
+    let mut child = crate::command::stackroll_command(dir.path())
+        .args(["config"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(70), "{stderr}");
+    assert!(!stderr.contains("cannot write output"), "{stderr}");
+}

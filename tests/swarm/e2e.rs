@@ -913,3 +913,146 @@ fn e2e_harness_finds_leaks() {
         "an unregistered value of 14 bytes"
     );
 }
+
+/// 13. A job service (`replicated-job`) that reads its secret: the deploy succeeds once the
+///     job completed (Swarm gives job tasks desired state `complete`, never `running`), a
+///     rotation runs it again with the new version, and `status` shows the job's progress.
+#[test]
+fn e2e_job_reads_its_secret_and_completes() {
+    let stack = Stack::new("job");
+    stack.use_compose("jobs/compose.yaml");
+    stack.write_secret("db.txt", "migrate");
+    let started = std::time::Instant::now();
+    let run = stack.stackroll(&["deploy", "--timeout", "60s", &stack.name]);
+    run.expect_code(0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "the deploy returned when the job completed, not at the timeout\n{}",
+        run.context()
+    );
+    let status = stack.stackroll(&["status", "--output", "json", &stack.name]);
+    status.expect_code(0);
+    let services = status.json()["services"].clone();
+    let migrate = services
+        .as_array()
+        .and_then(|s| {
+            s.iter()
+                .find(|s| s["name"] == stack.scoped("migrate").as_str())
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("status lists the job\n{}", status.context()));
+    assert_eq!(migrate["state"], "job_completed", "{}", status.context());
+    assert_eq!(
+        (migrate["running"].as_u64(), migrate["desired"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    stack.write_secret("db.txt", "migrate");
+    let run = stack.stackroll(&["deploy", "--timeout", "60s", &stack.name]);
+    run.expect_code(0);
+    run.expect_contains(&stack.scoped("db_v2"));
+    stack.assert_no_leak_in_swarm();
+}
+
+/// 14. A job whose task exits 1: exit 3 at once, naming the job and the task's error.
+#[test]
+fn e2e_failing_job_exits_3_with_the_task_error() {
+    let stack = Stack::new("jobfail");
+    stack.use_compose("jobs/compose.yaml");
+    stack.write_secret("db.txt", "migrate");
+    stack.set_env("JOB_EXIT", "1");
+    let started = std::time::Instant::now();
+    let run = stack.stackroll(&["deploy", "--timeout", "60s", &stack.name]);
+    run.expect_code(3);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "the failure is reported when the task fails, not at the timeout\n{}",
+        run.context()
+    );
+    let all = run.all();
+    assert!(all.contains(&stack.scoped("migrate")), "{}", run.context());
+    assert!(
+        all.contains("non-zero exit (1)"),
+        "the output carries the task's error\n{}",
+        run.context()
+    );
+}
+
+/// 15. A new service that crash-loops (runs a second, exits 1, is restarted) is not taken for
+///     converged on the first poll that sees it running: the deploy exits 3.
+#[test]
+fn e2e_crash_looping_new_service_does_not_converge() {
+    let stack = Stack::new("crash");
+    stack.use_compose("crashloop/compose.yaml");
+    let run = stack.stackroll(&["deploy", "--timeout", "20s", &stack.name]);
+    run.expect_code(3);
+    assert!(
+        run.all().contains(&stack.scoped("app")),
+        "{}",
+        run.context()
+    );
+}
+
+/// 16. `plan --keep N` plans the deletions `deploy --keep N` would make (`plan` used to plan
+///     with 1 whatever it was told, disagreeing with `deploy --dry-run --keep N`).
+#[test]
+fn e2e_plan_honours_keep() {
+    let stack = Stack::new("keep");
+    stack.use_compose("basic/compose.yaml");
+    stack.write_secret("api.txt", "api");
+    for round in ["db1", "db2", "db3"] {
+        stack.write_secret("db.txt", round);
+        stack.deploy_ok(&["--keep", "3"]);
+    }
+    let v1 = stack.scoped("db_v1");
+    let deletes_v1 = |run: &Run| has_change(&run.json(), "secret", "delete", &v1);
+    let kept = stack.plan(&["--keep", "3", "--output", "json"]);
+    kept.expect_code(0);
+    assert!(
+        !deletes_v1(&kept),
+        "plan --keep 3 keeps {v1}\n{}",
+        kept.context()
+    );
+    let dry = stack.deploy(&["--dry-run", "--keep", "3", "--output", "json"]);
+    dry.expect_code(0);
+    assert!(
+        !deletes_v1(&dry),
+        "deploy --dry-run --keep 3 agrees\n{}",
+        dry.context()
+    );
+    let one = stack.plan(&["--keep", "1", "--output", "json"]);
+    one.expect_code(0);
+    assert!(
+        deletes_v1(&one),
+        "plan --keep 1 deletes {v1}\n{}",
+        one.context()
+    );
+}
+
+/// 17. Networks are the stack's by its label, not by name: stack `s_b`'s `default` network is
+///     named `s_b_default` like stack `s`'s `b_default`, and `s` must not attach to it.
+#[test]
+fn e2e_network_of_another_stack_with_our_name_is_refused() {
+    let stack = Stack::new("netown");
+    stack.use_compose("network-owner/compose.yaml");
+    let name = stack.scoped("b_default");
+    let created = StdCommand::new("docker")
+        .args(["network", "create", "--driver", "overlay", "--label"])
+        .arg(format!("com.docker.stack.namespace={}", stack.scoped("b")))
+        .arg(&name)
+        .output()
+        .expect("docker network create");
+    assert!(created.status.success(), "{created:?}");
+    let run = stack.deploy(&[]);
+    let _ = StdCommand::new("docker")
+        .args(["network", "rm", &name])
+        .output();
+    run.expect_code(1);
+    assert!(
+        run.all()
+            .contains(&format!("{name} (stack {})", stack.scoped("b"))),
+        "the error names the network and its stack\n{}",
+        run.context()
+    );
+    assert!(stack.objects("service").is_empty(), "nothing was written");
+}

@@ -509,6 +509,10 @@ fn crash_and_recover(tag: &str, point: &str, monitor: &str) {
 
 /// Killed right after the new secret and config versions were created.
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs the fault-injection build: cargo test --features test-kill-points"
+)]
 fn faults_kill_after_objects() {
     crash_and_recover("kobj", "after-objects", "5s");
 }
@@ -516,6 +520,10 @@ fn faults_kill_after_objects() {
 /// Killed right after the first of three concurrent service updates was answered (Swarm
 /// monitors these updates for 25 s, so they are still going when the next deploy runs).
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs the fault-injection build: cargo test --features test-kill-points"
+)]
 fn faults_kill_after_service_update() {
     crash_and_recover("kupd", "after-service-update", "25s");
 }
@@ -523,12 +531,20 @@ fn faults_kill_after_service_update() {
 /// Killed after every write, before waiting for the rollout (Swarm monitors these updates for
 /// 25 s, so they are still going when the next deploy runs).
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs the fault-injection build: cargo test --features test-kill-points"
+)]
 fn faults_kill_during_rollout() {
     crash_and_recover("kroll", "during-rollout", "25s");
 }
 
 /// Killed right after the first old version was deleted.
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs the fault-injection build: cargo test --features test-kill-points"
+)]
 fn faults_kill_during_prune() {
     crash_and_recover("kprune", "during-prune", "5s");
 }
@@ -538,6 +554,10 @@ fn faults_kill_during_prune() {
 /// back. Expected: it waits and exits 3 (or, if Swarm already rolled back when it looked, it
 /// writes again and exits 3).
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs the fault-injection build: cargo test --features test-kill-points"
+)]
 fn faults_kill_during_a_failing_rollout() {
     let stack = Stack::new("kfail");
     stack.use_compose("faults/slow-health.yaml");

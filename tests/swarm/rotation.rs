@@ -277,21 +277,37 @@ fn killed_after_stage_then_resumed(tag: &str, stage: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs a binary built with --features test-kill-points (scripts/test.sh does)"
+)]
 fn rotation_killed_after_holding_resumes() {
     killed_after_stage_then_resumed("rkh", "holding");
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs a binary built with --features test-kill-points (scripts/test.sh does)"
+)]
 fn rotation_killed_after_apply_resumes_without_applying_again() {
     killed_after_stage_then_resumed("rka", "applied");
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs a binary built with --features test-kill-points (scripts/test.sh does)"
+)]
 fn rotation_killed_after_consumers_moved_resumes() {
     killed_after_stage_then_resumed("rkm", "moved");
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-kill-points"),
+    ignore = "needs a binary built with --features test-kill-points (scripts/test.sh does)"
+)]
 fn rotation_killed_after_finalize_resumes() {
     killed_after_stage_then_resumed("rkf", "finalized");
 }

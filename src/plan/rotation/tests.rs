@@ -44,6 +44,7 @@ fn service_mounting(name: &str, secret: &str) -> ServiceState {
         ]}}}),
         previous_spec: None,
         update_status: None,
+        job_iteration: None,
     }
 }
 
