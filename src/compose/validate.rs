@@ -147,6 +147,61 @@ pub fn validate(
     }
 }
 
+/// Data Swarm would refuse (empty, or over the kind's limit), from an `environment:` variable
+/// or inline `content:`; the value itself is never shown.
+fn check_data_size(
+    definition: &Definition,
+    size: usize,
+    what: &str,
+    location: &Location,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    let limit = definition.kind.max_bytes();
+    let problem = if size == 0 {
+        format!("{what} is empty")
+    } else if size as u64 > limit {
+        format!("{what} holds {size} bytes, more than {limit}")
+    } else {
+        return;
+    };
+    diagnostics.push(
+        Diagnostic::error(Some(location.clone()), problem)
+            .field(field)
+            .hint(format!(
+                "Swarm takes {} data of 1 to {limit} bytes",
+                definition.kind.noun()
+            )),
+    );
+}
+
+/// Labels stackroll keeps for itself (`io.stackroll.`) set by the user.
+fn check_reserved_labels(definition: &Definition, diagnostics: &mut Diagnostics) {
+    for key in definition
+        .labels
+        .keys()
+        .filter(|key| key.starts_with(RESERVED_LABEL_PREFIX))
+    {
+        diagnostics.push(
+            Diagnostic::error(
+                Some(definition.location.clone()),
+                format!("label \"{key}\" is in stackroll's own namespace"),
+            )
+            .field(format!(
+                "{}.{}.labels.{key}",
+                definition.kind.plural(),
+                definition.key
+            ))
+            .hint(format!(
+                "stackroll sets the `{RESERVED_LABEL_PREFIX}` labels itself; use another prefix"
+            )),
+        );
+    }
+}
+
+/// The label prefix stackroll keeps for itself.
+const RESERVED_LABEL_PREFIX: &str = "io.stackroll.";
+
 /// The config a service's `credential_spec: {config: KEY}` names.
 fn credential_spec_config(service: &crate::model::Service) -> Option<&String> {
     let entry = service
@@ -319,8 +374,39 @@ fn env_file_paths(node: &Node, field: &str) -> Vec<(Located<PathBuf>, String)> {
 }
 
 fn check_source(definition: &Definition, policy: &FilePolicy, diagnostics: &mut Diagnostics) {
-    let Source::File(path) = &definition.source else {
-        return;
+    check_reserved_labels(definition, diagnostics);
+    let path = match &definition.source {
+        Source::File(path) => path,
+        Source::Environment { variable, value } => {
+            let field = format!(
+                "{}.{}.environment",
+                definition.kind.plural(),
+                definition.key
+            );
+            let what = format!("variable {}", variable.value);
+            check_data_size(
+                definition,
+                value.len(),
+                &what,
+                &variable.location,
+                &field,
+                diagnostics,
+            );
+            return;
+        }
+        Source::Content(value) => {
+            let field = format!("{}.{}.content", definition.kind.plural(), definition.key);
+            check_data_size(
+                definition,
+                value.len(),
+                "content",
+                &definition.location,
+                &field,
+                diagnostics,
+            );
+            return;
+        }
+        Source::External | Source::Driver(_) => return,
     };
     let field = format!("{}.{}.file", definition.kind.plural(), definition.key);
     // Checked first: a file outside is not even looked at.

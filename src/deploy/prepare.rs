@@ -42,12 +42,17 @@ pub enum PrepareError {
     Invalid(Diagnostics),
 }
 
-/// The stack `stack` names, if Swarm accepts it as a name prefix.
+/// Room the stack's own objects need after the stack name: `_stackroll-seal_<serial>` (the
+/// longest; `_stackroll-lock` is shorter), with a serial of up to 6 digits.
+const STACK_SUFFIX_ROOM: usize = "_stackroll-seal_".len() + 6;
+
+/// The stack `stack` names, if Swarm accepts it as a name prefix with room for the names of
+/// the stack's own lock and seal.
 pub fn namespace(stack: &str) -> Result<Namespace, PrepareError> {
-    match swarm_name_problem(stack, 0) {
+    match swarm_name_problem(stack, STACK_SUFFIX_ROOM) {
         Some(problem) => Err(PrepareError::StackName {
             stack: stack.to_string(),
-            problem,
+            problem: problem.replace("the version suffix `_vN`", "`_stackroll-seal_N`"),
         }),
         None => Ok(Namespace(stack.to_string())),
     }

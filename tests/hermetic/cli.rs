@@ -216,3 +216,23 @@ fn a_closed_stdout_is_not_reported_as_a_bug() {
     assert_ne!(output.status.code(), Some(70), "{stderr}");
     assert!(!stderr.contains("cannot write output"), "{stderr}");
 }
+
+#[test]
+fn a_stack_name_without_room_for_its_seal_is_refused_before_the_engine() {
+    let dir = project(VALID);
+    let long = "s".repeat(43);
+    stackroll(&dir)
+        .args(["plan", "-H", "tcp://127.0.0.1:9", &long])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "invalid stack name \"{long}\""
+        )))
+        .stderr(predicate::str::contains("`_stackroll-seal_N`"));
+    // 42 characters leave room for `_stackroll-seal_<serial>`: only the engine is missing.
+    stackroll(&dir)
+        .args(["plan", "-H", "tcp://127.0.0.1:9", &"s".repeat(42)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot reach the Docker engine"));
+}
