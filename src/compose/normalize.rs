@@ -9,8 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::environment::Environment;
-use super::node::{Entry, Node, ScalarStyle, Typed, Value};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::{Entry, Node, ScalarStyle, Typed, Value};
 use crate::model::{
     Definition, FileReference, Located, ObjectKind, Project, SensitiveBytes, Service, Source,
 };

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::node::Node;
 use super::normalize::{self, Rejected};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::model::node::Node;
 use crate::model::{Definition, Located, ObjectKind, Project, Service, Source};
 
 /// Longest name Swarm accepts for a secret or config.
@@ -155,7 +155,7 @@ fn credential_spec_config(service: &crate::model::Service) -> Option<&String> {
         .as_map()?
         .get("config")?;
     match &entry.value.value {
-        crate::compose::node::Value::Scalar(text, _) => Some(text),
+        crate::model::node::Value::Scalar(text, _) => Some(text),
         _ => None,
     }
 }

@@ -15,8 +15,8 @@ use serde_saphyr::granit_parser::{
     StrInput,
 };
 
-use super::node::{Entry, MergeTag, Node, ScalarStyle, Value};
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
+use crate::model::node::{Entry, MergeTag, Node, ScalarStyle, Value};
 
 /// Most values a document may hold once aliases are expanded (an alias bomb stops here).
 pub const MAX_VALUES: usize = 1_000_000;

@@ -9,8 +9,8 @@ use super::units::{parse_cpus, ram_in_bytes};
 use super::values::{
     bad, check_keys, duration, float, get, integer, mapping, string_list, text, unsigned,
 };
-use crate::compose::node::{Entry, Node, Typed};
 use crate::diagnostic::Diagnostics;
+use crate::model::node::{Entry, Node, Typed};
 
 /// `deploy:` keys docker stack deploy reads.
 pub const DEPLOY_KEYS: &[&str] = &[

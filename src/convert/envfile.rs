@@ -7,8 +7,8 @@
 use indexmap::IndexMap;
 
 use super::values::{bad, boolean, check_keys, get, list_or_dict, text};
-use crate::compose::node::Node;
 use crate::diagnostic::Diagnostics;
+use crate::model::node::Node;
 use crate::model::{EnvFileRead, EnvFiles};
 
 /// docker/cli's `opts.ParseEnvFile` on the bytes of an env file: one `KEY=VALUE` a line, the

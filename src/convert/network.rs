@@ -10,9 +10,9 @@ use super::values::{
 };
 use super::volumes::external;
 use super::Namespace;
-use crate::compose::node::Node;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::Spec;
+use crate::model::node::Node;
 use crate::model::{Project, Service};
 
 const NETWORK_KEYS: &[&str] = &[
@@ -96,7 +96,7 @@ pub fn network_definition(
 /// The NetworkCreateRequest members docker/cli sends (`types.NetworkCreate`, whose fields have
 /// no `omitempty`; null ones left out).
 fn request(
-    map: Option<&IndexMap<String, crate::compose::node::Entry>>,
+    map: Option<&IndexMap<String, crate::model::node::Entry>>,
     namespace: &Namespace,
     field: &str,
     problems: &mut Diagnostics,

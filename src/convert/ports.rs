@@ -6,8 +6,8 @@
 use serde_json::{Map, Value};
 
 use super::values::{bad, check_keys, get, integer, text};
-use crate::compose::node::Node;
 use crate::diagnostic::Diagnostics;
+use crate::model::node::Node;
 
 /// One `EndpointSpec.Ports` item.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +139,7 @@ pub fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
 /// An optional string restricted to `choices`, compared without case (the engine does) and
 /// sent lower-case.
 fn lower_choice(
-    map: &indexmap::IndexMap<String, crate::compose::node::Entry>,
+    map: &indexmap::IndexMap<String, crate::model::node::Entry>,
     key: &str,
     choices: &[&str],
     field: &str,

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::values::{bad, check_keys, get, mapping, text};
 use super::Namespace;
-use crate::compose::node::Node;
 use crate::diagnostic::Diagnostics;
 use crate::engine::Spec;
+use crate::model::node::Node;
 use crate::model::{FileReference, ObjectKey, ObjectKind, Project};
 
 /// The swarm object a secret or config definition resolves to.

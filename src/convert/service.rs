@@ -20,9 +20,9 @@ use super::values::{
 };
 use super::volumes::mounts;
 use super::Namespace;
-use crate::compose::node::Node;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::Spec;
+use crate::model::node::Node;
 use crate::model::{ObjectKind, Project, Service};
 
 /// Label docker/cli puts on a service with the image the compose file named.

@@ -3,8 +3,8 @@
 
 use indexmap::IndexMap;
 
-use crate::compose::node::{Entry, Node, Typed};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::{Entry, Node, Typed};
 
 /// An error about `node` at its location.
 pub fn bad(node: &Node, field: &str, message: impl Into<String>) -> Diagnostic {

@@ -12,8 +12,8 @@ use super::values::{
     bad, boolean, check_keys, get, integer, mapping, string_map, string_mapping, text,
 };
 use super::Namespace;
-use crate::compose::node::{Node, Typed};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::{Node, Typed};
 use crate::model::Project;
 
 /// A top-level `volumes:` entry, loaded as docker/cli's `LoadVolumes` loads it.
@@ -103,7 +103,7 @@ pub fn volume_definition(
 /// `external:` as docker/cli reads it: a boolean, or the legacy `{name: …}` (which means
 /// true). Returns (external, legacy name).
 pub fn external(
-    map: &IndexMap<String, crate::compose::node::Entry>,
+    map: &IndexMap<String, crate::model::node::Entry>,
     field: &str,
     problems: &mut Diagnostics,
 ) -> (bool, Option<String>) {
@@ -467,7 +467,7 @@ fn options_map<'n>(
     node: &'n Node,
     field: &str,
     problems: &mut Diagnostics,
-) -> Option<Vec<(&'n String, &'n crate::compose::node::Entry)>> {
+) -> Option<Vec<(&'n String, &'n crate::model::node::Entry)>> {
     if node.is_null() {
         return Some(Vec::new());
     }
