@@ -1,10 +1,10 @@
 //! Reading the swarm state a plan is made against (`plan::Observed`): four list calls, made
 //! together. The planner itself never talks to the engine.
 
-use crate::convert::Namespace;
 use crate::engine::{Engine, EngineError};
 use crate::model::ObjectKind;
 use crate::plan::Observed;
+use crate::swarm::namespace::Namespace;
 
 /// Lists every secret, config and network, and the stack's services.
 pub async fn observe<E: Engine>(

@@ -9,18 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 
-use crate::convert::Namespace;
 use crate::engine::{Engine, EngineError, NewObject};
 use crate::model::{ObjectKind, SensitiveBytes};
+use crate::swarm::labels::{EXPIRES_LABEL, HOLDER_LABEL, SINCE_LABEL};
+use crate::swarm::namespace::Namespace;
 
 use super::{Progress, Reporter};
-
-/// Label: who holds the lock (`user@host pid N`).
-pub const HOLDER_LABEL: &str = "io.stackroll.lock.holder";
-/// Label: when it was taken, seconds since the epoch.
-pub const SINCE_LABEL: &str = "io.stackroll.lock.since";
-/// Label: when it expires, seconds since the epoch.
-pub const EXPIRES_LABEL: &str = "io.stackroll.lock.expires";
 
 /// The lock's name for a stack.
 pub fn lock_name(namespace: &Namespace) -> String {
@@ -206,8 +200,8 @@ pub async fn force_unlock<E: Engine>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::progress::Recorder;
     use crate::engine::fake::FakeEngine;
+    use crate::progress::Recorder;
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

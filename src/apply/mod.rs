@@ -8,7 +8,6 @@
 
 pub mod lock;
 mod networks;
-pub mod progress;
 pub mod rollout;
 mod services;
 #[cfg(test)]
@@ -18,11 +17,11 @@ mod versions;
 use std::time::Duration;
 
 use crate::contents::Contents;
-use crate::convert::Namespace;
 use crate::engine::{Engine, EngineError};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::Plan;
-pub use progress::{Progress, Reporter};
+use crate::progress::{Progress, Reporter};
+use crate::swarm::namespace::Namespace;
 use rollout::{RolloutFailure, Watched};
 pub use versions::{record_seal, CreatedVersions};
 

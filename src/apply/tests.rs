@@ -10,13 +10,14 @@ use tempfile::TempDir;
 use super::{apply, ApplyError, ApplyInput, ApplyOptions, Progress, Reporter};
 use crate::compose::{load, LoadOptions};
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, Namespace};
+use crate::convert::ConvertedProject;
 use crate::engine::fake::FakeEngine;
 use crate::engine::Engine;
 use crate::model::ObjectKind;
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::{plan, Action, Plan, PlanError, PlanInput, Resource};
+use crate::swarm::namespace::Namespace;
 
 struct Quiet;
 impl Reporter for Quiet {
@@ -585,11 +586,11 @@ fn config_names(engine: &FakeEngine) -> Vec<String> {
 fn spoil_version_fingerprints(engine: &FakeEngine) {
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for object in engine.objects(kind) {
-            if object.labels.contains_key(crate::plan::KEY_LABEL) {
+            if object.labels.contains_key(crate::swarm::labels::KEY_LABEL) {
                 engine.set_object_label(
                     kind,
                     &object.name,
-                    crate::plan::FINGERPRINT_LABEL,
+                    crate::swarm::labels::FINGERPRINT_LABEL,
                     "spoiled",
                 );
             }
@@ -654,7 +655,7 @@ fn a_changed_content_voids_the_seal_and_only_that_key_rotates() {
         .into_iter()
         .find(|o| o.name == "demo_db_v2")
         .unwrap();
-    assert!(configs[0].labels[crate::plan::seal::SEAL_OBJECTS_LABEL].contains(&db_v2.id));
+    assert!(configs[0].labels[crate::swarm::labels::SEAL_OBJECTS_LABEL].contains(&db_v2.id));
 
     spoil_version_fingerprints(&engine);
     assert_noop(&engine, &project);

@@ -17,7 +17,8 @@ use crate::model::{ObjectKind, SensitiveBytes};
 use crate::observe;
 use crate::plan::fingerprint::Material;
 use crate::plan::seal::{self, SealedVersion};
-use crate::plan::{prune, ObjectCreation, Operation, Resource, FINGERPRINT_LABEL};
+use crate::plan::{prune, ObjectCreation, Operation, Resource};
+use crate::swarm::labels::FINGERPRINT_LABEL;
 
 /// A secret or config by kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

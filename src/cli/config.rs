@@ -3,9 +3,9 @@
 use clap::Args;
 
 use super::{load_project, print, ComposeArgs};
-use crate::convert::Namespace;
 use crate::error::CliError;
 use crate::render::config::{render_project, ConfigFormat};
+use crate::swarm::namespace::Namespace;
 
 /// Flags of `stackroll config`.
 #[derive(Debug, Args)]

@@ -8,10 +8,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{connect, prepare, print, runtime, timeout_flag, ComposeArgs, EngineArgs};
-use crate::apply::{ApplyError, ApplyOptions, Progress, Reporter};
+use crate::apply::{ApplyError, ApplyOptions};
 use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
 use crate::error::CliError;
 use crate::plan::Plan;
+use crate::progress::{Progress, Reporter};
 use crate::render::plan::{render, OutputFormat, Report};
 use crate::render::progress::stderr_reporter;
 

@@ -20,13 +20,13 @@ use indexmap::IndexMap;
 
 use crate::compose::LoadOptions;
 use crate::convert::parse_duration;
-use crate::convert::Namespace;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::render::plan::OutputFormat;
+use crate::swarm::namespace::Namespace;
 pub use config::ConfigArgs;
 pub use deploy::DeployArgs;
 pub use ls::LsArgs;

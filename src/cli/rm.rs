@@ -3,11 +3,11 @@
 use clap::Args;
 
 use super::{connect, print, runtime, timeout_flag, StackArgs};
-use crate::convert::Namespace;
 use crate::error::CliError;
 use crate::render::progress::stderr_reporter;
 use crate::render::stacks::render_removed;
 use crate::stacks::remove_stack;
+use crate::swarm::namespace::Namespace;
 
 /// Flags of `stackroll rm`.
 #[derive(Debug, Args)]

@@ -4,8 +4,8 @@ use clap::Args;
 
 use super::{connect, print, runtime, EngineArgs};
 use crate::apply::lock;
-use crate::convert::Namespace;
 use crate::error::CliError;
+use crate::swarm::namespace::Namespace;
 
 /// Flags of `stackroll unlock`.
 #[derive(Debug, Args)]

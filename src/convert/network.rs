@@ -9,11 +9,11 @@ use super::values::{
     bad, boolean, check_keys, get, mapping, string_list, string_map, string_mapping, text,
 };
 use super::volumes::external;
-use super::Namespace;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::Spec;
 use crate::model::node::Node;
 use crate::model::{Project, Service};
+use crate::swarm::namespace::Namespace;
 
 const NETWORK_KEYS: &[&str] = &[
     "name",

@@ -11,10 +11,10 @@ use super::units::{clean_path, ram_in_bytes};
 use super::values::{
     bad, boolean, check_keys, get, integer, mapping, string_map, string_mapping, text,
 };
-use super::Namespace;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::node::{Node, Typed};
 use crate::model::Project;
+use crate::swarm::namespace::Namespace;
 
 /// A top-level `volumes:` entry, loaded as docker/cli's `LoadVolumes` loads it.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,7 +11,6 @@ use tempfile::TempDir;
 use super::prepare::{self, Prepared};
 use super::{run, same_state, DeployError, DeployOptions, DeployOutcome, Outcome};
 use crate::apply::lock::LockError;
-use crate::apply::progress::Recorder;
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::compose::LoadOptions;
 use crate::engine::fake::FakeEngine;
@@ -23,6 +22,7 @@ use crate::error::{CliError, ErrorKind};
 use crate::model::ObjectKind;
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
+use crate::progress::Recorder;
 
 const APP: &str = "services:
   app:
@@ -366,9 +366,12 @@ fn a_held_lock_stops_the_deploy_before_any_write() {
         ObjectKind::Config,
         LOCK,
         &[
-            (crate::apply::lock::HOLDER_LABEL, "ghost@elsewhere pid 4243"),
-            (crate::apply::lock::SINCE_LABEL, "1000"),
-            (crate::apply::lock::EXPIRES_LABEL, &future),
+            (
+                crate::swarm::labels::HOLDER_LABEL,
+                "ghost@elsewhere pid 4243",
+            ),
+            (crate::swarm::labels::SINCE_LABEL, "1000"),
+            (crate::swarm::labels::EXPIRES_LABEL, &future),
         ],
     );
     let error = deploy_with(&engine, &project, &options(), &Recorder::default()).unwrap_err();

@@ -15,20 +15,18 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, Namespace, ResolvedObject, ResolvedObjects};
+use crate::convert::{ConvertedProject, ResolvedObject, ResolvedObjects};
 use crate::diagnostic::Diagnostics;
 use crate::engine::{NetworkState, ServiceState, Spec, SwarmObject};
 use crate::model::{Definition, ObjectKey, ObjectKind, Project, Source};
+use crate::swarm::labels::{
+    FINGERPRINT_LABEL, KEY_LABEL, MANAGED_LABEL, SEAL_SERIAL_LABEL, STACK_NAMESPACE_LABEL,
+    VERSION_LABEL,
+};
+use crate::swarm::namespace::Namespace;
+use crate::swarm::rollout::UNSETTLED_STATES;
+use crate::swarm::versions::{versioned_name, versions_by_key, Version};
 use fingerprint::{Fingerprinter, Material};
-
-/// Label marking an object stackroll created (and so may delete).
-pub const MANAGED_LABEL: &str = "io.stackroll.managed";
-/// Label holding the Compose key a version belongs to.
-pub const KEY_LABEL: &str = "io.stackroll.key";
-/// Label holding a version's number.
-pub const VERSION_LABEL: &str = "io.stackroll.version";
-/// Label holding a version's content fingerprint (see `fingerprint`).
-pub const FINGERPRINT_LABEL: &str = "io.stackroll.fingerprint";
 
 /// What the swarm holds, as far as planning a stack needs.
 #[derive(Debug, Clone, Default)]
@@ -243,9 +241,6 @@ pub struct SealWrite {
     pub replaces: Vec<String>,
 }
 
-/// Update states of a service whose last update has not settled.
-const UNSETTLED_STATES: &[&str] = &["updating", "paused", "rollback_started", "rollback_paused"];
-
 impl Plan {
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
@@ -269,46 +264,21 @@ pub enum PlanError {
     Invalid(Diagnostics),
 }
 
-/// One version of a secret or config that stackroll created.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Version<'o> {
-    /// Its version number.
-    pub number: u64,
-    /// The swarm object.
-    pub object: &'o SwarmObject,
-}
-
-/// The versions of one object that stackroll created for this stack, newest first.
-pub fn versions<'o>(
+/// The versions of one key (`swarm::versions`) that carry the name this deploy gives its
+/// versions (`<base>_v<N>`), newest first: after a `name:` change, versions under the old name
+/// are not reused, and numbering starts again under the new one.
+fn versions<'o>(
     observed: &'o [SwarmObject],
     namespace: &Namespace,
     key: &str,
     base: &str,
 ) -> Vec<Version<'o>> {
-    let mut found: Vec<Version<'o>> = observed
-        .iter()
-        .filter(|object| {
-            is_managed_by(object, namespace)
-                && object.labels.get(KEY_LABEL).map(String::as_str) == Some(key)
-        })
-        .filter_map(|object| {
-            let number: u64 = object.labels.get(VERSION_LABEL)?.parse().ok()?;
-            (object.name == versioned_name(base, number)).then_some(Version { number, object })
-        })
-        .collect();
-    found.sort_by_key(|version| std::cmp::Reverse(version.number));
-    found
-}
-
-/// Whether stackroll created `object` for this stack.
-pub fn is_managed_by(object: &SwarmObject, namespace: &Namespace) -> bool {
-    object.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true")
-        && object.labels.get(crate::engine::STACK_NAMESPACE_LABEL) == Some(&namespace.0)
-}
-
-/// `<base>_v<version>`.
-pub fn versioned_name(base: &str, version: u64) -> String {
-    format!("{base}_v{version}")
+    versions_by_key(observed, namespace)
+        .remove(key)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|version| version.object.name == versioned_name(base, version.number))
+        .collect()
 }
 
 /// The unversioned name of a definition: `name:` or `<stack>_<key>`.
@@ -738,7 +708,7 @@ fn plan_removals(
     for network in &observed.networks {
         let in_stack = network
             .labels
-            .get(crate::engine::STACK_NAMESPACE_LABEL)
+            .get(STACK_NAMESPACE_LABEL)
             .map(String::as_str)
             == Some(label);
         if in_stack && !desired_networks.contains(&network.name) {
@@ -866,13 +836,7 @@ fn seal_write(
     }
     let serial = seals
         .iter()
-        .filter_map(|object| {
-            object
-                .labels
-                .get(seal::SEAL_SERIAL_LABEL)?
-                .parse::<u64>()
-                .ok()
-        })
+        .filter_map(|object| object.labels.get(SEAL_SERIAL_LABEL)?.parse::<u64>().ok())
         .max()
         .map_or(1, |newest| newest + 1);
     Some(SealWrite {

@@ -7,13 +7,17 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::apply::rollout::{rollout_state, RolloutState};
-use crate::apply::{Progress, Reporter};
-use crate::convert::Namespace;
-use crate::engine::{Engine, EngineError, STACK_NAMESPACE_LABEL};
+use crate::engine::{Engine, EngineError};
 use crate::model::ObjectKind;
 use crate::plan::prune::references;
-use crate::plan::{is_managed_by, Resource, KEY_LABEL, MANAGED_LABEL, VERSION_LABEL};
+use crate::plan::Resource;
+use crate::progress::{Progress, Reporter};
+use crate::swarm::labels::{KEY_LABEL, MANAGED_LABEL, STACK_NAMESPACE_LABEL};
+use crate::swarm::namespace::is_managed_by;
+use crate::swarm::namespace::Namespace;
+use crate::swarm::retry::remove_when_free;
+use crate::swarm::rollout::{rollout_state, RolloutState, UPDATING};
+use crate::swarm::versions::versions_by_key;
 
 /// One stack in `stackroll ls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -195,24 +199,11 @@ pub async fn stack_status<E: Engine>(
         (ObjectKind::Secret, &secrets),
         (ObjectKind::Config, &configs),
     ] {
-        let mut by_key: BTreeMap<&str, Vec<(u64, &crate::engine::SwarmObject)>> = BTreeMap::new();
-        for object in list.iter().filter(|o| is_managed_by(o, namespace)) {
-            let (Some(key), Some(version)) = (
-                object.labels.get(KEY_LABEL),
-                object
-                    .labels
-                    .get(VERSION_LABEL)
-                    .and_then(|v| v.parse().ok()),
-            ) else {
-                continue;
-            };
-            by_key.entry(key).or_default().push((version, object));
-        }
-        for (key, mut versions) in by_key {
-            versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+        for (key, versions) in versions_by_key(list, namespace) {
             let mut references_found = Vec::new();
             for service in &services {
-                for (_, object) in &versions {
+                for version in &versions {
+                    let object = version.object;
                     if references(&service.spec, kind, object) {
                         references_found.push(Reference {
                             service: service.name.clone(),
@@ -223,13 +214,14 @@ pub async fn stack_status<E: Engine>(
             }
             let live = versions
                 .iter()
-                .find(|(_, object)| references_found.iter().any(|r| r.version == object.name))
-                .map(|(_, object)| object.name.clone());
+                .map(|version| version.object)
+                .find(|object| references_found.iter().any(|r| r.version == object.name))
+                .map(|object| object.name.clone());
             objects.push(ObjectStatus {
                 kind: Resource::of(kind),
                 key: key.to_string(),
                 live,
-                versions: versions.iter().map(|(_, o)| o.name.clone()).collect(),
+                versions: versions.iter().map(|v| v.object.name.clone()).collect(),
                 references: references_found,
             });
         }
@@ -271,7 +263,7 @@ pub async fn stack_status<E: Engine>(
                 let updating = service
                     .update_status
                     .as_ref()
-                    .is_some_and(|s| s.state == "updating");
+                    .is_some_and(|s| s.state == UPDATING);
                 let word = if updating { "updating" } else { "starting" };
                 (
                     word.to_string(),
@@ -341,7 +333,7 @@ pub async fn remove_stack<E: Engine>(
     }
     // Networks and secrets stay in use until the tasks have stopped: retry until the timeout.
     for network in engine.list_networks(Some(&label)).await? {
-        retry_in_use(timeout.saturating_sub(started.elapsed()), || {
+        remove_when_free(timeout.saturating_sub(started.elapsed()), || {
             engine.remove_network(&network.id)
         })
         .await?;
@@ -363,7 +355,7 @@ pub async fn remove_stack<E: Engine>(
                     .push(format!("{} {}", kind.noun(), object.name));
                 continue;
             }
-            retry_in_use(timeout.saturating_sub(started.elapsed()), || {
+            remove_when_free(timeout.saturating_sub(started.elapsed()), || {
                 engine.remove_object(kind, &object.id)
             })
             .await?;
@@ -375,21 +367,4 @@ pub async fn remove_stack<E: Engine>(
         }
     }
     Ok(removed)
-}
-
-async fn retry_in_use<F, Fut>(budget: Duration, mut call: F) -> Result<(), EngineError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), EngineError>>,
-{
-    let started = Instant::now();
-    loop {
-        match call().await {
-            Ok(()) | Err(EngineError::NotFound(_)) => return Ok(()),
-            Err(EngineError::Conflict(_)) if started.elapsed() < budget => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
 }
