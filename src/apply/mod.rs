@@ -183,9 +183,9 @@ pub async fn apply<E: Engine>(
         return Ok(applied);
     }
     // Services this run did not write whose earlier rolling update is still going.
-    watched.extend(input.plan.unsettled.iter().map(|(id, name)| Watched {
-        id: id.clone(),
-        name: name.clone(),
+    watched.extend(input.plan.unsettled.iter().map(|service| Watched {
+        id: service.id.clone(),
+        name: service.name.clone(),
         replaces_tasks: true,
     }));
     kill_point(options, "during-rollout");

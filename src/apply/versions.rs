@@ -16,8 +16,9 @@ use crate::engine::{Engine, EngineError, NewObject, SwarmObject};
 use crate::model::{ObjectKind, SensitiveBytes};
 use crate::observe;
 use crate::plan::fingerprint::Material;
+use crate::plan::prune::{self, ServiceSpecs};
 use crate::plan::seal::{self, SealedVersion};
-use crate::plan::{prune, ObjectCreation, Operation, Resource};
+use crate::plan::{ObjectCreation, Operation, Resource, VersionToSeal};
 use crate::swarm::labels::FINGERPRINT_LABEL;
 
 /// A secret or config by kind and name.
@@ -173,7 +174,13 @@ pub async fn record_seal<E: Engine>(engine: &E, input: &ApplyInput<'_>, created:
     };
     if !write.versions.is_empty() {
         let mut versions = Vec::with_capacity(write.versions.len());
-        for (kind, key, name, id) in &write.versions {
+        for VersionToSeal {
+            kind,
+            key,
+            name,
+            id,
+        } in &write.versions
+        {
             let id = match created.id(*kind, name) {
                 Some(id) => id.to_string(),
                 None if !id.is_empty() => id.clone(),
@@ -262,7 +269,10 @@ pub(super) async fn prune_versions<E: Engine>(
     let services: Vec<_> = observed
         .services
         .iter()
-        .map(|s| (s.spec.clone(), s.previous_spec.clone()))
+        .map(|s| ServiceSpecs {
+            current: s.spec.clone(),
+            previous: s.previous_spec.clone(),
+        })
         .collect();
     let current: Vec<&String> = input.plan.current_objects.iter().collect();
     for kind in [ObjectKind::Secret, ObjectKind::Config] {

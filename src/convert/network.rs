@@ -235,7 +235,8 @@ pub fn network_specs(
     }
     let mut used: Vec<String> = Vec::new();
     for service in project.services.values() {
-        for (key, _) in service_network_keys(service, &mut Diagnostics::default()) {
+        for JoinedNetwork { key, .. } in service_network_keys(service, &mut Diagnostics::default())
+        {
             if !used.contains(&key) {
                 used.push(key);
             }
@@ -282,28 +283,43 @@ pub struct NetworkSpecs {
     pub external: Vec<String>,
 }
 
-/// The network keys a service joins with their per-service settings (null for none), in
+/// A network a service joins, as its `networks:` names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinedNetwork<'s> {
+    /// The network's key under the top-level `networks:`.
+    pub key: String,
+    /// The per-service settings (aliases, ...), if any were written.
+    pub settings: Option<&'s Node>,
+}
+
+/// The network keys a service joins with their per-service settings (none for null), in
 /// document order; `default` when it names none.
 pub fn service_network_keys<'s>(
     service: &'s Service,
     problems: &mut Diagnostics,
-) -> Vec<(String, Option<&'s Node>)> {
+) -> Vec<JoinedNetwork<'s>> {
     let field = format!("services.{}.networks", service.name);
-    let mut keys: Vec<(String, Option<&Node>)> = Vec::new();
+    let mut keys: Vec<JoinedNetwork<'s>> = Vec::new();
     match service.fields.get("networks").filter(|n| !n.is_null()) {
         None => {}
         Some(node) => {
             if node.as_seq().is_some() {
                 if let Some(names) = string_list(node, &field, problems) {
                     for name in names {
-                        if !keys.iter().any(|(key, _)| *key == name) {
-                            keys.push((name, None));
+                        if !keys.iter().any(|joined| joined.key == name) {
+                            keys.push(JoinedNetwork {
+                                key: name,
+                                settings: None,
+                            });
                         }
                     }
                 }
             } else if let Some(map) = node.as_map() {
                 for (key, entry) in map {
-                    keys.push((key.clone(), Some(&entry.value).filter(|n| !n.is_null())));
+                    keys.push(JoinedNetwork {
+                        key: key.clone(),
+                        settings: Some(&entry.value).filter(|n| !n.is_null()),
+                    });
                 }
             } else {
                 problems.push(bad(
@@ -315,7 +331,10 @@ pub fn service_network_keys<'s>(
         }
     }
     if keys.is_empty() {
-        keys.push(("default".to_string(), None));
+        keys.push(JoinedNetwork {
+            key: "default".to_string(),
+            settings: None,
+        });
     }
     keys
 }
@@ -341,7 +360,7 @@ pub fn service_networks(
 ) -> Attachments {
     let mut result = Attachments::default();
     let field = format!("services.{}.networks", service.name);
-    for (key, settings) in service_network_keys(service, problems) {
+    for JoinedNetwork { key, settings } in service_network_keys(service, problems) {
         let Some(definition) =
             network_definition(project, namespace, &key, &mut Diagnostics::default())
         else {

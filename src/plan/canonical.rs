@@ -127,19 +127,20 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
     ] {
         let old = targets(&live, list, name_key);
         let new = targets(&desired, list, name_key);
-        for (target, (name, mount)) in &new {
+        for (target, Mounted { name, file }) in &new {
             match old.get(target) {
                 None => lines.push(format!("{noun} + {name} (target {target})")),
-                Some((old_name, old_mount)) if old_name != name => {
+                Some(old) if old.name != *name => {
+                    let old_name = &old.name;
                     lines.push(format!("{noun} {old_name} -> {name} (target {target})"))
                 }
-                Some((_, old_mount)) if old_mount != mount => lines.push(format!(
+                Some(old) if old.file != *file => lines.push(format!(
                     "{noun} {name}: owner or mode changed (target {target})"
                 )),
                 _ => {}
             }
         }
-        for (target, (name, _)) in &old {
+        for (target, Mounted { name, .. }) in &old {
             if !new.contains_key(target) {
                 lines.push(format!("{noun} - {name} (target {target})"));
             }
@@ -208,8 +209,17 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
     lines
 }
 
-/// The secret or config references by effective target: (object name, mount settings).
-fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, (String, Value)> {
+/// What a secret or config reference mounts at one target.
+#[derive(Debug, PartialEq)]
+struct Mounted {
+    /// The object's name.
+    name: String,
+    /// The mount settings (`File`: name, owner, mode).
+    file: Value,
+}
+
+/// The secret or config references by effective target.
+fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, Mounted> {
     let prefix = if list == "Secrets" {
         "/run/secrets/"
     } else {
@@ -231,10 +241,8 @@ fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, (String
                         format!("{prefix}{target}")
                     };
                     let name = r[name_key].as_str().unwrap_or_default().to_string();
-                    (
-                        target,
-                        (name, r.get("File").cloned().unwrap_or(Value::Null)),
-                    )
+                    let file = r.get("File").cloned().unwrap_or(Value::Null);
+                    (target, Mounted { name, file })
                 })
                 .collect()
         })
@@ -298,7 +306,7 @@ pub fn reference_lines(spec: &Spec) -> Vec<String> {
         ("Secrets", "secret", "SecretName"),
         ("Configs", "config", "ConfigName"),
     ] {
-        for (target, (name, _)) in targets(spec, list, name_key) {
+        for (target, Mounted { name, .. }) in targets(spec, list, name_key) {
             lines.push(format!("{noun} {name} (target {target})"));
         }
     }

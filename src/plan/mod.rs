@@ -27,6 +27,7 @@ use crate::swarm::namespace::Namespace;
 use crate::swarm::rollout::UNSETTLED_STATES;
 use crate::swarm::versions::{versioned_name, versions_by_key, Version};
 use fingerprint::{Fingerprinter, Material};
+use prune::ServiceSpecs;
 
 /// What the swarm holds, as far as planning a stack needs.
 #[derive(Debug, Clone, Default)]
@@ -218,10 +219,10 @@ pub struct Plan {
     /// Names of the secret and config versions services will use (never pruned).
     #[serde(skip)]
     pub current_objects: Vec<String>,
-    /// Services (ID, name) the plan does not write whose rolling update is still going or
-    /// paused: a deploy waits for them (and judges them) before pruning.
+    /// Services the plan does not write whose rolling update is still going or paused: a
+    /// deploy waits for them (and judges them) before pruning.
     #[serde(skip)]
-    pub unsettled: Vec<(String, String)>,
+    pub unsettled: Vec<UnsettledService>,
     /// A new content seal for a deploy to record, when the stored one is missing, cannot be
     /// verified, or names other versions than the plan uses (see `seal`). Not a change: it
     /// only makes the next check of unchanged contents cheap.
@@ -229,14 +230,36 @@ pub struct Plan {
     pub seal: Option<SealWrite>,
 }
 
+/// A service the plan leaves as it is whose rolling update has not settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsettledService {
+    /// Swarm's service ID.
+    pub id: String,
+    /// The service name.
+    pub name: String,
+}
+
+/// One version a new content seal covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionToSeal {
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// The Compose key.
+    pub key: String,
+    /// The version's name.
+    pub name: String,
+    /// The version's ID; empty for a version the plan creates (the executor knows it once it
+    /// exists).
+    pub id: String,
+}
+
 /// A content seal to record (see `seal`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SealWrite {
     /// Its serial number, above every seal of the stack.
     pub serial: u64,
-    /// The version each key with data uses: (kind, key, version name, ID). The ID is empty
-    /// for a version the plan creates; the executor knows it once it exists.
-    pub versions: Vec<(ObjectKind, String, String, String)>,
+    /// The version each key with data uses.
+    pub versions: Vec<VersionToSeal>,
     /// IDs of the stack's older seals, deleted once the new one exists.
     pub replaces: Vec<String>,
 }
@@ -379,9 +402,9 @@ struct Services {
     touched: Vec<bool>,
     /// Each service's spec once the plan is carried out, and its previous one (what the
     /// pruning of superseded versions must keep).
-    running: Vec<(Spec, Option<Spec>)>,
-    /// Services (ID, name) left as they are whose rolling update has not settled.
-    unsettled: Vec<(String, String)>,
+    running: Vec<ServiceSpecs>,
+    /// Services left as they are whose rolling update has not settled.
+    unsettled: Vec<UnsettledService>,
 }
 
 /// The versions the stored content seal vouches for, when it applies.
@@ -590,7 +613,10 @@ fn plan_services(
         let name = input.namespace.scope(name);
         match observed.services.iter().position(|live| live.name == name) {
             None => {
-                services.running.push((spec.clone(), None));
+                services.running.push(ServiceSpecs {
+                    current: spec.clone(),
+                    previous: None,
+                });
                 draft.changes.push(Change {
                     resource: Resource::Service,
                     action: Action::Create,
@@ -625,9 +651,10 @@ fn plan_service_update(
     canonical::keep_force_update(&mut spec, &live.spec);
     let details = canonical::differences(&live.spec, &spec);
     if details.is_empty() {
-        services
-            .running
-            .push((live.spec.clone(), live.previous_spec.clone()));
+        services.running.push(ServiceSpecs {
+            current: live.spec.clone(),
+            previous: live.previous_spec.clone(),
+        });
         // Its spec is right, but a rolling update (started by a deploy that was
         // interrupted, say) is still going: wait for it before saying done.
         if let Some(status) = live
@@ -644,13 +671,17 @@ fn plan_service_update(
                     &status.message
                 }
             ));
-            services.unsettled.push((live.id.clone(), name));
+            services.unsettled.push(UnsettledService {
+                id: live.id.clone(),
+                name,
+            });
         }
         return;
     }
-    services
-        .running
-        .push((spec.clone(), Some(live.spec.clone())));
+    services.running.push(ServiceSpecs {
+        current: spec.clone(),
+        previous: Some(live.spec.clone()),
+    });
     draft.changes.push(Change {
         resource: Resource::Service,
         action: Action::Update,
@@ -685,9 +716,10 @@ fn plan_removals(
                 "service {} is not in the compose files; it is left running (--prune removes it)",
                 live.name
             ));
-            services
-                .running
-                .push((live.spec.clone(), live.previous_spec.clone()));
+            services.running.push(ServiceSpecs {
+                current: live.spec.clone(),
+                previous: live.previous_spec.clone(),
+            });
             continue;
         }
         draft.changes.push(Change {
@@ -731,7 +763,7 @@ fn plan_superseded(
     input: &PlanInput<'_>,
     observed: &Observed,
     resolved: &ResolvedObjects,
-    running: &[(Spec, Option<Spec>)],
+    running: &[ServiceSpecs],
     draft: &mut Draft,
 ) {
     let in_use: Vec<&String> = resolved.names().collect();
@@ -807,12 +839,12 @@ fn seal_write(
                 continue;
             }
             if let Some(object) = resolved.get(kind, &definition.key) {
-                versions.push((
+                versions.push(VersionToSeal {
                     kind,
-                    definition.key.clone(),
-                    object.name.clone(),
-                    object.id.clone(),
-                ));
+                    key: definition.key.clone(),
+                    name: object.name.clone(),
+                    id: object.id.clone(),
+                });
             }
         }
     }
@@ -826,8 +858,10 @@ fn seal_write(
             && seals.len() == 1
             && stored.versions.len() == versions.len()
             && stored.versions.iter().all(|sealed| {
-                versions.iter().any(|(kind, key, _, id)| {
-                    *kind == sealed.kind && *key == sealed.key && *id == sealed.id
+                versions.iter().any(|version| {
+                    version.kind == sealed.kind
+                        && version.key == sealed.key
+                        && version.id == sealed.id
                 })
             })
     });

@@ -9,6 +9,15 @@ use crate::model::{ObjectKind, Project};
 use crate::swarm::namespace::Namespace;
 use crate::swarm::versions::versions_by_key;
 
+/// A service's spec and its previous one: a version either references is still needed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpecs {
+    /// The spec the service runs (or will, once the plan is carried out).
+    pub current: Spec,
+    /// The spec it ran before its last update, which a rollback returns to.
+    pub previous: Option<Spec>,
+}
+
 /// An object that may be deleted, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prunable<'o> {
@@ -26,7 +35,7 @@ pub fn prunable<'o>(
     namespace: &Namespace,
     project: &Project,
     in_use: &[&String],
-    services: &[(Spec, Option<Spec>)],
+    services: &[ServiceSpecs],
     keep: usize,
 ) -> Vec<Prunable<'o>> {
     let mut result = Vec::new();
@@ -54,9 +63,10 @@ pub fn prunable<'o>(
             (0, "no longer in the compose files, unreferenced")
         };
         for object in superseded.skip(kept).map(|version| version.object) {
-            if !services.iter().any(|(spec, previous)| {
-                references(spec, kind, object)
-                    || previous
+            if !services.iter().any(|specs| {
+                references(&specs.current, kind, object)
+                    || specs
+                        .previous
                         .as_ref()
                         .is_some_and(|p| references(p, kind, object))
             }) {
