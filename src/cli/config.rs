@@ -10,6 +10,7 @@ use crate::swarm::namespace::Namespace;
 /// Flags of `stackroll config`.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
+    /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
     /// Output format.

@@ -19,8 +19,10 @@ use crate::render::progress::stderr_reporter;
 /// Flags of `stackroll deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Superseded versions of each secret and config to keep for rollbacks.

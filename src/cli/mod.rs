@@ -70,6 +70,7 @@ pub enum Command {
 /// Flags of `stackroll ps` and `stackroll status`.
 #[derive(Debug, Args)]
 pub struct StackArgs {
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Output format.

@@ -12,6 +12,7 @@ use crate::swarm::namespace::Namespace;
 /// Flags of `stackroll rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
+    /// Which stack, on which engine.
     #[command(flatten)]
     pub stack: StackArgs,
     /// How long to wait for services to go away, e.g. 2m.

@@ -10,6 +10,7 @@ use crate::swarm::namespace::Namespace;
 /// Flags of `stackroll unlock`.
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// The stack name.

@@ -67,14 +67,27 @@ pub enum InterpolationError {
     /// `${VAR:?message}` or `${VAR?message}` with the variable missing (or empty for `:?`).
     /// `message` is the text written after `?`, its variables not substituted.
     #[error("required variable {name} is missing a value{}", message_suffix(.message))]
-    Required { name: String, message: String },
+    Required {
+        /// The variable.
+        name: String,
+        /// The text written after `?`.
+        message: String,
+    },
     /// The text is not valid Compose interpolation syntax: the `${` at character `position`
     /// (1-based, counted in the whole input) starts a malformed expression.
     #[error("invalid interpolation format at character {position} of the value: {reason}")]
-    Syntax { position: usize, reason: String },
+    Syntax {
+        /// Where the malformed `${` starts, in characters from 1.
+        position: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Interpolating would produce more than `limit` bytes.
     #[error("interpolation would produce more than {limit} bytes")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 /// `": message"`, or nothing for an empty message (as compose-go prints it).

@@ -29,7 +29,7 @@ const NETWORK_KEYS: &[&str] = &[
 
 /// A top-level `networks:` entry, loaded as docker/cli's `LoadNetworks` loads it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct NetworkDefinition {
+pub(super) struct NetworkDefinition {
     /// The swarm name: `name:`, or for an external network the legacy `external.name` or the
     /// key. None: `<stack>_<key>`.
     pub name: Option<String>,
@@ -41,7 +41,7 @@ pub struct NetworkDefinition {
 
 /// Reads the network `key` (an undeclared `default` is an empty definition); None when it is
 /// not declared.
-pub fn network_definition(
+pub(super) fn network_definition(
     project: &Project,
     namespace: &Namespace,
     key: &str,
@@ -285,7 +285,7 @@ pub struct NetworkSpecs {
 
 /// A network a service joins, as its `networks:` names it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JoinedNetwork<'s> {
+pub(super) struct JoinedNetwork<'s> {
     /// The network's key under the top-level `networks:`.
     pub key: String,
     /// The per-service settings (aliases, ...), if any were written.
@@ -294,7 +294,7 @@ pub struct JoinedNetwork<'s> {
 
 /// The network keys a service joins with their per-service settings (none for null), in
 /// document order; `default` when it names none.
-pub fn service_network_keys<'s>(
+pub(super) fn service_network_keys<'s>(
     service: &'s Service,
     problems: &mut Diagnostics,
 ) -> Vec<JoinedNetwork<'s>> {
@@ -342,7 +342,7 @@ pub fn service_network_keys<'s>(
 /// What converting a service's `networks:` gives: the attachments, sorted by target, and the
 /// per-service settings docker/cli ignores.
 #[derive(Debug, Default)]
-pub struct Attachments {
+pub(super) struct Attachments {
     /// `TaskTemplate.Networks`.
     pub networks: Vec<Value>,
     /// Ignored settings, as field paths.
@@ -352,7 +352,7 @@ pub struct Attachments {
 /// docker/cli's `convertServiceNetworks`: each network's target (its swarm name), its aliases
 /// plus the service name on user-defined networks, its driver options (docker/cli 23+; the
 /// 20.10 engine honours them).
-pub fn service_networks(
+pub(super) fn service_networks(
     namespace: &Namespace,
     service: &Service,
     project: &Project,

@@ -11,7 +11,7 @@ use crate::model::node::Node;
 
 /// One `EndpointSpec.Ports` item.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PortConfig {
+pub(super) struct PortConfig {
     /// `tcp`, `udp`, `sctp`, or empty (the engine's default, tcp).
     pub protocol: String,
     /// The container port.
@@ -24,7 +24,7 @@ pub struct PortConfig {
 
 impl PortConfig {
     /// The API JSON, empty members left out as Go's `omitempty` does.
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let mut port = Map::new();
         if !self.protocol.is_empty() {
             port.insert("Protocol".into(), self.protocol.clone().into());
@@ -45,7 +45,7 @@ impl PortConfig {
 /// What converting `ports:` gives: the ports in docker/cli's order, and the items whose host
 /// IP docker/cli ignores.
 #[derive(Debug, Default)]
-pub struct Ports {
+pub(super) struct Ports {
     /// Sorted by published port (a stable sort, as Go's sort.Slice is for short lists).
     pub ports: Vec<PortConfig>,
     /// Short-syntax items naming a host IP other than 0.0.0.0, which Swarm cannot bind.
@@ -54,7 +54,7 @@ pub struct Ports {
 
 /// A short-syntax `ports:` item whose host IP docker/cli ignores.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IgnoredHostIp {
+pub(super) struct IgnoredHostIp {
     /// The item's index in `ports:`.
     pub index: usize,
     /// The host IP it names.
@@ -62,7 +62,7 @@ pub struct IgnoredHostIp {
 }
 
 /// Converts a service's `ports:` list.
-pub fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
+pub(super) fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
     let mut result = Ports::default();
     let Some(items) = node.as_seq() else {
         problems.push(bad(
@@ -172,7 +172,7 @@ fn is_unspecified(ip: &str) -> bool {
 
 /// What one short-syntax port spec says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ShortPorts {
+pub(super) struct ShortPorts {
     /// The host IP it binds to (empty when none): Swarm's ingress ignores it.
     pub host_ip: String,
     /// The port configs.
@@ -182,7 +182,7 @@ pub struct ShortPorts {
 /// One short-syntax port spec → its host IP and port configs, as `nat.ParsePortSpecs` followed
 /// by `ConvertPortToPortConfig` (ports of a range sorted as strings, as docker/cli sorts the
 /// map keys).
-pub fn parse_short(spec: &str) -> Result<ShortPorts, String> {
+pub(super) fn parse_short(spec: &str) -> Result<ShortPorts, String> {
     let parts: Vec<&str> = spec.split(':').collect();
     let count = parts.len();
     let container = parts[count - 1];

@@ -18,7 +18,7 @@ use crate::swarm::namespace::Namespace;
 
 /// A top-level `volumes:` entry, loaded as docker/cli's `LoadVolumes` loads it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VolumeDefinition {
+pub(super) struct VolumeDefinition {
     /// `name:` (for external volumes: `name:`, the legacy `external.name`, or the key).
     pub name: Option<String>,
     /// Whether the volume exists outside the stack.
@@ -32,7 +32,7 @@ pub struct VolumeDefinition {
 }
 
 /// Reads the top-level volume `key`, reporting problems; None when it is not declared.
-pub fn volume_definition(
+pub(super) fn volume_definition(
     project: &Project,
     key: &str,
     problems: &mut Diagnostics,
@@ -102,7 +102,7 @@ pub fn volume_definition(
 
 /// `external:` as docker/cli reads it: a boolean, or the legacy `{name: …}` (which means
 /// true). Returns (external, legacy name).
-pub fn external(
+pub(super) fn external(
     map: &IndexMap<String, crate::model::node::Entry>,
     field: &str,
     problems: &mut Diagnostics,
@@ -122,7 +122,7 @@ pub fn external(
 /// A service volume after docker/cli's loader: the long syntax as written, or the short syntax
 /// parsed.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServiceVolume {
+pub(super) struct ServiceVolume {
     /// `volume`, `bind`, `tmpfs` or `npipe`.
     pub kind: String,
     /// Volume name, host path, or empty.
@@ -142,7 +142,7 @@ pub struct ServiceVolume {
 }
 
 /// docker/cli's `ParseVolume` for the short syntax `[SOURCE:]TARGET[:OPTIONS]`.
-pub fn parse_volume(spec: &str) -> Result<ServiceVolume, String> {
+pub(super) fn parse_volume(spec: &str) -> Result<ServiceVolume, String> {
     let mut volume = ServiceVolume::default();
     match spec.len() {
         0 => return Err("invalid empty volume spec".into()),
@@ -257,7 +257,11 @@ fn is_absolute(path: &str) -> bool {
 /// docker/cli's `resolveVolumePaths` for one bind source: `~` expanded with `home` (the
 /// process's `HOME`), a relative path joined to `dir` (and cleaned, as Go's `filepath.Join`
 /// does).
-pub fn resolve_bind_source(source: &str, dir: &std::path::Path, home: Option<&str>) -> String {
+pub(super) fn resolve_bind_source(
+    source: &str,
+    dir: &std::path::Path,
+    home: Option<&str>,
+) -> String {
     let mut path = source.to_string();
     if path.starts_with('~') {
         if let Some(home) = home {
@@ -273,7 +277,7 @@ pub fn resolve_bind_source(source: &str, dir: &std::path::Path, home: Option<&st
 /// What converting `volumes:` gives: the mounts, and the options that docker/cli accepts but
 /// ignores (for the warning).
 #[derive(Debug, Default)]
-pub struct Mounts {
+pub(super) struct Mounts {
     /// The `ContainerSpec.Mounts` items, in document order.
     pub mounts: Vec<Value>,
     /// Ignored options, as field paths.
@@ -281,7 +285,7 @@ pub struct Mounts {
 }
 
 /// Converts a service's `volumes:` list.
-pub fn mounts(
+pub(super) fn mounts(
     node: &Node,
     namespace: &Namespace,
     project: &Project,
@@ -641,7 +645,7 @@ fn mount(
 }
 
 /// Problems in top-level volume definitions, including ones no service uses.
-pub fn check_definitions(project: &Project) -> Diagnostics {
+pub(super) fn check_definitions(project: &Project) -> Diagnostics {
     let mut problems = Diagnostics::default();
     let Some(section) = &project.volumes else {
         return problems;
