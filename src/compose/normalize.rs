@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::environment::Environment;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::node::{Entry, Node, ScalarStyle, Typed, Value};
 use crate::model::{
     Definition, FileReference, Located, ObjectKind, Project, SensitiveBytes, Service, Source,
@@ -361,6 +361,8 @@ fn id_field(
     }
 }
 
+/// One secret or config definition, checked step by step: its keys, `external:`, `name:`, its
+/// one source, then labels and driver options. Every problem is reported before giving up.
 fn definition(
     kind: ObjectKind,
     key: &str,
@@ -370,8 +372,72 @@ fn definition(
     diagnostics: &mut Diagnostics,
 ) -> Option<Definition> {
     let at_key = Some(entry.key_location.clone());
-    let noun = kind.noun();
     let map = mapping(&entry.value, field, diagnostics)?;
+    let mut ok = definition_keys_allowed(kind, map, field, diagnostics);
+    let external = external(map, field, diagnostics);
+    ok &= external.is_some();
+    let External {
+        external,
+        legacy_name,
+    } = external.unwrap_or_default();
+    let mut name = map.get("name").and_then(|entry| {
+        string_field(&entry.value, &format!("{field}.name"), diagnostics).map(|value| Located {
+            value,
+            location: entry.value.location.clone(),
+        })
+    });
+    if legacy_name.is_some() {
+        if name.is_some() {
+            ok = false;
+            diagnostics.push(
+                Diagnostic::error(
+                    at_key.clone(),
+                    format!(
+                        "{} \"{key}\" sets both \"external.name\" and \"name\"",
+                        kind.noun()
+                    ),
+                )
+                .field(field)
+                .hint("keep only `name:` (with `external: true`)"),
+            );
+        }
+        name = legacy_name;
+    }
+    let which = one_source(kind, key, map, external, at_key, field, diagnostics)?;
+    let source = source(which, kind, &map[which], field, environment, diagnostics)?;
+    let labels = string_map(map.get("labels"), &format!("{field}.labels"), diagnostics);
+    let driver_opts = string_map(
+        map.get("driver_opts"),
+        &format!("{field}.driver_opts"),
+        diagnostics,
+    );
+    let template_driver = map.get("template_driver").and_then(|entry| {
+        string_field(
+            &entry.value,
+            &format!("{field}.template_driver"),
+            diagnostics,
+        )
+    });
+    ok.then(|| Definition {
+        key: key.to_string(),
+        kind,
+        source,
+        name,
+        labels,
+        driver_opts,
+        template_driver,
+        location: entry.key_location.clone(),
+    })
+}
+
+/// Whether a definition has only keys its kind allows; reports every other one.
+fn definition_keys_allowed(
+    kind: ObjectKind,
+    map: &IndexMap<String, Entry>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let noun = kind.noun();
     let mut ok = true;
     for (name, value) in map {
         if !DEFINITION_KEYS.contains(&name.as_str()) && !name.starts_with("x-") {
@@ -414,16 +480,34 @@ fn definition(
             }),
         );
     }
-    // `external: {name: x}` is the legacy spelling of `external: true` + `name: x`.
-    let mut external = false;
-    let mut external_name = None;
+    ok
+}
+
+/// `external:` as written: whether the definition is external, and the name its legacy
+/// mapping form gives.
+#[derive(Default)]
+struct External {
+    /// `external: true` (or the legacy mapping).
+    external: bool,
+    /// `external: {name: x}`'s name.
+    legacy_name: Option<Located<String>>,
+}
+
+/// Reads `external:`; `None` (reported) when it is neither a boolean nor a mapping.
+/// (`external: {name: x}` is the legacy spelling of `external: true` + `name: x`.)
+fn external(
+    map: &IndexMap<String, Entry>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<External> {
+    let mut external = External::default();
     if let Some(entry) = map.get("external") {
         match (&entry.value.typed(), entry.value.as_map()) {
-            (Some(Typed::Bool(value)), _) => external = *value,
+            (Some(Typed::Bool(value)), _) => external.external = *value,
             (_, Some(legacy)) => {
-                external = true;
+                external.external = true;
                 if let Some(name) = legacy.get("name") {
-                    external_name =
+                    external.legacy_name =
                         string_field(&name.value, &format!("{field}.external.name"), diagnostics)
                             .map(|value| Located {
                                 value,
@@ -432,7 +516,6 @@ fn definition(
                 }
             }
             _ => {
-                ok = false;
                 diagnostics.push(
                     Diagnostic::error(
                         Some(entry.value.location.clone()),
@@ -444,29 +527,25 @@ fn definition(
                     .field(format!("{field}.external"))
                     .hint("write `external: true`"),
                 );
+                return None;
             }
         }
     }
-    let mut name = map.get("name").and_then(|entry| {
-        string_field(&entry.value, &format!("{field}.name"), diagnostics).map(|value| Located {
-            value,
-            location: entry.value.location.clone(),
-        })
-    });
-    if external_name.is_some() {
-        if name.is_some() {
-            ok = false;
-            diagnostics.push(
-                Diagnostic::error(
-                    at_key.clone(),
-                    format!("{noun} \"{key}\" sets both \"external.name\" and \"name\""),
-                )
-                .field(field)
-                .hint("keep only `name:` (with `external: true`)"),
-            );
-        }
-        name = external_name;
-    }
+    Some(external)
+}
+
+/// Which one source the definition names (`file`, `environment`, `external`, `content` or
+/// `driver`); none or several is an error.
+fn one_source(
+    kind: ObjectKind,
+    key: &str,
+    map: &IndexMap<String, Entry>,
+    external: bool,
+    at_key: Option<Location>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<&'static str> {
+    let noun = kind.noun();
     let sources: Vec<&str> = ["file", "environment", "external", "content", "driver"]
         .into_iter()
         .filter(|source| match *source {
@@ -474,7 +553,7 @@ fn definition(
             _ => map.contains_key(*source),
         })
         .collect();
-    let source = match sources.as_slice() {
+    match sources.as_slice() {
         [] => {
             diagnostics.push(
                 Diagnostic::error(at_key, format!("{noun} \"{key}\" has no source"))
@@ -488,7 +567,7 @@ fn definition(
                         }
                     }),
             );
-            return None;
+            None
         }
         [_, _, ..] => {
             diagnostics.push(
@@ -502,33 +581,10 @@ fn definition(
                 .field(field)
                 .hint("keep exactly one of them"),
             );
-            return None;
+            None
         }
-        [single] => source(single, kind, &map[*single], field, environment, diagnostics)?,
-    };
-    let labels = string_map(map.get("labels"), &format!("{field}.labels"), diagnostics);
-    let driver_opts = string_map(
-        map.get("driver_opts"),
-        &format!("{field}.driver_opts"),
-        diagnostics,
-    );
-    let template_driver = map.get("template_driver").and_then(|entry| {
-        string_field(
-            &entry.value,
-            &format!("{field}.template_driver"),
-            diagnostics,
-        )
-    });
-    ok.then(|| Definition {
-        key: key.to_string(),
-        kind,
-        source,
-        name,
-        labels,
-        driver_opts,
-        template_driver,
-        location: entry.key_location.clone(),
-    })
+        [single] => Some(single),
+    }
 }
 
 fn source(
