@@ -61,6 +61,39 @@ pub fn normalize(
         );
         return (project, rejected);
     };
+    check_top_level_keys(top, diagnostics);
+    if let Some(name) = top.get("name") {
+        project.name = string_field(&name.value, "name", diagnostics);
+    }
+    project.networks = top.get("networks").map(|entry| entry.value.clone());
+    project.volumes = top.get("volumes").map(|entry| entry.value.clone());
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        let Some(section) = top.get(kind.plural()) else {
+            continue;
+        };
+        let Some(map) = mapping(&section.value, kind.plural(), diagnostics) else {
+            continue;
+        };
+        let definitions = definitions(kind, map, environment, &mut rejected, diagnostics);
+        match kind {
+            ObjectKind::Secret => project.secrets = definitions,
+            ObjectKind::Config => project.configs = definitions,
+        }
+    }
+    if let Some(services) = top.get("services") {
+        if let Some(map) = mapping(&services.value, "services", diagnostics) {
+            for (name, entry) in map {
+                if let Some(service) = service(name, entry, diagnostics) {
+                    project.services.insert(name.clone(), service);
+                }
+            }
+        }
+    }
+    (project, rejected)
+}
+
+/// Reports top-level keys Compose does not have, and the obsolete `version`.
+fn check_top_level_keys(top: &IndexMap<String, Entry>, diagnostics: &mut Diagnostics) {
     for (key, entry) in top {
         if key.starts_with("x-") {
             continue;
@@ -88,46 +121,28 @@ pub fn normalize(
             .hint("remove it"),
         );
     }
-    if let Some(name) = top.get("name") {
-        project.name = string_field(&name.value, "name", diagnostics);
-    }
-    project.networks = top.get("networks").map(|entry| entry.value.clone());
-    project.volumes = top.get("volumes").map(|entry| entry.value.clone());
-    for kind in [ObjectKind::Secret, ObjectKind::Config] {
-        let Some(section) = top.get(kind.plural()) else {
-            continue;
-        };
-        let Some(map) = mapping(&section.value, kind.plural(), diagnostics) else {
-            continue;
-        };
-        let definitions = map
-            .iter()
-            .filter_map(|(key, entry)| {
-                let field = format!("{}.{key}", kind.plural());
-                let Some(definition) =
-                    definition(kind, key, entry, &field, environment, diagnostics)
-                else {
-                    rejected.insert((kind, key.clone()));
-                    return None;
-                };
-                Some((key.clone(), definition))
-            })
-            .collect();
-        match kind {
-            ObjectKind::Secret => project.secrets = definitions,
-            ObjectKind::Config => project.configs = definitions,
-        }
-    }
-    if let Some(services) = top.get("services") {
-        if let Some(map) = mapping(&services.value, "services", diagnostics) {
-            for (name, entry) in map {
-                if let Some(service) = service(name, entry, diagnostics) {
-                    project.services.insert(name.clone(), service);
-                }
-            }
-        }
-    }
-    (project, rejected)
+}
+
+/// The secret or config definitions of one top-level section; the keys of those that cannot
+/// be read go to `rejected`, so references to them are not reported again.
+fn definitions(
+    kind: ObjectKind,
+    map: &IndexMap<String, Entry>,
+    environment: &Environment,
+    rejected: &mut Rejected,
+    diagnostics: &mut Diagnostics,
+) -> IndexMap<String, Definition> {
+    map.iter()
+        .filter_map(|(key, entry)| {
+            let field = format!("{}.{key}", kind.plural());
+            let Some(definition) = definition(kind, key, entry, &field, environment, diagnostics)
+            else {
+                rejected.insert((kind, key.clone()));
+                return None;
+            };
+            Some((key.clone(), definition))
+        })
+        .collect()
 }
 
 fn service(name: &str, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<Service> {
@@ -198,53 +213,11 @@ fn reference(
     field: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<FileReference> {
-    let location = item.location.clone();
     let Some(map) = item.as_map() else {
-        let Some(source) = item.scalar_text() else {
-            diagnostics.push(
-                Diagnostic::error(
-                    Some(location),
-                    format!(
-                        "a {} reference must be a key or a mapping, not {}",
-                        kind.noun(),
-                        item.kind_name()
-                    ),
-                )
-                .field(field)
-                .hint("write `- KEY` or `- source: KEY`"),
-            );
-            return None;
-        };
-        return Some(FileReference {
-            source: Located {
-                value: source.to_string(),
-                location: location.clone(),
-            },
-            target: source.to_string(),
-            uid: "0".into(),
-            gid: "0".into(),
-            mode: DEFAULT_MODE,
-            location,
-        });
+        return short_reference(kind, item, field, diagnostics);
     };
-    let mut ok = true;
-    for (key, entry) in map {
-        if !REFERENCE_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
-            ok = false;
-            diagnostics.push(
-                Diagnostic::error(
-                    Some(entry.key_location.clone()),
-                    format!("unknown key \"{key}\""),
-                )
-                .field(format!("{field}.{key}"))
-                .hint(format!(
-                    "a {} reference takes {}",
-                    kind.noun(),
-                    REFERENCE_KEYS.join(", ")
-                )),
-            );
-        }
-    }
+    let location = item.location.clone();
+    let ok = reference_keys_allowed(kind, map, field, diagnostics);
     let Some(source_entry) = map.get("source") else {
         diagnostics.push(
             Diagnostic::error(
@@ -266,23 +239,7 @@ fn reference(
     };
     let uid = id_field(map.get("uid"), "uid", field, diagnostics);
     let gid = id_field(map.get("gid"), "gid", field, diagnostics);
-    let mode = match map.get("mode") {
-        None => Some(DEFAULT_MODE),
-        Some(entry) => match parse_mode(&entry.value) {
-            Ok(mode) => Some(mode),
-            Err(problem) => {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Some(entry.value.location.clone()),
-                        format!("invalid mode: {problem}"),
-                    )
-                    .field(format!("{field}.mode"))
-                    .hint("write octal permission bits such as 0400 or \"0440\" (at most 07777)"),
-                );
-                None
-            }
-        },
-    };
+    let mode = mode_field(map.get("mode"), field, diagnostics);
     match (ok, source, target, uid, gid, mode) {
         (true, Some(source), Some(target), Some(uid), Some(gid), Some(mode)) => {
             Some(FileReference {
@@ -298,6 +255,91 @@ fn reference(
             })
         }
         _ => None,
+    }
+}
+
+/// A reference written as a bare key: `- KEY` mounts it at its key, owned by root, mode 0444.
+fn short_reference(
+    kind: ObjectKind,
+    item: &Node,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<FileReference> {
+    let location = item.location.clone();
+    let Some(source) = item.scalar_text() else {
+        diagnostics.push(
+            Diagnostic::error(
+                Some(location),
+                format!(
+                    "a {} reference must be a key or a mapping, not {}",
+                    kind.noun(),
+                    item.kind_name()
+                ),
+            )
+            .field(field)
+            .hint("write `- KEY` or `- source: KEY`"),
+        );
+        return None;
+    };
+    Some(FileReference {
+        source: Located {
+            value: source.to_string(),
+            location: location.clone(),
+        },
+        target: source.to_string(),
+        uid: "0".into(),
+        gid: "0".into(),
+        mode: DEFAULT_MODE,
+        location,
+    })
+}
+
+/// Whether a long-syntax reference has only the keys a reference takes; reports every other.
+fn reference_keys_allowed(
+    kind: ObjectKind,
+    map: &IndexMap<String, Entry>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut ok = true;
+    for (key, entry) in map {
+        if !REFERENCE_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
+            ok = false;
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(entry.key_location.clone()),
+                    format!("unknown key \"{key}\""),
+                )
+                .field(format!("{field}.{key}"))
+                .hint(format!(
+                    "a {} reference takes {}",
+                    kind.noun(),
+                    REFERENCE_KEYS.join(", ")
+                )),
+            );
+        }
+    }
+    ok
+}
+
+/// A reference's `mode:`, the default when it has none; `None` (reported) when invalid.
+fn mode_field(entry: Option<&Entry>, field: &str, diagnostics: &mut Diagnostics) -> Option<u32> {
+    match entry {
+        None => Some(DEFAULT_MODE),
+        Some(entry) => match parse_mode(&entry.value) {
+            Ok(mode) => Some(mode),
+            Err(problem) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Some(entry.value.location.clone()),
+                        format!("invalid mode: {problem}"),
+                    )
+                    .field(format!("{field}.mode"))
+                    .hint("write octal permission bits such as 0400 or \"0440\" (at most 07777)"),
+                );
+                None
+            }
+        },
     }
 }
 
