@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, ServiceState, TaskState};
 use crate::model::ObjectKind;
 use crate::plan::prune::references;
 use crate::plan::Resource;
@@ -17,7 +17,7 @@ use crate::swarm::namespace::is_managed_by;
 use crate::swarm::namespace::Namespace;
 use crate::swarm::retry::remove_when_free;
 use crate::swarm::rollout::{rollout_state, RolloutState, UPDATING};
-use crate::swarm::versions::versions_by_key;
+use crate::swarm::versions::{versions_by_key, Version};
 
 /// One stack in `stackroll ls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -200,92 +200,107 @@ pub async fn stack_status<E: Engine>(
         (ObjectKind::Config, &configs),
     ] {
         for (key, versions) in versions_by_key(list, namespace) {
-            let mut references_found = Vec::new();
-            for service in &services {
-                for version in &versions {
-                    let object = version.object;
-                    if references(&service.spec, kind, object) {
-                        references_found.push(Reference {
-                            service: service.name.clone(),
-                            version: object.name.clone(),
-                        });
-                    }
-                }
-            }
-            let live = versions
-                .iter()
-                .map(|version| version.object)
-                .find(|object| references_found.iter().any(|r| r.version == object.name))
-                .map(|object| object.name.clone());
-            objects.push(ObjectStatus {
-                kind: Resource::of(kind),
-                key: key.to_string(),
-                live,
-                versions: versions.iter().map(|v| v.object.name.clone()).collect(),
-                references: references_found,
-            });
+            objects.push(object_status(kind, key, &versions, &services));
         }
     }
     let mut service_states = Vec::new();
     for service in &services {
         let tasks = engine.list_tasks(&service.id).await?;
-        let state = rollout_state(service, &tasks, false, Duration::MAX);
-        let status_message = service
-            .update_status
-            .as_ref()
-            .map(|s| s.message.clone())
-            .unwrap_or_default();
-        let (state, running, desired, message) = match state {
-            RolloutState::Converged => {
-                let desired = tasks
-                    .iter()
-                    .filter(|t| t.desired_state == "running")
-                    .count();
-                ("converged".to_string(), desired, desired, status_message)
-            }
-            RolloutState::Failed { state, message } => {
-                let word = if state.starts_with("rollback") {
-                    "rolled_back"
-                } else {
-                    "paused"
-                };
-                let running = tasks
-                    .iter()
-                    .filter(|t| t.desired_state == "running" && t.state == "running")
-                    .count();
-                (word.to_string(), running, running, message)
-            }
-            RolloutState::Pending {
-                running,
-                desired,
-                last_error,
-            } => {
-                let updating = service
-                    .update_status
-                    .as_ref()
-                    .is_some_and(|s| s.state == UPDATING);
-                let word = if updating { "updating" } else { "starting" };
-                (
-                    word.to_string(),
-                    running,
-                    desired,
-                    last_error.unwrap_or(status_message),
-                )
-            }
-        };
-        service_states.push(ServiceStatus {
-            name: service.name.clone(),
-            state,
-            running,
-            desired,
-            message,
-        });
+        service_states.push(service_status(service, &tasks));
     }
     Ok(StackStatus {
         stack: namespace.0.clone(),
         objects,
         services: service_states,
     })
+}
+
+/// One key's versions, newest first, and which service references which.
+fn object_status(
+    kind: ObjectKind,
+    key: &str,
+    versions: &[Version<'_>],
+    services: &[ServiceState],
+) -> ObjectStatus {
+    let mut references_found = Vec::new();
+    for service in services {
+        for version in versions {
+            let object = version.object;
+            if references(&service.spec, kind, object) {
+                references_found.push(Reference {
+                    service: service.name.clone(),
+                    version: object.name.clone(),
+                });
+            }
+        }
+    }
+    let live = versions
+        .iter()
+        .map(|version| version.object)
+        .find(|object| references_found.iter().any(|r| r.version == object.name))
+        .map(|object| object.name.clone());
+    ObjectStatus {
+        kind: Resource::of(kind),
+        key: key.to_string(),
+        live,
+        versions: versions.iter().map(|v| v.object.name.clone()).collect(),
+        references: references_found,
+    }
+}
+
+/// One service's rollout state, in the words `stackroll status` uses.
+fn service_status(service: &ServiceState, tasks: &[TaskState]) -> ServiceStatus {
+    let state = rollout_state(service, tasks, false, Duration::MAX);
+    let status_message = service
+        .update_status
+        .as_ref()
+        .map(|s| s.message.clone())
+        .unwrap_or_default();
+    let (state, running, desired, message) = match state {
+        RolloutState::Converged => {
+            let desired = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running")
+                .count();
+            ("converged".to_string(), desired, desired, status_message)
+        }
+        RolloutState::Failed { state, message } => {
+            let word = if state.starts_with("rollback") {
+                "rolled_back"
+            } else {
+                "paused"
+            };
+            let running = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running" && t.state == "running")
+                .count();
+            (word.to_string(), running, running, message)
+        }
+        RolloutState::Pending {
+            running,
+            desired,
+            last_error,
+        } => {
+            let updating = service
+                .update_status
+                .as_ref()
+                .is_some_and(|s| s.state == UPDATING);
+            let word = if updating { "updating" } else { "starting" };
+            (
+                word.to_string(),
+                running,
+                desired,
+                last_error.unwrap_or(status_message),
+            )
+        }
+    };
+    ServiceStatus {
+        name: service.name.clone(),
+        state,
+        running,
+        desired,
+        message,
+    }
 }
 
 /// What `stackroll rm` removed and left.
