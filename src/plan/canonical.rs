@@ -121,12 +121,27 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
         return Vec::new();
     }
     let mut lines = Vec::new();
+    mount_differences(&live, &desired, &mut lines);
+    environment_differences(&live, &desired, &mut lines);
+    credential_differences(&live, &desired, &mut lines);
+    let mut live_rest = live;
+    let mut desired_rest = desired;
+    for spec in [&mut live_rest, &mut desired_rest] {
+        without_shown_fields(spec);
+    }
+    field_differences("", &live_rest, &desired_rest, &mut lines);
+    lines
+}
+
+/// Secret and config mounts added, removed, switched to another version or changed in owner
+/// or mode, by target.
+fn mount_differences(live: &Value, desired: &Value, lines: &mut Vec<String>) {
     for (list, noun, name_key) in [
         ("Secrets", "secret", "SecretName"),
         ("Configs", "config", "ConfigName"),
     ] {
-        let old = targets(&live, list, name_key);
-        let new = targets(&desired, list, name_key);
+        let old = targets(live, list, name_key);
+        let new = targets(desired, list, name_key);
         for (target, Mounted { name, file }) in &new {
             match old.get(target) {
                 None => lines.push(format!("{noun} + {name} (target {target})")),
@@ -146,8 +161,12 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             }
         }
     }
-    let old_env = environment(&live);
-    let new_env = environment(&desired);
+}
+
+/// Environment variables added, removed or changed (by name only: values may be secret).
+fn environment_differences(live: &Value, desired: &Value, lines: &mut Vec<String>) {
+    let old_env = environment(live);
+    let new_env = environment(desired);
     for (name, value) in &new_env {
         match old_env.get(name) {
             None => lines.push(format!("environment {name}: added")),
@@ -160,6 +179,10 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             lines.push(format!("environment {name}: removed"));
         }
     }
+}
+
+/// The credential spec's config, by name.
+fn credential_differences(live: &Value, desired: &Value, lines: &mut Vec<String>) {
     let credential_config = |spec: &Value| {
         spec.pointer("/TaskTemplate/ContainerSpec/Configs")
             .and_then(Value::as_array)
@@ -167,7 +190,7 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             .and_then(|r| r["ConfigName"].as_str())
             .map(str::to_string)
     };
-    let (old_credential, new_credential) = (credential_config(&live), credential_config(&desired));
+    let (old_credential, new_credential) = (credential_config(live), credential_config(desired));
     if old_credential != new_credential {
         lines.push(format!(
             "config {} -> {} (credential spec)",
@@ -175,38 +198,37 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             new_credential.as_deref().unwrap_or("(none)")
         ));
     }
-    let mut live_rest = live;
-    let mut desired_rest = desired;
-    for spec in [&mut live_rest, &mut desired_rest] {
-        if let Some(container) = spec
-            .pointer_mut("/TaskTemplate/ContainerSpec")
+}
+
+/// Removes from a canonical spec what the steps above already showed, so the field-by-field
+/// comparison does not show it again.
+fn without_shown_fields(spec: &mut Value) {
+    if let Some(container) = spec
+        .pointer_mut("/TaskTemplate/ContainerSpec")
+        .and_then(Value::as_object_mut)
+    {
+        container.remove("Secrets");
+        container.remove("Configs");
+        container.remove("Env");
+        // The credential spec's config is shown by name (credential_differences), not by ID.
+        if let Some(privileges) = container
+            .get_mut("Privileges")
             .and_then(Value::as_object_mut)
         {
-            container.remove("Secrets");
-            container.remove("Configs");
-            container.remove("Env");
-            // The credential spec's config is shown by name below, not by ID.
-            if let Some(privileges) = container
-                .get_mut("Privileges")
+            if let Some(credential) = privileges
+                .get_mut("CredentialSpec")
                 .and_then(Value::as_object_mut)
             {
-                if let Some(credential) = privileges
-                    .get_mut("CredentialSpec")
-                    .and_then(Value::as_object_mut)
-                {
-                    credential.remove("Config");
-                    if credential.is_empty() {
-                        privileges.remove("CredentialSpec");
-                    }
+                credential.remove("Config");
+                if credential.is_empty() {
+                    privileges.remove("CredentialSpec");
                 }
-                if privileges.is_empty() {
-                    container.remove("Privileges");
-                }
+            }
+            if privileges.is_empty() {
+                container.remove("Privileges");
             }
         }
     }
-    field_differences("", &live_rest, &desired_rest, &mut lines);
-    lines
 }
 
 /// What a secret or config reference mounts at one target.
