@@ -239,50 +239,67 @@ pub(super) fn restart_policy(
     problems: &mut Diagnostics,
 ) -> Option<Value> {
     if let Some(node) = policy {
-        let field = format!("{field_prefix}.deploy.restart_policy");
-        let map = mapping(node, &field, problems)?;
-        check_keys(
-            map,
-            &["condition", "delay", "max_attempts", "window"],
-            &field,
-            problems,
-        );
-        let mut out = Map::new();
-        if let Some(node) = get(map, "condition") {
-            let sub = format!("{field}.condition");
-            if let Some(condition) = text(node, &sub, problems) {
-                if !matches!(condition.as_str(), "none" | "on-failure" | "any") {
-                    problems.push(
-                        bad(
-                            node,
-                            &sub,
-                            format!("invalid restart condition {condition:?}"),
-                        )
-                        .hint("use none, on-failure or any"),
-                    );
-                } else {
-                    out.insert("Condition".into(), condition.into());
-                }
-            }
-        }
-        if let Some(node) = get(map, "delay") {
-            if let Some(nanos) = duration(node, &format!("{field}.delay"), problems) {
-                out.insert("Delay".into(), nanos.into());
-            }
-        }
-        if let Some(node) = get(map, "max_attempts") {
-            if let Some(count) = unsigned(node, &format!("{field}.max_attempts"), problems) {
-                out.insert("MaxAttempts".into(), count.into());
-            }
-        }
-        if let Some(node) = get(map, "window") {
-            if let Some(nanos) = duration(node, &format!("{field}.window"), problems) {
-                out.insert("Window".into(), nanos.into());
-            }
-        }
-        return Some(Value::Object(out));
+        return deploy_restart_policy(node, field_prefix, problems);
     }
-    let node = restart?;
+    restart_policy_of_restart(restart?, field_prefix, problems)
+}
+
+/// `deploy.restart_policy`, field by field.
+fn deploy_restart_policy(
+    node: &Node,
+    field_prefix: &str,
+    problems: &mut Diagnostics,
+) -> Option<Value> {
+    let field = format!("{field_prefix}.deploy.restart_policy");
+    let map = mapping(node, &field, problems)?;
+    check_keys(
+        map,
+        &["condition", "delay", "max_attempts", "window"],
+        &field,
+        problems,
+    );
+    let mut out = Map::new();
+    if let Some(node) = get(map, "condition") {
+        let sub = format!("{field}.condition");
+        if let Some(condition) = text(node, &sub, problems) {
+            if !matches!(condition.as_str(), "none" | "on-failure" | "any") {
+                problems.push(
+                    bad(
+                        node,
+                        &sub,
+                        format!("invalid restart condition {condition:?}"),
+                    )
+                    .hint("use none, on-failure or any"),
+                );
+            } else {
+                out.insert("Condition".into(), condition.into());
+            }
+        }
+    }
+    if let Some(node) = get(map, "delay") {
+        if let Some(nanos) = duration(node, &format!("{field}.delay"), problems) {
+            out.insert("Delay".into(), nanos.into());
+        }
+    }
+    if let Some(node) = get(map, "max_attempts") {
+        if let Some(count) = unsigned(node, &format!("{field}.max_attempts"), problems) {
+            out.insert("MaxAttempts".into(), count.into());
+        }
+    }
+    if let Some(node) = get(map, "window") {
+        if let Some(nanos) = duration(node, &format!("{field}.window"), problems) {
+            out.insert("Window".into(), nanos.into());
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// The service's `restart:` as docker/cli reads it when there is no `deploy.restart_policy`.
+fn restart_policy_of_restart(
+    node: &Node,
+    field_prefix: &str,
+    problems: &mut Diagnostics,
+) -> Option<Value> {
     let field = format!("{field_prefix}.restart");
     let policy = text(node, &field, problems)?;
     let hint =
