@@ -4,7 +4,9 @@
 //! Layers, from the edge inwards: `cli` (flags → settings, exit codes), `render` (printers),
 //! `deploy` (the workflow: prepare, plan, lock, apply), `apply` (the executor), `plan` (pure),
 //! `contents` and `observe` (the reads a plan is made from), `compose` (files → validated
-//! `model`), `diagnostic` and `error` (what goes wrong).
+//! `model`, whose raw document tree is `model::node`), `swarm` (stackroll's names, labels,
+//! versions, update states and write retries on the swarm), `diagnostic` and `error` (what goes
+//! wrong).
 
 pub mod apply;
 pub mod cli;
@@ -18,5 +20,7 @@ pub mod error;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod stacks;
+pub mod swarm;

@@ -1,10 +1,11 @@
 //! Reading the swarm state a plan is made against (`plan::Observed`): four list calls, made
 //! together. The planner itself never talks to the engine.
 
-use crate::convert::Namespace;
-use crate::engine::{Engine, EngineError, ServiceState, STACK_NAMESPACE_LABEL};
+use crate::engine::{Engine, EngineError, ServiceState};
 use crate::model::ObjectKind;
 use crate::plan::Observed;
+use crate::swarm::labels::STACK_NAMESPACE_LABEL;
+use crate::swarm::namespace::Namespace;
 
 /// Lists every secret, config, network and service; the services are split into the stack's
 /// and the others (whose references keep objects from being pruned).

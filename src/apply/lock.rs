@@ -23,26 +23,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 
-use crate::convert::Namespace;
 use crate::engine::{
     Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
     ServiceState, Spec, SwarmObject, TaskState,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
+use crate::swarm::labels::{EXPIRES_LABEL, HOLDER_LABEL, IDENTITY_LABEL, LEASE_LABEL, SINCE_LABEL};
+use crate::swarm::namespace::Namespace;
 
 use super::{Progress, Reporter};
-
-/// Label: who holds the lock, for people (`user@host pid N`).
-pub const HOLDER_LABEL: &str = "io.stackroll.lock.holder";
-/// Label: who holds the lock, precisely (see [`Identity`]).
-pub const IDENTITY_LABEL: &str = "io.stackroll.lock.identity";
-/// Label: when it was taken, seconds since the epoch on the holder's clock (for people).
-pub const SINCE_LABEL: &str = "io.stackroll.lock.since";
-/// Label: the lease in seconds, counted from the lock's last change on the engine's clock.
-pub const LEASE_LABEL: &str = "io.stackroll.lock.lease";
-/// Label: the lease's end in seconds since the epoch on the holder's clock; read only from
-/// locks without a lease label (written by older versions).
-pub const EXPIRES_LABEL: &str = "io.stackroll.lock.expires";
 
 /// The lease of a deploy's lock: renewed every third of it while the deploy works.
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -695,8 +684,8 @@ impl<E: Engine> Engine for Guarded<'_, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::progress::Recorder;
     use crate::engine::fake::FakeEngine;
+    use crate::progress::Recorder;
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

@@ -8,7 +8,6 @@
 
 pub mod lock;
 mod networks;
-pub mod progress;
 pub mod rollout;
 pub mod rotation;
 mod services;
@@ -19,11 +18,11 @@ mod versions;
 use std::time::Duration;
 
 use crate::contents::Contents;
-use crate::convert::Namespace;
 use crate::engine::{Engine, EngineError};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::Plan;
-pub use progress::{Progress, Reporter};
+use crate::progress::{Progress, Reporter};
+use crate::swarm::namespace::Namespace;
 use rollout::{RolloutFailure, Watched};
 pub use versions::{record_seal, CreatedVersions};
 
@@ -219,9 +218,9 @@ pub async fn apply<E: Engine>(
         return Ok(applied);
     }
     // Services this run did not write whose earlier rolling update is still going.
-    watched.extend(input.plan.unsettled.iter().map(|(id, name)| Watched {
-        id: id.clone(),
-        name: name.clone(),
+    watched.extend(input.plan.unsettled.iter().map(|service| Watched {
+        id: service.id.clone(),
+        name: service.name.clone(),
         replaces_tasks: true,
     }));
     kill_point(options, "during-rollout");

@@ -1,11 +1,10 @@
 //! The network writes of a plan: creating new networks before the services that use them,
 //! and removing networks the files no longer have (`--prune`) once nothing uses them.
 
-use std::time::Duration;
-
 use super::{Applied, ApplyError, ApplyOptions, FailedWrite, Progress, Reporter};
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::plan::{Operation, Plan, Resource};
+use crate::swarm::retry::remove_when_free;
 
 /// Creates the plan's networks, in order.
 pub(super) async fn create_networks<E: Engine>(
@@ -44,7 +43,7 @@ pub(super) async fn remove_networks<E: Engine>(
         let Operation::DeleteNetwork { id } = &change.operation else {
             continue;
         };
-        remove_network_when_free(engine, id, options.timeout)
+        remove_when_free(options.timeout, || engine.remove_network(id))
             .await
             .map_err(|error| {
                 let during = format!("removing network {}", change.name);
@@ -57,22 +56,4 @@ pub(super) async fn remove_networks<E: Engine>(
         applied.deleted.push(change.name.clone());
     }
     Ok(())
-}
-
-/// Removes a network, retrying while the tasks of removed services still use it.
-async fn remove_network_when_free<E: Engine>(
-    engine: &E,
-    id: &str,
-    timeout: Duration,
-) -> Result<(), EngineError> {
-    let started = std::time::Instant::now();
-    loop {
-        match engine.remove_network(id).await {
-            Ok(()) | Err(EngineError::NotFound(_)) => return Ok(()),
-            Err(EngineError::Conflict(_)) if started.elapsed() < timeout => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
 }

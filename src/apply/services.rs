@@ -13,9 +13,7 @@ use super::{
 use crate::engine::{Engine, EngineError, Spec};
 use crate::model::ObjectKind;
 use crate::plan::{Change, Operation, Plan, Resource};
-
-/// How many times a service update is retried after "update out of sequence".
-const SEQUENCE_RETRIES: usize = 3;
+use crate::swarm::retry::update_in_sequence;
 
 /// Removes the services the plan deletes (`--prune`), one after another.
 pub(super) async fn remove_services<E: Engine>(
@@ -116,35 +114,21 @@ async fn write_service<E: Engine>(
     }
 }
 
-/// Updates a service with the Version.Index it was read at. When another writer got there
-/// first ("update out of sequence"), reads it again: if it already has the desired spec
-/// nothing is written, otherwise the update is sent again with the new index (a few times).
+/// Updates a service with the Version.Index it was read at, retrying "update out of
+/// sequence" unless the live spec already is `spec` ([`update_in_sequence`]).
 pub(super) async fn update_service_in_sequence<E: Engine>(
     engine: &E,
     id: &str,
-    mut version: u64,
-    mut spec: Spec,
+    version: u64,
+    spec: Spec,
 ) -> Result<(), EngineError> {
-    let mut attempt = 0;
-    loop {
-        match engine.update_service(id, version, &spec).await {
-            Err(EngineError::OutOfSequence(_)) if attempt < SEQUENCE_RETRIES => {
-                attempt += 1;
-                tracing::info!(
-                    service = id,
-                    attempt,
-                    "update out of sequence; reading the service again"
-                );
-                let live = engine.inspect_service(id).await?;
-                crate::plan::canonical::keep_force_update(&mut spec, &live.spec);
-                if crate::plan::canonical::differences(&live.spec, &spec).is_empty() {
-                    return Ok(());
-                }
-                version = live.version;
-            }
-            other => return other,
-        }
-    }
+    update_in_sequence(engine, id, version, spec, already_written).await
+}
+
+/// Whether the live spec already is `spec` (after carrying over its ForceUpdate counter).
+fn already_written(spec: &mut Spec, live: &Spec) -> bool {
+    crate::plan::canonical::keep_force_update(spec, live);
+    crate::plan::canonical::differences(live, spec).is_empty()
 }
 
 /// The spec with the IDs of versions created in this run filled into its references.

@@ -10,13 +10,14 @@ use tempfile::TempDir;
 use super::{apply, ApplyError, ApplyInput, ApplyOptions, Progress, Reporter};
 use crate::compose::{load, LoadOptions};
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, Namespace};
+use crate::convert::ConvertedProject;
 use crate::engine::fake::FakeEngine;
 use crate::engine::Engine;
 use crate::model::ObjectKind;
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::{plan, Action, Plan, PlanError, PlanInput, Resource};
+use crate::swarm::namespace::Namespace;
 
 struct Quiet;
 impl Reporter for Quiet {
@@ -587,11 +588,11 @@ fn config_names(engine: &FakeEngine) -> Vec<String> {
 fn spoil_version_fingerprints(engine: &FakeEngine) {
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for object in engine.objects(kind) {
-            if object.labels.contains_key(crate::plan::KEY_LABEL) {
+            if object.labels.contains_key(crate::swarm::labels::KEY_LABEL) {
                 engine.set_object_label(
                     kind,
                     &object.name,
-                    crate::plan::FINGERPRINT_LABEL,
+                    crate::swarm::labels::FINGERPRINT_LABEL,
                     "spoiled",
                 );
             }
@@ -656,7 +657,7 @@ fn a_changed_content_voids_the_seal_and_only_that_key_rotates() {
         .into_iter()
         .find(|o| o.name == "demo_db_v2")
         .unwrap();
-    assert!(configs[0].labels[crate::plan::seal::SEAL_OBJECTS_LABEL].contains(&db_v2.id));
+    assert!(configs[0].labels[crate::swarm::labels::SEAL_OBJECTS_LABEL].contains(&db_v2.id));
 
     spoil_version_fingerprints(&engine);
     assert_noop(&engine, &project);
@@ -1172,9 +1173,11 @@ fn a_version_a_task_still_running_uses_is_not_pruned() {
         "no service spec names v1 any more"
     );
     assert!(
-        specs
-            .iter()
-            .any(|(spec, _)| crate::plan::prune::references(spec, ObjectKind::Secret, &v1)),
+        specs.iter().any(|specs| crate::plan::prune::references(
+            &specs.current,
+            ObjectKind::Secret,
+            &v1
+        )),
         "the running task's reference to demo_db_v1 counts"
     );
 }

@@ -12,12 +12,14 @@ use super::{
     kill_point, Applied, ApplyError, ApplyInput, ApplyOptions, FailedWrite, Progress, Reporter,
     CONCURRENT_WRITES,
 };
-use crate::engine::{Engine, EngineError, NewObject, ServiceState, Spec, SwarmObject};
+use crate::engine::{Engine, EngineError, NewObject, ServiceState, SwarmObject};
 use crate::model::{ObjectKind, SensitiveBytes};
 use crate::observe;
 use crate::plan::fingerprint::Material;
+use crate::plan::prune::{self, ServiceSpecs};
 use crate::plan::seal::{self, SealedVersion};
-use crate::plan::{prune, ObjectCreation, Observed, Operation, Resource, FINGERPRINT_LABEL};
+use crate::plan::{ObjectCreation, Observed, Operation, Resource, VersionToSeal};
+use crate::swarm::labels::FINGERPRINT_LABEL;
 
 /// A secret or config by kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -172,7 +174,13 @@ pub async fn record_seal<E: Engine>(engine: &E, input: &ApplyInput<'_>, created:
     };
     if !write.versions.is_empty() {
         let mut versions = Vec::with_capacity(write.versions.len());
-        for (kind, key, name, id) in &write.versions {
+        for VersionToSeal {
+            kind,
+            key,
+            name,
+            id,
+        } in &write.versions
+        {
             let id = match created.id(*kind, name) {
                 Some(id) => id.to_string(),
                 None if !id.is_empty() => id.clone(),
@@ -289,22 +297,28 @@ pub(super) async fn prune_versions<E: Engine>(
 pub(super) async fn live_references<E: Engine>(
     engine: &E,
     observed: &Observed,
-) -> Result<Vec<(Spec, Option<Spec>)>, EngineError> {
+) -> Result<Vec<ServiceSpecs>, EngineError> {
     let all: Vec<&ServiceState> = observed.services.iter().chain(&observed.others).collect();
     let tasks = futures_util::future::try_join_all(
         all.iter().map(|service| engine.list_tasks(&service.id)),
     )
     .await?;
-    let mut specs: Vec<(Spec, Option<Spec>)> = all
+    let mut specs: Vec<ServiceSpecs> = all
         .iter()
-        .map(|s| (s.spec.clone(), s.previous_spec.clone()))
+        .map(|s| ServiceSpecs {
+            current: s.spec.clone(),
+            previous: s.previous_spec.clone(),
+        })
         .collect();
     specs.extend(
         tasks
             .iter()
             .flatten()
             .filter(|task| !TASK_ENDED.contains(&task.state.as_str()))
-            .map(|task| (serde_json::json!({ "TaskTemplate": task.spec }), None)),
+            .map(|task| ServiceSpecs {
+                current: serde_json::json!({ "TaskTemplate": task.spec }),
+                previous: None,
+            }),
     );
     Ok(specs)
 }

@@ -3,13 +3,14 @@
 use clap::Args;
 
 use super::{load_project, print, ComposeArgs};
-use crate::convert::Namespace;
 use crate::error::CliError;
 use crate::render::config::{render_project, ConfigFormat};
+use crate::swarm::namespace::Namespace;
 
 /// Flags of `stackroll config`.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
+    /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
     /// Output format.

@@ -8,18 +8,21 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{connect, prepare, print, runtime, timeout_flag, ComposeArgs, EngineArgs};
-use crate::apply::{ApplyError, ApplyOptions, Progress, Reporter};
+use crate::apply::{ApplyError, ApplyOptions};
 use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome, Signal};
 use crate::error::CliError;
 use crate::plan::Plan;
+use crate::progress::{Progress, Reporter};
 use crate::render::plan::{render, OutputFormat, Report};
 use crate::render::progress::stderr_reporter;
 
 /// Flags of `stackroll deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Superseded versions of each secret and config to keep for rollbacks.

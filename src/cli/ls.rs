@@ -11,6 +11,7 @@ use crate::stacks::list_stacks;
 /// Flags of `stackroll ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Output format.

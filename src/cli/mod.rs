@@ -21,13 +21,13 @@ use indexmap::IndexMap;
 use crate::compose::read::read_to_limit;
 use crate::compose::{LoadOptions, MAX_FILE_BYTES};
 use crate::convert::parse_duration;
-use crate::convert::Namespace;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::render::plan::OutputFormat;
+use crate::swarm::namespace::Namespace;
 pub use config::ConfigArgs;
 pub use deploy::DeployArgs;
 pub use ls::LsArgs;
@@ -71,6 +71,7 @@ pub enum Command {
 /// Flags of `stackroll ps` and `stackroll status`.
 #[derive(Debug, Args)]
 pub struct StackArgs {
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Output format.

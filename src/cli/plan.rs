@@ -10,8 +10,10 @@ use crate::render::plan::{render, OutputFormat, Report};
 /// Flags of `stackroll plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Output format.

@@ -1,10 +1,10 @@
 //! `stackroll ps`: list the tasks of a stack.
 
 use super::{connect, print, runtime, StackArgs};
-use crate::convert::Namespace;
 use crate::error::CliError;
 use crate::render::stacks::render_tasks;
 use crate::stacks::stack_tasks;
+use crate::swarm::namespace::Namespace;
 
 /// Lists the stack's tasks and prints them.
 pub(super) fn run(args: &StackArgs) -> Result<i32, CliError> {

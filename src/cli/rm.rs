@@ -6,15 +6,16 @@ use clap::Args;
 
 use super::{connect, print, runtime, timeout_flag, StackArgs};
 use crate::apply::lock::LockTiming;
-use crate::convert::Namespace;
 use crate::error::CliError;
 use crate::render::progress::stderr_reporter;
 use crate::render::stacks::render_removed;
 use crate::stacks::remove_stack;
+use crate::swarm::namespace::Namespace;
 
 /// Flags of `stackroll rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
+    /// Which stack, on which engine.
     #[command(flatten)]
     pub stack: StackArgs,
     /// How long to wait for services to go away, e.g. 2m.

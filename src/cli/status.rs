@@ -1,10 +1,10 @@
 //! `stackroll status`: each secret's and config's versions and each service's rollout state.
 
 use super::{connect, print, runtime, StackArgs};
-use crate::convert::Namespace;
 use crate::error::CliError;
 use crate::render::stacks::render_status;
 use crate::stacks::stack_status;
+use crate::swarm::namespace::Namespace;
 
 /// Reads the stack's status and prints it.
 pub(super) fn run(args: &StackArgs) -> Result<i32, CliError> {

@@ -4,12 +4,13 @@ use clap::Args;
 
 use super::{connect, print, runtime, EngineArgs};
 use crate::apply::lock;
-use crate::convert::Namespace;
 use crate::error::CliError;
+use crate::swarm::namespace::Namespace;
 
 /// Flags of `stackroll unlock`.
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
+    /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// The stack name.

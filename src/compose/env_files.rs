@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::read::{read_file, ReadError};
 use super::validate::FilePolicy;
-use crate::compose::node::Node;
+use crate::model::node::Node;
 use crate::model::{EnvFileRead, EnvFiles, Project, SensitiveBytes};
 
 /// Reads every env file a service of `project` names (each path once).

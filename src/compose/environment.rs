@@ -4,8 +4,8 @@
 use indexmap::{IndexMap, IndexSet};
 
 use super::interpolate::{interpolate_within, InterpolationError, MAX_OUTPUT_BYTES};
-use super::node::{Node, ScalarStyle, Value};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::{Node, ScalarStyle, Value};
 
 /// The variables visible to a project. The process environment wins over env files.
 /// `Debug` shows variable names only: values may be secrets.

@@ -67,14 +67,27 @@ pub enum InterpolationError {
     /// `${VAR:?message}` or `${VAR?message}` with the variable missing (or empty for `:?`).
     /// `message` is the text written after `?`, its variables not substituted.
     #[error("required variable {name} is missing a value{}", message_suffix(.message))]
-    Required { name: String, message: String },
+    Required {
+        /// The variable.
+        name: String,
+        /// The text written after `?`.
+        message: String,
+    },
     /// The text is not valid Compose interpolation syntax: the `${` at character `position`
     /// (1-based, counted in the whole input) starts a malformed expression.
     #[error("invalid interpolation format at character {position} of the value: {reason}")]
-    Syntax { position: usize, reason: String },
+    Syntax {
+        /// Where the malformed `${` starts, in characters from 1.
+        position: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Interpolating would produce more than `limit` bytes.
     #[error("interpolation would produce more than {limit} bytes")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 /// `": message"`, or nothing for an empty message (as compose-go prints it).
@@ -116,6 +129,14 @@ pub fn interpolate_within(
         value,
         unset: state.unset,
     })
+}
+
+/// What one `${...}` expression expands to.
+struct Expansion {
+    /// The replacement text.
+    text: String,
+    /// The byte of the template after the expression's closing brace.
+    end: usize,
 }
 
 /// The operator of a `${NAME<op>ARG}` expression.
@@ -259,7 +280,6 @@ impl State<'_> {
                 format!("variables are nested more than {MAX_DEPTH} levels deep"),
             ));
         }
-        let bytes = template.as_bytes();
         let mut out = String::with_capacity(template.len().min(self.limit));
         // Start of the literal text not yet copied to `out`.
         let mut literal = 0;
@@ -292,76 +312,92 @@ impl State<'_> {
 
             // `${`
             self.push(&mut out, &template[literal..p])?;
-            let name_start = p + 2;
-            let len = name_len(&template[name_start..]);
-            if len == 0 {
-                return Err(self.syntax(base + p, "`${` must be followed by a variable name"));
-            }
-            let name = &template[name_start..name_start + len];
-            let q = name_start + len;
-            let (op, colon, arg_start) = match (bytes.get(q), bytes.get(q + 1)) {
-                (Some(b'}'), _) => {
-                    let value = self.plain(name);
-                    self.push(&mut out, &value)?;
-                    i = q + 1;
-                    literal = i;
-                    continue;
-                }
-                (Some(b':'), Some(b'-')) => (Op::Default, true, q + 2),
-                (Some(b':'), Some(b'?')) => (Op::Required, true, q + 2),
-                (Some(b':'), Some(b'+')) => (Op::Alternative, true, q + 2),
-                (Some(b'-'), _) => (Op::Default, false, q + 1),
-                (Some(b'?'), _) => (Op::Required, false, q + 1),
-                (Some(b'+'), _) => (Op::Alternative, false, q + 1),
-                _ => {
-                    return Err(self.syntax(
-                        base + p,
-                        format!(
-                            "expected `}}` or one of `:-`, `-`, `:?`, `?`, `:+`, `+` after `${{{name}`"
-                        ),
-                    ));
-                }
-            };
-            let close = match find_extent(bytes, p) {
-                Extent::Balanced(close) => close,
-                Extent::Unbalanced { line_end } => match template[arg_start..line_end].rfind('}') {
-                    Some(off) => arg_start + off,
-                    None => {
-                        return Err(self.syntax(
-                            base + p,
-                            format!("`${{{name}` has no closing `}}` on the same line"),
-                        ));
-                    }
-                },
-            };
-            let arg = &template[arg_start..close];
-            let value = self.lookup(name);
-            let missing = match &value {
-                None => true,
-                Some(v) => colon && v.is_empty(),
-            };
-            let replacement = match op {
-                Op::Default if missing => self.substitute(arg, depth + 1, base + arg_start)?,
-                Op::Alternative if value.is_some() && !missing => {
-                    self.substitute(arg, depth + 1, base + arg_start)?
-                }
-                Op::Required if missing => {
-                    // Checked as compose-go checks it, but reported as written: the variables
-                    // in it may hold secrets.
-                    self.substitute(arg, depth + 1, base + arg_start)?;
-                    return Err(InterpolationError::Required {
-                        name: name.to_string(),
-                        message: arg.to_string(),
-                    });
-                }
-                _ => value.unwrap_or_default(),
-            };
-            self.push(&mut out, &replacement)?;
-            i = close + 1;
+            let expansion = self.braced(template, depth, base, p)?;
+            self.push(&mut out, &expansion.text)?;
+            i = expansion.end;
             literal = i;
         }
         self.push(&mut out, &template[literal..])?;
         Ok(out)
+    }
+
+    /// One `${...}` expression, whose `$` is at byte `p` of `template`: its replacement and
+    /// the byte after its closing brace.
+    fn braced(
+        &mut self,
+        template: &str,
+        depth: usize,
+        base: usize,
+        p: usize,
+    ) -> Result<Expansion, InterpolationError> {
+        let bytes = template.as_bytes();
+        let name_start = p + 2;
+        let len = name_len(&template[name_start..]);
+        if len == 0 {
+            return Err(self.syntax(base + p, "`${` must be followed by a variable name"));
+        }
+        let name = &template[name_start..name_start + len];
+        let q = name_start + len;
+        let (op, colon, arg_start) = match (bytes.get(q), bytes.get(q + 1)) {
+            (Some(b'}'), _) => {
+                return Ok(Expansion {
+                    text: self.plain(name),
+                    end: q + 1,
+                })
+            }
+            (Some(b':'), Some(b'-')) => (Op::Default, true, q + 2),
+            (Some(b':'), Some(b'?')) => (Op::Required, true, q + 2),
+            (Some(b':'), Some(b'+')) => (Op::Alternative, true, q + 2),
+            (Some(b'-'), _) => (Op::Default, false, q + 1),
+            (Some(b'?'), _) => (Op::Required, false, q + 1),
+            (Some(b'+'), _) => (Op::Alternative, false, q + 1),
+            _ => {
+                return Err(self.syntax(
+                    base + p,
+                    format!(
+                        "expected `}}` or one of `:-`, `-`, `:?`, `?`, `:+`, `+` after `${{{name}`"
+                    ),
+                ));
+            }
+        };
+        let close = match find_extent(bytes, p) {
+            Extent::Balanced(close) => close,
+            Extent::Unbalanced { line_end } => match template[arg_start..line_end].rfind('}') {
+                Some(off) => arg_start + off,
+                None => {
+                    return Err(self.syntax(
+                        base + p,
+                        format!("`${{{name}` has no closing `}}` on the same line"),
+                    ));
+                }
+            },
+        };
+        let arg = &template[arg_start..close];
+        let value = self.lookup(name);
+        let missing = match &value {
+            None => true,
+            Some(v) => colon && v.is_empty(),
+        };
+        let replacement = match op {
+            Op::Default if missing => self.substitute(arg, depth + 1, base + arg_start)?,
+            Op::Alternative if value.is_some() && !missing => {
+                self.substitute(arg, depth + 1, base + arg_start)?
+            }
+            Op::Required if missing => {
+                // Checked as compose-go checks it, but reported as written: the variables
+                // in it may hold secrets.
+                self.substitute(arg, depth + 1, base + arg_start)?;
+                return Err(InterpolationError::Required {
+                    name: name.to_string(),
+                    message: arg.to_string(),
+                });
+            }
+            _ => value.unwrap_or_default(),
+        };
+        Ok(Expansion {
+            text: replacement,
+            end: close + 1,
+        })
     }
 }
 

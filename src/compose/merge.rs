@@ -7,7 +7,7 @@
 
 use indexmap::IndexMap;
 
-use super::node::{Entry, MergeTag, Node, Value};
+use crate::model::node::{Entry, MergeTag, Node, Value};
 use crate::model::ObjectKind;
 
 /// Merges `later` into `earlier` (both whole Compose documents).
@@ -154,9 +154,9 @@ fn keyed_to_map(node: Node) -> IndexMap<String, Entry> {
                 let value = Value::Scalar(
                     value.clone().unwrap_or_default(),
                     if value.is_some() {
-                        super::node::ScalarStyle::String
+                        crate::model::node::ScalarStyle::String
                     } else {
-                        super::node::ScalarStyle::Plain
+                        crate::model::node::ScalarStyle::Plain
                     },
                 );
                 let location = item.location.clone();

@@ -9,7 +9,6 @@ pub mod env_files;
 pub mod environment;
 pub mod interpolate;
 pub mod merge;
-pub mod node;
 pub mod normalize;
 pub mod read;
 pub mod rotation;

@@ -9,8 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::environment::Environment;
-use super::node::{Entry, Node, ScalarStyle, Typed, Value};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::model::node::{Entry, Node, ScalarStyle, Typed, Value};
 use crate::model::{
     Definition, FileReference, Located, ObjectKind, Project, SensitiveBytes, Service, Source,
 };
@@ -61,6 +61,39 @@ pub fn normalize(
         );
         return (project, rejected);
     };
+    check_top_level_keys(top, diagnostics);
+    if let Some(name) = top.get("name") {
+        project.name = string_field(&name.value, "name", diagnostics);
+    }
+    project.networks = top.get("networks").map(|entry| entry.value.clone());
+    project.volumes = top.get("volumes").map(|entry| entry.value.clone());
+    for kind in [ObjectKind::Secret, ObjectKind::Config] {
+        let Some(section) = top.get(kind.plural()) else {
+            continue;
+        };
+        let Some(map) = mapping(&section.value, kind.plural(), diagnostics) else {
+            continue;
+        };
+        let definitions = definitions(kind, map, environment, &mut rejected, diagnostics);
+        match kind {
+            ObjectKind::Secret => project.secrets = definitions,
+            ObjectKind::Config => project.configs = definitions,
+        }
+    }
+    if let Some(services) = top.get("services") {
+        if let Some(map) = mapping(&services.value, "services", diagnostics) {
+            for (name, entry) in map {
+                if let Some(service) = service(name, entry, diagnostics) {
+                    project.services.insert(name.clone(), service);
+                }
+            }
+        }
+    }
+    (project, rejected)
+}
+
+/// Reports top-level keys Compose does not have, and the obsolete `version`.
+fn check_top_level_keys(top: &IndexMap<String, Entry>, diagnostics: &mut Diagnostics) {
     for (key, entry) in top {
         if key.starts_with("x-") {
             continue;
@@ -88,46 +121,28 @@ pub fn normalize(
             .hint("remove it"),
         );
     }
-    if let Some(name) = top.get("name") {
-        project.name = string_field(&name.value, "name", diagnostics);
-    }
-    project.networks = top.get("networks").map(|entry| entry.value.clone());
-    project.volumes = top.get("volumes").map(|entry| entry.value.clone());
-    for kind in [ObjectKind::Secret, ObjectKind::Config] {
-        let Some(section) = top.get(kind.plural()) else {
-            continue;
-        };
-        let Some(map) = mapping(&section.value, kind.plural(), diagnostics) else {
-            continue;
-        };
-        let definitions = map
-            .iter()
-            .filter_map(|(key, entry)| {
-                let field = format!("{}.{key}", kind.plural());
-                let Some(definition) =
-                    definition(kind, key, entry, &field, environment, diagnostics)
-                else {
-                    rejected.insert((kind, key.clone()));
-                    return None;
-                };
-                Some((key.clone(), definition))
-            })
-            .collect();
-        match kind {
-            ObjectKind::Secret => project.secrets = definitions,
-            ObjectKind::Config => project.configs = definitions,
-        }
-    }
-    if let Some(services) = top.get("services") {
-        if let Some(map) = mapping(&services.value, "services", diagnostics) {
-            for (name, entry) in map {
-                if let Some(service) = service(name, entry, diagnostics) {
-                    project.services.insert(name.clone(), service);
-                }
-            }
-        }
-    }
-    (project, rejected)
+}
+
+/// The secret or config definitions of one top-level section; the keys of those that cannot
+/// be read go to `rejected`, so references to them are not reported again.
+fn definitions(
+    kind: ObjectKind,
+    map: &IndexMap<String, Entry>,
+    environment: &Environment,
+    rejected: &mut Rejected,
+    diagnostics: &mut Diagnostics,
+) -> IndexMap<String, Definition> {
+    map.iter()
+        .filter_map(|(key, entry)| {
+            let field = format!("{}.{key}", kind.plural());
+            let Some(definition) = definition(kind, key, entry, &field, environment, diagnostics)
+            else {
+                rejected.insert((kind, key.clone()));
+                return None;
+            };
+            Some((key.clone(), definition))
+        })
+        .collect()
 }
 
 fn service(name: &str, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<Service> {
@@ -198,53 +213,11 @@ fn reference(
     field: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<FileReference> {
-    let location = item.location.clone();
     let Some(map) = item.as_map() else {
-        let Some(source) = item.scalar_text() else {
-            diagnostics.push(
-                Diagnostic::error(
-                    Some(location),
-                    format!(
-                        "a {} reference must be a key or a mapping, not {}",
-                        kind.noun(),
-                        item.kind_name()
-                    ),
-                )
-                .field(field)
-                .hint("write `- KEY` or `- source: KEY`"),
-            );
-            return None;
-        };
-        return Some(FileReference {
-            source: Located {
-                value: source.to_string(),
-                location: location.clone(),
-            },
-            target: source.to_string(),
-            uid: "0".into(),
-            gid: "0".into(),
-            mode: DEFAULT_MODE,
-            location,
-        });
+        return short_reference(kind, item, field, diagnostics);
     };
-    let mut ok = true;
-    for (key, entry) in map {
-        if !REFERENCE_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
-            ok = false;
-            diagnostics.push(
-                Diagnostic::error(
-                    Some(entry.key_location.clone()),
-                    format!("unknown key \"{key}\""),
-                )
-                .field(format!("{field}.{key}"))
-                .hint(format!(
-                    "a {} reference takes {}",
-                    kind.noun(),
-                    REFERENCE_KEYS.join(", ")
-                )),
-            );
-        }
-    }
+    let location = item.location.clone();
+    let ok = reference_keys_allowed(kind, map, field, diagnostics);
     let Some(source_entry) = map.get("source") else {
         diagnostics.push(
             Diagnostic::error(
@@ -266,23 +239,7 @@ fn reference(
     };
     let uid = id_field(map.get("uid"), "uid", field, diagnostics);
     let gid = id_field(map.get("gid"), "gid", field, diagnostics);
-    let mode = match map.get("mode") {
-        None => Some(DEFAULT_MODE),
-        Some(entry) => match parse_mode(&entry.value) {
-            Ok(mode) => Some(mode),
-            Err(problem) => {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Some(entry.value.location.clone()),
-                        format!("invalid mode: {problem}"),
-                    )
-                    .field(format!("{field}.mode"))
-                    .hint("write octal permission bits such as 0400 or \"0440\" (at most 07777)"),
-                );
-                None
-            }
-        },
-    };
+    let mode = mode_field(map.get("mode"), field, diagnostics);
     match (ok, source, target, uid, gid, mode) {
         (true, Some(source), Some(target), Some(uid), Some(gid), Some(mode)) => {
             Some(FileReference {
@@ -298,6 +255,91 @@ fn reference(
             })
         }
         _ => None,
+    }
+}
+
+/// A reference written as a bare key: `- KEY` mounts it at its key, owned by root, mode 0444.
+fn short_reference(
+    kind: ObjectKind,
+    item: &Node,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<FileReference> {
+    let location = item.location.clone();
+    let Some(source) = item.scalar_text() else {
+        diagnostics.push(
+            Diagnostic::error(
+                Some(location),
+                format!(
+                    "a {} reference must be a key or a mapping, not {}",
+                    kind.noun(),
+                    item.kind_name()
+                ),
+            )
+            .field(field)
+            .hint("write `- KEY` or `- source: KEY`"),
+        );
+        return None;
+    };
+    Some(FileReference {
+        source: Located {
+            value: source.to_string(),
+            location: location.clone(),
+        },
+        target: source.to_string(),
+        uid: "0".into(),
+        gid: "0".into(),
+        mode: DEFAULT_MODE,
+        location,
+    })
+}
+
+/// Whether a long-syntax reference has only the keys a reference takes; reports every other.
+fn reference_keys_allowed(
+    kind: ObjectKind,
+    map: &IndexMap<String, Entry>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut ok = true;
+    for (key, entry) in map {
+        if !REFERENCE_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
+            ok = false;
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(entry.key_location.clone()),
+                    format!("unknown key \"{key}\""),
+                )
+                .field(format!("{field}.{key}"))
+                .hint(format!(
+                    "a {} reference takes {}",
+                    kind.noun(),
+                    REFERENCE_KEYS.join(", ")
+                )),
+            );
+        }
+    }
+    ok
+}
+
+/// A reference's `mode:`, the default when it has none; `None` (reported) when invalid.
+fn mode_field(entry: Option<&Entry>, field: &str, diagnostics: &mut Diagnostics) -> Option<u32> {
+    match entry {
+        None => Some(DEFAULT_MODE),
+        Some(entry) => match parse_mode(&entry.value) {
+            Ok(mode) => Some(mode),
+            Err(problem) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Some(entry.value.location.clone()),
+                        format!("invalid mode: {problem}"),
+                    )
+                    .field(format!("{field}.mode"))
+                    .hint("write octal permission bits such as 0400 or \"0440\" (at most 07777)"),
+                );
+                None
+            }
+        },
     }
 }
 
@@ -361,6 +403,8 @@ fn id_field(
     }
 }
 
+/// One secret or config definition, checked step by step: its keys, `external:`, `name:`, its
+/// one source, then labels and driver options. Every problem is reported before giving up.
 fn definition(
     kind: ObjectKind,
     key: &str,
@@ -370,8 +414,75 @@ fn definition(
     diagnostics: &mut Diagnostics,
 ) -> Option<Definition> {
     let at_key = Some(entry.key_location.clone());
-    let noun = kind.noun();
     let map = mapping(&entry.value, field, diagnostics)?;
+    let mut ok = definition_keys_allowed(kind, map, field, diagnostics);
+    let external = external(map, field, diagnostics);
+    ok &= external.is_some();
+    let External {
+        external,
+        legacy_name,
+    } = external.unwrap_or_default();
+    let mut name = map.get("name").and_then(|entry| {
+        string_field(&entry.value, &format!("{field}.name"), diagnostics).map(|value| Located {
+            value,
+            location: entry.value.location.clone(),
+        })
+    });
+    if legacy_name.is_some() {
+        if name.is_some() {
+            ok = false;
+            diagnostics.push(
+                Diagnostic::error(
+                    at_key.clone(),
+                    format!(
+                        "{} \"{key}\" sets both \"external.name\" and \"name\"",
+                        kind.noun()
+                    ),
+                )
+                .field(field)
+                .hint("keep only `name:` (with `external: true`)"),
+            );
+        }
+        name = legacy_name;
+    }
+    let which = one_source(kind, key, map, external, at_key, field, diagnostics)?;
+    let source = source(which, kind, &map[which], field, environment, diagnostics)?;
+    let labels = string_map(map.get("labels"), &format!("{field}.labels"), diagnostics);
+    let driver_opts = string_map(
+        map.get("driver_opts"),
+        &format!("{field}.driver_opts"),
+        diagnostics,
+    );
+    let template_driver = map.get("template_driver").and_then(|entry| {
+        string_field(
+            &entry.value,
+            &format!("{field}.template_driver"),
+            diagnostics,
+        )
+    });
+    ok.then(|| Definition {
+        key: key.to_string(),
+        kind,
+        source,
+        name,
+        labels,
+        driver_opts,
+        template_driver,
+        rotation: map
+            .get(super::rotation::KEY)
+            .and_then(|entry| super::rotation::parse(entry, field, diagnostics)),
+        location: entry.key_location.clone(),
+    })
+}
+
+/// Whether a definition has only keys its kind allows; reports every other one.
+fn definition_keys_allowed(
+    kind: ObjectKind,
+    map: &IndexMap<String, Entry>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let noun = kind.noun();
     let mut ok = true;
     for (name, value) in map {
         if !DEFINITION_KEYS.contains(&name.as_str()) && !name.starts_with("x-") {
@@ -414,16 +525,34 @@ fn definition(
             }),
         );
     }
-    // `external: {name: x}` is the legacy spelling of `external: true` + `name: x`.
-    let mut external = false;
-    let mut external_name = None;
+    ok
+}
+
+/// `external:` as written: whether the definition is external, and the name its legacy
+/// mapping form gives.
+#[derive(Default)]
+struct External {
+    /// `external: true` (or the legacy mapping).
+    external: bool,
+    /// `external: {name: x}`'s name.
+    legacy_name: Option<Located<String>>,
+}
+
+/// Reads `external:`; `None` (reported) when it is neither a boolean nor a mapping.
+/// (`external: {name: x}` is the legacy spelling of `external: true` + `name: x`.)
+fn external(
+    map: &IndexMap<String, Entry>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<External> {
+    let mut external = External::default();
     if let Some(entry) = map.get("external") {
         match (&entry.value.typed(), entry.value.as_map()) {
-            (Some(Typed::Bool(value)), _) => external = *value,
+            (Some(Typed::Bool(value)), _) => external.external = *value,
             (_, Some(legacy)) => {
-                external = true;
+                external.external = true;
                 if let Some(name) = legacy.get("name") {
-                    external_name =
+                    external.legacy_name =
                         string_field(&name.value, &format!("{field}.external.name"), diagnostics)
                             .map(|value| Located {
                                 value,
@@ -432,7 +561,6 @@ fn definition(
                 }
             }
             _ => {
-                ok = false;
                 diagnostics.push(
                     Diagnostic::error(
                         Some(entry.value.location.clone()),
@@ -444,29 +572,25 @@ fn definition(
                     .field(format!("{field}.external"))
                     .hint("write `external: true`"),
                 );
+                return None;
             }
         }
     }
-    let mut name = map.get("name").and_then(|entry| {
-        string_field(&entry.value, &format!("{field}.name"), diagnostics).map(|value| Located {
-            value,
-            location: entry.value.location.clone(),
-        })
-    });
-    if external_name.is_some() {
-        if name.is_some() {
-            ok = false;
-            diagnostics.push(
-                Diagnostic::error(
-                    at_key.clone(),
-                    format!("{noun} \"{key}\" sets both \"external.name\" and \"name\""),
-                )
-                .field(field)
-                .hint("keep only `name:` (with `external: true`)"),
-            );
-        }
-        name = external_name;
-    }
+    Some(external)
+}
+
+/// Which one source the definition names (`file`, `environment`, `external`, `content` or
+/// `driver`); none or several is an error.
+fn one_source(
+    kind: ObjectKind,
+    key: &str,
+    map: &IndexMap<String, Entry>,
+    external: bool,
+    at_key: Option<Location>,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<&'static str> {
+    let noun = kind.noun();
     let sources: Vec<&str> = ["file", "environment", "external", "content", "driver"]
         .into_iter()
         .filter(|source| match *source {
@@ -474,7 +598,7 @@ fn definition(
             _ => map.contains_key(*source),
         })
         .collect();
-    let source = match sources.as_slice() {
+    match sources.as_slice() {
         [] => {
             diagnostics.push(
                 Diagnostic::error(at_key, format!("{noun} \"{key}\" has no source"))
@@ -488,7 +612,7 @@ fn definition(
                         }
                     }),
             );
-            return None;
+            None
         }
         [_, _, ..] => {
             diagnostics.push(
@@ -502,36 +626,10 @@ fn definition(
                 .field(field)
                 .hint("keep exactly one of them"),
             );
-            return None;
+            None
         }
-        [single] => source(single, kind, &map[*single], field, environment, diagnostics)?,
-    };
-    let labels = string_map(map.get("labels"), &format!("{field}.labels"), diagnostics);
-    let driver_opts = string_map(
-        map.get("driver_opts"),
-        &format!("{field}.driver_opts"),
-        diagnostics,
-    );
-    let template_driver = map.get("template_driver").and_then(|entry| {
-        string_field(
-            &entry.value,
-            &format!("{field}.template_driver"),
-            diagnostics,
-        )
-    });
-    ok.then(|| Definition {
-        key: key.to_string(),
-        kind,
-        source,
-        name,
-        labels,
-        driver_opts,
-        template_driver,
-        rotation: map
-            .get(super::rotation::KEY)
-            .and_then(|entry| super::rotation::parse(entry, field, diagnostics)),
-        location: entry.key_location.clone(),
-    })
+        [single] => Some(single),
+    }
 }
 
 fn source(

@@ -15,8 +15,8 @@
 
 use indexmap::IndexMap;
 
-use super::node::{Entry, Node, Value};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::{Entry, Node, Value};
 use crate::model::{
     Definition, Located, ObjectKind, Project, RotationOwner, RotationPolicy, RotationStep, Source,
 };

@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::node::Node;
+use indexmap::IndexMap;
+
 use super::normalize::{self, Rejected};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::model::node::Node;
 use crate::model::{Definition, Located, ObjectKind, Project, Service, Source};
 
 /// Longest name Swarm accepts for a secret or config.
@@ -30,119 +32,10 @@ pub fn validate(
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let definitions = project.definitions(kind);
         for service in project.services.values() {
-            let mut targets: HashMap<String, &Location> = HashMap::new();
-            for (index, reference) in service.references(kind).iter().enumerate() {
-                let field = format!("services.{}.{}[{index}]", service.name, kind.plural());
-                let source = &reference.source.value;
-                if !definitions.contains_key(source) && !rejected.contains(&(kind, source.clone()))
-                {
-                    let defined: Vec<&str> = definitions.keys().map(String::as_str).collect();
-                    let hint = if defined.is_empty() {
-                        format!("define it under the top-level `{}:` key", kind.plural())
-                    } else {
-                        format!(
-                            "define it under the top-level `{}:` key, or use one of: {}",
-                            kind.plural(),
-                            defined.join(", ")
-                        )
-                    };
-                    diagnostics.push(
-                        Diagnostic::error(
-                            Some(reference.source.location.clone()),
-                            format!(
-                                "{} \"{}\" is not defined",
-                                kind.noun(),
-                                reference.source.value
-                            ),
-                        )
-                        .field(format!("{field}.source"))
-                        .hint(hint),
-                    );
-                }
-                let earlier = &service.references(kind)[..index];
-                if let Some(twin) = earlier.iter().find(|r| {
-                    r.source.value == reference.source.value
-                        && (r.uid != reference.uid
-                            || r.gid != reference.gid
-                            || r.mode != reference.mode)
-                }) {
-                    diagnostics.push(
-                        Diagnostic::warning(
-                            Some(reference.location.clone()),
-                            format!(
-                                "{} \"{}\" is mounted twice with a different owner or mode",
-                                kind.noun(),
-                                reference.source.value
-                            ),
-                        )
-                        .field(field.clone())
-                        .hint(format!(
-                            "the engine writes one file per {} and task, so both targets get one owner and mode: stackroll gives both the most restrictive of this one and {}; use one mode, or two {}",
-                            kind.noun(),
-                            twin.location,
-                            kind.plural()
-                        )),
-                    );
-                }
-                let target = kind.effective_target(&reference.target);
-                if let Some(first) = targets.get(&target) {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            Some(reference.location.clone()),
-                            format!("conflicting target \"{target}\""),
-                        )
-                        .field(field)
-                        .hint(format!(
-                            "{first} already mounts a {} there; give one of them another `target:`",
-                            kind.noun()
-                        )),
-                    );
-                } else {
-                    targets.insert(target, &reference.location);
-                }
-            }
+            check_references(service, kind, definitions, rejected, diagnostics);
         }
         for definition in definitions.values() {
-            check_source(definition, policy, diagnostics);
-            if let Some(name) = &definition.name {
-                let room = if definition.is_external() {
-                    0
-                } else {
-                    VERSION_SUFFIX_ROOM
-                };
-                if let Some(problem) = swarm_name_problem(&name.value, room) {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            Some(name.location.clone()),
-                            format!("invalid swarm name {:?}: {problem}", name.value),
-                        )
-                        .field(format!("{}.{}.name", kind.plural(), definition.key))
-                        .hint("Swarm names use letters, digits, `-`, `_` and `.`, start and end with a letter or digit, and are at most 64 characters"),
-                    );
-                }
-            }
-            let used = project.services.values().any(|service| {
-                service
-                    .references(kind)
-                    .iter()
-                    .any(|r| r.source.value == definition.key)
-                    || (kind == ObjectKind::Config
-                        && credential_spec_config(service) == Some(&definition.key))
-            });
-            if !used {
-                diagnostics.push(
-                    Diagnostic::warning(
-                        Some(definition.location.clone()),
-                        format!(
-                            "{} \"{}\" is declared but not used",
-                            kind.noun(),
-                            definition.key
-                        ),
-                    )
-                    .field(format!("{}.{}", kind.plural(), definition.key))
-                    .hint("reference it from a service or remove it"),
-                );
-            }
+            check_definition(project, definition, policy, diagnostics);
         }
     }
 }
@@ -199,6 +92,135 @@ fn check_reserved_labels(definition: &Definition, diagnostics: &mut Diagnostics)
     }
 }
 
+/// A service's references to secrets or configs of `kind`: each defined, one owner and mode
+/// per object, one object per target.
+fn check_references(
+    service: &Service,
+    kind: ObjectKind,
+    definitions: &IndexMap<String, Definition>,
+    rejected: &Rejected,
+    diagnostics: &mut Diagnostics,
+) {
+    let mut targets: HashMap<String, &Location> = HashMap::new();
+    for (index, reference) in service.references(kind).iter().enumerate() {
+        let field = format!("services.{}.{}[{index}]", service.name, kind.plural());
+        let source = &reference.source.value;
+        if !definitions.contains_key(source) && !rejected.contains(&(kind, source.clone())) {
+            let defined: Vec<&str> = definitions.keys().map(String::as_str).collect();
+            let hint = if defined.is_empty() {
+                format!("define it under the top-level `{}:` key", kind.plural())
+            } else {
+                format!(
+                    "define it under the top-level `{}:` key, or use one of: {}",
+                    kind.plural(),
+                    defined.join(", ")
+                )
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(reference.source.location.clone()),
+                    format!(
+                        "{} \"{}\" is not defined",
+                        kind.noun(),
+                        reference.source.value
+                    ),
+                )
+                .field(format!("{field}.source"))
+                .hint(hint),
+            );
+        }
+        let earlier = &service.references(kind)[..index];
+        if let Some(twin) = earlier.iter().find(|r| {
+            r.source.value == reference.source.value
+                && (r.uid != reference.uid || r.gid != reference.gid || r.mode != reference.mode)
+        }) {
+            diagnostics.push(
+                Diagnostic::warning(
+                    Some(reference.location.clone()),
+                    format!(
+                        "{} \"{}\" is mounted twice with a different owner or mode",
+                        kind.noun(),
+                        reference.source.value
+                    ),
+                )
+                .field(field.clone())
+                .hint(format!(
+                    "the engine writes one file per {} and task, so both targets get one owner and mode: stackroll gives both the most restrictive of this one and {}; use one mode, or two {}",
+                    kind.noun(),
+                    twin.location,
+                    kind.plural()
+                )),
+            );
+        }
+        let target = kind.effective_target(&reference.target);
+        if let Some(first) = targets.get(&target) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(reference.location.clone()),
+                    format!("conflicting target \"{target}\""),
+                )
+                .field(field)
+                .hint(format!(
+                    "{first} already mounts a {} there; give one of them another `target:`",
+                    kind.noun()
+                )),
+            );
+        } else {
+            targets.insert(target, &reference.location);
+        }
+    }
+}
+
+/// A secret or config definition: its source, its swarm name, and whether anything uses it.
+fn check_definition(
+    project: &Project,
+    definition: &Definition,
+    policy: &FilePolicy,
+    diagnostics: &mut Diagnostics,
+) {
+    let kind = definition.kind;
+    check_source(definition, policy, diagnostics);
+    if let Some(name) = &definition.name {
+        let room = if definition.is_external() {
+            0
+        } else {
+            VERSION_SUFFIX_ROOM
+        };
+        if let Some(problem) = swarm_name_problem(&name.value, room) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(name.location.clone()),
+                    format!("invalid swarm name {:?}: {problem}", name.value),
+                )
+                .field(format!("{}.{}.name", kind.plural(), definition.key))
+                .hint("Swarm names use letters, digits, `-`, `_` and `.`, start and end with a letter or digit, and are at most 64 characters"),
+            );
+        }
+    }
+    let used = project.services.values().any(|service| {
+        service
+            .references(kind)
+            .iter()
+            .any(|r| r.source.value == definition.key)
+            || (kind == ObjectKind::Config
+                && credential_spec_config(service) == Some(&definition.key))
+    });
+    if !used {
+        diagnostics.push(
+            Diagnostic::warning(
+                Some(definition.location.clone()),
+                format!(
+                    "{} \"{}\" is declared but not used",
+                    kind.noun(),
+                    definition.key
+                ),
+            )
+            .field(format!("{}.{}", kind.plural(), definition.key))
+            .hint("reference it from a service or remove it"),
+        );
+    }
+}
+
 /// The label prefix stackroll keeps for itself.
 const RESERVED_LABEL_PREFIX: &str = "io.stackroll.";
 
@@ -210,7 +232,7 @@ fn credential_spec_config(service: &crate::model::Service) -> Option<&String> {
         .as_map()?
         .get("config")?;
     match &entry.value.value {
-        crate::compose::node::Value::Scalar(text, _) => Some(text),
+        crate::model::node::Value::Scalar(text, _) => Some(text),
         _ => None,
     }
 }

@@ -15,8 +15,8 @@ use serde_saphyr::granit_parser::{
     StrInput,
 };
 
-use super::node::{Entry, MergeTag, Node, ScalarStyle, Value};
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
+use crate::model::node::{Entry, MergeTag, Node, ScalarStyle, Value};
 
 /// Most values a document may hold once aliases are expanded (an alias bomb stops here).
 pub const MAX_VALUES: usize = 1_000_000;
@@ -227,14 +227,7 @@ impl<'a> Composer<'a> {
             Event::SequenceStart(_, anchor, tag) => {
                 self.count(Self::one(0), &span)?;
                 let (merge_tag, _) = self.tag(tag.as_deref(), &location);
-                let mut items = Vec::new();
-                loop {
-                    let (event, span) = self.next()?;
-                    if matches!(event, Event::SequenceEnd) {
-                        break;
-                    }
-                    items.push(self.node(event, span, depth + 1)?);
-                }
+                let items = self.sequence(depth)?;
                 (
                     Node {
                         value: Value::Seq(items),
@@ -273,6 +266,18 @@ impl<'a> Composer<'a> {
             self.anchors.insert(anchor, (node.clone(), size));
         }
         Ok(node)
+    }
+
+    /// Reads a sequence's items up to its end.
+    fn sequence(&mut self, depth: usize) -> Result<Vec<Node>, Diagnostic> {
+        let mut items = Vec::new();
+        loop {
+            let (event, span) = self.next()?;
+            if matches!(event, Event::SequenceEnd) {
+                return Ok(items);
+            }
+            items.push(self.node(event, span, depth + 1)?);
+        }
     }
 
     /// Reads a mapping's entries up to its end, applying `<<` merge keys.

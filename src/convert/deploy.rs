@@ -9,11 +9,11 @@ use super::units::{parse_cpus, ram_in_bytes};
 use super::values::{
     bad, check_keys, duration, float, get, integer, mapping, string_list, text, unsigned,
 };
-use crate::compose::node::{Entry, Node, Typed};
 use crate::diagnostic::Diagnostics;
+use crate::model::node::{Entry, Node, Typed};
 
 /// `deploy:` keys docker stack deploy reads.
-pub const DEPLOY_KEYS: &[&str] = &[
+pub(super) const DEPLOY_KEYS: &[&str] = &[
     "mode",
     "replicas",
     "labels",
@@ -28,7 +28,7 @@ pub const DEPLOY_KEYS: &[&str] = &[
 /// `ServiceSpec.Mode` from `deploy.mode` and `deploy.replicas`. `replicated-job` and
 /// `global-job` are converted as docker/cli 23+ converts them (20.10 rejects them; the 20.10
 /// engine runs them).
-pub fn mode(
+pub(super) fn mode(
     mode: Option<&Node>,
     replicas: Option<&Node>,
     field: &str,
@@ -90,7 +90,7 @@ pub fn mode(
 }
 
 /// `TaskTemplate.Resources` (always present, as docker/cli always sets it).
-pub fn resources(node: Option<&Node>, field: &str, problems: &mut Diagnostics) -> Value {
+pub(super) fn resources(node: Option<&Node>, field: &str, problems: &mut Diagnostics) -> Value {
     let mut resources = Map::new();
     let Some(node) = node else {
         return Value::Object(resources);
@@ -170,7 +170,7 @@ fn cpus_and_memory(
 }
 
 /// A size in bytes: an integer, or a string read by go-units' `RAMInBytes` (`512M`, `1g`).
-pub fn memory_bytes(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
+pub(super) fn memory_bytes(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
     if let Some(Typed::Int(bytes)) = node.typed() {
         return Some(bytes);
     }
@@ -232,57 +232,74 @@ fn generic_resources(node: &Node, field: &str, problems: &mut Diagnostics) -> Ve
 /// `TaskTemplate.RestartPolicy`: `deploy.restart_policy` when given, else the service's
 /// `restart:` read as docker/cli reads it (`no` → none, `always`/`unless-stopped` → any,
 /// `on-failure[:N]` → on-failure with N attempts).
-pub fn restart_policy(
+pub(super) fn restart_policy(
     policy: Option<&Node>,
     restart: Option<&Node>,
     field_prefix: &str,
     problems: &mut Diagnostics,
 ) -> Option<Value> {
     if let Some(node) = policy {
-        let field = format!("{field_prefix}.deploy.restart_policy");
-        let map = mapping(node, &field, problems)?;
-        check_keys(
-            map,
-            &["condition", "delay", "max_attempts", "window"],
-            &field,
-            problems,
-        );
-        let mut out = Map::new();
-        if let Some(node) = get(map, "condition") {
-            let sub = format!("{field}.condition");
-            if let Some(condition) = text(node, &sub, problems) {
-                if !matches!(condition.as_str(), "none" | "on-failure" | "any") {
-                    problems.push(
-                        bad(
-                            node,
-                            &sub,
-                            format!("invalid restart condition {condition:?}"),
-                        )
-                        .hint("use none, on-failure or any"),
-                    );
-                } else {
-                    out.insert("Condition".into(), condition.into());
-                }
-            }
-        }
-        if let Some(node) = get(map, "delay") {
-            if let Some(nanos) = duration(node, &format!("{field}.delay"), problems) {
-                out.insert("Delay".into(), nanos.into());
-            }
-        }
-        if let Some(node) = get(map, "max_attempts") {
-            if let Some(count) = unsigned(node, &format!("{field}.max_attempts"), problems) {
-                out.insert("MaxAttempts".into(), count.into());
-            }
-        }
-        if let Some(node) = get(map, "window") {
-            if let Some(nanos) = duration(node, &format!("{field}.window"), problems) {
-                out.insert("Window".into(), nanos.into());
-            }
-        }
-        return Some(Value::Object(out));
+        return deploy_restart_policy(node, field_prefix, problems);
     }
-    let node = restart?;
+    restart_policy_of_restart(restart?, field_prefix, problems)
+}
+
+/// `deploy.restart_policy`, field by field.
+fn deploy_restart_policy(
+    node: &Node,
+    field_prefix: &str,
+    problems: &mut Diagnostics,
+) -> Option<Value> {
+    let field = format!("{field_prefix}.deploy.restart_policy");
+    let map = mapping(node, &field, problems)?;
+    check_keys(
+        map,
+        &["condition", "delay", "max_attempts", "window"],
+        &field,
+        problems,
+    );
+    let mut out = Map::new();
+    if let Some(node) = get(map, "condition") {
+        let sub = format!("{field}.condition");
+        if let Some(condition) = text(node, &sub, problems) {
+            if !matches!(condition.as_str(), "none" | "on-failure" | "any") {
+                problems.push(
+                    bad(
+                        node,
+                        &sub,
+                        format!("invalid restart condition {condition:?}"),
+                    )
+                    .hint("use none, on-failure or any"),
+                );
+            } else {
+                out.insert("Condition".into(), condition.into());
+            }
+        }
+    }
+    if let Some(node) = get(map, "delay") {
+        if let Some(nanos) = duration(node, &format!("{field}.delay"), problems) {
+            out.insert("Delay".into(), nanos.into());
+        }
+    }
+    if let Some(node) = get(map, "max_attempts") {
+        if let Some(count) = unsigned(node, &format!("{field}.max_attempts"), problems) {
+            out.insert("MaxAttempts".into(), count.into());
+        }
+    }
+    if let Some(node) = get(map, "window") {
+        if let Some(nanos) = duration(node, &format!("{field}.window"), problems) {
+            out.insert("Window".into(), nanos.into());
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// The service's `restart:` as docker/cli reads it when there is no `deploy.restart_policy`.
+fn restart_policy_of_restart(
+    node: &Node,
+    field_prefix: &str,
+    problems: &mut Diagnostics,
+) -> Option<Value> {
     let field = format!("{field_prefix}.restart");
     let policy = text(node, &field, problems)?;
     let hint =
@@ -326,7 +343,7 @@ pub fn restart_policy(
 }
 
 /// `TaskTemplate.Placement` (always present, as docker/cli always sets it).
-pub fn placement(node: Option<&Node>, field: &str, problems: &mut Diagnostics) -> Value {
+pub(super) fn placement(node: Option<&Node>, field: &str, problems: &mut Diagnostics) -> Value {
     let mut placement = Map::new();
     let Some(node) = node else {
         return Value::Object(placement);
@@ -387,7 +404,7 @@ pub fn placement(node: Option<&Node>, field: &str, problems: &mut Diagnostics) -
 /// `UpdateConfig` / `RollbackConfig` as docker/cli's `convertUpdateConfig`: parallelism
 /// defaults to 1; `MaxFailureRatio` and `Order` always present (Go has no `omitempty` on
 /// them), zero delays and an empty failure action left out.
-pub fn update_config(node: &Node, field: &str, problems: &mut Diagnostics) -> Value {
+pub(super) fn update_config(node: &Node, field: &str, problems: &mut Diagnostics) -> Value {
     let mut out = Map::new();
     let mut parallelism: u64 = 1;
     let mut ratio: f64 = 0.0;
@@ -482,7 +499,7 @@ fn choice(
 }
 
 /// A float as Go's encoding/json writes it: integral values without a fraction.
-pub fn go_float(value: f64) -> Value {
+pub(super) fn go_float(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         json!(value as i64)
     } else {

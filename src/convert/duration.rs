@@ -40,45 +40,22 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
             return Err(invalid());
         }
         // The integer part: [0-9]*
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let mut whole: u64 = 0;
-        for byte in rest[..digits].bytes() {
-            if whole > LIMIT / 10 {
-                return Err(invalid());
-            }
-            whole = whole * 10 + u64::from(byte - b'0');
-            if whole > LIMIT {
-                return Err(invalid());
-            }
-        }
-        let before_point = digits > 0;
-        rest = &rest[digits..];
+        let whole = leading_int(rest).ok_or_else(invalid)?;
+        let before_point = whole.len > 0;
+        rest = &rest[whole.len..];
+        let whole = whole.value;
         // The fraction: (\.[0-9]*)?
-        let mut fraction: u64 = 0;
-        let mut scale: f64 = 1.0;
-        let mut after_point = false;
+        let mut fraction = Fraction::default();
         if let Some(after) = rest.strip_prefix('.') {
-            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-            let mut overflow = false;
-            for byte in after[..digits].bytes() {
-                if overflow {
-                    continue;
-                }
-                if fraction > (LIMIT - 1) / 10 {
-                    overflow = true;
-                    continue;
-                }
-                let next = fraction * 10 + u64::from(byte - b'0');
-                if next > LIMIT {
-                    overflow = true;
-                    continue;
-                }
-                fraction = next;
-                scale *= 10.0;
-            }
-            after_point = digits > 0;
-            rest = &after[digits..];
+            fraction = leading_fraction(after);
+            rest = &after[fraction.len..];
         }
+        let after_point = fraction.len > 0;
+        let Fraction {
+            value: fraction,
+            scale,
+            ..
+        } = fraction;
         if !before_point && !after_point {
             return Err(invalid());
         }
@@ -116,6 +93,71 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         return Err(invalid());
     }
     Ok(total as i64)
+}
+
+/// Leading digits of a duration part.
+struct Digits {
+    /// Their value.
+    value: u64,
+    /// How many bytes they take.
+    len: usize,
+}
+
+/// Go's `leadingInt`: the leading digits of `text`; `None` when their value passes the limit.
+fn leading_int(text: &str) -> Option<Digits> {
+    let len = text.bytes().take_while(u8::is_ascii_digit).count();
+    let mut value: u64 = 0;
+    for byte in text[..len].bytes() {
+        if value > LIMIT / 10 {
+            return None;
+        }
+        value = value * 10 + u64::from(byte - b'0');
+        if value > LIMIT {
+            return None;
+        }
+    }
+    Some(Digits { value, len })
+}
+
+/// The digits after a decimal point, as Go's `leadingFraction` reads them.
+struct Fraction {
+    /// The digits kept, as an integer.
+    value: u64,
+    /// 10 to the number of digits kept: `value / scale` is the fraction.
+    scale: f64,
+    /// How many bytes the digits take (including those dropped).
+    len: usize,
+}
+
+impl Default for Fraction {
+    fn default() -> Self {
+        Fraction {
+            value: 0,
+            scale: 1.0,
+            len: 0,
+        }
+    }
+}
+
+/// Go's `leadingFraction`: the leading digits of `text`; digits past what fits are dropped.
+fn leading_fraction(text: &str) -> Fraction {
+    let len = text.bytes().take_while(u8::is_ascii_digit).count();
+    let mut fraction = Fraction {
+        len,
+        ..Fraction::default()
+    };
+    for byte in text[..len].bytes() {
+        if fraction.value > (LIMIT - 1) / 10 {
+            break;
+        }
+        let next = fraction.value * 10 + u64::from(byte - b'0');
+        if next > LIMIT {
+            break;
+        }
+        fraction.value = next;
+        fraction.scale *= 10.0;
+    }
+    fraction
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 use indexmap::IndexMap;
 
 use super::values::{bad, boolean, check_keys, get, list_or_dict, text};
-use crate::compose::node::Node;
 use crate::diagnostic::Diagnostics;
+use crate::model::node::Node;
 use crate::model::{EnvFileRead, EnvFiles};
 
 /// docker/cli's `opts.ParseEnvFile` on the bytes of an env file: one `KEY=VALUE` a line, the
@@ -16,7 +16,7 @@ use crate::model::{EnvFileRead, EnvFiles};
 /// line dropped; empty lines and lines starting with `#` skipped; a line with only a name
 /// takes the variable from the process environment, or is skipped when it is unset there.
 /// Errors never quote the file's content beyond a variable name.
-pub fn parse_env_file(
+pub(super) fn parse_env_file(
     bytes: &[u8],
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, String> {
@@ -85,7 +85,7 @@ fn update(
 
 /// The container's `Env`: `env_file:` then `environment:`, as sorted `KEY=VALUE` (or `KEY`
 /// for a variable with no value anywhere) strings; None when the service has neither.
-pub fn container_env(
+pub(super) fn container_env(
     env_file: Option<&Node>,
     environment: Option<&Node>,
     field_prefix: &str,

@@ -28,16 +28,14 @@ pub use duration::parse_duration;
 pub use network::{network_specs, NetworkSpecs};
 pub use references::{ResolvedObject, ResolvedObjects};
 use service::convert;
-pub use service::{
-    ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS, IMAGE_LABEL,
-};
+pub use service::{ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS};
 pub use units::shell_split;
 
 use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::engine::STACK_NAMESPACE_LABEL;
 use crate::model::{Project, Service};
+use crate::swarm::namespace::Namespace;
 
 /// A project converted once, after loading: every service and the networks, what is wrong
 /// with them and what docker stack deploy would ignore. The checks, the warnings and every
@@ -133,27 +131,4 @@ fn ignored_warning(service: &Service, ignored: &[String]) -> Option<Diagnostic> 
         .field(format!("services.{}", service.name))
         .hint("Swarm has no equivalent for them: remove them, or keep them for docker compose"),
     )
-}
-
-/// The stack a deploy works on: scopes names and labels objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Namespace(pub String);
-
-impl Namespace {
-    /// `<stack>_<name>`, how docker/cli names a stack's services, networks and objects.
-    pub fn scope(&self, name: &str) -> String {
-        format!("{}_{name}", self.0)
-    }
-
-    /// `com.docker.stack.namespace=<stack>`, for list filters.
-    pub fn label_filter(&self) -> String {
-        format!("{STACK_NAMESPACE_LABEL}={}", self.0)
-    }
-
-    /// `labels` plus the stack label.
-    pub fn add_label(&self, labels: &IndexMap<String, String>) -> IndexMap<String, String> {
-        let mut labels = labels.clone();
-        labels.insert(STACK_NAMESPACE_LABEL.to_string(), self.0.clone());
-        labels
-    }
 }

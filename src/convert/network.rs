@@ -9,11 +9,11 @@ use super::values::{
     bad, boolean, check_keys, get, mapping, string_list, string_map, string_mapping, text,
 };
 use super::volumes::external;
-use super::Namespace;
-use crate::compose::node::Node;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::Spec;
+use crate::model::node::Node;
 use crate::model::{Project, Service};
+use crate::swarm::namespace::Namespace;
 
 const NETWORK_KEYS: &[&str] = &[
     "name",
@@ -29,7 +29,7 @@ const NETWORK_KEYS: &[&str] = &[
 
 /// A top-level `networks:` entry, loaded as docker/cli's `LoadNetworks` loads it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct NetworkDefinition {
+pub(super) struct NetworkDefinition {
     /// The swarm name: `name:`, or for an external network the legacy `external.name` or the
     /// key. None: `<stack>_<key>`.
     pub name: Option<String>,
@@ -41,7 +41,7 @@ pub struct NetworkDefinition {
 
 /// Reads the network `key` (an undeclared `default` is an empty definition); None when it is
 /// not declared.
-pub fn network_definition(
+pub(super) fn network_definition(
     project: &Project,
     namespace: &Namespace,
     key: &str,
@@ -96,7 +96,7 @@ pub fn network_definition(
 /// The NetworkCreateRequest members docker/cli sends (`types.NetworkCreate`, whose fields have
 /// no `omitempty`; null ones left out).
 fn request(
-    map: Option<&IndexMap<String, crate::compose::node::Entry>>,
+    map: Option<&IndexMap<String, crate::model::node::Entry>>,
     namespace: &Namespace,
     field: &str,
     problems: &mut Diagnostics,
@@ -235,7 +235,8 @@ pub fn network_specs(
     }
     let mut used: Vec<String> = Vec::new();
     for service in project.services.values() {
-        for (key, _) in service_network_keys(service, &mut Diagnostics::default()) {
+        for JoinedNetwork { key, .. } in service_network_keys(service, &mut Diagnostics::default())
+        {
             if !used.contains(&key) {
                 used.push(key);
             }
@@ -282,28 +283,43 @@ pub struct NetworkSpecs {
     pub external: Vec<String>,
 }
 
-/// The network keys a service joins with their per-service settings (null for none), in
+/// A network a service joins, as its `networks:` names it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct JoinedNetwork<'s> {
+    /// The network's key under the top-level `networks:`.
+    pub key: String,
+    /// The per-service settings (aliases, ...), if any were written.
+    pub settings: Option<&'s Node>,
+}
+
+/// The network keys a service joins with their per-service settings (none for null), in
 /// document order; `default` when it names none.
-pub fn service_network_keys<'s>(
+pub(super) fn service_network_keys<'s>(
     service: &'s Service,
     problems: &mut Diagnostics,
-) -> Vec<(String, Option<&'s Node>)> {
+) -> Vec<JoinedNetwork<'s>> {
     let field = format!("services.{}.networks", service.name);
-    let mut keys: Vec<(String, Option<&Node>)> = Vec::new();
+    let mut keys: Vec<JoinedNetwork<'s>> = Vec::new();
     match service.fields.get("networks").filter(|n| !n.is_null()) {
         None => {}
         Some(node) => {
             if node.as_seq().is_some() {
                 if let Some(names) = string_list(node, &field, problems) {
                     for name in names {
-                        if !keys.iter().any(|(key, _)| *key == name) {
-                            keys.push((name, None));
+                        if !keys.iter().any(|joined| joined.key == name) {
+                            keys.push(JoinedNetwork {
+                                key: name,
+                                settings: None,
+                            });
                         }
                     }
                 }
             } else if let Some(map) = node.as_map() {
                 for (key, entry) in map {
-                    keys.push((key.clone(), Some(&entry.value).filter(|n| !n.is_null())));
+                    keys.push(JoinedNetwork {
+                        key: key.clone(),
+                        settings: Some(&entry.value).filter(|n| !n.is_null()),
+                    });
                 }
             } else {
                 problems.push(bad(
@@ -315,7 +331,10 @@ pub fn service_network_keys<'s>(
         }
     }
     if keys.is_empty() {
-        keys.push(("default".to_string(), None));
+        keys.push(JoinedNetwork {
+            key: "default".to_string(),
+            settings: None,
+        });
     }
     keys
 }
@@ -323,7 +342,7 @@ pub fn service_network_keys<'s>(
 /// What converting a service's `networks:` gives: the attachments, sorted by target, and the
 /// per-service settings docker/cli ignores.
 #[derive(Debug, Default)]
-pub struct Attachments {
+pub(super) struct Attachments {
     /// `TaskTemplate.Networks`.
     pub networks: Vec<Value>,
     /// Ignored settings, as field paths.
@@ -333,7 +352,7 @@ pub struct Attachments {
 /// docker/cli's `convertServiceNetworks`: each network's target (its swarm name), its aliases
 /// plus the service name on user-defined networks, its driver options (docker/cli 23+; the
 /// 20.10 engine honours them).
-pub fn service_networks(
+pub(super) fn service_networks(
     namespace: &Namespace,
     service: &Service,
     project: &Project,
@@ -341,7 +360,7 @@ pub fn service_networks(
 ) -> Attachments {
     let mut result = Attachments::default();
     let field = format!("services.{}.networks", service.name);
-    for (key, settings) in service_network_keys(service, problems) {
+    for JoinedNetwork { key, settings } in service_network_keys(service, problems) {
         let Some(definition) =
             network_definition(project, namespace, &key, &mut Diagnostics::default())
         else {

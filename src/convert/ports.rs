@@ -6,12 +6,12 @@
 use serde_json::{Map, Value};
 
 use super::values::{bad, check_keys, get, integer, text};
-use crate::compose::node::Node;
 use crate::diagnostic::Diagnostics;
+use crate::model::node::Node;
 
 /// One `EndpointSpec.Ports` item.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PortConfig {
+pub(super) struct PortConfig {
     /// `tcp`, `udp`, `sctp`, or empty (the engine's default, tcp).
     pub protocol: String,
     /// The container port.
@@ -24,7 +24,7 @@ pub struct PortConfig {
 
 impl PortConfig {
     /// The API JSON, empty members left out as Go's `omitempty` does.
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let mut port = Map::new();
         if !self.protocol.is_empty() {
             port.insert("Protocol".into(), self.protocol.clone().into());
@@ -45,7 +45,7 @@ impl PortConfig {
 /// What converting `ports:` gives: the ports in docker/cli's order, and the items whose host
 /// IP docker/cli ignores.
 #[derive(Debug, Default)]
-pub struct Ports {
+pub(super) struct Ports {
     /// Sorted by published port (a stable sort, as Go's sort.Slice is for short lists).
     pub ports: Vec<PortConfig>,
     /// Short-syntax items naming a host IP other than 0.0.0.0, which Swarm cannot bind.
@@ -54,7 +54,7 @@ pub struct Ports {
 
 /// A short-syntax `ports:` item whose host IP docker/cli ignores.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IgnoredHostIp {
+pub(super) struct IgnoredHostIp {
     /// The item's index in `ports:`.
     pub index: usize,
     /// The host IP it names.
@@ -62,7 +62,7 @@ pub struct IgnoredHostIp {
 }
 
 /// Converts a service's `ports:` list.
-pub fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
+pub(super) fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
     let mut result = Ports::default();
     let Some(items) = node.as_seq() else {
         problems.push(bad(
@@ -119,9 +119,11 @@ pub fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
             continue;
         };
         match parse_short(spec) {
-            Ok((ip, ports)) => {
-                if !ip.is_empty() && !is_unspecified(&ip) {
-                    result.ignored_ips.push(IgnoredHostIp { index, ip });
+            Ok(ShortPorts { host_ip, ports }) => {
+                if !host_ip.is_empty() && !is_unspecified(&host_ip) {
+                    result
+                        .ignored_ips
+                        .push(IgnoredHostIp { index, ip: host_ip });
                 }
                 result.ports.extend(ports);
             }
@@ -139,7 +141,7 @@ pub fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Ports {
 /// An optional string restricted to `choices`, compared without case (the engine does) and
 /// sent lower-case.
 fn lower_choice(
-    map: &indexmap::IndexMap<String, crate::compose::node::Entry>,
+    map: &indexmap::IndexMap<String, crate::model::node::Entry>,
     key: &str,
     choices: &[&str],
     field: &str,
@@ -168,10 +170,19 @@ fn is_unspecified(ip: &str) -> bool {
         .is_ok_and(|ip| ip.is_unspecified())
 }
 
+/// What one short-syntax port spec says.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ShortPorts {
+    /// The host IP it binds to (empty when none): Swarm's ingress ignores it.
+    pub host_ip: String,
+    /// The port configs.
+    pub ports: Vec<PortConfig>,
+}
+
 /// One short-syntax port spec → its host IP and port configs, as `nat.ParsePortSpecs` followed
 /// by `ConvertPortToPortConfig` (ports of a range sorted as strings, as docker/cli sorts the
 /// map keys).
-pub fn parse_short(spec: &str) -> Result<(String, Vec<PortConfig>), String> {
+pub(super) fn parse_short(spec: &str) -> Result<ShortPorts, String> {
     let parts: Vec<&str> = spec.split(':').collect();
     let count = parts.len();
     let container = parts[count - 1];
@@ -246,7 +257,7 @@ pub fn parse_short(spec: &str) -> Result<(String, Vec<PortConfig>), String> {
             });
         }
     }
-    Ok((ip, ports))
+    Ok(ShortPorts { host_ip: ip, ports })
 }
 
 /// go-connections' `SplitProtoPort`.
@@ -298,7 +309,7 @@ mod tests {
     fn ports_of(spec: &str) -> Vec<Value> {
         parse_short(spec)
             .unwrap()
-            .1
+            .ports
             .iter()
             .map(PortConfig::to_json)
             .collect()
@@ -329,12 +340,15 @@ mod tests {
                 json!({"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"})
             ]
         );
-        assert_eq!(parse_short("127.0.0.1:8080:80").unwrap().0, "127.0.0.1");
-        assert_eq!(parse_short("[::1]:8080:80").unwrap().0, "::1");
+        assert_eq!(
+            parse_short("127.0.0.1:8080:80").unwrap().host_ip,
+            "127.0.0.1"
+        );
+        assert_eq!(parse_short("[::1]:8080:80").unwrap().host_ip, "::1");
         // A range maps port to port; the map keys are walked in string order.
         let targets: Vec<(u32, u32)> = parse_short("98-101:98-101")
             .unwrap()
-            .1
+            .ports
             .iter()
             .map(|p| (p.target, p.published))
             .collect();
@@ -342,13 +356,13 @@ mod tests {
         // A single container port with a host range publishes every host port of the range.
         let published: Vec<u32> = parse_short("8000-8002:80")
             .unwrap()
-            .1
+            .ports
             .iter()
             .map(|p| p.published)
             .collect();
         assert_eq!(published, vec![8000, 8001, 8002]);
         // A container range without host ports publishes nothing.
-        assert_eq!(parse_short("7000-7001").unwrap().1.len(), 2);
+        assert_eq!(parse_short("7000-7001").unwrap().ports.len(), 2);
         assert!(parse_short("8000-8001:80-82").is_err());
         assert!(parse_short("80/xyz").is_err());
         assert!(parse_short("70000").is_err());

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::values::{bad, check_keys, get, mapping, text};
-use super::Namespace;
-use crate::compose::node::Node;
 use crate::diagnostic::Diagnostics;
 use crate::engine::Spec;
+use crate::model::node::Node;
 use crate::model::{FileReference, ObjectKey, ObjectKind, Project};
+use crate::swarm::namespace::Namespace;
 
 /// The swarm object a secret or config definition resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,14 +19,12 @@ use super::values::{
     string_mapping, string_or_list, text, unsigned,
 };
 use super::volumes::mounts;
-use super::Namespace;
-use crate::compose::node::Node;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::engine::Spec;
+use crate::model::node::Node;
 use crate::model::{ObjectKind, Project, Service};
-
-/// Label docker/cli puts on a service with the image the compose file named.
-pub const IMAGE_LABEL: &str = "com.docker.stack.image";
+use crate::swarm::labels::IMAGE_LABEL;
+use crate::swarm::namespace::Namespace;
 
 /// Service keys `docker stack deploy` accepts and ignores (docker/cli's unsupported and
 /// deprecated properties, and the ones its converter never reads), plus Compose-specification

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 /// go-units `RAMInBytes`: `512m`, `1g`, `1.5GiB`, `100` (bytes); binary multiples,
 /// case-insensitive, optional `i` and `b`, one optional space before the unit.
-pub fn ram_in_bytes(text: &str) -> Result<i64, String> {
+pub(super) fn ram_in_bytes(text: &str) -> Result<i64, String> {
     let invalid = || format!("invalid size: '{text}'");
     // ^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$
     let bytes = text.as_bytes();
@@ -69,7 +69,7 @@ pub fn ram_in_bytes(text: &str) -> Result<i64, String> {
 
 /// docker/cli's `opts.ParseCPUs`: a rational number (`0.5`, `1.25e1`, `1/2`) times 10^9, which
 /// must come out whole.
-pub fn parse_cpus(text: &str) -> Result<i64, String> {
+pub(super) fn parse_cpus(text: &str) -> Result<i64, String> {
     let unparsable = || format!("failed to parse {text} as a rational number");
     let (numerator, denominator) = match text.split_once('/') {
         Some((numerator, denominator)) => {
@@ -242,7 +242,7 @@ pub fn shell_split(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// Go's `filepath.Clean` on a Unix path.
-pub fn clean_path(path: &str) -> String {
+pub(super) fn clean_path(path: &str) -> String {
     if path.is_empty() {
         return ".".into();
     }
@@ -272,7 +272,10 @@ pub fn clean_path(path: &str) -> String {
 /// docker/cli's `opts.EffectiveCapAddCapDrop`: names upper-cased, trimmed and prefixed with
 /// `CAP_` (except `ALL`), duplicates removed, `ALL` trumping the others, a capability both
 /// added and dropped only added, `RESET` dropped, both lists sorted.
-pub fn effective_capabilities(add: &[String], drop: &[String]) -> (Vec<String>, Vec<String>) {
+pub(super) fn effective_capabilities(
+    add: &[String],
+    drop: &[String],
+) -> (Vec<String>, Vec<String>) {
     fn normalize(names: &[String]) -> BTreeSet<String> {
         let mut set: BTreeSet<String> = names
             .iter()

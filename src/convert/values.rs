@@ -3,16 +3,16 @@
 
 use indexmap::IndexMap;
 
-use crate::compose::node::{Entry, Node, Typed};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::{Entry, Node, Typed};
 
 /// An error about `node` at its location.
-pub fn bad(node: &Node, field: &str, message: impl Into<String>) -> Diagnostic {
+pub(super) fn bad(node: &Node, field: &str, message: impl Into<String>) -> Diagnostic {
     Diagnostic::error(Some(node.location.clone()), message).field(field)
 }
 
 /// The mapping inside `node`, or an error.
-pub fn mapping<'n>(
+pub(super) fn mapping<'n>(
     node: &'n Node,
     field: &str,
     problems: &mut Diagnostics,
@@ -29,14 +29,14 @@ pub fn mapping<'n>(
 }
 
 /// The value under `key`, unless it is missing or null.
-pub fn get<'n>(map: &'n IndexMap<String, Entry>, key: &str) -> Option<&'n Node> {
+pub(super) fn get<'n>(map: &'n IndexMap<String, Entry>, key: &str) -> Option<&'n Node> {
     map.get(key)
         .map(|entry| &entry.value)
         .filter(|node| !node.is_null())
 }
 
 /// Reports every key of `map` not in `allowed` (extensions `x-…` are allowed everywhere).
-pub fn check_keys(
+pub(super) fn check_keys(
     map: &IndexMap<String, Entry>,
     allowed: &[&str],
     field: &str,
@@ -57,7 +57,7 @@ pub fn check_keys(
 }
 
 /// A string (numbers and booleans are taken as written), or an error.
-pub fn text(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
+pub(super) fn text(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
     match node.scalar_text() {
         Some(text) => Some(text.to_string()),
         None => {
@@ -73,7 +73,7 @@ pub fn text(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Stri
 
 /// A boolean; strings (e.g. from interpolation) are cast as docker/cli casts them: `y`, `yes`,
 /// `true`, `on` and `n`, `no`, `false`, `off`, in any case.
-pub fn boolean(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<bool> {
+pub(super) fn boolean(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<bool> {
     let value = match node.typed() {
         Some(Typed::Bool(value)) => Some(value),
         Some(Typed::Str(text)) => match text.to_ascii_lowercase().as_str() {
@@ -94,7 +94,7 @@ pub fn boolean(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<b
 }
 
 /// An integer; strings are cast as Go's `strconv.Atoi` reads them.
-pub fn integer(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
+pub(super) fn integer(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
     let value = match node.typed() {
         Some(Typed::Int(value)) => Some(value),
         Some(Typed::Float(value)) if value.fract() == 0.0 && value.abs() < 9.2e18 => {
@@ -121,7 +121,7 @@ pub fn integer(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i
 }
 
 /// A whole number of at least zero.
-pub fn unsigned(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<u64> {
+pub(super) fn unsigned(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<u64> {
     let value = integer(node, field, problems)?;
     match u64::try_from(value) {
         Ok(value) => Some(value),
@@ -137,7 +137,7 @@ pub fn unsigned(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<
 }
 
 /// A number; strings are cast as Go's `strconv.ParseFloat` reads them.
-pub fn float(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<f64> {
+pub(super) fn float(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<f64> {
     let value = match node.typed() {
         Some(Typed::Int(value)) => Some(value as f64),
         Some(Typed::Float(value)) => Some(value),
@@ -155,7 +155,7 @@ pub fn float(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<f64
 }
 
 /// A Go duration, in nanoseconds.
-pub fn duration(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
+pub(super) fn duration(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
     let text = text(node, field, problems)?;
     match super::parse_duration(&text) {
         Ok(nanos) => Some(nanos),
@@ -167,7 +167,11 @@ pub fn duration(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<
 }
 
 /// A list of strings (each item a scalar).
-pub fn string_list(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<String>> {
+pub(super) fn string_list(
+    node: &Node,
+    field: &str,
+    problems: &mut Diagnostics,
+) -> Option<Vec<String>> {
     let Some(items) = node.as_seq() else {
         problems.push(bad(
             node,
@@ -188,7 +192,11 @@ pub fn string_list(node: &Node, field: &str, problems: &mut Diagnostics) -> Opti
 }
 
 /// docker/cli's `StringList`: one string, or a list of strings.
-pub fn string_or_list(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<String>> {
+pub(super) fn string_or_list(
+    node: &Node,
+    field: &str,
+    problems: &mut Diagnostics,
+) -> Option<Vec<String>> {
     if node.as_seq().is_some() {
         return string_list(node, field, problems);
     }
@@ -207,7 +215,7 @@ pub fn string_or_list(node: &Node, field: &str, problems: &mut Diagnostics) -> O
 
 /// docker/cli's `list_or_dict`: a mapping (null values are `None`) or a list of `key<sep>value`
 /// strings (an item without `sep` is `None`). A later duplicate key wins.
-pub fn list_or_dict(
+pub(super) fn list_or_dict(
     node: &Node,
     sep: char,
     field: &str,
@@ -250,7 +258,7 @@ pub fn list_or_dict(
 
 /// `list_or_dict` where a missing value is the empty string (docker/cli's `Labels` and
 /// `Mapping`).
-pub fn string_mapping(
+pub(super) fn string_mapping(
     node: &Node,
     field: &str,
     problems: &mut Diagnostics,
@@ -263,7 +271,7 @@ pub fn string_mapping(
 }
 
 /// A mapping of strings (`driver_opts`, logging options): numbers as written, null as "".
-pub fn string_map(
+pub(super) fn string_map(
     node: &Node,
     field: &str,
     problems: &mut Diagnostics,
@@ -284,7 +292,7 @@ pub fn string_map(
 /// A mapping's value as docker/cli turns it into a string (`fmt.Sprint` of the YAML value):
 /// numbers as Go prints them (`1.0` → `1`, `1e3` → `1000`, `0x1F` → `31`), strings as
 /// written.
-pub fn map_value(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
+pub(super) fn map_value(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
     match node.typed() {
         Some(Typed::Int(value)) => Some(value.to_string()),
         Some(Typed::Float(value)) => Some(go_float_text(value)),
@@ -294,7 +302,7 @@ pub fn map_value(node: &Node, field: &str, problems: &mut Diagnostics) -> Option
 
 /// Go's `fmt.Sprint` of a float64 (`%v`: the shortest `%g`, in exponent form below 1e-4 and
 /// from 1e6 on, as strconv does for the shortest precision).
-pub fn go_float_text(value: f64) -> String {
+pub(super) fn go_float_text(value: f64) -> String {
     if value.is_nan() {
         return "NaN".into();
     }

@@ -11,14 +11,14 @@ use super::units::{clean_path, ram_in_bytes};
 use super::values::{
     bad, boolean, check_keys, get, integer, mapping, string_map, string_mapping, text,
 };
-use super::Namespace;
-use crate::compose::node::{Node, Typed};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::{Node, Typed};
 use crate::model::Project;
+use crate::swarm::namespace::Namespace;
 
 /// A top-level `volumes:` entry, loaded as docker/cli's `LoadVolumes` loads it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VolumeDefinition {
+pub(super) struct VolumeDefinition {
     /// `name:` (for external volumes: `name:`, the legacy `external.name`, or the key).
     pub name: Option<String>,
     /// Whether the volume exists outside the stack.
@@ -32,7 +32,7 @@ pub struct VolumeDefinition {
 }
 
 /// Reads the top-level volume `key`, reporting problems; None when it is not declared.
-pub fn volume_definition(
+pub(super) fn volume_definition(
     project: &Project,
     key: &str,
     problems: &mut Diagnostics,
@@ -102,8 +102,8 @@ pub fn volume_definition(
 
 /// `external:` as docker/cli reads it: a boolean, or the legacy `{name: …}` (which means
 /// true). Returns (external, legacy name).
-pub fn external(
-    map: &IndexMap<String, crate::compose::node::Entry>,
+pub(super) fn external(
+    map: &IndexMap<String, crate::model::node::Entry>,
     field: &str,
     problems: &mut Diagnostics,
 ) -> (bool, Option<String>) {
@@ -122,7 +122,7 @@ pub fn external(
 /// A service volume after docker/cli's loader: the long syntax as written, or the short syntax
 /// parsed.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServiceVolume {
+pub(super) struct ServiceVolume {
     /// `volume`, `bind`, `tmpfs` or `npipe`.
     pub kind: String,
     /// Volume name, host path, or empty.
@@ -142,7 +142,7 @@ pub struct ServiceVolume {
 }
 
 /// docker/cli's `ParseVolume` for the short syntax `[SOURCE:]TARGET[:OPTIONS]`.
-pub fn parse_volume(spec: &str) -> Result<ServiceVolume, String> {
+pub(super) fn parse_volume(spec: &str) -> Result<ServiceVolume, String> {
     let mut volume = ServiceVolume::default();
     match spec.len() {
         0 => return Err("invalid empty volume spec".into()),
@@ -257,7 +257,11 @@ fn is_absolute(path: &str) -> bool {
 /// docker/cli's `resolveVolumePaths` for one bind source: `~` expanded with `home` (the
 /// process's `HOME`), a relative path joined to `dir` (and cleaned, as Go's `filepath.Join`
 /// does).
-pub fn resolve_bind_source(source: &str, dir: &std::path::Path, home: Option<&str>) -> String {
+pub(super) fn resolve_bind_source(
+    source: &str,
+    dir: &std::path::Path,
+    home: Option<&str>,
+) -> String {
     let mut path = source.to_string();
     if path.starts_with('~') {
         if let Some(home) = home {
@@ -273,7 +277,7 @@ pub fn resolve_bind_source(source: &str, dir: &std::path::Path, home: Option<&st
 /// What converting `volumes:` gives: the mounts, and the options that docker/cli accepts but
 /// ignores (for the warning).
 #[derive(Debug, Default)]
-pub struct Mounts {
+pub(super) struct Mounts {
     /// The `ContainerSpec.Mounts` items, in document order.
     pub mounts: Vec<Value>,
     /// Ignored options, as field paths.
@@ -281,7 +285,7 @@ pub struct Mounts {
 }
 
 /// Converts a service's `volumes:` list.
-pub fn mounts(
+pub(super) fn mounts(
     node: &Node,
     namespace: &Namespace,
     project: &Project,
@@ -379,87 +383,112 @@ fn service_volume(
         ignored.push(sub("consistency"));
     }
     if let Some(node) = map.get("bind").map(|e| &e.value) {
-        let options = options_map(node, &sub("bind"), problems)?;
-        let mut propagation = String::new();
-        for (key, entry) in options {
-            let key_field = format!("{}.{key}", sub("bind"));
-            match key.as_str() {
-                "propagation" => {
-                    if entry.value.is_null() {
-                        continue;
-                    }
-                    let value = text(&entry.value, &key_field, problems)?;
-                    let lower = value.to_ascii_lowercase();
-                    if !matches!(
-                        lower.as_str(),
-                        "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave"
-                    ) {
-                        problems.push(
-                            bad(
-                                &entry.value,
-                                &key_field,
-                                format!("invalid propagation {value:?}"),
-                            )
-                            .hint("use rprivate, private, rshared, shared, rslave or slave"),
-                        );
-                        return None;
-                    }
-                    propagation = lower;
-                }
-                "create_host_path" | "selinux" => ignored.push(key_field),
-                other if other.starts_with("x-") => {}
-                _ => problems.push(unknown_option(
-                    &entry.key_location,
-                    &key_field,
-                    key,
-                    "propagation",
-                )),
-            }
-        }
-        volume.bind = Some(propagation);
+        volume.bind = Some(bind_options(node, &sub("bind"), ignored, problems)?);
     }
     if let Some(node) = map.get("volume").map(|e| &e.value) {
-        let options = options_map(node, &sub("volume"), problems)?;
-        let mut nocopy = false;
-        for (key, entry) in options {
-            let key_field = format!("{}.{key}", sub("volume"));
-            match key.as_str() {
-                "nocopy" => {
-                    if !entry.value.is_null() {
-                        nocopy = boolean(&entry.value, &key_field, problems)?;
-                    }
-                }
-                "subpath" => problems.push(
-                    Diagnostic::error(Some(entry.key_location.clone()), "volume subpath is not supported by docker stack deploy 20.10 (Docker Engine API 1.45 added it)")
-                        .field(key_field)
-                        .hint("mount the whole volume, or point the service at the subdirectory"),
-                ),
-                other if other.starts_with("x-") => {}
-                _ => problems.push(unknown_option(&entry.key_location, &key_field, key, "nocopy")),
-            }
-        }
-        volume.volume = Some(nocopy);
+        volume.volume = Some(volume_options(node, &sub("volume"), problems)?);
     }
     if let Some(node) = map.get("tmpfs").map(|e| &e.value) {
-        let options = options_map(node, &sub("tmpfs"), problems)?;
-        let mut size = 0;
-        for (key, entry) in options {
-            let key_field = format!("{}.{key}", sub("tmpfs"));
-            match key.as_str() {
-                "size" => {
-                    if entry.value.is_null() {
-                        continue;
-                    }
-                    size = tmpfs_size(&entry.value, &key_field, problems)?;
-                }
-                "mode" => ignored.push(key_field),
-                other if other.starts_with("x-") => {}
-                _ => problems.push(unknown_option(&entry.key_location, &key_field, key, "size")),
-            }
-        }
-        volume.tmpfs = Some(size);
+        volume.tmpfs = Some(tmpfs_options(node, &sub("tmpfs"), ignored, problems)?);
     }
     Some(volume)
+}
+
+/// `bind:` options of a long-syntax volume: the propagation (empty when unset).
+fn bind_options(
+    node: &Node,
+    field: &str,
+    ignored: &mut Vec<String>,
+    problems: &mut Diagnostics,
+) -> Option<String> {
+    let options = options_map(node, field, problems)?;
+    let mut propagation = String::new();
+    for (key, entry) in options {
+        let key_field = format!("{field}.{key}");
+        match key.as_str() {
+            "propagation" => {
+                if entry.value.is_null() {
+                    continue;
+                }
+                let value = text(&entry.value, &key_field, problems)?;
+                let lower = value.to_ascii_lowercase();
+                if !matches!(
+                    lower.as_str(),
+                    "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave"
+                ) {
+                    problems.push(
+                        bad(
+                            &entry.value,
+                            &key_field,
+                            format!("invalid propagation {value:?}"),
+                        )
+                        .hint("use rprivate, private, rshared, shared, rslave or slave"),
+                    );
+                    return None;
+                }
+                propagation = lower;
+            }
+            "create_host_path" | "selinux" => ignored.push(key_field),
+            other if other.starts_with("x-") => {}
+            _ => problems.push(unknown_option(
+                &entry.key_location,
+                &key_field,
+                key,
+                "propagation",
+            )),
+        }
+    }
+    Some(propagation)
+}
+
+/// `volume:` options of a long-syntax volume: whether `nocopy` is set.
+fn volume_options(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<bool> {
+    let options = options_map(node, field, problems)?;
+    let mut nocopy = false;
+    for (key, entry) in options {
+        let key_field = format!("{field}.{key}");
+        match key.as_str() {
+            "nocopy" => {
+                if !entry.value.is_null() {
+                    nocopy = boolean(&entry.value, &key_field, problems)?;
+                }
+            }
+            "subpath" => problems.push(
+                Diagnostic::error(Some(entry.key_location.clone()), "volume subpath is not supported by docker stack deploy 20.10 (Docker Engine API 1.45 added it)")
+                    .field(key_field)
+                    .hint("mount the whole volume, or point the service at the subdirectory"),
+            ),
+            other if other.starts_with("x-") => {}
+            _ => problems.push(unknown_option(&entry.key_location, &key_field, key, "nocopy")),
+        }
+    }
+    Some(nocopy)
+}
+
+/// `tmpfs:` options of a long-syntax volume: the size in bytes (0 when unset).
+fn tmpfs_options(
+    node: &Node,
+    field: &str,
+    ignored: &mut Vec<String>,
+    problems: &mut Diagnostics,
+) -> Option<i64> {
+    let options = options_map(node, field, problems)?;
+    let mut size = 0;
+    for (key, entry) in options {
+        let key_field = format!("{field}.{key}");
+        match key.as_str() {
+            "size" => {
+                if entry.value.is_null() {
+                    continue;
+                }
+                size = tmpfs_size(&entry.value, &key_field, problems)?;
+            }
+            "mode" => ignored.push(key_field),
+            other if other.starts_with("x-") => {}
+            _ => problems.push(unknown_option(&entry.key_location, &key_field, key, "size")),
+        }
+    }
+    Some(size)
 }
 
 /// A nested options mapping (`bind:`, `volume:`, `tmpfs:`); null is an empty one.
@@ -467,7 +496,7 @@ fn options_map<'n>(
     node: &'n Node,
     field: &str,
     problems: &mut Diagnostics,
-) -> Option<Vec<(&'n String, &'n crate::compose::node::Entry)>> {
+) -> Option<Vec<(&'n String, &'n crate::model::node::Entry)>> {
     if node.is_null() {
         return Some(Vec::new());
     }
@@ -538,14 +567,11 @@ fn mount(
         }
         Value::Object(options)
     };
+    if let Some(message) = incompatibility(volume) {
+        return fail(problems, message);
+    }
     match volume.kind.as_str() {
         "volume" => {
-            if volume.tmpfs.is_some() {
-                return fail(problems, "tmpfs options are incompatible with type volume");
-            }
-            if volume.bind.is_some() {
-                return fail(problems, "bind options are incompatible with type volume");
-            }
             if volume.source.is_empty() {
                 return Some(Value::Object(mount)); // an anonymous volume
             }
@@ -561,72 +587,21 @@ fn mount(
                 .clone()
                 .unwrap_or_else(|| namespace.scope(&volume.source));
             mount.insert("Source".into(), source.into());
-            let mut options = Map::new();
-            if volume.volume == Some(true) {
-                options.insert("NoCopy".into(), true.into());
-            }
-            if !definition.external {
-                options.insert(
-                    "Labels".into(),
-                    json!(namespace.add_label(&definition.labels)),
-                );
-                if definition.driver.is_some() || definition.driver_opts.is_some() {
-                    let mut driver = Map::new();
-                    if let Some(name) = definition.driver.as_ref().filter(|n| !n.is_empty()) {
-                        driver.insert("Name".into(), name.clone().into());
-                    }
-                    if let Some(opts) = definition.driver_opts.as_ref().filter(|o| !o.is_empty()) {
-                        driver.insert("Options".into(), json!(opts));
-                    }
-                    options.insert("DriverConfig".into(), Value::Object(driver));
-                }
-            }
-            mount.insert("VolumeOptions".into(), Value::Object(options));
+            let options = named_volume_options(volume, &definition, namespace);
+            mount.insert("VolumeOptions".into(), options);
         }
-        "bind" => {
-            if volume.source.is_empty() {
-                return fail(problems, "invalid bind source, source cannot be empty");
-            }
-            if volume.volume.is_some() {
-                return fail(problems, "volume options are incompatible with type bind");
-            }
-            if volume.tmpfs.is_some() {
-                return fail(problems, "tmpfs options are incompatible with type bind");
-            }
+        "bind" | "npipe" => {
             if let Some(propagation) = &volume.bind {
                 mount.insert("BindOptions".into(), bind_options(propagation));
             }
         }
         "tmpfs" => {
-            if !volume.source.is_empty() {
-                return fail(problems, "invalid tmpfs source, source must be empty");
-            }
-            if volume.bind.is_some() {
-                return fail(problems, "bind options are incompatible with type tmpfs");
-            }
-            if volume.volume.is_some() {
-                return fail(problems, "volume options are incompatible with type tmpfs");
-            }
             if let Some(size) = volume.tmpfs {
                 let mut options = Map::new();
                 if size != 0 {
                     options.insert("SizeBytes".into(), size.into());
                 }
                 mount.insert("TmpfsOptions".into(), Value::Object(options));
-            }
-        }
-        "npipe" => {
-            if volume.source.is_empty() {
-                return fail(problems, "invalid npipe source, source cannot be empty");
-            }
-            if volume.volume.is_some() {
-                return fail(problems, "volume options are incompatible with type npipe");
-            }
-            if volume.tmpfs.is_some() {
-                return fail(problems, "tmpfs options are incompatible with type npipe");
-            }
-            if let Some(propagation) = &volume.bind {
-                mount.insert("BindOptions".into(), bind_options(propagation));
             }
         }
         other => {
@@ -640,8 +615,74 @@ fn mount(
     Some(Value::Object(mount))
 }
 
+/// What `volume`'s type does not allow in it, as docker/cli says it (checked in its order).
+fn incompatibility(volume: &ServiceVolume) -> Option<&'static str> {
+    let (source, bind, options, tmpfs) = (
+        !volume.source.is_empty(),
+        volume.bind.is_some(),
+        volume.volume.is_some(),
+        volume.tmpfs.is_some(),
+    );
+    let checks: &[(bool, &'static str)] = match volume.kind.as_str() {
+        "volume" => &[
+            (tmpfs, "tmpfs options are incompatible with type volume"),
+            (bind, "bind options are incompatible with type volume"),
+        ],
+        "bind" => &[
+            (!source, "invalid bind source, source cannot be empty"),
+            (options, "volume options are incompatible with type bind"),
+            (tmpfs, "tmpfs options are incompatible with type bind"),
+        ],
+        "tmpfs" => &[
+            (source, "invalid tmpfs source, source must be empty"),
+            (bind, "bind options are incompatible with type tmpfs"),
+            (options, "volume options are incompatible with type tmpfs"),
+        ],
+        "npipe" => &[
+            (!source, "invalid npipe source, source cannot be empty"),
+            (options, "volume options are incompatible with type npipe"),
+            (tmpfs, "tmpfs options are incompatible with type npipe"),
+        ],
+        _ => &[],
+    };
+    checks
+        .iter()
+        .find(|(failed, _)| *failed)
+        .map(|(_, message)| *message)
+}
+
+/// `VolumeOptions` of a named volume: `nocopy`, and for a volume the stack creates its labels
+/// and driver.
+fn named_volume_options(
+    volume: &ServiceVolume,
+    definition: &VolumeDefinition,
+    namespace: &Namespace,
+) -> Value {
+    let mut options = Map::new();
+    if volume.volume == Some(true) {
+        options.insert("NoCopy".into(), true.into());
+    }
+    if !definition.external {
+        options.insert(
+            "Labels".into(),
+            json!(namespace.add_label(&definition.labels)),
+        );
+        if definition.driver.is_some() || definition.driver_opts.is_some() {
+            let mut driver = Map::new();
+            if let Some(name) = definition.driver.as_ref().filter(|n| !n.is_empty()) {
+                driver.insert("Name".into(), name.clone().into());
+            }
+            if let Some(opts) = definition.driver_opts.as_ref().filter(|o| !o.is_empty()) {
+                driver.insert("Options".into(), json!(opts));
+            }
+            options.insert("DriverConfig".into(), Value::Object(driver));
+        }
+    }
+    Value::Object(options)
+}
+
 /// Problems in top-level volume definitions, including ones no service uses.
-pub fn check_definitions(project: &Project) -> Diagnostics {
+pub(super) fn check_definitions(project: &Project) -> Diagnostics {
     let mut problems = Diagnostics::default();
     let Some(section) = &project.volumes else {
         return problems;

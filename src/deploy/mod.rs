@@ -20,12 +20,11 @@ use serde::Serialize;
 
 use crate::apply::lock::{self, Guarded, Lock, LockError, LockTiming};
 use crate::apply::rollout::RolloutFailure;
-use crate::apply::{
-    apply, record_seal, ApplyError, ApplyInput, ApplyOptions, CreatedVersions, Progress, Reporter,
-};
+use crate::apply::{apply, record_seal, ApplyError, ApplyInput, ApplyOptions, CreatedVersions};
 use crate::engine::{Engine, EngineError};
 use crate::observe::observe;
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
+use crate::progress::{Progress, Reporter};
 pub use prepare::{PrepareError, Prepared};
 
 /// How to deploy, resolved from flags.

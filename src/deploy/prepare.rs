@@ -7,10 +7,11 @@ use std::path::Path;
 use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
 use crate::compose::{self, LoadOptions, Loaded};
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, Namespace};
+use crate::convert::ConvertedProject;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{ObjectKind, Project};
 use crate::plan::fingerprint::Fingerprinter;
+use crate::swarm::namespace::Namespace;
 
 /// A project ready to plan and deploy as one stack.
 pub struct Prepared {

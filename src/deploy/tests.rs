@@ -11,7 +11,6 @@ use tempfile::TempDir;
 use super::prepare::{self, Prepared};
 use super::{run, same_state, DeployError, DeployOptions, DeployOutcome, Outcome};
 use crate::apply::lock::LockError;
-use crate::apply::progress::Recorder;
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::compose::LoadOptions;
 use crate::engine::fake::FakeEngine;
@@ -23,6 +22,7 @@ use crate::error::{CliError, ErrorKind};
 use crate::model::ObjectKind;
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
+use crate::progress::Recorder;
 
 const APP: &str = "services:
   app:
@@ -287,7 +287,7 @@ impl Engine for Contended<'_> {
             self.inner.insert_object(
                 ObjectKind::Config,
                 LOCK,
-                &[(crate::apply::lock::HOLDER_LABEL, "thief@elsewhere pid 5")],
+                &[(crate::swarm::labels::HOLDER_LABEL, "thief@elsewhere pid 5")],
             );
         }
         self.inner.list_tasks(service_id).await
@@ -384,9 +384,12 @@ fn a_held_lock_stops_the_deploy_before_any_write() {
         ObjectKind::Config,
         LOCK,
         &[
-            (crate::apply::lock::HOLDER_LABEL, "ghost@elsewhere pid 4243"),
-            (crate::apply::lock::SINCE_LABEL, "1000"),
-            (crate::apply::lock::EXPIRES_LABEL, &future),
+            (
+                crate::swarm::labels::HOLDER_LABEL,
+                "ghost@elsewhere pid 4243",
+            ),
+            (crate::swarm::labels::SINCE_LABEL, "1000"),
+            (crate::swarm::labels::EXPIRES_LABEL, &future),
         ],
     );
     let taken_at = engine.objects(ObjectKind::Config)[0].created_at.clone();
@@ -480,8 +483,11 @@ fn a_noop_deploy_waits_for_a_held_lock_then_plans_again() {
         ObjectKind::Config,
         LOCK,
         &[
-            (crate::apply::lock::HOLDER_LABEL, "ghost@elsewhere pid 4244"),
-            (crate::apply::lock::LEASE_LABEL, "600"),
+            (
+                crate::swarm::labels::HOLDER_LABEL,
+                "ghost@elsewhere pid 4244",
+            ),
+            (crate::swarm::labels::LEASE_LABEL, "600"),
         ],
     );
     engine.clear_writes();
@@ -543,7 +549,7 @@ fn a_deploy_that_lost_its_lock_prunes_nothing() {
         .objects(ObjectKind::Config)
         .into_iter()
         .filter(|o| o.name == LOCK)
-        .map(|o| o.labels[crate::apply::lock::HOLDER_LABEL].clone())
+        .map(|o| o.labels[crate::swarm::labels::HOLDER_LABEL].clone())
         .collect();
     assert_eq!(holders, vec!["thief@elsewhere pid 5".to_string()]);
 }

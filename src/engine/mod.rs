@@ -15,9 +15,6 @@ use crate::model::{ObjectKind, SensitiveBytes};
 /// A spec in the Docker Engine API's JSON shape (ServiceSpec, NetworkCreateRequest, ...).
 pub type Spec = serde_json::Value;
 
-/// The label every object of a stack carries (what `docker stack ls/ps/rm` rely on).
-pub const STACK_NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
-
 /// Facts about the engine and the node it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineInfo {

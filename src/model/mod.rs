@@ -1,14 +1,17 @@
 //! The desired state of a stack as the Compose files describe it, after loading: merged,
 //! interpolated, defaults filled, validated. Later stages (planning, conversion to Swarm specs)
-//! read only this.
+//! read only this. `node` is the raw document tree the loader builds and the model keeps
+//! where a value stays untyped until conversion.
+
+pub mod node;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::compose::node::Node;
 use crate::diagnostic::Location;
+use node::Node;
 
 /// A value together with where it was written.
 #[derive(Debug, Clone, PartialEq)]

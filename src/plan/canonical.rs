@@ -121,32 +121,52 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
         return Vec::new();
     }
     let mut lines = Vec::new();
+    mount_differences(&live, &desired, &mut lines);
+    environment_differences(&live, &desired, &mut lines);
+    credential_differences(&live, &desired, &mut lines);
+    let mut live_rest = live;
+    let mut desired_rest = desired;
+    for spec in [&mut live_rest, &mut desired_rest] {
+        without_shown_fields(spec);
+    }
+    field_differences("", &live_rest, &desired_rest, &mut lines);
+    lines
+}
+
+/// Secret and config mounts added, removed, switched to another version or changed in owner
+/// or mode, by target.
+fn mount_differences(live: &Value, desired: &Value, lines: &mut Vec<String>) {
     for (list, noun, name_key) in [
         ("Secrets", "secret", "SecretName"),
         ("Configs", "config", "ConfigName"),
     ] {
-        let old = targets(&live, list, name_key);
-        let new = targets(&desired, list, name_key);
-        for (target, (name, mount)) in &new {
+        let old = targets(live, list, name_key);
+        let new = targets(desired, list, name_key);
+        for (target, Mounted { name, file }) in &new {
             match old.get(target) {
                 None => lines.push(format!("{noun} + {name} (target {target})")),
-                Some((old_name, old_mount)) if old_name != name => {
+                Some(old) if old.name != *name => {
+                    let old_name = &old.name;
                     lines.push(format!("{noun} {old_name} -> {name} (target {target})"))
                 }
-                Some((_, old_mount)) if old_mount != mount => lines.push(format!(
+                Some(old) if old.file != *file => lines.push(format!(
                     "{noun} {name}: owner or mode changed (target {target})"
                 )),
                 _ => {}
             }
         }
-        for (target, (name, _)) in &old {
+        for (target, Mounted { name, .. }) in &old {
             if !new.contains_key(target) {
                 lines.push(format!("{noun} - {name} (target {target})"));
             }
         }
     }
-    let old_env = environment(&live);
-    let new_env = environment(&desired);
+}
+
+/// Environment variables added, removed or changed (by name only: values may be secret).
+fn environment_differences(live: &Value, desired: &Value, lines: &mut Vec<String>) {
+    let old_env = environment(live);
+    let new_env = environment(desired);
     for (name, value) in &new_env {
         match old_env.get(name) {
             None => lines.push(format!("environment {name}: added")),
@@ -159,6 +179,10 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             lines.push(format!("environment {name}: removed"));
         }
     }
+}
+
+/// The credential spec's config, by name.
+fn credential_differences(live: &Value, desired: &Value, lines: &mut Vec<String>) {
     let credential_config = |spec: &Value| {
         spec.pointer("/TaskTemplate/ContainerSpec/Configs")
             .and_then(Value::as_array)
@@ -166,7 +190,7 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             .and_then(|r| r["ConfigName"].as_str())
             .map(str::to_string)
     };
-    let (old_credential, new_credential) = (credential_config(&live), credential_config(&desired));
+    let (old_credential, new_credential) = (credential_config(live), credential_config(desired));
     if old_credential != new_credential {
         lines.push(format!(
             "config {} -> {} (credential spec)",
@@ -174,42 +198,50 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
             new_credential.as_deref().unwrap_or("(none)")
         ));
     }
-    let mut live_rest = live;
-    let mut desired_rest = desired;
-    for spec in [&mut live_rest, &mut desired_rest] {
-        if let Some(container) = spec
-            .pointer_mut("/TaskTemplate/ContainerSpec")
+}
+
+/// Removes from a canonical spec what the steps above already showed, so the field-by-field
+/// comparison does not show it again.
+fn without_shown_fields(spec: &mut Value) {
+    if let Some(container) = spec
+        .pointer_mut("/TaskTemplate/ContainerSpec")
+        .and_then(Value::as_object_mut)
+    {
+        container.remove("Secrets");
+        container.remove("Configs");
+        container.remove("Env");
+        // The credential spec's config is shown by name (credential_differences), not by ID.
+        if let Some(privileges) = container
+            .get_mut("Privileges")
             .and_then(Value::as_object_mut)
         {
-            container.remove("Secrets");
-            container.remove("Configs");
-            container.remove("Env");
-            // The credential spec's config is shown by name below, not by ID.
-            if let Some(privileges) = container
-                .get_mut("Privileges")
+            if let Some(credential) = privileges
+                .get_mut("CredentialSpec")
                 .and_then(Value::as_object_mut)
             {
-                if let Some(credential) = privileges
-                    .get_mut("CredentialSpec")
-                    .and_then(Value::as_object_mut)
-                {
-                    credential.remove("Config");
-                    if credential.is_empty() {
-                        privileges.remove("CredentialSpec");
-                    }
+                credential.remove("Config");
+                if credential.is_empty() {
+                    privileges.remove("CredentialSpec");
                 }
-                if privileges.is_empty() {
-                    container.remove("Privileges");
-                }
+            }
+            if privileges.is_empty() {
+                container.remove("Privileges");
             }
         }
     }
-    field_differences("", &live_rest, &desired_rest, &mut lines);
-    lines
 }
 
-/// The secret or config references by effective target: (object name, mount settings).
-fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, (String, Value)> {
+/// What a secret or config reference mounts at one target.
+#[derive(Debug, PartialEq)]
+struct Mounted {
+    /// The object's name.
+    name: String,
+    /// The mount settings (`File`: name, owner, mode).
+    file: Value,
+}
+
+/// The secret or config references by effective target.
+fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, Mounted> {
     let prefix = if list == "Secrets" {
         "/run/secrets/"
     } else {
@@ -231,10 +263,8 @@ fn targets(spec: &Value, list: &str, name_key: &str) -> BTreeMap<String, (String
                         format!("{prefix}{target}")
                     };
                     let name = r[name_key].as_str().unwrap_or_default().to_string();
-                    (
-                        target,
-                        (name, r.get("File").cloned().unwrap_or(Value::Null)),
-                    )
+                    let file = r.get("File").cloned().unwrap_or(Value::Null);
+                    (target, Mounted { name, file })
                 })
                 .collect()
         })
@@ -361,7 +391,7 @@ pub fn reference_lines(spec: &Spec) -> Vec<String> {
         ("Secrets", "secret", "SecretName"),
         ("Configs", "config", "ConfigName"),
     ] {
-        for (target, (name, _)) in targets(spec, list, name_key) {
+        for (target, Mounted { name, .. }) in targets(spec, list, name_key) {
             lines.push(format!("{noun} {name} (target {target})"));
         }
     }

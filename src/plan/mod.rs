@@ -16,20 +16,19 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, Namespace, ResolvedObject, ResolvedObjects};
+use crate::convert::{ConvertedProject, ResolvedObject, ResolvedObjects};
 use crate::diagnostic::Diagnostics;
 use crate::engine::{NetworkState, ServiceState, Spec, SwarmObject};
 use crate::model::{Definition, ObjectKey, ObjectKind, Project, Source};
+use crate::swarm::labels::{
+    FINGERPRINT_LABEL, KEY_LABEL, MANAGED_LABEL, SEAL_SERIAL_LABEL, STACK_NAMESPACE_LABEL,
+    VERSION_LABEL,
+};
+use crate::swarm::namespace::Namespace;
+use crate::swarm::rollout::UNSETTLED_STATES;
+use crate::swarm::versions::{versioned_name, versions_by_key, Version};
 use fingerprint::{Fingerprinter, Material};
-
-/// Label marking an object stackroll created (and so may delete).
-pub const MANAGED_LABEL: &str = "io.stackroll.managed";
-/// Label holding the Compose key a version belongs to.
-pub const KEY_LABEL: &str = "io.stackroll.key";
-/// Label holding a version's number.
-pub const VERSION_LABEL: &str = "io.stackroll.version";
-/// Label holding a version's content fingerprint (see `fingerprint`).
-pub const FINGERPRINT_LABEL: &str = "io.stackroll.fingerprint";
+use prune::ServiceSpecs;
 
 /// What the swarm holds, as far as planning a stack needs.
 #[derive(Debug, Clone, Default)]
@@ -224,10 +223,10 @@ pub struct Plan {
     /// Names of the secret and config versions services will use (never pruned).
     #[serde(skip)]
     pub current_objects: Vec<String>,
-    /// Services (ID, name) the plan does not write whose rolling update is still going or
-    /// paused: a deploy waits for them (and judges them) before pruning.
+    /// Services the plan does not write whose rolling update is still going or paused: a
+    /// deploy waits for them (and judges them) before pruning.
     #[serde(skip)]
-    pub unsettled: Vec<(String, String)>,
+    pub unsettled: Vec<UnsettledService>,
     /// A new content seal for a deploy to record, when the stored one is missing, cannot be
     /// verified, or names other versions than the plan uses (see `seal`). Not a change: it
     /// only makes the next check of unchanged contents cheap.
@@ -241,20 +240,39 @@ pub struct Plan {
     pub staged: Vec<rotation::StagedService>,
 }
 
+/// A service the plan leaves as it is whose rolling update has not settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsettledService {
+    /// Swarm's service ID.
+    pub id: String,
+    /// The service name.
+    pub name: String,
+}
+
+/// One version a new content seal covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionToSeal {
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// The Compose key.
+    pub key: String,
+    /// The version's name.
+    pub name: String,
+    /// The version's ID; empty for a version the plan creates (the executor knows it once it
+    /// exists).
+    pub id: String,
+}
+
 /// A content seal to record (see `seal`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SealWrite {
     /// Its serial number, above every seal of the stack.
     pub serial: u64,
-    /// The version each key with data uses: (kind, key, version name, ID). The ID is empty
-    /// for a version the plan creates; the executor knows it once it exists.
-    pub versions: Vec<(ObjectKind, String, String, String)>,
+    /// The version each key with data uses.
+    pub versions: Vec<VersionToSeal>,
     /// IDs of the stack's older seals, deleted once the new one exists.
     pub replaces: Vec<String>,
 }
-
-/// Update states of a service whose last update has not settled.
-const UNSETTLED_STATES: &[&str] = &["updating", "paused", "rollback_started", "rollback_paused"];
 
 impl Plan {
     /// Whether the plan changes nothing.
@@ -284,46 +302,21 @@ pub enum PlanError {
     NetworkTaken(Vec<String>),
 }
 
-/// One version of a secret or config that stackroll created.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Version<'o> {
-    /// Its version number.
-    pub number: u64,
-    /// The swarm object.
-    pub object: &'o SwarmObject,
-}
-
-/// The versions of one object that stackroll created for this stack, newest first.
-pub fn versions<'o>(
+/// The versions of one key (`swarm::versions`) that carry the name this deploy gives its
+/// versions (`<base>_v<N>`), newest first: after a `name:` change, versions under the old name
+/// are not reused, and numbering starts again under the new one.
+fn versions<'o>(
     observed: &'o [SwarmObject],
     namespace: &Namespace,
     key: &str,
     base: &str,
 ) -> Vec<Version<'o>> {
-    let mut found: Vec<Version<'o>> = observed
-        .iter()
-        .filter(|object| {
-            is_managed_by(object, namespace)
-                && object.labels.get(KEY_LABEL).map(String::as_str) == Some(key)
-        })
-        .filter_map(|object| {
-            let number: u64 = object.labels.get(VERSION_LABEL)?.parse().ok()?;
-            (object.name == versioned_name(base, number)).then_some(Version { number, object })
-        })
-        .collect();
-    found.sort_by_key(|version| std::cmp::Reverse(version.number));
-    found
-}
-
-/// Whether stackroll created `object` for this stack.
-pub fn is_managed_by(object: &SwarmObject, namespace: &Namespace) -> bool {
-    object.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true")
-        && object.labels.get(crate::engine::STACK_NAMESPACE_LABEL) == Some(&namespace.0)
-}
-
-/// `<base>_v<version>`.
-pub fn versioned_name(base: &str, version: u64) -> String {
-    format!("{base}_v{version}")
+    versions_by_key(observed, namespace)
+        .remove(key)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|version| version.object.name == versioned_name(base, version.number))
+        .collect()
 }
 
 /// The unversioned name of a definition: `name:` or `<stack>_<key>`.
@@ -440,9 +433,9 @@ struct Services {
     touched: Vec<bool>,
     /// Each service's spec once the plan is carried out, and its previous one (what the
     /// pruning of superseded versions must keep).
-    running: Vec<(Spec, Option<Spec>)>,
-    /// Services (ID, name) left as they are whose rolling update has not settled.
-    unsettled: Vec<(String, String)>,
+    running: Vec<ServiceSpecs>,
+    /// Services left as they are whose rolling update has not settled.
+    unsettled: Vec<UnsettledService>,
     /// The stage specs of the services rotations touch.
     staged: Vec<rotation::StagedService>,
 }
@@ -628,7 +621,7 @@ fn plan_networks(
         let owner = |network: &NetworkState| {
             network
                 .labels
-                .get(crate::engine::STACK_NAMESPACE_LABEL)
+                .get(crate::swarm::labels::STACK_NAMESPACE_LABEL)
                 .cloned()
         };
         let same_name = named(name);
@@ -700,7 +693,10 @@ fn plan_services(
         };
         match observed.services.iter().position(|live| live.name == name) {
             None => {
-                services.running.push((spec.clone(), None));
+                services.running.push(ServiceSpecs {
+                    current: spec.clone(),
+                    previous: None,
+                });
                 draft.changes.push(Change {
                     resource: Resource::Service,
                     action: Action::Create,
@@ -786,9 +782,10 @@ fn plan_service_update(
     canonical::keep_force_update(&mut spec, &live.spec);
     let details = canonical::differences(&live.spec, &spec);
     if details.is_empty() {
-        services
-            .running
-            .push((live.spec.clone(), live.previous_spec.clone()));
+        services.running.push(ServiceSpecs {
+            current: live.spec.clone(),
+            previous: live.previous_spec.clone(),
+        });
         // Its spec is right, but a rolling update (started by a deploy that was
         // interrupted, say) is still going: wait for it before saying done.
         if let Some(status) = live
@@ -805,13 +802,17 @@ fn plan_service_update(
                     &status.message
                 }
             ));
-            services.unsettled.push((live.id.clone(), name));
+            services.unsettled.push(UnsettledService {
+                id: live.id.clone(),
+                name,
+            });
         }
         return;
     }
-    services
-        .running
-        .push((spec.clone(), Some(live.spec.clone())));
+    services.running.push(ServiceSpecs {
+        current: spec.clone(),
+        previous: Some(live.spec.clone()),
+    });
     draft.changes.push(Change {
         resource: Resource::Service,
         action: Action::Update,
@@ -846,9 +847,10 @@ fn plan_removals(
                 "service {} is not in the compose files; it is left running (--prune removes it)",
                 live.name
             ));
-            services
-                .running
-                .push((live.spec.clone(), live.previous_spec.clone()));
+            services.running.push(ServiceSpecs {
+                current: live.spec.clone(),
+                previous: live.previous_spec.clone(),
+            });
             continue;
         }
         draft.changes.push(Change {
@@ -869,7 +871,7 @@ fn plan_removals(
     for network in &observed.networks {
         let in_stack = network
             .labels
-            .get(crate::engine::STACK_NAMESPACE_LABEL)
+            .get(STACK_NAMESPACE_LABEL)
             .map(String::as_str)
             == Some(label);
         if in_stack && !desired_networks.contains(&network.name) {
@@ -892,17 +894,15 @@ fn plan_superseded(
     input: &PlanInput<'_>,
     observed: &Observed,
     resolved: &ResolvedObjects,
-    running: &[(Spec, Option<Spec>)],
+    running: &[ServiceSpecs],
     draft: &mut Draft,
 ) {
     let in_use: Vec<&String> = resolved.names().collect();
     let mut running = running.to_vec();
-    running.extend(
-        observed
-            .others
-            .iter()
-            .map(|other| (other.spec.clone(), other.previous_spec.clone())),
-    );
+    running.extend(observed.others.iter().map(|other| ServiceSpecs {
+        current: other.spec.clone(),
+        previous: other.previous_spec.clone(),
+    }));
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         for object in prune::prunable(
             kind,
@@ -975,12 +975,12 @@ fn seal_write(
                 continue;
             }
             if let Some(object) = resolved.get(kind, &definition.key) {
-                versions.push((
+                versions.push(VersionToSeal {
                     kind,
-                    definition.key.clone(),
-                    object.name.clone(),
-                    object.id.clone(),
-                ));
+                    key: definition.key.clone(),
+                    name: object.name.clone(),
+                    id: object.id.clone(),
+                });
             }
         }
     }
@@ -994,8 +994,10 @@ fn seal_write(
             && seals.len() == 1
             && stored.versions.len() == versions.len()
             && stored.versions.iter().all(|sealed| {
-                versions.iter().any(|(kind, key, _, id)| {
-                    *kind == sealed.kind && *key == sealed.key && *id == sealed.id
+                versions.iter().any(|version| {
+                    version.kind == sealed.kind
+                        && version.key == sealed.key
+                        && version.id == sealed.id
                 })
             })
     });
@@ -1004,13 +1006,7 @@ fn seal_write(
     }
     let serial = seals
         .iter()
-        .filter_map(|object| {
-            object
-                .labels
-                .get(seal::SEAL_SERIAL_LABEL)?
-                .parse::<u64>()
-                .ok()
-        })
+        .filter_map(|object| object.labels.get(SEAL_SERIAL_LABEL)?.parse::<u64>().ok())
         .max()
         .map_or(1, |newest| newest + 1);
     Some(SealWrite {

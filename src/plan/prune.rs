@@ -4,12 +4,19 @@
 //! none beyond what is referenced). The highest version of a defined key always stays, so
 //! version numbers are never reused.
 
-use std::collections::BTreeMap;
-
-use super::{is_managed_by, KEY_LABEL, VERSION_LABEL};
-use crate::convert::Namespace;
 use crate::engine::{Spec, SwarmObject};
 use crate::model::{ObjectKind, Project};
+use crate::swarm::namespace::Namespace;
+use crate::swarm::versions::versions_by_key;
+
+/// A service's spec and its previous one: a version either references is still needed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpecs {
+    /// The spec the service runs (or will, once the plan is carried out).
+    pub current: Spec,
+    /// The spec it ran before its last update, which a rollback returns to.
+    pub previous: Option<Spec>,
+}
 
 /// An object that may be deleted, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,28 +35,11 @@ pub fn prunable<'o>(
     namespace: &Namespace,
     project: &Project,
     in_use: &[&String],
-    services: &[(Spec, Option<Spec>)],
+    services: &[ServiceSpecs],
     keep: usize,
 ) -> Vec<Prunable<'o>> {
-    let mut by_key: BTreeMap<&str, Vec<(u64, &SwarmObject)>> = BTreeMap::new();
-    for object in objects
-        .iter()
-        .filter(|object| is_managed_by(object, namespace))
-    {
-        let (Some(key), Some(version)) = (
-            object.labels.get(KEY_LABEL),
-            object
-                .labels
-                .get(VERSION_LABEL)
-                .and_then(|v| v.parse::<u64>().ok()),
-        ) else {
-            continue;
-        };
-        by_key.entry(key).or_default().push((version, object));
-    }
     let mut result = Vec::new();
-    for (key, mut versions) in by_key {
-        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+    for (key, versions) in versions_by_key(objects, namespace) {
         let still_defined = project
             .definitions(kind)
             .get(key)
@@ -59,23 +49,24 @@ pub fn prunable<'o>(
         // (When the version in use is new, it is the highest and nothing else needs keeping.)
         let in_use_exists = versions
             .iter()
-            .any(|(_, object)| in_use.contains(&&object.name));
+            .any(|version| in_use.contains(&&version.object.name));
         let highest = versions
             .first()
-            .map(|(version, _)| *version)
+            .map(|version| version.number)
             .filter(|_| still_defined && in_use_exists);
-        let superseded = versions.into_iter().filter(|(version, object)| {
-            !in_use.contains(&&object.name) && Some(*version) != highest
+        let superseded = versions.into_iter().filter(|version| {
+            !in_use.contains(&&version.object.name) && Some(version.number) != highest
         });
         let (kept, reason) = if still_defined {
             (keep, "superseded, unreferenced")
         } else {
             (0, "no longer in the compose files, unreferenced")
         };
-        for (_, object) in superseded.skip(kept) {
-            if !services.iter().any(|(spec, previous)| {
-                references(spec, kind, object)
-                    || previous
+        for object in superseded.skip(kept).map(|version| version.object) {
+            if !services.iter().any(|specs| {
+                references(&specs.current, kind, object)
+                    || specs
+                        .previous
                         .as_ref()
                         .is_some_and(|p| references(p, kind, object))
             }) {

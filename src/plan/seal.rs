@@ -18,18 +18,13 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::fingerprint::{Fingerprinter, Material};
-use super::{is_managed_by, MANAGED_LABEL};
 use crate::contents::Contents;
-use crate::convert::Namespace;
-use crate::engine::{SwarmObject, STACK_NAMESPACE_LABEL};
+use crate::engine::SwarmObject;
 use crate::model::{ObjectKey, ObjectKind, Project};
-
-/// Label holding the seal's fingerprint.
-pub const SEAL_LABEL: &str = "io.stackroll.seal";
-/// Label listing the versions a seal covers, as JSON `[["secret", key, id], ...]`.
-pub const SEAL_OBJECTS_LABEL: &str = "io.stackroll.seal.objects";
-/// Label holding the seal's serial number (the newest seal is the one that counts).
-pub const SEAL_SERIAL_LABEL: &str = "io.stackroll.seal.serial";
+use crate::swarm::labels::{
+    MANAGED_LABEL, SEAL_LABEL, SEAL_OBJECTS_LABEL, SEAL_SERIAL_LABEL, STACK_NAMESPACE_LABEL,
+};
+use crate::swarm::namespace::{is_managed_by, Namespace};
 
 /// What the seal config's data says to someone who inspects it.
 pub const SEAL_DATA: &[u8] =

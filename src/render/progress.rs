@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::{Progress, Reporter};
+use crate::progress::{Progress, Reporter};
 
 /// Chooses the terminal or the plain reporter for stderr.
 pub fn stderr_reporter() -> Box<dyn Reporter> {

@@ -16,15 +16,17 @@ use super::plan::{render, Outcome, OutputFormat, Report};
 use super::progress::describe;
 use super::stacks::{render_removed, render_stacks, render_status, render_tasks};
 use crate::apply::rollout::RolloutFailure;
-use crate::apply::{apply, ApplyInput, ApplyOptions, Progress, Reporter};
+use crate::apply::{apply, ApplyInput, ApplyOptions};
 use crate::compose::{load, LoadOptions, Loaded};
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, Namespace};
+use crate::convert::ConvertedProject;
 use crate::engine::fake::FakeEngine;
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::{plan, Plan, PlanInput, Resource};
+use crate::progress::{Progress, Reporter};
 use crate::stacks::{list_stacks, remove_stack, stack_status, stack_tasks};
+use crate::swarm::namespace::Namespace;
 
 /// The secret values of the project: no snapshot may contain them.
 const DB_VALUE: &str = "db-snapshot-value-7f3a9c";

@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::apply::lock::{self, Guarded, LockError, LockTiming};
-use crate::apply::rollout::{rollout_state, RolloutState};
-use crate::apply::{Progress, Reporter};
-use crate::convert::Namespace;
-use crate::engine::{Engine, EngineError, STACK_NAMESPACE_LABEL};
+use crate::engine::{Engine, EngineError, ServiceState, TaskState};
 use crate::model::ObjectKind;
 use crate::plan::prune::references;
-use crate::plan::{is_managed_by, Resource, KEY_LABEL, MANAGED_LABEL, VERSION_LABEL};
+use crate::plan::Resource;
+use crate::progress::{Progress, Reporter};
+use crate::swarm::labels::{KEY_LABEL, MANAGED_LABEL, STACK_NAMESPACE_LABEL};
+use crate::swarm::namespace::is_managed_by;
+use crate::swarm::namespace::Namespace;
+use crate::swarm::retry::remove_when_free;
+use crate::swarm::rollout::{rollout_state, RolloutState, UPDATING};
+use crate::swarm::versions::{versions_by_key, Version};
 
 /// One stack in `stackroll ls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -198,115 +202,118 @@ pub async fn stack_status<E: Engine>(
         (ObjectKind::Secret, &secrets),
         (ObjectKind::Config, &configs),
     ] {
-        let mut by_key: BTreeMap<&str, Vec<(u64, &crate::engine::SwarmObject)>> = BTreeMap::new();
-        for object in list.iter().filter(|o| is_managed_by(o, namespace)) {
-            let (Some(key), Some(version)) = (
-                object.labels.get(KEY_LABEL),
-                object
-                    .labels
-                    .get(VERSION_LABEL)
-                    .and_then(|v| v.parse().ok()),
-            ) else {
-                continue;
-            };
-            by_key.entry(key).or_default().push((version, object));
-        }
-        for (key, mut versions) in by_key {
-            versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-            let mut references_found = Vec::new();
-            for service in &services {
-                for (_, object) in &versions {
-                    if references(&service.spec, kind, object) {
-                        references_found.push(Reference {
-                            service: service.name.clone(),
-                            version: object.name.clone(),
-                        });
-                    }
-                }
-            }
-            let live = versions
-                .iter()
-                .find(|(_, object)| references_found.iter().any(|r| r.version == object.name))
-                .map(|(_, object)| object.name.clone());
-            objects.push(ObjectStatus {
-                kind: Resource::of(kind),
-                key: key.to_string(),
-                live,
-                versions: versions.iter().map(|(_, o)| o.name.clone()).collect(),
-                references: references_found,
-            });
+        for (key, versions) in versions_by_key(list, namespace) {
+            objects.push(object_status(kind, key, &versions, &services));
         }
     }
     let mut service_states = Vec::new();
     for service in &services {
         let tasks = engine.list_tasks(&service.id).await?;
-        let state = rollout_state(service, &tasks, false, Duration::MAX);
-        let status_message = service
-            .update_status
-            .as_ref()
-            .map(|s| s.message.clone())
-            .unwrap_or_default();
-        let (state, running, desired, message) = match state {
-            RolloutState::Converged => {
-                let desired = tasks
-                    .iter()
-                    .filter(|t| t.desired_state == "running")
-                    .count();
-                ("converged".to_string(), desired, desired, status_message)
-            }
-            RolloutState::Failed { state, message } => {
-                let word = if state.starts_with("rollback") {
-                    "rolled_back"
-                } else {
-                    "paused"
-                };
-                let running = tasks
-                    .iter()
-                    .filter(|t| t.desired_state == "running" && t.state == "running")
-                    .count();
-                (word.to_string(), running, running, message)
-            }
-            RolloutState::JobRunning { completed, total } => {
-                ("job_running".to_string(), completed, total, status_message)
-            }
-            RolloutState::JobCompleted { total } => {
-                ("job_completed".to_string(), total, total, status_message)
-            }
-            RolloutState::JobFailed { error } => {
-                let completed = tasks.iter().filter(|t| t.state == "complete").count();
-                ("job_failed".to_string(), completed, completed.max(1), error)
-            }
-            RolloutState::Pending {
-                running,
-                desired,
-                last_error,
-            } => {
-                let updating = service
-                    .update_status
-                    .as_ref()
-                    .is_some_and(|s| s.state == "updating");
-                let word = if updating { "updating" } else { "starting" };
-                (
-                    word.to_string(),
-                    running,
-                    desired,
-                    last_error.unwrap_or(status_message),
-                )
-            }
-        };
-        service_states.push(ServiceStatus {
-            name: service.name.clone(),
-            state,
-            running,
-            desired,
-            message,
-        });
+        service_states.push(service_status(service, &tasks));
     }
     Ok(StackStatus {
         stack: namespace.0.clone(),
         objects,
         services: service_states,
     })
+}
+
+/// One key's versions, newest first, and which service references which.
+fn object_status(
+    kind: ObjectKind,
+    key: &str,
+    versions: &[Version<'_>],
+    services: &[ServiceState],
+) -> ObjectStatus {
+    let mut references_found = Vec::new();
+    for service in services {
+        for version in versions {
+            let object = version.object;
+            if references(&service.spec, kind, object) {
+                references_found.push(Reference {
+                    service: service.name.clone(),
+                    version: object.name.clone(),
+                });
+            }
+        }
+    }
+    let live = versions
+        .iter()
+        .map(|version| version.object)
+        .find(|object| references_found.iter().any(|r| r.version == object.name))
+        .map(|object| object.name.clone());
+    ObjectStatus {
+        kind: Resource::of(kind),
+        key: key.to_string(),
+        live,
+        versions: versions.iter().map(|v| v.object.name.clone()).collect(),
+        references: references_found,
+    }
+}
+
+/// One service's rollout state, in the words `stackroll status` uses.
+fn service_status(service: &ServiceState, tasks: &[TaskState]) -> ServiceStatus {
+    let state = rollout_state(service, tasks, false, Duration::MAX);
+    let status_message = service
+        .update_status
+        .as_ref()
+        .map(|s| s.message.clone())
+        .unwrap_or_default();
+    let (state, running, desired, message) = match state {
+        RolloutState::Converged => {
+            let desired = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running")
+                .count();
+            ("converged".to_string(), desired, desired, status_message)
+        }
+        RolloutState::Failed { state, message } => {
+            let word = if state.starts_with("rollback") {
+                "rolled_back"
+            } else {
+                "paused"
+            };
+            let running = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running" && t.state == "running")
+                .count();
+            (word.to_string(), running, running, message)
+        }
+        RolloutState::JobRunning { completed, total } => {
+            ("job_running".to_string(), completed, total, status_message)
+        }
+        RolloutState::JobCompleted { total } => {
+            ("job_completed".to_string(), total, total, status_message)
+        }
+        RolloutState::JobFailed { error } => {
+            let completed = tasks.iter().filter(|t| t.state == "complete").count();
+            ("job_failed".to_string(), completed, completed.max(1), error)
+        }
+        RolloutState::Pending {
+            running,
+            desired,
+            last_error,
+        } => {
+            let updating = service
+                .update_status
+                .as_ref()
+                .is_some_and(|s| s.state == UPDATING);
+            let word = if updating { "updating" } else { "starting" };
+            (
+                word.to_string(),
+                running,
+                desired,
+                last_error.unwrap_or(status_message),
+            )
+        }
+    };
+    ServiceStatus {
+        name: service.name.clone(),
+        state,
+        running,
+        desired,
+        message,
+    }
 }
 
 /// What `stackroll rm` removed and left.
@@ -392,7 +399,7 @@ async fn remove_unlocked<E: Engine>(
     }
     // Networks and secrets stay in use until the tasks have stopped: retry until the timeout.
     for network in engine.list_networks(Some(&label)).await? {
-        retry_in_use(timeout.saturating_sub(started.elapsed()), || {
+        remove_when_free(timeout.saturating_sub(started.elapsed()), || {
             engine.remove_network(&network.id)
         })
         .await?;
@@ -414,7 +421,7 @@ async fn remove_unlocked<E: Engine>(
                     .push(format!("{} {}", kind.noun(), object.name));
                 continue;
             }
-            retry_in_use(timeout.saturating_sub(started.elapsed()), || {
+            remove_when_free(timeout.saturating_sub(started.elapsed()), || {
                 engine.remove_object(kind, &object.id)
             })
             .await?;
@@ -428,29 +435,12 @@ async fn remove_unlocked<E: Engine>(
     Ok(removed)
 }
 
-async fn retry_in_use<F, Fut>(budget: Duration, mut call: F) -> Result<(), EngineError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), EngineError>>,
-{
-    let started = Instant::now();
-    loop {
-        match call().await {
-            Ok(()) | Err(EngineError::NotFound(_)) => return Ok(()),
-            Err(EngineError::Conflict(_)) if started.elapsed() < budget => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::lock::HOLDER_LABEL;
-    use crate::apply::progress::Recorder;
     use crate::engine::fake::FakeEngine;
+    use crate::progress::Recorder;
+    use crate::swarm::labels::{HOLDER_LABEL, LEASE_LABEL};
 
     /// `rm` waits for the deploy lock another holds, then fails naming it and removes nothing;
     /// once the lock is free it removes the stack and gives the lock back.
@@ -469,7 +459,7 @@ mod tests {
             "demo_stackroll-lock",
             &[
                 (HOLDER_LABEL, "ghost@elsewhere pid 9"),
-                (lock::LEASE_LABEL, "600"),
+                (LEASE_LABEL, "600"),
             ],
         );
         let timing = LockTiming::waiting(Duration::from_millis(30), Duration::from_millis(5));

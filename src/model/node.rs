@@ -1,6 +1,7 @@
 //! The Compose document tree: every value keeps where it was written, so any later stage can
 //! point the user at the exact file, line and column. Built by `yaml`, transformed by
-//! `interpolate`/`merge`, read by `normalize`.
+//! `interpolate`/`merge`, read by `normalize` (all in `compose`), kept in the model for values
+//! converted later. It sits below both `compose` and `model`, so neither imports the other back.
 
 use indexmap::IndexMap;
 
