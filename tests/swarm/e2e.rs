@@ -692,6 +692,7 @@ fn e2e_schema_rejects_bad_reports() {
         "stack": "demo",
         "changes": [{"kind": "secret", "action": "create", "name": "demo_db_v1",
                      "reason": "first version", "details": []}],
+        "rotations": [],
         "notes": [],
         "summary": {"create": 1, "update": 0, "delete": 0},
         "outcome": "planned"
