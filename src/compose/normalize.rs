@@ -722,7 +722,12 @@ fn mapping<'n>(
     None
 }
 
-fn string_field(node: &Node, field: &str, diagnostics: &mut Diagnostics) -> Option<String> {
+/// A scalar's text, or an error at `field` for a mapping or list.
+pub(super) fn string_field(
+    node: &Node,
+    field: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<String> {
     match node.scalar_text() {
         Some(text) => Some(text.to_string()),
         None => {

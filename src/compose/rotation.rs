@@ -15,6 +15,7 @@
 
 use indexmap::IndexMap;
 
+use super::normalize::string_field;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::node::{Entry, Node, Value};
 use crate::model::{
@@ -128,7 +129,11 @@ fn step(
     let service = required_string(map, &exec.value, "service", &field, diagnostics)?;
     let command = command(map, &exec.value, &field, diagnostics)?;
     let user = match map.get("user") {
-        Some(user) => Some(string(&user.value, &format!("{field}.user"), diagnostics)?),
+        Some(user) => Some(string_field(
+            &user.value,
+            &format!("{field}.user"),
+            diagnostics,
+        )?),
         None => None,
     };
     Some(Some(RotationStep {
@@ -172,7 +177,7 @@ fn command(
     items
         .iter()
         .enumerate()
-        .map(|(index, item)| string(item, &format!("{field}[{index}]"), diagnostics))
+        .map(|(index, item)| string_field(item, &format!("{field}[{index}]"), diagnostics))
         .collect()
 }
 
@@ -225,7 +230,7 @@ fn required_string(
         );
         return None;
     };
-    let value = string(&entry.value, &format!("{field}.{key}"), diagnostics)?;
+    let value = string_field(&entry.value, &format!("{field}.{key}"), diagnostics)?;
     if value.is_empty() {
         diagnostics.push(
             Diagnostic::error(
@@ -241,21 +246,6 @@ fn required_string(
         value,
         location: entry.value.location.clone(),
     })
-}
-
-fn string(node: &Node, field: &str, diagnostics: &mut Diagnostics) -> Option<String> {
-    if let Some(text) = node.scalar_text().filter(|_| !node.is_null()) {
-        return Some(text.to_string());
-    }
-    diagnostics.push(
-        Diagnostic::error(
-            Some(node.location.clone()),
-            format!("expected a string, not {}", node.kind_name()),
-        )
-        .field(field)
-        .hint("write a single value here"),
-    );
-    None
 }
 
 /// Checks every rotation policy against the services: owners exist and mount the object,
