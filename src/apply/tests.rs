@@ -710,6 +710,9 @@ fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
     assert!(
         fingerprinter.matches_bytes(&seal, &material(&both, &loaded.project, &contents).unwrap())
     );
+    // Built at its final size: no reallocation left a copy of the data in freed memory.
+    let built = material(&both, &loaded.project, &contents).unwrap();
+    assert_eq!(built.len(), built.capacity());
     // One key's data alone does not reproduce it.
     let db_only = material(&versions(&["db"]), &loaded.project, &contents).unwrap();
     assert!(!fingerprinter.matches_bytes(&seal, &db_only));

@@ -319,6 +319,15 @@ impl ProcessEnvironment {
     }
 }
 
+impl Drop for ProcessEnvironment {
+    /// Overwrites the values (they may be secrets) before the memory is freed.
+    fn drop(&mut self) {
+        for value in self.0.values_mut() {
+            zeroize::Zeroize::zeroize(value);
+        }
+    }
+}
+
 impl fmt::Debug for ProcessEnvironment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ProcessEnvironment")

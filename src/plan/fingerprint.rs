@@ -37,14 +37,18 @@ pub struct Material<'a> {
 impl Material<'_> {
     /// The bytes a fingerprint is computed over: every part length-prefixed, so no two
     /// different materials encode alike.
+    /// The buffer is allocated once at its final size, so no copy of the data is left behind
+    /// in freed memory by a reallocation (the buffer itself is zeroed when dropped).
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(self.data.len() + 64));
-        for part in [
+        let parts = [
             b"stackroll-fingerprint-v1".as_slice(),
             self.data,
             self.driver.unwrap_or("").as_bytes(),
             self.template_driver.unwrap_or("").as_bytes(),
-        ] {
+        ];
+        let size = parts.iter().map(|part| 8 + part.len()).sum();
+        let mut out = Zeroizing::new(Vec::with_capacity(size));
+        for part in parts {
             out.extend_from_slice(&(part.len() as u64).to_be_bytes());
             out.extend_from_slice(part);
         }
@@ -282,6 +286,17 @@ mod tests {
         assert!(!one.matches("garbage", material(b"v")));
         assert!(!Fingerprinter::Argon2id
             .matches("argon2id$m=999999999,t=1,p=1$AAAA$AAAA", material(b"v")));
+    }
+
+    #[test]
+    fn the_encoding_is_built_without_reallocating() {
+        let encoded = Material {
+            data: b"a secret value",
+            driver: Some("vault"),
+            template_driver: Some("golang"),
+        }
+        .encode();
+        assert_eq!(encoded.len(), encoded.capacity());
     }
 
     #[test]

@@ -105,21 +105,42 @@ pub fn material(
     project: &Project,
     contents: &Contents,
 ) -> Option<Zeroizing<Vec<u8>>> {
-    let mut out = Zeroizing::new(Vec::new());
-    push(&mut out, b"stackroll-seal-v1");
-    for version in versions {
-        let definition = project.definitions(version.kind).get(&version.key)?;
-        let data = contents.get(version.kind, &version.key)?;
-        let encoded = Material {
-            data: data.expose(),
-            driver: None,
-            template_driver: definition.template_driver.as_deref(),
-        }
-        .encode();
+    const HEADER: &[u8] = b"stackroll-seal-v1";
+    let encoded: Vec<Zeroizing<Vec<u8>>> = versions
+        .iter()
+        .map(|version| {
+            let definition = project.definitions(version.kind).get(&version.key)?;
+            let data = contents.get(version.kind, &version.key)?;
+            Some(
+                Material {
+                    data: data.expose(),
+                    driver: None,
+                    template_driver: definition.template_driver.as_deref(),
+                }
+                .encode(),
+            )
+        })
+        .collect::<Option<_>>()?;
+    // Allocated once at its final size: no reallocation leaves a copy of the data behind.
+    let size = 8
+        + HEADER.len()
+        + versions
+            .iter()
+            .zip(&encoded)
+            .map(|(version, encoded)| {
+                32 + version.kind.noun().len()
+                    + version.key.len()
+                    + version.id.len()
+                    + encoded.len()
+            })
+            .sum::<usize>();
+    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    push(&mut out, HEADER);
+    for (version, encoded) in versions.iter().zip(&encoded) {
         push(&mut out, version.kind.noun().as_bytes());
         push(&mut out, version.key.as_bytes());
         push(&mut out, version.id.as_bytes());
-        push(&mut out, &encoded);
+        push(&mut out, encoded);
     }
     Some(out)
 }
