@@ -118,7 +118,7 @@ impl From<PrepareError> for CliError {
     fn from(error: PrepareError) -> CliError {
         match error {
             PrepareError::StackName { .. } => CliError::new(ErrorKind::User, error.to_string())
-                .hint("stack names use letters, digits, `-`, `_` and `.`"),
+                .hint("stack names use letters, digits, `-` and `_`, and start and end with a letter or digit"),
             PrepareError::Invalid(problems) => CliError::invalid_input(problems),
         }
     }
@@ -132,6 +132,8 @@ impl From<PlanError> for CliError {
             PlanError::Invalid(problems) => CliError::invalid_input(problems),
             PlanError::NetworkTaken(_) => CliError::new(ErrorKind::User, error.to_string())
                 .hint("give the network another name in the compose file (`networks: <key>: name:`), or deploy under another stack name"),
+            PlanError::NameTaken(_) => CliError::new(ErrorKind::User, error.to_string())
+                .hint("stack names and keys join with `_`, so stack `a` key `b_c` and stack `a_b` key `c` share names: set `name:` on the definition, or deploy under another stack name"),
         }
     }
 }

@@ -1184,3 +1184,37 @@ fn a_version_a_task_still_running_uses_is_not_pruned() {
         "the running task's reference to demo_db_v1 counts"
     );
 }
+
+#[test]
+fn a_versioned_name_another_stack_holds_is_refused_before_any_write() {
+    let engine = FakeEngine::new();
+    // Stack `demo_x`'s key `db` and stack `demo`'s key `x_db` both version as `demo_x_db_v<N>`.
+    engine.insert_object(
+        ObjectKind::Secret,
+        "demo_x_db_v1",
+        &[
+            ("com.docker.stack.namespace", "demo_x"),
+            ("io.stackroll.managed", "true"),
+            ("io.stackroll.key", "db"),
+            ("io.stackroll.version", "1"),
+        ],
+    );
+    let project = Project::new(
+        "services:\n  app:\n    image: local/busybox:1\n    secrets: [x_db]\nsecrets:\n  x_db:\n    file: ./db.txt\n",
+    );
+    project.file("db.txt", "one");
+    match attempt(&engine, &project, 1, How::Wait) {
+        Err(PlanError::NameTaken(taken)) => {
+            assert_eq!(
+                taken,
+                vec!["secret demo_x_db_v1 (stack demo_x)".to_string()]
+            )
+        }
+        Ok((plan, _)) => panic!(
+            "planned a create that the engine refuses: {:?}",
+            plan.changes
+        ),
+        Err(other) => panic!("unexpected error: {other:?}"),
+    }
+    assert_eq!(engine.write_count(), 0);
+}

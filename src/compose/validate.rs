@@ -270,6 +270,24 @@ pub fn swarm_name_problem(name: &str, room: usize) -> Option<String> {
     None
 }
 
+/// Longest name Swarm accepts for a service or network (a DNS label).
+pub const MAX_DNS_NAME: usize = 63;
+
+/// Why Swarm would refuse `name` for a service or network: swarmkit holds those to a DNS
+/// label, at most 63 characters and no `.` (secrets and configs may have one).
+pub fn dns_name_problem(name: &str) -> Option<String> {
+    if name.contains('.') {
+        return Some("'.' is not allowed in service and network names".into());
+    }
+    if name.len() > MAX_DNS_NAME {
+        return Some(format!(
+            "it is {} characters long, at most {MAX_DNS_NAME} are allowed",
+            name.len()
+        ));
+    }
+    swarm_name_problem(name, 0)
+}
+
 /// Where secret, config and env files may come from.
 #[derive(Debug, Clone)]
 pub struct FilePolicy {
@@ -512,5 +530,10 @@ mod tests {
         assert!(swarm_name_problem(&"a".repeat(65), 0).is_some());
         assert!(swarm_name_problem(&"a".repeat(59), VERSION_SUFFIX_ROOM).is_some());
         assert!(swarm_name_problem(&"a".repeat(58), VERSION_SUFFIX_ROOM).is_none());
+        assert!(swarm_name_problem("demo_web.v2", 0).is_none());
+        assert!(dns_name_problem("demo_web.v2").is_some());
+        assert!(dns_name_problem("demo_web-v2__x").is_none());
+        assert!(dns_name_problem(&"a".repeat(63)).is_none());
+        assert!(dns_name_problem(&"a".repeat(64)).is_some());
     }
 }

@@ -4,12 +4,16 @@
 
 use std::path::Path;
 
-use crate::compose::validate::{swarm_name_problem, VERSION_SUFFIX_ROOM};
+use std::collections::HashMap;
+
+use crate::compose::validate::{dns_name_problem, swarm_name_problem, VERSION_SUFFIX_ROOM};
 use crate::compose::{self, LoadOptions, Loaded};
 use crate::contents::Contents;
 use crate::convert::ConvertedProject;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::node::Node;
 use crate::model::{ObjectKind, Project};
+use crate::plan::base_name;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::swarm::namespace::Namespace;
 
@@ -50,7 +54,11 @@ const STACK_SUFFIX_ROOM: usize = "_stackroll-seal_".len() + 6;
 /// The stack `stack` names, if Swarm accepts it as a name prefix with room for the names of
 /// the stack's own lock and seal.
 pub fn namespace(stack: &str) -> Result<Namespace, PrepareError> {
-    match swarm_name_problem(stack, STACK_SUFFIX_ROOM) {
+    let problem = match stack.contains('.') {
+        true => Some("'.' is not allowed: the stack's service and network names start with it, and Swarm refuses '.' in those".to_string()),
+        false => swarm_name_problem(stack, STACK_SUFFIX_ROOM),
+    };
+    match problem {
         Some(problem) => Err(PrepareError::StackName {
             stack: stack.to_string(),
             problem: problem.replace("the version suffix `_vN`", "`_stackroll-seal_N`"),
@@ -84,7 +92,7 @@ pub fn prepare(
     fingerprinter: Fingerprinter,
 ) -> Result<Prepared, PrepareError> {
     let LoadedStack { loaded, converted } = stack;
-    let mut problems = stack_name_problems(&loaded.project, &namespace);
+    let mut problems = stack_name_problems(&loaded.project, &namespace, &converted);
     problems.extend(converted.problems.clone());
     if problems.has_errors() {
         return Err(PrepareError::Invalid(problems));
@@ -99,41 +107,116 @@ pub fn prepare(
     })
 }
 
-/// Names the stack would create that Swarm would refuse.
-fn stack_name_problems(project: &Project, namespace: &Namespace) -> Diagnostics {
+/// Names the stack would create that Swarm would refuse, and definitions that would share one.
+fn stack_name_problems(
+    project: &Project,
+    namespace: &Namespace,
+    converted: &ConvertedProject,
+) -> Diagnostics {
     let mut problems = Diagnostics::default();
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
-        for definition in project.definitions(kind).values() {
-            if definition.is_external() || definition.name.is_some() {
-                continue;
-            }
-            let base = namespace.scope(&definition.key);
-            if let Some(problem) = swarm_name_problem(&base, VERSION_SUFFIX_ROOM) {
-                problems.push(
-                    Diagnostic::error(
-                        Some(definition.location.clone()),
-                        format!("invalid swarm name {base:?}: {problem}"),
-                    )
-                    .field(format!("{}.{}", kind.plural(), definition.key))
-                    .hint("use a shorter key or stack name, or set `name:`"),
-                );
-            }
-        }
+        object_name_problems(project, namespace, kind, &mut problems);
     }
     for service in project.services.values() {
         let name = namespace.scope(&service.name);
-        if let Some(problem) = swarm_name_problem(&name, 1) {
+        if let Some(problem) = dns_name_problem(&name) {
             problems.push(
                 Diagnostic::error(
                     Some(service.location.clone()),
                     format!("invalid service name {name:?}: {problem}"),
                 )
                 .field(format!("services.{}", service.name))
-                .hint(
-                    "service names are at most 63 characters of letters, digits, `-`, `_` and `.`",
-                ),
+                .hint(DNS_NAME_HINT),
             );
         }
     }
+    network_name_problems(project, namespace, converted, &mut problems);
     problems
+}
+
+/// What Swarm accepts as a service or network name.
+const DNS_NAME_HINT: &str = "service and network names are at most 63 characters of letters, digits, `-` and `_`, starting and ending with a letter or digit";
+
+/// The versioned names of `kind` the stack would create: each one Swarm accepts, and no two
+/// definitions sharing one.
+fn object_name_problems(
+    project: &Project,
+    namespace: &Namespace,
+    kind: ObjectKind,
+    problems: &mut Diagnostics,
+) {
+    let mut first_with_base: HashMap<String, &str> = HashMap::new();
+    for definition in project.definitions(kind).values() {
+        if definition.is_external() {
+            continue;
+        }
+        let base = base_name(namespace, definition);
+        let field = format!("{}.{}", kind.plural(), definition.key);
+        if let Some(other) = first_with_base.insert(base.clone(), &definition.key) {
+            problems.push(
+                Diagnostic::error(
+                    Some(definition.location.clone()),
+                    format!(
+                        "{field} and {}.{other} would both be versioned as `{base}_v<N>`",
+                        kind.plural()
+                    ),
+                )
+                .field(field.clone())
+                .hint("give one of them another `name:`"),
+            );
+        }
+        if definition.name.is_some() {
+            continue; // the loader checks a `name:`
+        }
+        if let Some(problem) = swarm_name_problem(&base, VERSION_SUFFIX_ROOM) {
+            problems.push(
+                Diagnostic::error(
+                    Some(definition.location.clone()),
+                    format!("invalid swarm name {base:?}: {problem}"),
+                )
+                .field(field)
+                .hint("use a shorter key or stack name, or set `name:`"),
+            );
+        }
+    }
+}
+
+/// The names of the networks the stack creates, each one Swarm accepts.
+fn network_name_problems(
+    project: &Project,
+    namespace: &Namespace,
+    converted: &ConvertedProject,
+    problems: &mut Diagnostics,
+) {
+    let (Some(created), Some(declared)) = (
+        converted
+            .networks
+            .as_ref()
+            .ok()
+            .map(|networks| &networks.created),
+        project.networks.as_ref().and_then(Node::as_map),
+    ) else {
+        return;
+    };
+    for (key, entry) in declared {
+        let given = entry
+            .value
+            .as_map()
+            .and_then(|map| map.get("name"))
+            .and_then(|name| name.value.scalar_text());
+        let name = given.map_or_else(|| namespace.scope(key), str::to_string);
+        if !created.contains_key(&name) {
+            continue; // external
+        }
+        if let Some(problem) = dns_name_problem(&name) {
+            problems.push(
+                Diagnostic::error(
+                    Some(entry.key_location.clone()),
+                    format!("invalid network name {name:?}: {problem}"),
+                )
+                .field(format!("networks.{key}"))
+                .hint(DNS_NAME_HINT),
+            );
+        }
+    }
 }

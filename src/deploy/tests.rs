@@ -553,3 +553,71 @@ fn a_deploy_that_lost_its_lock_prunes_nothing() {
         .collect();
     assert_eq!(holders, vec!["thief@elsewhere pid 5".to_string()]);
 }
+
+/// Loads and prepares `compose` (with db.txt) as stack `stack`; the error when it is refused.
+fn refusal(stack: &str, compose: &str) -> Option<CliError> {
+    let project = Project::new(compose, "db");
+    let options = LoadOptions {
+        working_dir: project.dir.path().to_path_buf(),
+        process_env: IndexMap::new(),
+        ..LoadOptions::default()
+    };
+    let namespace = match prepare::namespace(stack) {
+        Ok(namespace) => namespace,
+        Err(error) => return Some(error.into()),
+    };
+    let stack = prepare::load(&options, &namespace).ok()?;
+    let fingerprinter =
+        Fingerprinter::from_key(Some("test-key-0123456789abcdef0123456789".into())).unwrap();
+    prepare::prepare(namespace, stack, project.dir.path(), fingerprinter)
+        .err()
+        .map(CliError::from)
+}
+
+#[test]
+fn names_swarm_refuses_are_refused_before_anything_is_read() {
+    let refused = refusal("my.app", APP).expect("a dot in a stack name is refused");
+    assert!(refused.to_string().contains("\"my.app\""), "{refused}");
+    let cases = [
+        (
+            "services:\n  web.v2: {image: i}\n",
+            "demo_web.v2",
+            "services.web.v2",
+        ),
+        (
+            "services:\n  app: {image: i, networks: [front.end]}\nnetworks:\n  front.end: {}\n",
+            "demo_front.end",
+            "networks.front.end",
+        ),
+        (
+            "services:\n  app: {image: i, networks: [front]}\nnetworks:\n  front: {name: my.front}\n",
+            "my.front",
+            "networks.front",
+        ),
+    ];
+    for (compose, name, field) in cases {
+        let refused = refusal("demo", compose).unwrap_or_else(|| panic!("{name} is refused"));
+        let text = refused.to_string();
+        assert!(text.contains(name) && text.contains(field), "{text}");
+        assert!(text.contains("compose.yaml:"), "names the location: {text}");
+    }
+}
+
+#[test]
+fn two_definitions_with_one_versioned_name_are_refused() {
+    let cases = [
+        "services:\n  app: {image: i, secrets: [a, b]}\nsecrets:\n  a: {file: ./db.txt, name: shared}\n  b: {file: ./db.txt, name: shared}\n",
+        "services:\n  app: {image: i, secrets: [a, b]}\nsecrets:\n  a: {file: ./db.txt, name: demo_b}\n  b: {file: ./db.txt}\n",
+    ];
+    for compose in cases {
+        let refused = refusal("demo", compose).expect("a clash is refused");
+        let text = refused.to_string();
+        assert!(
+            text.contains("secrets.b") && text.contains("secrets.a"),
+            "names both definitions: {text}"
+        );
+    }
+    // A secret and a config may share a name: Swarm keeps them apart.
+    let apart = "services:\n  app: {image: i, secrets: [a], configs: [a]}\nsecrets:\n  a: {file: ./db.txt}\nconfigs:\n  a: {file: ./db.txt}\n";
+    assert!(refusal("demo", apart).is_none());
+}

@@ -300,6 +300,10 @@ pub enum PlanError {
     /// as `name (stack other)` or `name (no stack)`.
     #[error("networks with this stack's network names belong to another stack or to none: {}; nothing was done", .0.join(", "))]
     NetworkTaken(Vec<String>),
+    /// New versions this stack would create whose names an object of another stack (or of
+    /// another key) already holds, each as `secret NAME (stack other)`.
+    #[error("objects with the names of this stack's new versions already exist: {}; nothing was done", .0.join(", "))]
+    NameTaken(Vec<String>),
 }
 
 /// The versions of one key (`swarm::versions`) that carry the name this deploy gives its
@@ -347,6 +351,9 @@ pub fn plan(
     let stored_seal = seal::newest(&observed.configs, input.namespace);
     let sealed = verified_seal(input, observed, stored_seal.as_ref());
     let objects = plan_objects(input, observed, sealed.as_ref(), &mut draft);
+    if !objects.taken.is_empty() {
+        return Err(PlanError::NameTaken(objects.taken));
+    }
     let seal = seal_write(
         input,
         observed,
@@ -425,6 +432,8 @@ struct Objects {
     resolved: ResolvedObjects,
     /// External objects that do not exist (`secret NAME`, `config NAME`).
     missing: Vec<String>,
+    /// New versions whose names another object holds (`secret NAME (stack other)`).
+    taken: Vec<String>,
 }
 
 /// What the services step leaves for the later ones.
@@ -482,6 +491,7 @@ fn plan_objects(
     let mut objects = Objects {
         resolved: ResolvedObjects::new(),
         missing: Vec::new(),
+        taken: Vec::new(),
     };
     for kind in [ObjectKind::Secret, ObjectKind::Config] {
         let live = observed.objects(kind);
@@ -489,6 +499,9 @@ fn plan_objects(
             let key = ObjectKey::new(kind, &definition.key);
             if !definition.is_external() {
                 let version = plan_version(input, definition, live, &matches, draft);
+                if let Some(holder) = name_holder(input.namespace, kind, &version, live) {
+                    objects.taken.push(holder);
+                }
                 objects.resolved.insert(key, version);
                 continue;
             }
@@ -503,6 +516,29 @@ fn plan_objects(
         }
     }
     objects
+}
+
+/// For a version the plan creates, the object that already holds its name: a version of
+/// another stack whose stack name and key join to the same name, or one of another key.
+fn name_holder(
+    namespace: &Namespace,
+    kind: ObjectKind,
+    version: &ResolvedObject,
+    live: &[SwarmObject],
+) -> Option<String> {
+    if !version.id.is_empty() {
+        return None;
+    }
+    let holder = live.iter().find(|object| object.name == version.name)?;
+    let owner = match holder.labels.get(STACK_NAMESPACE_LABEL) {
+        Some(stack) if *stack == namespace.0 => match holder.labels.get(KEY_LABEL) {
+            Some(key) => format!("this stack, key {key}"),
+            None => "this stack".to_string(),
+        },
+        Some(stack) => format!("stack {stack}"),
+        None => "no stack".to_string(),
+    };
+    Some(format!("{} {} ({owner})", kind.noun(), holder.name))
 }
 
 /// The version a definition with data uses: an existing one whose content matches, or a new

@@ -1057,3 +1057,43 @@ fn e2e_network_of_another_stack_with_our_name_is_refused() {
     );
     assert!(stack.objects("service").is_empty(), "nothing was written");
 }
+
+/// A new version whose name a version of another stack already holds (stack `S` key `x_db`
+/// and stack `S_x` key `db` both make `S_x_db_v1`) is refused by the plan, naming the holder,
+/// before anything is written; it is not a create conflict on every deploy.
+#[test]
+fn e2e_versioned_name_of_another_stack_is_refused() {
+    let stack = Stack::new("clash");
+    stack.use_compose("name-clash/compose.yaml");
+    stack.write_secret("db.txt", "clash");
+    let name = stack.scoped("x_db_v1");
+    let labels = [
+        format!("com.docker.stack.namespace={}", stack.scoped("x")),
+        "io.stackroll.managed=true".to_string(),
+        "io.stackroll.key=db".to_string(),
+        "io.stackroll.version=1".to_string(),
+    ];
+    let mut create = StdCommand::new("docker");
+    create.args(["secret", "create"]);
+    for label in &labels {
+        create.args(["--label", label]);
+    }
+    let created = create
+        .arg(&name)
+        .arg(stack.path("compose.yaml"))
+        .output()
+        .expect("docker secret create");
+    assert!(created.status.success(), "{created:?}");
+    let run = stack.deploy(&[]);
+    let _ = StdCommand::new("docker")
+        .args(["secret", "rm", &name])
+        .output();
+    run.expect_code(1);
+    assert!(
+        run.all()
+            .contains(&format!("secret {name} (stack {})", stack.scoped("x"))),
+        "the error names the secret and its stack\n{}",
+        run.context()
+    );
+    assert!(stack.objects("service").is_empty(), "nothing was written");
+}
