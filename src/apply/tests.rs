@@ -704,30 +704,33 @@ fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
             .collect()
     };
     let both = versions(&["db", "api"]);
+    let demo = Namespace("demo".into());
     let fingerprinter = Fingerprinter::Argon2id;
-    let seal =
-        fingerprinter.fingerprint_bytes(&material(&both, &loaded.project, &contents).unwrap());
-    assert!(
-        fingerprinter.matches_bytes(&seal, &material(&both, &loaded.project, &contents).unwrap())
-    );
+    let seal = fingerprinter
+        .fingerprint_bytes(&material(&demo, &both, &loaded.project, &contents).unwrap());
+    assert!(fingerprinter.matches_bytes(
+        &seal,
+        &material(&demo, &both, &loaded.project, &contents).unwrap()
+    ));
     // Built at its final size: no reallocation left a copy of the data in freed memory.
-    let built = material(&both, &loaded.project, &contents).unwrap();
+    let built = material(&demo, &both, &loaded.project, &contents).unwrap();
     assert_eq!(built.len(), built.capacity());
     // One key's data alone does not reproduce it.
-    let db_only = material(&versions(&["db"]), &loaded.project, &contents).unwrap();
+    let db_only = material(&demo, &versions(&["db"]), &loaded.project, &contents).unwrap();
     assert!(!fingerprinter.matches_bytes(&seal, &db_only));
     // Other data for one key does not either.
     project.file("api.txt", "other");
     let changed = Contents::read(&loaded, project.path()).unwrap();
-    assert!(
-        !fingerprinter.matches_bytes(&seal, &material(&both, &loaded.project, &changed).unwrap())
-    );
+    assert!(!fingerprinter.matches_bytes(
+        &seal,
+        &material(&demo, &both, &loaded.project, &changed).unwrap()
+    ));
     // Nor do other version IDs.
     let mut moved = both.clone();
     moved[0].id = "id-other".into();
     assert!(!fingerprinter.matches_bytes(
         &seal,
-        &material(&moved, &loaded.project, &contents).unwrap()
+        &material(&demo, &moved, &loaded.project, &contents).unwrap()
     ));
 }
 

@@ -147,14 +147,18 @@ async fn version_labels(
     let fingerprinter = input.fingerprinter.clone();
     let for_hash = data.clone();
     let template_driver = creation.template_driver.clone();
+    let stack = input.namespace.0.clone();
+    let (kind, key) = (creation.kind, creation.key.clone());
     let _core = fingerprinting
         .acquire()
         .await
         .expect("the semaphore is never closed");
     let fingerprint = tokio::task::spawn_blocking(move || {
         fingerprinter.fingerprint(Material {
+            stack: &stack,
+            kind,
+            key: &key,
             data: for_hash.expose(),
-            driver: None,
             template_driver: template_driver.as_deref(),
         })
     })
@@ -214,7 +218,8 @@ async fn create_seal<E: Engine>(
     serial: u64,
     versions: &[SealedVersion],
 ) -> bool {
-    let Some(material) = seal::material(versions, input.project, input.contents) else {
+    let Some(material) = seal::material(input.namespace, versions, input.project, input.contents)
+    else {
         tracing::warn!("a key the seal should cover has no data; not recording a seal");
         return false;
     };

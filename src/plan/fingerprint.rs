@@ -5,11 +5,17 @@
 //! guesses of a weak secret cheaply: no plain or unsalted hash ever appears. Two schemes:
 //! - `argon2id`: Argon2id (m = 19 MiB, t = 2, p = 1) over the content with a random 16-byte
 //!   salt chosen per version and stored with it: `argon2id$m=19456,t=2,p=1$<salt>$<hash>`.
-//! - `hmac-sha256`: when `STACKROLL_FINGERPRINT_KEY` is set, HMAC-SHA256 keyed with it:
-//!   `hmac-sha256$<mac>`. Without the key a guess cannot be checked at all.
+//! - `hmac-sha256`: when `STACKROLL_FINGERPRINT_KEY` is set, HMAC-SHA256 keyed with it over a
+//!   random 16-byte nonce chosen per version and the material: `hmac-sha256$<nonce>$<mac>`.
+//!   Without the key a guess cannot be checked at all, and thanks to the nonce two versions
+//!   with equal contents never carry equal labels (a secret equal to a readable config would
+//!   otherwise be disclosed by its label).
 //!
-//! The fingerprinted material covers the data, the secret driver and the template driver,
-//! each length-prefixed, so changing any of them makes a new version.
+//! The fingerprinted material (`stackroll-fingerprint-v2`) binds the stack, the kind (secret
+//! or config) and the Compose key to the data and the template driver, each length-prefixed:
+//! a label made for one key, kind or stack never vouches for another. Labels of the first
+//! scheme (`v1`: no binding, HMAC without nonce) never match, so the first deploy after the
+//! change creates one new version of each key, once.
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
@@ -17,6 +23,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
+
+use crate::model::ObjectKind;
 
 const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
 const ARGON2_ITERATIONS: u32 = 2;
@@ -26,10 +34,14 @@ const OUTPUT_LEN: usize = 32;
 /// What a fingerprint covers.
 #[derive(Clone, Copy)]
 pub struct Material<'a> {
+    /// The stack the object belongs to.
+    pub stack: &'a str,
+    /// Secret or config.
+    pub kind: ObjectKind,
+    /// Its Compose key.
+    pub key: &'a str,
     /// The object's data.
     pub data: &'a [u8],
-    /// Secret driver, if any.
-    pub driver: Option<&'a str>,
     /// Template driver, if any.
     pub template_driver: Option<&'a str>,
 }
@@ -41,9 +53,11 @@ impl Material<'_> {
     /// in freed memory by a reallocation (the buffer itself is zeroed when dropped).
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let parts = [
-            b"stackroll-fingerprint-v1".as_slice(),
+            b"stackroll-fingerprint-v2".as_slice(),
+            self.stack.as_bytes(),
+            self.kind.noun().as_bytes(),
+            self.key.as_bytes(),
             self.data,
-            self.driver.unwrap_or("").as_bytes(),
             self.template_driver.unwrap_or("").as_bytes(),
         ];
         let size = parts.iter().map(|part| 8 + part.len()).sum();
@@ -103,7 +117,7 @@ impl Fingerprinter {
         }
     }
 
-    /// A new fingerprint of `material` (with a fresh random salt for Argon2id).
+    /// A new fingerprint of `material` (with a fresh random salt or nonce).
     pub fn fingerprint(&self, material: Material<'_>) -> String {
         self.fingerprint_bytes(&material.encode())
     }
@@ -113,8 +127,7 @@ impl Fingerprinter {
     pub fn fingerprint_bytes(&self, input: &[u8]) -> String {
         match self {
             Fingerprinter::Argon2id => {
-                let mut salt = [0u8; 16];
-                getrandom::fill(&mut salt).expect("the operating system provides random bytes");
+                let salt = random_16();
                 let hash = argon2id(
                     input,
                     &salt,
@@ -130,7 +143,9 @@ impl Fingerprinter {
                 )
             }
             Fingerprinter::Hmac(key) => {
-                format!("hmac-sha256${}", B64.encode(hmac(key, input)))
+                let nonce = random_16();
+                let mac = hmac(key, &nonce, input);
+                format!("hmac-sha256${}${}", B64.encode(nonce), B64.encode(mac))
             }
         }
     }
@@ -146,13 +161,14 @@ impl Fingerprinter {
         let mut parts = stored.split('$');
         match (self, parts.next()) {
             (Fingerprinter::Hmac(key), Some("hmac-sha256")) => {
-                let Some(Ok(mac)) = parts.next().map(|b| B64.decode(b)) else {
+                let (Some(nonce), Some(mac), None) = (parts.next(), parts.next(), parts.next())
+                else {
                     return false;
                 };
-                let mut verifier =
-                    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
-                verifier.update(input);
-                verifier.verify_slice(&mac).is_ok()
+                let (Ok(nonce), Ok(mac)) = (B64.decode(nonce), B64.decode(mac)) else {
+                    return false;
+                };
+                keyed(key, &nonce, input).verify_slice(&mac).is_ok()
             }
             (Fingerprinter::Argon2id, Some("argon2id")) => {
                 let (Some(params), Some(salt), Some(hash), None) =
@@ -228,10 +244,24 @@ fn argon2id(input: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> Option<Vec<u8>
     Some(out)
 }
 
-fn hmac(key: &[u8], input: &[u8]) -> Vec<u8> {
+/// 16 random bytes: a salt or a nonce.
+fn random_16() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+    bytes
+}
+
+/// HMAC-SHA256 with `key` fed the length-prefixed nonce, then the input.
+fn keyed(key: &[u8], nonce: &[u8], input: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    mac.update(&(nonce.len() as u64).to_be_bytes());
+    mac.update(nonce);
     mac.update(input);
-    mac.finalize().into_bytes().to_vec()
+    mac
+}
+
+fn hmac(key: &[u8], nonce: &[u8], input: &[u8]) -> Vec<u8> {
+    keyed(key, nonce, input).finalize().into_bytes().to_vec()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -244,8 +274,10 @@ mod tests {
 
     fn material(data: &[u8]) -> Material<'_> {
         Material {
+            stack: "demo",
+            kind: ObjectKind::Secret,
+            key: "db",
             data,
-            driver: None,
             template_driver: None,
         }
     }
@@ -267,9 +299,8 @@ mod tests {
         let f = Fingerprinter::Hmac(Zeroizing::new(b"k".to_vec()));
         let stored = f.fingerprint(material(b"x"));
         let templated = Material {
-            data: b"x",
-            driver: None,
             template_driver: Some("golang"),
+            ..material(b"x")
         };
         assert!(f.matches(&stored, material(b"x")));
         assert!(!f.matches(&stored, templated));
@@ -291,9 +322,8 @@ mod tests {
     #[test]
     fn the_encoding_is_built_without_reallocating() {
         let encoded = Material {
-            data: b"a secret value",
-            driver: Some("vault"),
             template_driver: Some("golang"),
+            ..material(b"a secret value")
         }
         .encode();
         assert_eq!(encoded.len(), encoded.capacity());
@@ -332,5 +362,48 @@ mod tests {
             !f.matches(&forged, material(b"v")),
             "a label with cheap parameters"
         );
+    }
+
+    #[test]
+    fn a_label_vouches_only_for_its_own_stack_kind_and_key() {
+        let hmac = Fingerprinter::from_key(Some("k".repeat(32))).unwrap();
+        for f in [hmac, Fingerprinter::Argon2id] {
+            let stored = f.fingerprint(material(b"v"));
+            assert!(f.matches(&stored, material(b"v")), "{}", f.scheme());
+            let others = [
+                Material {
+                    kind: ObjectKind::Config,
+                    ..material(b"v")
+                },
+                Material {
+                    key: "db2",
+                    ..material(b"v")
+                },
+                Material {
+                    stack: "other",
+                    ..material(b"v")
+                },
+            ];
+            for other in others {
+                assert!(!f.matches(&stored, other), "{}", f.scheme());
+            }
+        }
+    }
+
+    #[test]
+    fn hmac_labels_of_equal_contents_differ_and_the_unsalted_form_never_matches() {
+        let f = Fingerprinter::from_key(Some("k".repeat(32))).unwrap();
+        let a = f.fingerprint(material(b"v"));
+        let b = f.fingerprint(material(b"v"));
+        assert_ne!(a, b, "a fresh nonce for each version");
+        assert!(f.matches(&a, material(b"v")) && f.matches(&b, material(b"v")));
+        let Fingerprinter::Hmac(key) = &f else {
+            unreachable!()
+        };
+        // The first scheme's label: an HMAC of the material alone, no nonce.
+        let mut plain = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        plain.update(&material(b"v").encode());
+        let v1 = format!("hmac-sha256${}", B64.encode(plain.finalize().into_bytes()));
+        assert!(!f.matches(&v1, material(b"v")));
     }
 }

@@ -457,6 +457,7 @@ fn verified_seal(
 ) -> Option<HashMap<ObjectKey, String>> {
     let sealed = stored.and_then(|stored| {
         seal::verified(
+            input.namespace,
             stored,
             |kind, key, id| existing_version(input, observed, kind, key, id),
             input.project,
@@ -1110,8 +1111,10 @@ fn matching_versions(
                 })
                 .collect();
             let material = Material {
+                stack: &input.namespace.0,
+                kind,
+                key: &definition.key,
                 data: data.expose(),
-                driver: None,
                 template_driver: definition.template_driver.as_deref(),
             };
             jobs.push(FingerprintCheck {

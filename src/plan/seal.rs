@@ -101,11 +101,12 @@ pub fn labels(
 /// The bytes a seal fingerprints: each covered version's kind, key and ID with the encoded
 /// material of the data it must hold, in the seal's order. `None` when a key has no data.
 pub fn material(
+    namespace: &Namespace,
     versions: &[SealedVersion],
     project: &Project,
     contents: &Contents,
 ) -> Option<Zeroizing<Vec<u8>>> {
-    const HEADER: &[u8] = b"stackroll-seal-v1";
+    const HEADER: &[u8] = b"stackroll-seal-v2";
     let encoded: Vec<Zeroizing<Vec<u8>>> = versions
         .iter()
         .map(|version| {
@@ -113,8 +114,10 @@ pub fn material(
             let data = contents.get(version.kind, &version.key)?;
             Some(
                 Material {
+                    stack: &namespace.0,
+                    kind: version.kind,
+                    key: &version.key,
                     data: data.expose(),
-                    driver: None,
                     template_driver: definition.template_driver.as_deref(),
                 }
                 .encode(),
@@ -154,6 +157,7 @@ fn push(out: &mut Vec<u8>, part: &[u8]) {
 /// version it covers still exists as a version of its key, and the current data of those
 /// keys reproduces its fingerprint. One fingerprint evaluation.
 pub fn verified(
+    namespace: &Namespace,
     seal: &StoredSeal<'_>,
     existing: impl Fn(ObjectKind, &str, &str) -> bool,
     project: &Project,
@@ -168,7 +172,7 @@ pub fn verified(
     {
         return None;
     }
-    let material = material(&seal.versions, project, contents)?;
+    let material = material(namespace, &seal.versions, project, contents)?;
     if !fingerprinter.matches_bytes(seal.fingerprint, &material) {
         return None;
     }

@@ -1097,3 +1097,24 @@ fn e2e_versioned_name_of_another_stack_is_refused() {
     );
     assert!(stack.objects("service").is_empty(), "nothing was written");
 }
+
+/// With `STACKROLL_FINGERPRINT_KEY`, a secret and a config with equal contents carry different
+/// fingerprint labels (a per-version nonce, kind and key bound into the material), so the
+/// config, whose data anyone with read access fetches, discloses nothing about the secret; a
+/// redeploy still recognises both contents.
+#[test]
+fn e2e_equal_contents_never_give_equal_labels() {
+    let stack = Stack::new("equal");
+    stack.use_compose("equal-contents/compose.yaml");
+    stack.write_secret("same.txt", "same");
+    stack.set_env("STACKROLL_FINGERPRINT_KEY", "e2e-fingerprint-key-0123456789abcdef");
+    stack.deploy_ok(&[]);
+    let name = stack.scoped("same_v1");
+    let secret = labels_of("secret", &name)["io.stackroll.fingerprint"].clone();
+    let config = labels_of("config", &name)["io.stackroll.fingerprint"].clone();
+    assert!(secret.starts_with("hmac-sha256$"), "{secret}");
+    assert_ne!(secret, config, "equal contents, different labels");
+    let again = stack.deploy_ok(&[]);
+    again.expect_contains("No changes");
+    assert_eq!(stack.objects("secret").len(), 1, "nothing rotated");
+}
