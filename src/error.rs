@@ -197,6 +197,10 @@ impl From<RemoveError> for CliError {
         match error {
             RemoveError::Engine(error) => error.into(),
             RemoveError::Lock(error) => error.into(),
+            RemoveError::Interrupted { signal, .. } => {
+                CliError::new(ErrorKind::Interrupted(signal.number()), error.to_string())
+                    .hint("run `stackroll rm` again to finish")
+            }
         }
     }
 }

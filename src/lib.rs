@@ -22,5 +22,6 @@ pub mod observe;
 pub mod plan;
 pub mod progress;
 pub mod render;
+pub mod signal;
 pub mod stacks;
 pub mod swarm;

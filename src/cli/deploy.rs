@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, timeout_flag, ComposeArgs, EngineArgs};
+use super::{connect, prepare, print, runtime, signalled, timeout_flag, ComposeArgs, EngineArgs};
 use crate::apply::{ApplyError, ApplyOptions};
-use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome, Signal};
+use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
 use crate::error::CliError;
 use crate::plan::Plan;
 use crate::progress::{Progress, Reporter};
@@ -103,28 +103,6 @@ pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
         Outcome::RolloutFailed => Err(ApplyError::Rollout(deployed.failures).into()),
         _ => Ok(0),
     }
-}
-
-/// A future that yields the first SIGINT or SIGTERM this process gets; from now on neither
-/// ends the process by itself (the deploy stops its writes and gives its lock back first).
-fn signalled() -> Result<impl std::future::Future<Output = Signal>, CliError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind: SignalKind| {
-        signal(kind).map_err(|error| {
-            CliError::new(
-                crate::error::ErrorKind::Internal,
-                format!("cannot listen for signals: {error}"),
-            )
-        })
-    };
-    let mut interrupt = listen(SignalKind::interrupt())?;
-    let mut terminate = listen(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => Signal::Interrupt,
-            _ = terminate.recv() => Signal::Terminate,
-        }
-    })
 }
 
 /// Prints how the deploy ended. A deploy that carried nothing out prints its report; one

@@ -246,6 +246,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         })
 }
 
+/// The first SIGINT or SIGTERM from now on (see [`crate::signal`]); inside the runtime.
+fn signalled() -> Result<impl std::future::Future<Output = crate::signal::Signal>, CliError> {
+    crate::signal::first_signal().map_err(|error| {
+        CliError::new(
+            ErrorKind::Internal,
+            format!("cannot listen for signals: {error}"),
+        )
+    })
+}
+
 /// Connects to the engine and checks that it is a swarm manager.
 async fn connect(args: &EngineArgs) -> Result<DockerEngine, CliError> {
     let engine = DockerEngine::connect(args.host.as_deref()).await?;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{connect, print, runtime, timeout_flag, StackArgs};
+use super::{connect, print, runtime, signalled, timeout_flag, StackArgs};
 use crate::apply::lock::LockTiming;
 use crate::error::CliError;
 use crate::render::progress::stderr_reporter;
@@ -35,6 +35,7 @@ pub(super) fn run(args: &RmArgs) -> Result<i32, CliError> {
     let removed = runtime()?.block_on(async {
         let engine = connect(&args.stack.engine).await?;
         let reporter = stderr_reporter();
+        let stop = signalled()?;
         Ok::<_, CliError>(
             remove_stack(
                 &engine,
@@ -42,6 +43,7 @@ pub(super) fn run(args: &RmArgs) -> Result<i32, CliError> {
                 timeout,
                 &lock_timing,
                 reporter.as_ref(),
+                stop,
             )
             .await?,
         )

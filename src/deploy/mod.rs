@@ -25,6 +25,7 @@ use crate::engine::{Engine, EngineError};
 use crate::observe::observe;
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 use crate::progress::{Progress, Reporter};
+use crate::signal::Signal;
 pub use prepare::{PrepareError, Prepared};
 
 /// How to deploy, resolved from flags.
@@ -110,33 +111,6 @@ pub enum DeployError {
         /// What was written before it came.
         written: Vec<String>,
     },
-}
-
-/// A signal that stops a deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT (Ctrl-C).
-    Interrupt,
-    /// SIGTERM.
-    Terminate,
-}
-
-impl Signal {
-    /// Its number (the exit code is 128 plus it).
-    pub fn number(self) -> i32 {
-        match self {
-            Signal::Interrupt => 2,
-            Signal::Terminate => 15,
-        }
-    }
-
-    /// `SIGINT` or `SIGTERM`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "SIGINT",
-            Signal::Terminate => "SIGTERM",
-        }
-    }
 }
 
 /// What `stackroll plan` shows: the plan against the swarm as it is now. Writes nothing.

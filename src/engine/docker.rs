@@ -653,8 +653,13 @@ fn api_error(status: u16, message: String) -> EngineError {
     if message.contains(" is in use by ") {
         return EngineError::Conflict(message);
     }
+    // Swarm reports some objects that are already gone with 500: a network removed a moment
+    // ago (still listed) and gRPC NotFound answers.
+    let gone = message.contains("code = NotFound")
+        || (message.starts_with("network ") && message.ends_with(" not found"));
     match status {
         404 => EngineError::NotFound(message),
+        500 if gone => EngineError::NotFound(message),
         409 => EngineError::Conflict(message),
         _ => EngineError::Api { status, message },
     }
@@ -1102,6 +1107,18 @@ mod tests {
             api_error(404, "service x not found".into()),
             EngineError::NotFound("service x not found".into())
         );
+        // A swarm network removed a moment ago is still listed; removing it again gives 500.
+        assert_eq!(
+            api_error(500, "network qbr0pn0g96x7bl9rfh21ukkk7 not found".into()),
+            EngineError::NotFound("network qbr0pn0g96x7bl9rfh21ukkk7 not found".into())
+        );
+        assert!(matches!(
+            api_error(
+                500,
+                "rpc error: code = NotFound desc = secret abc not found".into()
+            ),
+            EngineError::NotFound(_)
+        ));
         assert_eq!(
             api_error(409, "secret x already exists".into()),
             EngineError::Conflict("secret x already exists".into())

@@ -302,6 +302,7 @@ fn ls_ps_status_and_rm_of_a_deployed_stack() {
             Duration::from_secs(5),
             &crate::apply::lock::LockTiming::waiting(Duration::ZERO, Duration::from_millis(1)),
             &Quiet,
+            std::future::pending(),
         ))
         .unwrap();
     for (name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {

@@ -4,6 +4,7 @@
 //! stack's deploy lock like a deploy (and renews it while it works).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -14,6 +15,7 @@ use crate::model::ObjectKind;
 use crate::plan::prune::references;
 use crate::plan::Resource;
 use crate::progress::{Progress, Reporter};
+use crate::signal::Signal;
 use crate::swarm::labels::{KEY_LABEL, MANAGED_LABEL, STACK_NAMESPACE_LABEL};
 use crate::swarm::namespace::is_managed_by;
 use crate::swarm::namespace::Namespace;
@@ -338,18 +340,37 @@ pub enum RemoveError {
     /// The stack's deploy lock could not be taken, or was lost.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// A signal stopped the removal; the lock was given back.
+    #[error("interrupted by {}: stopped removing and gave the deploy lock back{}", .signal.name(), lock::written_note(.written))]
+    Interrupted {
+        /// The signal.
+        signal: Signal,
+        /// What was removed before it came.
+        written: Vec<String>,
+    },
 }
 
 /// Takes the stack's deploy lock (waiting as `lock_timing` says), removes the stack
-/// ([`remove_unlocked`]) while renewing the lock, and gives it back.
+/// ([`remove_unlocked`]) while renewing the lock, and gives it back. When `stop` yields a
+/// signal first, the removal stops there, the lock is given back, and the error names what
+/// was removed.
 pub async fn remove_stack<E: Engine>(
     engine: &E,
     namespace: &Namespace,
     timeout: Duration,
     lock_timing: &LockTiming,
     reporter: &dyn Reporter,
+    stop: impl Future<Output = Signal>,
 ) -> Result<Removed, RemoveError> {
-    let lock = lock::acquire(engine, namespace, lock_timing, reporter).await?;
+    let mut stop = std::pin::pin!(stop);
+    let lock = tokio::select! {
+        lock = lock::acquire(engine, namespace, lock_timing, reporter) => lock?,
+        signal = &mut stop => {
+            // The lock may have been created as the signal came.
+            lock::release_if_ours(engine, namespace).await;
+            return Err(RemoveError::Interrupted { signal, written: Vec::new() });
+        }
+    };
     let guarded = Guarded::new(engine, &lock);
     let result = tokio::select! {
         removed = remove_unlocked(&guarded, namespace, timeout, reporter) => match removed {
@@ -357,6 +378,7 @@ pub async fn remove_stack<E: Engine>(
             other => other.map_err(RemoveError::from),
         },
         lost = lock.keep_alive(engine) => Err(lost.into()),
+        signal = &mut stop => Err(RemoveError::Interrupted { signal, written: guarded.written() }),
     };
     if let Err(error) = lock.release(engine).await {
         reporter.report(Progress::LockNotReleased {
@@ -474,6 +496,7 @@ mod tests {
                 Duration::from_secs(1),
                 &timing,
                 &Recorder::default(),
+                std::future::pending(),
             )
             .await;
             match held {
@@ -490,6 +513,7 @@ mod tests {
                 Duration::from_secs(1),
                 &timing,
                 &Recorder::default(),
+                std::future::pending(),
             )
             .await
             .unwrap();

@@ -1107,7 +1107,10 @@ fn e2e_equal_contents_never_give_equal_labels() {
     let stack = Stack::new("equal");
     stack.use_compose("equal-contents/compose.yaml");
     stack.write_secret("same.txt", "same");
-    stack.set_env("STACKROLL_FINGERPRINT_KEY", "e2e-fingerprint-key-0123456789abcdef");
+    stack.set_env(
+        "STACKROLL_FINGERPRINT_KEY",
+        "e2e-fingerprint-key-0123456789abcdef",
+    );
     stack.deploy_ok(&[]);
     let name = stack.scoped("same_v1");
     let secret = labels_of("secret", &name)["io.stackroll.fingerprint"].clone();

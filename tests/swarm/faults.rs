@@ -2145,6 +2145,22 @@ fn faults_rm_waits_for_the_deploy_lock() {
         .expect_contains(ghost)
         .expect_contains("holds the lock");
     assert_eq!(stack.objects("service"), services, "rm removed services");
+    // SIGTERM while rm waits for the lock: exit 143 at once, nothing removed, the lock kept.
+    let mut waiting = stack.spawn(&["rm", "--lock-timeout", "60s", &stack.name], &[]);
+    waiting.wait_for_output("waiting for the deploy lock", Duration::from_secs(30));
+    send_signal(waiting.pid(), "TERM");
+    let stopped = waiting.finish();
+    stopped
+        .expect_code(143)
+        .expect_contains("interrupted by SIGTERM")
+        .expect_contains("nothing was written");
+    assert!(stopped.elapsed < Duration::from_secs(30));
+    assert_eq!(stack.objects("service"), services, "rm removed services");
+    assert_eq!(
+        lock_holder(&stack).as_deref(),
+        Some(ghost),
+        "another's lock kept"
+    );
     stack.stackroll(&["unlock", &stack.name]).expect_code(0);
     stack
         .stackroll(&["rm", "--lock-timeout", "2s", &stack.name])
@@ -2153,4 +2169,93 @@ fn faults_rm_waits_for_the_deploy_lock() {
     let mut problems = Problems::default();
     check_no_lock(&stack, &mut problems);
     problems.assert_none("after rm");
+}
+
+/// The lock's UpdatedAt, on the engine's clock (changes on every renewal).
+fn lock_updated_at(stack: &Stack) -> String {
+    let output = std::process::Command::new("docker")
+        .args(["config", "inspect", "--format", "{{.UpdatedAt}}"])
+        .arg(lock_name(stack))
+        .output()
+        .expect("docker config inspect");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A deploy that works longer than a third of its lock's 60 s lease renews the lease on the
+/// real swarm (the lock config is relabelled, so its UpdatedAt moves) while it still holds it,
+/// and releases the lock at the end.
+#[test]
+fn faults_a_long_deploy_renews_its_lease() {
+    let stack = Stack::new("lrenew");
+    stack.use_compose("faults/slower.yaml");
+    stack.write_secret("db.txt", "db1");
+    stack.deploy_ok(&["--detach"]);
+    let app = stack.scoped("app");
+    stack.write_secret("db.txt", "db2");
+
+    let mut holder = stack.spawn(&stack.deploy_args(&[]), &[]);
+    holder.wait_for_output(&format!("updated service {app}"), Duration::from_secs(60));
+    let first = lock_updated_at(&stack);
+    let taken = std::time::Instant::now();
+    let mut renewed = None;
+    while renewed.is_none() && taken.elapsed() < Duration::from_secs(40) && !holder.has_exited() {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = lock_updated_at(&stack);
+        if now != first {
+            renewed = Some(now);
+        }
+    }
+    assert!(
+        renewed.is_some(),
+        "the lock taken at {first} was not renewed within {:?} (holder exited: {})",
+        taken.elapsed(),
+        holder.has_exited()
+    );
+    assert!(
+        lock_holder(&stack).is_some_and(|label| label.ends_with(&format!(" pid {}", holder.pid()))),
+        "the renewed lock still names the deploy"
+    );
+    holder.finish().expect_code(0);
+    let mut problems = Problems::default();
+    check_no_lock(&stack, &mut problems);
+    problems.assert_none("after the long deploy");
+}
+
+/// SIGINT while `stackroll rm` removes (its service takes 20 s to stop, so rm waits for the
+/// stack's network to be free): rm stops, gives its lock back, names what it removed and exits
+/// 130; the next rm finishes the job.
+#[test]
+fn faults_rm_interrupted_while_removing_releases_the_lock() {
+    let stack = Stack::new("lrmint");
+    stack.use_compose("faults/stubborn.yaml");
+    stack.write_secret("db.txt", "db1");
+    stack.deploy_ok(&[]);
+    let app = stack.scoped("app");
+    let mut removing = stack.spawn(&["rm", &stack.name], &[]);
+    removing.wait_for_output(&format!("deleted service {app}"), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !removing.has_exited(),
+        "rm finished before the signal: the test proves nothing"
+    );
+    send_signal(removing.pid(), "INT");
+    let stopped = removing.finish();
+    stopped
+        .expect_code(130)
+        .expect_contains("interrupted by SIGINT")
+        .expect_contains(&format!("service {app}"));
+    assert!(
+        stopped.elapsed < Duration::from_secs(15),
+        "{:?}",
+        stopped.elapsed
+    );
+    let mut problems = Problems::default();
+    check_no_lock(&stack, &mut problems);
+    problems.assert_none(&format!("after SIGINT\n{}", stopped.context()));
+    stack.stackroll(&["rm", &stack.name]).expect_code(0);
+    assert!(
+        stack.objects("secret").is_empty(),
+        "the second rm finished the job"
+    );
 }
