@@ -4,6 +4,7 @@
 //! then reading what conversion needs besides the files (`env_files`, the process
 //! environment), so later stages read nothing. Nothing here talks to the engine.
 
+pub mod casts;
 pub mod dotenv;
 pub mod env_files;
 pub mod environment;
