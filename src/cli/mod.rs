@@ -103,6 +103,9 @@ pub struct ComposeArgs {
     /// Let secret and config files be symlinks that lead outside the project directory.
     #[arg(long)]
     pub allow_external_files: bool,
+    /// Activate a profile (repeatable, or comma-separated); default: $COMPOSE_PROFILES.
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
 }
 
 impl ComposeArgs {
@@ -126,6 +129,7 @@ impl ComposeArgs {
             process_env: process_environment(),
             stdin,
             allow_external_files: self.allow_external_files,
+            profiles: self.profiles.clone(),
         })
     }
 }

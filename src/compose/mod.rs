@@ -11,6 +11,7 @@ pub mod environment;
 pub mod interpolate;
 pub mod merge;
 pub mod normalize;
+pub mod profiles;
 pub mod read;
 pub mod rotation;
 pub mod validate;
@@ -58,6 +59,8 @@ pub struct LoadOptions {
     pub stdin: Option<String>,
     /// Whether secret and config files may be symlinks leading out of the project directory.
     pub allow_external_files: bool,
+    /// `--profile` names; empty means `COMPOSE_PROFILES` decides.
+    pub profiles: Vec<String>,
 }
 
 impl std::fmt::Debug for LoadOptions {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for LoadOptions {
                     .map(|text| format!("{} bytes", text.len())),
             )
             .field("allow_external_files", &self.allow_external_files)
+            .field("profiles", &self.profiles)
             .finish()
     }
 }
@@ -122,6 +126,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics);
     };
     let (mut project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
+    let active = profiles::ActiveProfiles::resolve(&options.profiles, &environment);
+    profiles::apply(&mut project, &active, &mut diagnostics);
     let policy = validate::FilePolicy {
         project_dir: project_dir.clone(),
         allow_external: options.allow_external_files,
