@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::docker::*;
 use crate::stack::*;
 
 /// Profiles: a service whose profiles are all inactive is not created, nor the secret only it
@@ -35,4 +36,31 @@ fn e2e_profiles_choose_services_and_their_secrets() {
         stack.objects("secret"),
         BTreeSet::from([stack.scoped("db_v1"), stack.scoped("token_v1")])
     );
+}
+
+/// Several `-c` files merge ports and volumes by key: an override that re-declares a port or
+/// mounts another directory at the same target does not duplicate them.
+#[test]
+fn e2e_override_files_merge_ports_and_volumes_by_key() {
+    let stack = Stack::new("merge");
+    for (fixture, name) in [
+        ("merge-base.yaml", "base.yaml"),
+        ("merge-override.yaml", "override.yaml"),
+    ] {
+        let source = crate::command::fixtures("e2e")
+            .join("compose")
+            .join(fixture);
+        std::fs::copy(source, stack.path(name)).expect("copy fixture");
+    }
+    stack.deploy_ok(&["--detach", "-c", "base.yaml", "-c", "override.yaml"]);
+    let spec = &service_inspect(&stack.scoped("app"))["Spec"];
+    let ports = spec["EndpointSpec"]["Ports"].as_array().expect("ports");
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(ports[0]["PublishedPort"], 38991);
+    let mounts = spec["TaskTemplate"]["ContainerSpec"]["Mounts"]
+        .as_array()
+        .expect("mounts");
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert_eq!(mounts[0]["Source"], "/var/tmp");
+    assert_eq!(mounts[0]["Target"], "/data");
 }
