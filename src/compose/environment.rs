@@ -31,6 +31,11 @@ impl Environment {
         Environment { process, files }
     }
 
+    /// Sets `name` over every other source (the project name Compose exposes to the files).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.process.insert(name.to_string(), value.to_string());
+    }
+
     /// The value of `name`, if set (possibly empty). A [reserved](RESERVED_VARIABLES) variable
     /// is never available: it reads as unset.
     pub fn get(&self, name: &str) -> Option<String> {

@@ -64,3 +64,18 @@ fn e2e_override_files_merge_ports_and_volumes_by_key() {
     assert_eq!(mounts[0]["Source"], "/var/tmp");
     assert_eq!(mounts[0]["Target"], "/data");
 }
+
+/// Without a stack argument, the top-level `name:` names the stack, and `${COMPOSE_PROJECT_NAME}`
+/// reads it.
+#[test]
+fn e2e_the_files_name_is_the_stack() {
+    let stack = Stack::new("named");
+    stack.use_compose("compose/named.yaml");
+    stack.set_env("E2E_STACK", &stack.name);
+    stack.stackroll(&["deploy", "--detach"]).expect_code(0);
+    let app = stack.scoped("app");
+    assert_eq!(stack.objects("service"), BTreeSet::from([app.clone()]));
+    let spec = &service_inspect(&app)["Spec"];
+    let labels = &spec["TaskTemplate"]["ContainerSpec"]["Labels"];
+    assert_eq!(labels["project"], stack.name.as_str());
+}
