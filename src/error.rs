@@ -119,6 +119,9 @@ impl From<PrepareError> for CliError {
         match error {
             PrepareError::StackName { .. } => CliError::new(ErrorKind::User, error.to_string())
                 .hint("stack names use letters, digits, `-` and `_`, and start and end with a letter or digit"),
+            PrepareError::NoStackName => CliError::new(ErrorKind::User, error.to_string()).hint(
+                "e.g. `stackroll deploy mystack`, or `name: mystack` at the top of compose.yaml",
+            ),
             PrepareError::Invalid(problems) => CliError::invalid_input(problems),
         }
     }

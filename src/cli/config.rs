@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::{load_project, print, ComposeArgs};
+use super::{print, print_warnings, ComposeArgs};
+use crate::deploy::prepare;
 use crate::error::CliError;
 use crate::render::config::{render_project, ConfigFormat};
 use crate::swarm::namespace::Namespace;
@@ -22,7 +23,8 @@ pub struct ConfigArgs {
 pub(super) fn run(args: &ConfigArgs) -> Result<i32, CliError> {
     // What docker stack deploy ignores does not depend on the stack's name.
     let namespace = Namespace("stack".into());
-    let stack = load_project(&args.compose.resolve()?, &namespace)?;
+    let stack = prepare::load(&args.compose.resolve(None)?, &namespace)?;
+    print_warnings(&stack);
     print(&render_project(&stack.loaded.project, args.format))?;
     Ok(0)
 }

@@ -46,8 +46,8 @@ pub struct DeployArgs {
     /// How long to wait for another deploy of the same stack to finish, e.g. 2m.
     #[arg(long, default_value = "2m", value_name = "DURATION")]
     pub lock_timeout: String,
-    /// The stack name.
-    pub stack: String,
+    /// The stack name; default: COMPOSE_PROJECT_NAME, else the compose file's top-level `name:`.
+    pub stack: Option<String>,
 }
 
 impl DeployArgs {
@@ -84,7 +84,7 @@ fn test_kill_point() -> Option<String> {
 /// Deploys and prints the outcome; a failed rollout exits 3 after its report.
 pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
     let options = args.resolve()?;
-    let prepared = prepare(&args.compose, &args.stack)?;
+    let prepared = prepare(&args.compose, args.stack.as_deref())?;
     let reporter = DeployReporter {
         progress: stderr_reporter(),
         output: args.output,

@@ -27,7 +27,6 @@ use crate::engine::Engine;
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::render::plan::OutputFormat;
-use crate::swarm::namespace::Namespace;
 pub use config::ConfigArgs;
 pub use deploy::DeployArgs;
 pub use ls::LsArgs;
@@ -103,11 +102,15 @@ pub struct ComposeArgs {
     /// Let secret and config files be symlinks that lead outside the project directory.
     #[arg(long)]
     pub allow_external_files: bool,
+    /// Activate a profile (repeatable, or comma-separated); default: $COMPOSE_PROFILES.
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
 }
 
 impl ComposeArgs {
-    /// Resolves the flags and the process state into what the loader needs.
-    fn resolve(&self) -> Result<LoadOptions, CliError> {
+    /// Resolves the flags and the process state into what the loader needs; `stack` is the
+    /// stack argument, when the command has one.
+    fn resolve(&self, stack: Option<&str>) -> Result<LoadOptions, CliError> {
         let working_dir = std::env::current_dir().map_err(|error| {
             CliError::new(
                 ErrorKind::User,
@@ -126,6 +129,8 @@ impl ComposeArgs {
             process_env: process_environment(),
             stdin,
             allow_external_files: self.allow_external_files,
+            profiles: self.profiles.clone(),
+            project_name: stack.map(str::to_string),
         })
     }
 }
@@ -150,21 +155,24 @@ fn process_environment() -> IndexMap<String, String> {
         .collect()
 }
 
-/// Loads the project and converts it for `namespace`, printing warnings to stderr.
-fn load_project(options: &LoadOptions, namespace: &Namespace) -> Result<LoadedStack, CliError> {
-    let stack = prepare::load(options, namespace)?;
+/// Prints a loaded project's warnings to stderr.
+fn print_warnings(stack: &LoadedStack) {
     let mut stderr = std::io::stderr().lock();
     for warning in stack.loaded.warnings.warnings() {
         let _ = writeln!(stderr, "{warning}");
     }
-    Ok(stack)
 }
 
-/// Checks the stack name, loads the project and prepares it for plan and deploy.
-fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError> {
-    let namespace = prepare::namespace(stack)?;
-    let options = compose_args.resolve()?;
-    let stack = load_project(&options, &namespace)?;
+/// Loads the project, finds its stack name (the argument, else `COMPOSE_PROJECT_NAME`, else
+/// `name:`) and prepares it for plan and deploy.
+fn prepare(compose_args: &ComposeArgs, stack: Option<&str>) -> Result<Prepared, CliError> {
+    if let Some(stack) = stack {
+        // A bad argument is reported before the files are read.
+        prepare::namespace(stack)?;
+    }
+    let options = compose_args.resolve(stack)?;
+    let (namespace, stack) = prepare::load_stack(&options)?;
+    print_warnings(&stack);
     let fingerprinter = Fingerprinter::from_key(std::env::var("STACKROLL_FINGERPRINT_KEY").ok())
         .map_err(|short| {
             CliError::new(ErrorKind::User, short.to_string()).hint(

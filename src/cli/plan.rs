@@ -29,13 +29,13 @@ pub struct PlanArgs {
     /// Also plan removing the stack's services and networks that the compose files no longer have.
     #[arg(long)]
     pub prune: bool,
-    /// The stack name.
-    pub stack: String,
+    /// The stack name; default: COMPOSE_PROJECT_NAME, else the compose file's top-level `name:`.
+    pub stack: Option<String>,
 }
 
 /// Plans against the swarm and prints the plan.
 pub(super) fn run(args: &PlanArgs) -> Result<i32, CliError> {
-    let prepared = prepare(&args.compose, &args.stack)?;
+    let prepared = prepare(&args.compose, args.stack.as_deref())?;
     let plan = runtime()?.block_on(async {
         let engine = connect(&args.engine).await?;
         Ok::<_, CliError>(deploy::preview(&engine, &prepared, args.keep, args.prune).await?)

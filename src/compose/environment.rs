@@ -3,6 +3,7 @@
 
 use indexmap::{IndexMap, IndexSet};
 
+use super::casts::{self, Casted, Step};
 use super::interpolate::{interpolate_within, InterpolationError, MAX_OUTPUT_BYTES};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::node::{Node, ScalarStyle, Value};
@@ -28,6 +29,11 @@ impl Environment {
     /// Variables from the process and from env files (later files already merged in).
     pub fn new(process: IndexMap<String, String>, files: IndexMap<String, String>) -> Environment {
         Environment { process, files }
+    }
+
+    /// Sets `name` over every other source (the project name Compose exposes to the files).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.process.insert(name.to_string(), value.to_string());
     }
 
     /// The value of `name`, if set (possibly empty). A [reserved](RESERVED_VARIABLES) variable
@@ -72,43 +78,47 @@ impl<'a> TreeInterpolator<'a> {
         }
     }
 
-    /// Interpolates every string value in `node` (never keys).
+    /// Interpolates every string value in `node` (never keys), then casts the values of
+    /// the fields compose-go types ([`casts`](super::casts)).
     pub fn interpolate(&mut self, node: &mut Node, diagnostics: &mut Diagnostics) {
-        self.walk(node, &mut String::new(), diagnostics);
+        self.walk(node, &mut Vec::new(), diagnostics);
     }
 
-    /// Interpolates `node`, whose dotted field path is `field`.
-    fn walk(&mut self, node: &mut Node, field: &mut String, diagnostics: &mut Diagnostics) {
-        let parent = field.len();
+    /// Interpolates `node`, found at `path`.
+    fn walk(&mut self, node: &mut Node, path: &mut Vec<Step>, diagnostics: &mut Diagnostics) {
         match &mut node.value {
             Value::Seq(items) => {
                 for (index, item) in items.iter_mut().enumerate() {
-                    field.push_str(&format!("[{index}]"));
-                    self.walk(item, field, diagnostics);
-                    field.truncate(parent);
+                    path.push(Step::Index(index));
+                    self.walk(item, path, diagnostics);
+                    path.pop();
                 }
             }
             Value::Map(map) => {
                 for (key, entry) in map.iter_mut() {
-                    if !field.is_empty() {
-                        field.push('.');
-                    }
-                    field.push_str(key);
-                    self.walk(&mut entry.value, field, diagnostics);
-                    field.truncate(parent);
+                    path.push(Step::Key(key.clone()));
+                    self.walk(&mut entry.value, path, diagnostics);
+                    path.pop();
                 }
             }
-            Value::Scalar(..) => self.scalar(node, field, diagnostics),
+            Value::Scalar(..) => {
+                let field = field_name(path);
+                if self.scalar(node, &field, diagnostics) {
+                    if let Some(cast) = casts::cast_for(path) {
+                        cast_scalar(node, cast, &field, diagnostics);
+                    }
+                }
+            }
         }
     }
 
-    /// Interpolates one scalar in place.
-    fn scalar(&mut self, node: &mut Node, field: &str, diagnostics: &mut Diagnostics) {
+    /// Interpolates one scalar in place; whether it held a variable and was replaced.
+    fn scalar(&mut self, node: &mut Node, field: &str, diagnostics: &mut Diagnostics) -> bool {
         let Value::Scalar(text, style) = &mut node.value else {
-            return;
+            return false;
         };
         if !text.contains('$') {
-            return;
+            return false;
         }
         let environment = self.environment;
         match interpolate_within(text, &|name| environment.get(name), self.budget) {
@@ -139,6 +149,7 @@ impl<'a> TreeInterpolator<'a> {
                 self.budget -= result.value.len();
                 *text = result.value;
                 *style = ScalarStyle::String;
+                true
             }
             Err(error) => {
                 let hint = match error {
@@ -153,8 +164,53 @@ impl<'a> TreeInterpolator<'a> {
                     diagnostic = diagnostic.field(field);
                 }
                 diagnostics.push(diagnostic);
+                false
             }
         }
+    }
+}
+
+/// The dotted field name of `path` (`services.app.ports[0].target`), for messages.
+fn field_name(path: &[Step]) -> String {
+    let mut field = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Step::Index(index) => field.push_str(&format!("[{index}]")),
+        }
+    }
+    field
+}
+
+/// Types an interpolated scalar the way its field is cast; a YAML 1.1 boolean (`yes`) is read
+/// with a warning, as compose-go reads it.
+fn cast_scalar(node: &mut Node, cast: casts::Cast, field: &str, diagnostics: &mut Diagnostics) {
+    let Value::Scalar(text, style) = &mut node.value else {
+        return;
+    };
+    match casts::apply(cast, text) {
+        Casted::Typed(typed) => {
+            *text = typed;
+            *style = ScalarStyle::Plain;
+        }
+        Casted::LegacyBoolean(value) => {
+            *text = value.to_string();
+            *style = ScalarStyle::Plain;
+            diagnostics.push(
+                Diagnostic::warning(
+                    Some(node.location.clone()),
+                    format!("the variable's value reads as {value} here, but YAML 1.2 booleans are only true and false"),
+                )
+                .field(field)
+                .hint(format!("set the variable to `{value}`")),
+            );
+        }
+        Casted::Unchanged => {}
     }
 }
 

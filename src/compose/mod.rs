@@ -4,12 +4,15 @@
 //! then reading what conversion needs besides the files (`env_files`, the process
 //! environment), so later stages read nothing. Nothing here talks to the engine.
 
+pub mod casts;
 pub mod dotenv;
 pub mod env_files;
 pub mod environment;
 pub mod interpolate;
 pub mod merge;
 pub mod normalize;
+pub mod profiles;
+pub mod project_name;
 pub mod read;
 pub mod rotation;
 pub mod validate;
@@ -41,6 +44,20 @@ pub const DEFAULT_FILE_NAMES: &[&str] = &[
     "docker-compose.yml",
 ];
 
+/// Override files looked for next to a discovered file, in order; the first found is merged
+/// over it (compose-go `cli.DefaultOverrideFileNames`).
+pub const DEFAULT_OVERRIDE_FILE_NAMES: &[&str] = &[
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
+/// The variable naming the compose files when no `-c` is given.
+pub const COMPOSE_FILE_VARIABLE: &str = "COMPOSE_FILE";
+/// The variable holding the separator of `COMPOSE_FILE` (default `:`).
+pub const PATH_SEPARATOR_VARIABLE: &str = "COMPOSE_PATH_SEPARATOR";
+
 /// What to load. `Debug` leaves out environment values and standard input: they may hold
 /// secrets.
 #[derive(Clone, Default)]
@@ -57,6 +74,10 @@ pub struct LoadOptions {
     pub stdin: Option<String>,
     /// Whether secret and config files may be symlinks leading out of the project directory.
     pub allow_external_files: bool,
+    /// `--profile` names; empty means `COMPOSE_PROFILES` decides.
+    pub profiles: Vec<String>,
+    /// The project (stack) name given on the command line, if any.
+    pub project_name: Option<String>,
 }
 
 impl std::fmt::Debug for LoadOptions {
@@ -74,6 +95,8 @@ impl std::fmt::Debug for LoadOptions {
                     .map(|text| format!("{} bytes", text.len())),
             )
             .field("allow_external_files", &self.allow_external_files)
+            .field("profiles", &self.profiles)
+            .field("project_name", &self.project_name)
             .finish()
     }
 }
@@ -97,23 +120,29 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let Some(project_dir) = sources.first().map(|(file, _)| file.dir.clone()) else {
         return Err(diagnostics);
     };
-    let environment = read_environment(options, &project_dir, &mut diagnostics);
+    let mut environment = read_environment(options, &project_dir, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
 
-    let mut interpolator = environment::TreeInterpolator::new(&environment);
-    let mut merged = None;
+    let mut documents = Vec::new();
     for (file, text) in &sources {
         let (document, errors) = yaml::parse(text, file);
         errors.into_iter().for_each(|error| diagnostics.push(error));
-        if let Some(mut document) = document {
-            interpolator.interpolate(&mut document, &mut diagnostics);
-            merged = Some(match merged {
-                None => document,
-                Some(earlier) => merge::merge_documents(earlier, document),
-            });
-        }
+        documents.extend(document);
+    }
+    let name = project_name::resolve(options.project_name.as_deref(), &environment, &documents);
+    if let Some(name) = &name {
+        environment.set(project_name::PROJECT_NAME_VARIABLE, &name.value);
+    }
+    let mut interpolator = environment::TreeInterpolator::new(&environment);
+    let mut merged = None;
+    for mut document in documents {
+        interpolator.interpolate(&mut document, &mut diagnostics);
+        merged = Some(match merged {
+            None => document,
+            Some(earlier) => merge::merge_documents(earlier, document),
+        });
     }
     // Go on to the model even after errors so that every problem is reported together; a
     // value that failed to interpolate reports only its first error.
@@ -121,6 +150,9 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics);
     };
     let (mut project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
+    project.name = name;
+    let active = profiles::ActiveProfiles::resolve(&options.profiles, &environment);
+    profiles::apply(&mut project, &active, &mut diagnostics);
     let policy = validate::FilePolicy {
         project_dir: project_dir.clone(),
         allow_external: options.allow_external_files,
@@ -144,30 +176,27 @@ fn read_compose_files(
     options: &LoadOptions,
     diagnostics: &mut Diagnostics,
 ) -> Vec<(Arc<SourceFile>, String)> {
-    let names: Vec<String> = if options.files.is_empty() {
-        match DEFAULT_FILE_NAMES
-            .iter()
-            // Whatever exists is read, so a FIFO or device gets a clear error.
-            .find(|name| options.working_dir.join(name).exists())
-        {
-            Some(name) => vec![name.to_string()],
-            None => {
-                diagnostics.push(
-                    Diagnostic::error(
-                        None,
-                        format!(
-                            "no compose file found in {} (looked for {})",
-                            options.working_dir.display(),
-                            DEFAULT_FILE_NAMES.join(", ")
-                        ),
-                    )
-                    .hint("pass one with -c FILE"),
-                );
-                return Vec::new();
-            }
-        }
-    } else {
+    let names = if !options.files.is_empty() {
         options.files.clone()
+    } else if let Some(names) = compose_file_variable(options) {
+        names
+    } else {
+        let found = discover(&options.working_dir);
+        if found.is_empty() {
+            diagnostics.push(
+                Diagnostic::error(
+                    None,
+                    format!(
+                        "no compose file found in {} (looked for {})",
+                        options.working_dir.display(),
+                        DEFAULT_FILE_NAMES.join(", ")
+                    ),
+                )
+                .hint("pass one with -c FILE, or name them in COMPOSE_FILE"),
+            );
+            return Vec::new();
+        }
+        found
     };
     let mut sources = Vec::new();
     for name in names {
@@ -199,6 +228,70 @@ fn read_compose_files(
         }
     }
     sources
+}
+
+/// The files a discovery in `dir` finds: the first default file that exists, and the first
+/// override file next to it, as docker compose does.
+fn discover(dir: &Path) -> Vec<String> {
+    // Whatever exists is read, so a FIFO or device gets a clear error.
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .find(|name| dir.join(name).exists())
+            .map(|name| name.to_string())
+    };
+    let Some(main) = first(DEFAULT_FILE_NAMES) else {
+        return Vec::new();
+    };
+    std::iter::once(main)
+        .chain(first(DEFAULT_OVERRIDE_FILE_NAMES))
+        .collect()
+}
+
+/// The files `COMPOSE_FILE` names (split on `COMPOSE_PATH_SEPARATOR`, default `:`), from the
+/// process environment, else from the env files (`--env-file`, else `.env` in the working
+/// directory).
+fn compose_file_variable(options: &LoadOptions) -> Option<Vec<String>> {
+    let from_files = || {
+        let names: Vec<PathBuf> = if options.env_files.is_empty() {
+            vec![options.working_dir.join(".env")]
+        } else {
+            options
+                .env_files
+                .iter()
+                .map(|name| normalize::absolute_path(&options.working_dir, Path::new(name)))
+                .collect()
+        };
+        let mut values = IndexMap::new();
+        for path in names.iter().filter(|path| path.is_file()) {
+            // Problems in these files are reported when the environment is read.
+            let Ok(text) = read_text(path) else { continue };
+            let lookup = |name: &str| options.process_env.get(name).cloned();
+            if let Ok(parsed) = dotenv::parse(&text, &lookup) {
+                values.extend(parsed);
+            }
+        }
+        values
+    };
+    let variable = |name: &str, files: &mut Option<IndexMap<String, String>>| {
+        options
+            .process_env
+            .get(name)
+            .cloned()
+            .or_else(|| files.get_or_insert_with(from_files).get(name).cloned())
+    };
+    let mut files = None;
+    let value = variable(COMPOSE_FILE_VARIABLE, &mut files).filter(|v| !v.is_empty())?;
+    let separator = variable(PATH_SEPARATOR_VARIABLE, &mut files)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| ":".into());
+    Some(
+        value
+            .split(separator.as_str())
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
 }
 
 /// Builds the environment: `--env-file`s (or `.env` in the project directory) under the

@@ -63,7 +63,8 @@ pub fn normalize(
     };
     check_top_level_keys(top, diagnostics);
     if let Some(name) = top.get("name") {
-        project.name = string_field(&name.value, "name", diagnostics);
+        // Checked here; the project's name is decided by `project_name`.
+        string_field(&name.value, "name", diagnostics);
     }
     project.networks = top.get("networks").map(|entry| entry.value.clone());
     project.volumes = top.get("volumes").map(|entry| entry.value.clone());

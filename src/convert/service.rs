@@ -46,13 +46,16 @@ pub const IGNORED_SERVICE_FIELDS: &[&str] = &[
     "network_mode",
     "pid",
     "privileged",
-    "profiles",
     "pull_policy",
     "security_opt",
     "shm_size",
     "tmpfs",
     "userns_mode",
 ];
+
+/// Service keys the loader reads and acts on itself (`profiles` chooses the services), so
+/// conversion passes over them.
+const LOADER_SERVICE_FIELDS: &[&str] = &["profiles"];
 
 /// Service keys converted into the ServiceSpec.
 pub const CONVERTED_SERVICE_FIELDS: &[&str] = &[
@@ -553,7 +556,10 @@ fn check_service_keys(
     problems: &mut Diagnostics,
 ) {
     for (key, node) in &service.fields {
-        if CONVERTED_SERVICE_FIELDS.contains(&key.as_str()) || key.starts_with("x-") {
+        if CONVERTED_SERVICE_FIELDS.contains(&key.as_str())
+            || LOADER_SERVICE_FIELDS.contains(&key.as_str())
+            || key.starts_with("x-")
+        {
             continue;
         }
         if IGNORED_SERVICE_FIELDS.contains(&key.as_str()) {

@@ -884,7 +884,6 @@ services:
     depends_on: [db]
     container_name: app
     restart: always
-    profiles: [debug]
     volumes:
       - {type: tmpfs, target: /t, tmpfs: {mode: 1777}}
   db:
@@ -898,7 +897,7 @@ services:
     let warnings: Vec<String> = found.iter().map(|d| d.to_string()).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        warnings[0].contains("compose.yml:3:3: services.app: docker stack deploy ignores these fields of service \"app\": build, depends_on, container_name, profiles, volumes[0].tmpfs.mode"),
+        warnings[0].contains("compose.yml:3:3: services.app: docker stack deploy ignores these fields of service \"app\": build, depends_on, container_name, volumes[0].tmpfs.mode"),
         "{warnings:?}"
     );
     assert!(!found.has_errors());

@@ -12,7 +12,7 @@ use crate::contents::Contents;
 use crate::convert::ConvertedProject;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::node::Node;
-use crate::model::{ObjectKind, Project};
+use crate::model::{NameOrigin, ObjectKind, Project};
 use crate::plan::base_name;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::swarm::namespace::Namespace;
@@ -42,6 +42,9 @@ pub enum PrepareError {
         /// What is wrong with it.
         problem: String,
     },
+    /// No stack name: none given, no `COMPOSE_PROJECT_NAME`, no top-level `name:`.
+    #[error("no stack name: give one after the command, set a top-level `name:` in the compose file, or set COMPOSE_PROJECT_NAME")]
+    NoStackName,
     /// The compose files (or the files they name) have errors; every one is listed.
     #[error("the compose files have {} errors", .0.errors().count())]
     Invalid(Diagnostics),
@@ -77,10 +80,38 @@ pub struct LoadedStack {
 
 /// Loads the project and converts it for `namespace`.
 pub fn load(options: &LoadOptions, namespace: &Namespace) -> Result<LoadedStack, PrepareError> {
-    let mut loaded = compose::load(options).map_err(PrepareError::Invalid)?;
+    let loaded = compose::load(options).map_err(PrepareError::Invalid)?;
+    Ok(convert(loaded, namespace))
+}
+
+/// Loads the project and converts it for the stack it names: `options.project_name` (the stack
+/// argument), else `COMPOSE_PROJECT_NAME`, else the top-level `name:` (see
+/// [`compose::project_name`]); the name must be one Swarm accepts.
+pub fn load_stack(options: &LoadOptions) -> Result<(Namespace, LoadedStack), PrepareError> {
+    let loaded = compose::load(options).map_err(PrepareError::Invalid)?;
+    let name = loaded
+        .project
+        .name
+        .as_ref()
+        .ok_or(PrepareError::NoStackName)?;
+    let stack = namespace(&name.value).map_err(|error| match (error, &name.origin) {
+        (PrepareError::StackName { stack, problem }, NameOrigin::Argument) => {
+            PrepareError::StackName { stack, problem }
+        }
+        (PrepareError::StackName { stack, problem }, origin) => PrepareError::StackName {
+            stack,
+            problem: format!("{problem} (the name comes from {origin})"),
+        },
+        (other, _) => other,
+    })?;
+    let loaded = convert(loaded, &stack);
+    Ok((stack, loaded))
+}
+
+fn convert(mut loaded: Loaded, namespace: &Namespace) -> LoadedStack {
     let converted = ConvertedProject::new(namespace, &loaded.project);
     loaded.warnings.extend(converted.warnings.clone());
-    Ok(LoadedStack { loaded, converted })
+    LoadedStack { loaded, converted }
 }
 
 /// Checks the loaded project as stack `namespace` and reads its secret and config contents

@@ -270,11 +270,41 @@ impl Service {
     }
 }
 
+/// Where the project's name came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NameOrigin {
+    /// The command line (the stack argument).
+    Argument,
+    /// The `COMPOSE_PROJECT_NAME` variable.
+    Environment,
+    /// A top-level `name:` at this location.
+    File(Location),
+}
+
+/// The project's name (the stack it deploys to when no stack is given) and its origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectName {
+    /// The name.
+    pub value: String,
+    /// Where it came from.
+    pub origin: NameOrigin,
+}
+
+impl fmt::Display for NameOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameOrigin::Argument => write!(f, "the command line"),
+            NameOrigin::Environment => write!(f, "COMPOSE_PROJECT_NAME"),
+            NameOrigin::File(location) => write!(f, "`name:` at {location}"),
+        }
+    }
+}
+
 /// Everything the Compose files describe.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Project {
-    /// Top-level `name:`, if given.
-    pub name: Option<String>,
+    /// The project name: given on the command line, `COMPOSE_PROJECT_NAME` or top-level `name:`.
+    pub name: Option<ProjectName>,
     /// Services by name, in document order.
     pub services: IndexMap<String, Service>,
     /// Top-level secrets by key.

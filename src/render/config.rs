@@ -19,7 +19,7 @@ pub enum ConfigFormat {
 pub fn project_to_json(project: &Project) -> Value {
     let mut top = Map::new();
     if let Some(name) = &project.name {
-        top.insert("name".into(), name.clone().into());
+        top.insert("name".into(), name.value.clone().into());
     }
     let services = project
         .services

@@ -236,3 +236,39 @@ fn a_stack_name_without_room_for_its_seal_is_refused_before_the_engine() {
         .code(1)
         .stderr(predicate::str::contains("cannot reach the Docker engine"));
 }
+
+#[test]
+fn the_stack_name_defaults_to_compose_project_name_then_the_files_name() {
+    let unreachable = ["-H", "unix:///nonexistent/docker.sock"];
+    // Neither a stack argument, nor COMPOSE_PROJECT_NAME, nor `name:`: refused before the engine.
+    let dir = project(VALID);
+    stackroll(&dir)
+        .args(["plan"])
+        .args(unreachable)
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no stack name"))
+        .stderr(predicate::str::contains("cannot reach").not());
+    // COMPOSE_PROJECT_NAME names the stack: loading gets as far as the engine.
+    stackroll(&dir)
+        .args(["plan"])
+        .args(unreachable)
+        .env("COMPOSE_PROJECT_NAME", "fromenv")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot reach"));
+    // A `name:` Swarm refuses is refused with where it came from.
+    let dir = project(&format!("name: \"bad name\"\n{VALID}"));
+    stackroll(&dir)
+        .args(["deploy"])
+        .args(unreachable)
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid stack name \"bad name\""))
+        .stderr(predicate::str::contains(
+            "the name comes from `name:` at compose.yaml:1:7",
+        ))
+        .stderr(predicate::str::contains("cannot reach").not());
+}

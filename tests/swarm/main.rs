@@ -12,6 +12,7 @@ mod leaks;
 #[path = "../support/stack.rs"]
 mod stack;
 
+mod compose;
 mod e2e;
 mod faults;
 mod modes;
