@@ -5,6 +5,7 @@
 //! environment), so later stages read nothing. Nothing here talks to the engine.
 
 pub mod casts;
+pub mod differences;
 pub mod dotenv;
 pub mod env_files;
 pub mod environment;
@@ -149,6 +150,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let Some(document) = merged else {
         return Err(diagnostics);
     };
+    differences::check(&document, &mut diagnostics);
     let (mut project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
     project.name = name;
     let active = profiles::ActiveProfiles::resolve(&options.profiles, &environment);
