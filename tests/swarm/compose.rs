@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use crate::docker::*;
-use crate::leaks::*;
 use crate::stack::*;
 
 /// Profiles: a service whose profiles are all inactive is not created, nor the secret only it
