@@ -4,8 +4,10 @@
 use indexmap::{IndexMap, IndexSet};
 
 use super::casts::{self, Casted, Step};
-use super::interpolate::{interpolate_within, InterpolationError, MAX_OUTPUT_BYTES};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use super::interpolate::{
+    interpolate_within, InterpolationError, ReadingDifference, MAX_OUTPUT_BYTES,
+};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::node::{Node, ScalarStyle, Value};
 
 /// The variables visible to a project. The process environment wins over env files.
@@ -146,6 +148,9 @@ impl<'a> TreeInterpolator<'a> {
                         );
                     }
                 }
+                for difference in &result.differences {
+                    diagnostics.push(reading_difference(*difference, &node.location, field));
+                }
                 self.budget -= result.value.len();
                 *text = result.value;
                 *style = ScalarStyle::String;
@@ -168,6 +173,29 @@ impl<'a> TreeInterpolator<'a> {
             }
         }
     }
+}
+
+/// The warning for a value `docker stack deploy` reads differently.
+fn reading_difference(
+    difference: ReadingDifference,
+    location: &Location,
+    field: &str,
+) -> Diagnostic {
+    let (message, hint) = match difference {
+        ReadingDifference::DollarInArgument => (
+            "a `$` inside this default is interpolated (Compose specification); docker stack deploy keeps this `$` literally",
+            "write `$$` for a literal `$`",
+        ),
+        ReadingDifference::AlternativeOperator => (
+            "docker stack deploy (docker/cli 20.10) does not know `${VAR:+…}` / `${VAR+…}` and refuses this value",
+            "keep it if only stackroll reads the file",
+        ),
+    };
+    let mut warning = Diagnostic::warning(Some(location.clone()), message).hint(hint);
+    if !field.is_empty() {
+        warning = warning.field(field);
+    }
+    warning
 }
 
 /// The dotted field name of `path` (`services.app.ports[0].target`), for messages.

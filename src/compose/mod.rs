@@ -5,9 +5,12 @@
 //! environment), so later stages read nothing. Nothing here talks to the engine.
 
 pub mod casts;
+pub mod differences;
 pub mod dotenv;
 pub mod env_files;
 pub mod environment;
+pub mod extends;
+pub mod include;
 pub mod interpolate;
 pub mod merge;
 pub mod normalize;
@@ -136,9 +139,21 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         environment.set(project_name::PROJECT_NAME_VARIABLE, &name.value);
     }
     let mut interpolator = environment::TreeInterpolator::new(&environment);
+    let mut includer = include::Includer { options, count: 0 };
     let mut merged = None;
     for mut document in documents {
         interpolator.interpolate(&mut document, &mut diagnostics);
+        let path = normalize::absolute_path(
+            &options.working_dir,
+            Path::new(&document.location.file.display),
+        );
+        includer.apply(&mut document, std::slice::from_ref(&path), &mut diagnostics);
+        let mut reader = |base: &Path, at: &Location| {
+            let dir = base.parent().unwrap_or(base);
+            let file = SourceFile::new(display_path(base, &options.working_dir), dir);
+            include::read_base(base, at, &file, &mut interpolator)
+        };
+        extends::apply(&mut document, &path, &mut reader, &mut diagnostics);
         merged = Some(match merged {
             None => document,
             Some(earlier) => merge::merge_documents(earlier, document),
@@ -149,6 +164,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let Some(document) = merged else {
         return Err(diagnostics);
     };
+    differences::check(&document, &mut diagnostics);
     let (mut project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
     project.name = name;
     let active = profiles::ActiveProfiles::resolve(&options.profiles, &environment);
@@ -294,6 +310,15 @@ fn compose_file_variable(options: &LoadOptions) -> Option<Vec<String>> {
     )
 }
 
+/// How a file found through `include` or `extends` is named in messages: relative to the
+/// working directory when it is below it, else absolute.
+fn display_path(path: &Path, working_dir: &Path) -> String {
+    path.strip_prefix(working_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Builds the environment: `--env-file`s (or `.env` in the project directory) under the
 /// process environment.
 fn read_environment(
@@ -301,7 +326,6 @@ fn read_environment(
     project_dir: &Path,
     diagnostics: &mut Diagnostics,
 ) -> Environment {
-    let mut files = IndexMap::new();
     let env_files: Vec<(String, PathBuf)> = if options.env_files.is_empty() {
         let default = project_dir.join(".env");
         // Whatever exists is read, so a FIFO or device gets a clear error.
@@ -322,6 +346,18 @@ fn read_environment(
             })
             .collect()
     };
+    read_environment_files(options, env_files, project_dir, diagnostics)
+}
+
+/// Builds an environment from `env_files` (name for messages, path) under the process
+/// environment; relative names in messages are shown against `project_dir`.
+fn read_environment_files(
+    options: &LoadOptions,
+    env_files: Vec<(String, PathBuf)>,
+    project_dir: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Environment {
+    let mut files = IndexMap::new();
     for (name, path) in env_files {
         let file = SourceFile::new(name, project_dir);
         let text = match read_text(&path) {
@@ -372,7 +408,7 @@ fn too_large(len: u64) -> String {
 
 /// Reads a compose or env file named by the user: a regular file (devices and FIFOs are
 /// refused, never read or waited on) of at most [`MAX_FILE_BYTES`], in UTF-8.
-fn read_text(path: &Path) -> Result<String, String> {
+pub(crate) fn read_text(path: &Path) -> Result<String, String> {
     let bytes = read::read_file(path, MAX_FILE_BYTES, read::Containment::Anywhere)
         .map_err(|error| error.to_string())?;
     String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string())

@@ -79,3 +79,35 @@ fn e2e_the_files_name_is_the_stack() {
     let labels = &spec["TaskTemplate"]["ContainerSpec"]["Labels"];
     assert_eq!(labels["project"], stack.name.as_str());
 }
+
+/// `include:` brings in another project's services and secrets (its `file:` relative to its own
+/// directory) and `extends:` takes a service from another file as a base.
+#[test]
+fn e2e_include_and_extends() {
+    let stack = Stack::new("incl");
+    let source = crate::command::fixtures("e2e")
+        .join("compose")
+        .join("include");
+    std::fs::create_dir(stack.path("db")).expect("mkdir db");
+    for file in ["compose.yaml", "db/compose.yaml", "db/base.yaml"] {
+        std::fs::copy(source.join(file), stack.path(file)).expect("copy fixture");
+    }
+    let password = stack.write_secret("db/password.txt", "db");
+    stack.deploy_ok(&[]);
+    assert_eq!(
+        stack.objects("service"),
+        BTreeSet::from([stack.scoped("web"), stack.scoped("db")])
+    );
+    for service in ["web", "db"] {
+        let spec = &service_inspect(&stack.scoped(service))["Spec"];
+        let image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(image.starts_with("local/busybox:1"), "{service}: {image}");
+    }
+    assert_same_value(
+        &read_in_service(&stack.scoped("web"), "/run/secrets/db_password"),
+        &password,
+        "/run/secrets/db_password",
+    );
+}
