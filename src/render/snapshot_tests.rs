@@ -20,7 +20,7 @@ use crate::apply::{apply, ApplyInput, ApplyOptions};
 use crate::compose::{load, LoadOptions, Loaded};
 use crate::contents::Contents;
 use crate::convert::ConvertedProject;
-use crate::engine::fake::FakeEngine;
+use crate::engine::fake::{FakeEngine, TARGET};
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::{plan, Plan, PlanInput, Resource};
@@ -188,6 +188,7 @@ fn checked(text: String) -> String {
 
 fn report(plan: &Plan, outcome: Outcome) -> Report<'_> {
     Report {
+        target: &TARGET,
         plan,
         outcome,
         deleted: Vec::new(),
@@ -307,7 +308,7 @@ fn ls_ps_status_and_rm_of_a_deployed_stack() {
     for (name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {
         assert_snapshot!(
             format!("rm_{name}"),
-            checked(render_removed("demo", &removed, format))
+            checked(render_removed(&TARGET, "demo", &removed, format))
         );
     }
 }
