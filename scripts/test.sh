@@ -5,7 +5,7 @@
 # rotation tests' server images (Redis, MariaDB from Debian's packages) are built first, cached.
 # Last, the `remote` binary: contexts against the docker CLI, ssh:// through a local sshd, TLS
 # against a dockerd with --tlsverify (scripts/sshd.sh, scripts/tls-engine.sh).
-#   scripts/test.sh [extra cargo test args, passed to both runs]
+#   scripts/test.sh [extra cargo test args, passed to every run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/root}/.cargo/bin/cargo ]]; then
