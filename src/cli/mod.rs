@@ -3,11 +3,13 @@
 //! exit code. Shared here: the top-level parser, the engine and compose flags, and the
 //! helpers every command uses (runtime, connecting, loading, printing).
 
+mod completions;
 mod config;
 mod context;
 mod deploy;
 mod ls;
 mod plan;
+mod plugin;
 mod ps;
 mod rm;
 mod status;
@@ -31,11 +33,13 @@ use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::render::plan::OutputFormat;
 use crate::swarm::namespace::Namespace;
+pub use completions::CompletionsArgs;
 pub use config::ConfigArgs;
 pub use context::ContextArgs;
 pub use deploy::DeployArgs;
 pub use ls::LsArgs;
 pub use plan::PlanArgs;
+pub use plugin::{PluginAction, PluginArgs};
 pub use rm::RmArgs;
 pub use unlock::UnlockArgs;
 
@@ -75,6 +79,12 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Show which engine stackroll would talk to and what chose it, without connecting.
     Context(ContextArgs),
+    /// Install stackroll as the docker CLI plugin `docker stackroll`.
+    Plugin(PluginArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// Flags of `stackroll ps` and `stackroll status`.
@@ -114,6 +124,10 @@ pub struct EngineArgs {
     /// TLS client key (default $DOCKER_CERT_PATH/key.pem).
     #[arg(long = "tlskey", global = true, value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
+    /// The docker CLI's configuration directory, with its contexts (default $DOCKER_CONFIG,
+    /// else ~/.docker; the docker CLI's --config).
+    #[arg(long = "docker-config", global = true, value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
 }
 
 impl EngineArgs {
@@ -127,6 +141,7 @@ impl EngineArgs {
             tls_ca_cert: self.tls_ca_cert.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
+            docker_config: self.docker_config.clone(),
         }
     }
 }
@@ -222,7 +237,14 @@ fn prepare(compose_args: &ComposeArgs, stack: &str) -> Result<Prepared, CliError
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let args = match plugin::invocation(std::env::args_os().collect()) {
+        Ok(plugin::Invocation::Metadata) => {
+            return guarded(|| print(&plugin::metadata_json()).map(|()| 0))
+        }
+        Ok(plugin::Invocation::Run(args)) => args,
+        Err(error) => return guarded(|| Err(error)),
+    };
+    let cli = Cli::parse_from(args);
     init_logging(cli.verbose);
     let engine = cli.engine.flags();
     guarded(|| match &cli.command {
@@ -235,6 +257,9 @@ pub fn main() -> i32 {
         Command::Rm(args) => rm::run(args, &engine),
         Command::Unlock(args) => unlock::run(args, &engine),
         Command::Context(args) => context::run(args, &engine),
+        Command::Plugin(args) => plugin::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     })
 }
 

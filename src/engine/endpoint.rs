@@ -54,6 +54,8 @@ pub struct EngineFlags {
     pub tls_cert: Option<PathBuf>,
     /// `--tlskey PATH`.
     pub tls_key: Option<PathBuf>,
+    /// The docker configuration directory (the docker CLI's `--config`), over `DOCKER_CONFIG`.
+    pub docker_config: Option<PathBuf>,
 }
 
 /// The environment variables the docker CLI reads to pick an engine. An empty value counts as
@@ -98,7 +100,7 @@ impl DockerEnv {
     }
 
     /// The docker configuration directory, if it can be known.
-    fn config_dir(&self) -> Option<PathBuf> {
+    pub fn config_dir(&self) -> Option<PathBuf> {
         self.config
             .clone()
             .or_else(|| self.home.as_ref().map(|home| home.join(".docker")))
@@ -319,6 +321,10 @@ pub fn resolve(
     if flags.context.is_some() && flags.host.is_some() {
         return Err(EndpointError::Conflict);
     }
+    let env = &DockerEnv {
+        config: flags.docker_config.clone().or_else(|| env.config.clone()),
+        ..env.clone()
+    };
     let (name, chosen_by) = context_name(&flags, env, files)?;
     let mut endpoint = if name == DEFAULT_CONTEXT {
         default_endpoint(&flags, env, files, chosen_by)?

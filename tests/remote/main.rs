@@ -20,6 +20,7 @@ mod leaks;
 mod stack;
 
 mod contexts;
+mod plugin;
 mod remote;
 mod ssh;
 mod tls;

@@ -536,3 +536,16 @@ fn a_broken_config_file_is_refused_with_its_path() {
         "{error}"
     );
 }
+
+#[test]
+fn the_docker_config_flag_wins_over_docker_config() {
+    let chosen = |docker_config: Option<&str>| {
+        let flags = EngineFlags {
+            docker_config: docker_config.map(PathBuf::from),
+            ..EngineFlags::default()
+        };
+        resolve(&flags, &env(), &store()).unwrap().context
+    };
+    assert_eq!(chosen(None), "current");
+    assert_eq!(chosen(Some("/empty")), "default");
+}
