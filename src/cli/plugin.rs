@@ -229,9 +229,15 @@ mod tests {
         args.iter().map(OsString::from).collect()
     }
 
+    /// Arguments, and the translation or a part of the error.
+    type Case = (
+        &'static [&'static str],
+        Result<&'static [&'static str], &'static str>,
+    );
+
     #[test]
     fn docker_global_flags_become_stackroll_s() {
-        let table: &[(&[&str], Result<&[&str], &str>)] = &[
+        let table: &[Case] = &[
             (
                 &["stackroll", "plan", "demo"],
                 Ok(&["stackroll", "plan", "demo"]),

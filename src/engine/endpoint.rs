@@ -507,15 +507,13 @@ fn stored_endpoint(
         material("cert.pem"),
         material("key.pem"),
     );
-    let tls =
-        (ca.is_some() || cert.is_some() || key.is_some() || docker.skip_tls_verify).then(|| {
-            TlsSettings {
-                ca,
-                cert,
-                key,
-                skip_verify: docker.skip_tls_verify,
-            }
-        });
+    let any_tls = ca.is_some() || cert.is_some() || key.is_some() || docker.skip_tls_verify;
+    let tls = any_tls.then_some(TlsSettings {
+        ca,
+        cert,
+        key,
+        skip_verify: docker.skip_tls_verify,
+    });
     let address = docker
         .host
         .filter(|host| !host.is_empty())

@@ -203,6 +203,9 @@ fn every_context_docker_creates_is_read_as_the_docker_cli_reads_it() {
     }
 }
 
+/// Flags and environment variables of one case.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
 #[test]
 fn tls_of_the_default_context_is_what_the_docker_cli_uses() {
     let config = store();
@@ -212,7 +215,7 @@ fn tls_of_the_default_context_is_what_the_docker_cli_uses() {
     let empty = tempfile::tempdir().expect("temporary directory");
     let empty = empty.path().to_str().expect("UTF-8 temp path");
     let host = ("DOCKER_HOST", TLS_HOST);
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![],
             vec![
