@@ -120,10 +120,9 @@ impl From<EndpointError> for CliError {
 impl From<EngineError> for CliError {
     fn from(error: EngineError) -> CliError {
         let hint = match &error {
-            EngineError::Unreachable { .. } => Some(
-                "start Docker, or choose the engine (--context, -H, DOCKER_HOST, DOCKER_CONTEXT); \
-                 `stackroll context` shows which one stackroll picked",
-            ),
+            EngineError::Unreachable { endpoint, message } => {
+                Some(unreachable_hint(endpoint, message))
+            }
             EngineError::TooOld { .. } => Some("upgrade Docker to 20.10 or newer"),
             _ => None,
         };
@@ -132,6 +131,19 @@ impl From<EngineError> for CliError {
             Some(hint) => error.hint(hint),
             None => error,
         }
+    }
+}
+
+/// What to try when the engine at `endpoint` could not be reached with `message`.
+fn unreachable_hint(endpoint: &str, message: &str) -> &'static str {
+    if endpoint.starts_with("ssh://") {
+        "check that `ssh HOST docker version` works for this user (key, known hosts, docker on \
+         the remote PATH); `stackroll context` shows the address used"
+    } else if message.contains("certificate") || message.contains("TLS") {
+        "check the CA, client certificate and key; `stackroll context` shows which files are used"
+    } else {
+        "start Docker, or choose the engine (--context, -H, DOCKER_HOST, DOCKER_CONTEXT); \
+         `stackroll context` shows which one stackroll picked"
     }
 }
 

@@ -113,6 +113,10 @@ fn a_refused_key_exits_1_with_ssh_s_message() {
         stderr.contains(&format!("ssh://{SSH_STRANGER}")),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("hint: check that `ssh HOST docker version` works"),
+        "{stderr}"
+    );
     assert!(took < Duration::from_secs(20), "took {took:?}: not retried");
 }
 
