@@ -3,7 +3,9 @@
 # in-memory engine, the `hermetic` binary: seconds), then the local swarm is brought up and the
 # `swarm` binary (end to end, faults, stacks, parity, credential rotation) runs against it. The
 # rotation tests' server images (Redis, MariaDB from Debian's packages) are built first, cached.
-#   scripts/test.sh [extra cargo test args, passed to both runs]
+# Last, the `remote` binary: contexts against the docker CLI, ssh:// through a local sshd, TLS
+# against a dockerd with --tlsverify (scripts/sshd.sh, scripts/tls-engine.sh).
+#   scripts/test.sh [extra cargo test args, passed to every run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/root}/.cargo/bin/cargo ]]; then
@@ -18,4 +20,9 @@ features=(--features test-kill-points)
 cargo test --locked "${features[@]}" --lib --bins --examples --test hermetic "$@"
 scripts/dev-swarm.sh up
 scripts/images.sh
-exec cargo test --locked "${features[@]}" --test swarm "$@"
+cargo test --locked "${features[@]}" --test swarm "$@"
+# Remote engines: an sshd in front of the swarm and a dockerd with --tlsverify (the tests would
+# start them too; starting them here puts their setup time and errors before the tests).
+scripts/sshd.sh up
+scripts/tls-engine.sh up
+exec cargo test --locked "${features[@]}" --test remote "$@"

@@ -8,6 +8,7 @@ use crate::apply::lock::LockError;
 use crate::apply::ApplyError;
 use crate::deploy::{DeployError, PrepareError};
 use crate::diagnostic::Diagnostics;
+use crate::engine::endpoint::EndpointError;
 use crate::engine::EngineError;
 use crate::plan::PlanError;
 use crate::stacks::RemoveError;
@@ -97,11 +98,30 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+impl From<EndpointError> for CliError {
+    fn from(error: EndpointError) -> CliError {
+        let hint = match &error {
+            EndpointError::Conflict => "give either --context or -H/--host",
+            EndpointError::UnknownContext { .. } => {
+                "create it with `docker context create NAME --docker host=...`, or pick one \
+                 that exists (--context, DOCKER_CONTEXT, `docker context use`)"
+            }
+            EndpointError::InvalidAddress { .. } => {
+                "write unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]"
+            }
+            EndpointError::File { .. } | EndpointError::NoConfigDir => {
+                "`stackroll context` shows which engine and files stackroll would use"
+            }
+        };
+        CliError::new(ErrorKind::User, error.to_string()).hint(hint)
+    }
+}
+
 impl From<EngineError> for CliError {
     fn from(error: EngineError) -> CliError {
         let hint = match &error {
-            EngineError::Unreachable { .. } => {
-                Some("start Docker, or set -H/DOCKER_HOST to the engine's address")
+            EngineError::Unreachable { endpoint, message } => {
+                Some(unreachable_hint(endpoint, message))
             }
             EngineError::TooOld { .. } => Some("upgrade Docker to 20.10 or newer"),
             _ => None,
@@ -111,6 +131,19 @@ impl From<EngineError> for CliError {
             Some(hint) => error.hint(hint),
             None => error,
         }
+    }
+}
+
+/// What to try when the engine at `endpoint` could not be reached with `message`.
+fn unreachable_hint(endpoint: &str, message: &str) -> &'static str {
+    if endpoint.starts_with("ssh://") {
+        "check that `ssh HOST docker version` works for this user (key, known hosts, docker on \
+         the remote PATH); `stackroll context` shows the address used"
+    } else if message.contains("certificate") || message.contains("TLS") {
+        "check the CA, client certificate and key; `stackroll context` shows which files are used"
+    } else {
+        "start Docker, or choose the engine (--context, -H, DOCKER_HOST, DOCKER_CONTEXT); \
+         `stackroll context` shows which one stackroll picked"
     }
 }
 

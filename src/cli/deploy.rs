@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, signalled, timeout_flag, ComposeArgs, EngineArgs};
+use super::{connect, prepare, print, runtime, signalled, timeout_flag, ComposeArgs};
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
+use crate::engine::endpoint::EngineFlags;
+use crate::engine::Target;
 use crate::error::CliError;
 use crate::plan::Plan;
 use crate::progress::{Progress, Reporter};
@@ -22,9 +24,6 @@ pub struct DeployArgs {
     /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
-    /// Which Docker engine to talk to.
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// Superseded versions of each secret and config to keep for rollbacks.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub keep: usize,
@@ -82,23 +81,25 @@ fn test_kill_point() -> Option<String> {
 }
 
 /// Deploys and prints the outcome; a failed rollout exits 3 after its report.
-pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
+pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let options = args.resolve()?;
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
-    let reporter = DeployReporter {
-        progress: stderr_reporter(),
-        output: args.output,
-        print_error: Mutex::new(None),
-    };
-    let deployed = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?;
+    let (deployed, target) = runtime()?.block_on(async {
+        let (engine, target) = connect(engine).await?;
+        let reporter = DeployReporter {
+            progress: stderr_reporter(),
+            output: args.output,
+            target: target.clone(),
+            print_error: Mutex::new(None),
+        };
         let stop = signalled()?;
-        Ok::<_, CliError>(deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?)
+        let deployed = deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?;
+        if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
+            return Err(error);
+        }
+        Ok::<_, CliError>((deployed, target))
     })?;
-    if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
-        return Err(error);
-    }
-    print_outcome(&deployed, args)?;
+    print_outcome(&deployed, &target, args)?;
     match deployed.outcome {
         Outcome::RolloutFailed => Err(ApplyError::Rollout(deployed.failures).into()),
         _ => Ok(0),
@@ -108,9 +109,14 @@ pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
 /// Prints how the deploy ended. A deploy that carried nothing out prints its report; one
 /// that did printed its plan already (text) and adds a closing line, or prints the whole
 /// report (JSON).
-fn print_outcome(deployed: &DeployOutcome, args: &DeployArgs) -> Result<(), CliError> {
+fn print_outcome(
+    deployed: &DeployOutcome,
+    target: &Target,
+    args: &DeployArgs,
+) -> Result<(), CliError> {
     if !deployed.executed || args.output == OutputFormat::Json {
         let report = Report {
+            target,
             plan: &deployed.plan,
             outcome: deployed.outcome,
             deleted: deployed.deleted.clone(),
@@ -133,6 +139,8 @@ struct DeployReporter {
     progress: Box<dyn Reporter>,
     /// The output format asked for.
     output: OutputFormat,
+    /// The engine deployed to, named at the top of the plan.
+    target: Target,
     /// A failure to print the plan, returned once the deploy is over.
     print_error: Mutex<Option<CliError>>,
 }
@@ -147,6 +155,7 @@ impl Reporter for DeployReporter {
             return;
         }
         let report = Report {
+            target: &self.target,
             plan,
             outcome: Outcome::Planned,
             deleted: Vec::new(),

@@ -3,16 +3,20 @@
 //! exit code. Shared here: the top-level parser, the engine and compose flags, and the
 //! helpers every command uses (runtime, connecting, loading, printing).
 
+mod completions;
 mod config;
+mod context;
 mod deploy;
 mod ls;
 mod plan;
+mod plugin;
 mod ps;
 mod rm;
 mod status;
 mod unlock;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -23,14 +27,18 @@ use crate::compose::{LoadOptions, MAX_FILE_BYTES};
 use crate::convert::parse_duration;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
 use crate::engine::docker::DockerEngine;
-use crate::engine::Engine;
+use crate::engine::endpoint::{self, DockerEnv, EngineFlags, RealFiles};
+use crate::engine::{Engine, Target};
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::render::plan::OutputFormat;
+pub use completions::CompletionsArgs;
 pub use config::ConfigArgs;
+pub use context::ContextArgs;
 pub use deploy::DeployArgs;
 pub use ls::LsArgs;
 pub use plan::PlanArgs;
+pub use plugin::{PluginAction, PluginArgs};
 pub use rm::RmArgs;
 pub use unlock::UnlockArgs;
 
@@ -41,6 +49,9 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Which Docker engine to talk to (the docker CLI's global flags).
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -65,14 +76,19 @@ pub enum Command {
     Rm(RmArgs),
     /// Remove a stack's deploy lock left by a deploy that died.
     Unlock(UnlockArgs),
+    /// Show which engine stackroll would talk to and what chose it, without connecting.
+    Context(ContextArgs),
+    /// Install stackroll as the docker CLI plugin `docker stackroll`.
+    Plugin(PluginArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// Flags of `stackroll ps` and `stackroll status`.
 #[derive(Debug, Args)]
 pub struct StackArgs {
-    /// Which Docker engine to talk to.
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -80,13 +96,53 @@ pub struct StackArgs {
     pub stack: String,
 }
 
-/// How to reach the engine.
+/// Which engine to talk to and how: the docker CLI's global flags, with its precedence
+/// (`--context`, `-H`, `DOCKER_HOST`, `DOCKER_CONTEXT`, `docker context use`, the local socket).
+/// They go before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Docker engine address (unix:///path or tcp://host:port); default: $DOCKER_HOST, else
-    /// unix:///var/run/docker.sock.
-    #[arg(short = 'H', long = "host", value_name = "ADDRESS")]
+    /// Docker context to use (overrides DOCKER_HOST, DOCKER_CONTEXT and `docker context use`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Engine address: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]; default:
+    /// $DOCKER_HOST, else the current docker context, else unix:///var/run/docker.sock.
+    #[arg(short = 'H', long = "host", global = true, value_name = "ADDRESS")]
     pub host: Option<String>,
+    /// Use TLS; implied by --tlsverify ($DOCKER_TLS).
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls: Option<bool>,
+    /// Use TLS and verify the engine ($DOCKER_TLS_VERIFY).
+    #[arg(long = "tlsverify", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls_verify: Option<bool>,
+    /// Trust certificates signed only by this CA (default $DOCKER_CERT_PATH/ca.pem).
+    #[arg(long = "tlscacert", global = true, value_name = "PATH")]
+    pub tls_ca_cert: Option<PathBuf>,
+    /// TLS client certificate (default $DOCKER_CERT_PATH/cert.pem).
+    #[arg(long = "tlscert", global = true, value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS client key (default $DOCKER_CERT_PATH/key.pem).
+    #[arg(long = "tlskey", global = true, value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// The docker CLI's configuration directory, with its contexts (default $DOCKER_CONFIG,
+    /// else ~/.docker; the docker CLI's --config).
+    #[arg(long = "docker-config", global = true, value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The flags as the endpoint resolution reads them.
+    fn flags(&self) -> EngineFlags {
+        EngineFlags {
+            context: self.context.clone(),
+            host: self.host.clone(),
+            tls: self.tls,
+            tls_verify: self.tls_verify,
+            tls_ca_cert: self.tls_ca_cert.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            docker_config: self.docker_config.clone(),
+        }
+    }
 }
 
 /// Flags that choose and interpret the Compose files.
@@ -189,17 +245,29 @@ fn prepare(compose_args: &ComposeArgs, stack: Option<&str>) -> Result<Prepared, 
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let args = match plugin::invocation(std::env::args_os().collect()) {
+        Ok(plugin::Invocation::Metadata) => {
+            return guarded(|| print(&plugin::metadata_json()).map(|()| 0))
+        }
+        Ok(plugin::Invocation::Run(args)) => args,
+        Err(error) => return guarded(|| Err(error)),
+    };
+    let cli = Cli::parse_from(args);
     init_logging(cli.verbose);
+    let engine = cli.engine.flags();
     guarded(|| match &cli.command {
         Command::Config(args) => config::run(args),
-        Command::Plan(args) => plan::run(args),
-        Command::Deploy(args) => deploy::run(args),
-        Command::Ls(args) => ls::run(args),
-        Command::Ps(args) => ps::run(args),
-        Command::Status(args) => status::run(args),
-        Command::Rm(args) => rm::run(args),
-        Command::Unlock(args) => unlock::run(args),
+        Command::Plan(args) => plan::run(args, &engine),
+        Command::Deploy(args) => deploy::run(args, &engine),
+        Command::Ls(args) => ls::run(args, &engine),
+        Command::Ps(args) => ps::run(args, &engine),
+        Command::Status(args) => status::run(args, &engine),
+        Command::Rm(args) => rm::run(args, &engine),
+        Command::Unlock(args) => unlock::run(args, &engine),
+        Command::Context(args) => context::run(args, &engine),
+        Command::Plugin(args) => plugin::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     })
 }
 
@@ -264,27 +332,45 @@ fn signalled() -> Result<impl std::future::Future<Output = crate::signal::Signal
     })
 }
 
-/// Connects to the engine and checks that it is a swarm manager.
-async fn connect(args: &EngineArgs) -> Result<DockerEngine, CliError> {
-    let engine = DockerEngine::connect(args.host.as_deref()).await?;
-    let info = engine.info().await?;
+/// Resolves which engine to talk to, as the docker CLI would, and prints its warnings.
+fn resolve_endpoint(engine: &EngineFlags) -> Result<endpoint::Endpoint, CliError> {
+    let endpoint = endpoint::resolve(engine, &DockerEnv::from_process(), &RealFiles)?;
+    let mut stderr = std::io::stderr().lock();
+    for warning in &endpoint.warnings {
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
+    Ok(endpoint)
+}
+
+/// Connects to the engine, checks that it is a swarm manager and says which one it is.
+async fn connect(engine: &EngineFlags) -> Result<(DockerEngine, Target), CliError> {
+    let endpoint = resolve_endpoint(engine)?;
+    let docker = DockerEngine::connect(&endpoint).await?;
+    let info = docker.info().await?;
     if info.swarm_state != "active" {
         return Err(CliError::new(
             ErrorKind::Engine,
             format!(
-                "this Docker engine is not part of a swarm (state: {})",
-                info.swarm_state
+                "the Docker engine at {} is not part of a swarm (state: {})",
+                endpoint.address, info.swarm_state
             ),
         )
-        .hint("run `docker swarm init`, or point -H/DOCKER_HOST at a swarm manager"));
+        .hint("run `docker swarm init`, or choose a swarm manager (--context, -H, DOCKER_HOST)"));
     }
     if !info.is_manager {
-        return Err(
-            CliError::new(ErrorKind::Engine, "this node is not a swarm manager")
-                .hint("deploy from a manager node, or point -H/DOCKER_HOST at one"),
-        );
+        return Err(CliError::new(
+            ErrorKind::Engine,
+            format!("{} is not a swarm manager", endpoint.address),
+        )
+        .hint("deploy from a manager node, or choose one (--context, -H, DOCKER_HOST)"));
     }
-    Ok(engine)
+    let target = Target {
+        context: endpoint.context,
+        endpoint: endpoint.address,
+        cluster_id: info.cluster_id,
+        node: info.node_name,
+    };
+    Ok((docker, target))
 }
 
 /// Writes `text` to stdout. A reader that went away (`| head`) is not an error: what is

@@ -2,8 +2,9 @@
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, ComposeArgs, EngineArgs};
+use super::{connect, prepare, print, runtime, ComposeArgs};
 use crate::deploy::{self, Outcome};
+use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
 use crate::render::plan::{render, OutputFormat, Report};
 
@@ -13,9 +14,6 @@ pub struct PlanArgs {
     /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
-    /// Which Docker engine to talk to.
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -34,13 +32,15 @@ pub struct PlanArgs {
 }
 
 /// Plans against the swarm and prints the plan.
-pub(super) fn run(args: &PlanArgs) -> Result<i32, CliError> {
+pub(super) fn run(args: &PlanArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
-    let plan = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?;
-        Ok::<_, CliError>(deploy::preview(&engine, &prepared, args.keep, args.prune).await?)
+    let (plan, target) = runtime()?.block_on(async {
+        let (engine, target) = connect(engine).await?;
+        let plan = deploy::preview(&engine, &prepared, args.keep, args.prune).await?;
+        Ok::<_, CliError>((plan, target))
     })?;
     let report = Report {
+        target: &target,
         plan: &plan,
         outcome: Outcome::Planned,
         deleted: Vec::new(),

@@ -1,16 +1,17 @@
 //! `stackroll status`: each secret's and config's versions and each service's rollout state.
 
 use super::{connect, print, runtime, StackArgs};
+use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
 use crate::render::stacks::render_status;
 use crate::stacks::stack_status;
 use crate::swarm::namespace::Namespace;
 
 /// Reads the stack's status and prints it.
-pub(super) fn run(args: &StackArgs) -> Result<i32, CliError> {
+pub(super) fn run(args: &StackArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let namespace = Namespace(args.stack.clone());
     let status = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?;
+        let (engine, _) = connect(engine).await?;
         Ok::<_, CliError>(stack_status(&engine, &namespace).await?)
     })?;
     print(&render_status(&status, args.output))?;

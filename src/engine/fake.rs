@@ -42,6 +42,19 @@ use crate::model::{ObjectKind, SensitiveBytes};
 /// The node every fake task runs on.
 const NODE_ID: &str = "fakenode0000000000000000a";
 
+/// The fake engine's node name and swarm ID, as its `info` reports them.
+const NODE_NAME: &str = "fake-manager";
+const CLUSTER_ID: &str = "fakecluster0000000000000";
+
+/// How outputs name the fake engine: the default context on the local socket.
+pub static TARGET: std::sync::LazyLock<super::Target> =
+    std::sync::LazyLock::new(|| super::Target {
+        context: "default".to_string(),
+        endpoint: "unix:///var/run/docker.sock".to_string(),
+        cluster_id: CLUSTER_ID.to_string(),
+        node: NODE_NAME.to_string(),
+    });
+
 /// Networks every engine has; they cannot be removed.
 const PREDEFINED_NETWORKS: [(&str, &str); 5] = [
     ("bridge", "bridge"),
@@ -139,6 +152,8 @@ impl FakeEngine {
                 swarm_state: "active".to_string(),
                 is_manager: true,
                 node_id: NODE_ID.to_string(),
+                node_name: NODE_NAME.to_string(),
+                cluster_id: CLUSTER_ID.to_string(),
                 system_time: String::new(),
             },
             unreachable: false,

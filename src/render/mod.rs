@@ -5,6 +5,7 @@ pub mod config;
 pub mod plan;
 pub mod progress;
 pub mod stacks;
+pub mod target;
 
 #[cfg(test)]
 mod snapshot_tests;

@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::target::target_line;
 use crate::apply::rollout::RolloutFailure;
 pub use crate::deploy::Outcome;
+use crate::engine::Target;
 use crate::plan::rotation::Rotation;
 use crate::plan::{Action, Plan};
 
@@ -22,6 +24,8 @@ pub enum OutputFormat {
 /// Everything plan and deploy print.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report<'a> {
+    /// The engine the plan was made against (first in the output).
+    pub target: &'a Target,
     /// The plan (flattened: stack, changes, notes, summary).
     #[serde(flatten)]
     pub plan: &'a Plan,
@@ -49,7 +53,7 @@ pub fn render(report: &Report<'_>, format: OutputFormat) -> String {
 
 fn render_text(report: &Report<'_>) -> String {
     let plan = report.plan;
-    let mut out = String::new();
+    let mut out = target_line(report.target);
     if plan.is_empty() {
         let _ = writeln!(
             out,

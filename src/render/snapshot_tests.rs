@@ -20,7 +20,7 @@ use crate::apply::{apply, ApplyInput, ApplyOptions};
 use crate::compose::{load, LoadOptions, Loaded};
 use crate::contents::Contents;
 use crate::convert::ConvertedProject;
-use crate::engine::fake::FakeEngine;
+use crate::engine::fake::{FakeEngine, TARGET};
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::{plan, Plan, PlanInput, Resource};
@@ -188,6 +188,7 @@ fn checked(text: String) -> String {
 
 fn report(plan: &Plan, outcome: Outcome) -> Report<'_> {
     Report {
+        target: &TARGET,
         plan,
         outcome,
         deleted: Vec::new(),
@@ -308,7 +309,7 @@ fn ls_ps_status_and_rm_of_a_deployed_stack() {
     for (name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {
         assert_snapshot!(
             format!("rm_{name}"),
-            checked(render_removed("demo", &removed, format))
+            checked(render_removed(&TARGET, "demo", &removed, format))
         );
     }
 }
@@ -366,4 +367,46 @@ fn progress_lines() {
     ];
     let lines: Vec<String> = events.iter().map(describe).collect();
     assert_snapshot!("progress_lines", checked(lines.join("\n")));
+}
+
+#[test]
+fn context_of_a_tls_endpoint_and_an_ssh_one() {
+    use crate::engine::endpoint::{ChosenBy, Endpoint, SshTarget, TlsSettings, Transport};
+    use crate::render::target::render_endpoint;
+    let tls = Endpoint {
+        context: "prod".to_string(),
+        chosen_by: ChosenBy::ContextEnv,
+        address: "tcp://10.0.0.5:2376".to_string(),
+        transport: Transport::Tcp {
+            host: "10.0.0.5".to_string(),
+            port: 2376,
+            tls: Some(TlsSettings {
+                ca: Some("/certs/ca.pem".into()),
+                cert: Some("/certs/cert.pem".into()),
+                key: Some("/certs/key.pem".into()),
+                skip_verify: false,
+            }),
+        },
+        warnings: Vec::new(),
+    };
+    let ssh = Endpoint {
+        context: "default".to_string(),
+        chosen_by: ChosenBy::HostFlag,
+        address: "ssh://deploy@manager1".to_string(),
+        transport: Transport::Ssh(SshTarget {
+            user: Some("deploy".to_string()),
+            host: "manager1".to_string(),
+            port: None,
+            socket: None,
+        }),
+        warnings: Vec::new(),
+    };
+    for (name, endpoint) in [("tls", &tls), ("ssh", &ssh)] {
+        for (format_name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {
+            assert_snapshot!(
+                format!("context_{name}_{format_name}"),
+                render_endpoint(endpoint, format)
+            );
+        }
+    }
 }

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::plan::OutputFormat;
+use super::target::target_line;
+use crate::engine::Target;
 use crate::stacks::{Removed, StackStatus, StackSummary, TaskRow};
 
 /// Renders rows as a table with a header, columns padded to the widest cell.
@@ -135,17 +137,27 @@ pub fn render_status(status: &StackStatus, format: OutputFormat) -> String {
 }
 
 /// `stackroll rm`.
-pub fn render_removed(stack: &str, removed: &Removed, format: OutputFormat) -> String {
+pub fn render_removed(
+    target: &Target,
+    stack: &str,
+    removed: &Removed,
+    format: OutputFormat,
+) -> String {
     #[derive(Serialize)]
     struct Report<'a> {
+        target: &'a Target,
         stack: &'a str,
         #[serde(flatten)]
         removed: &'a Removed,
     }
     if format == OutputFormat::Json {
-        return json(&Report { stack, removed });
+        return json(&Report {
+            target,
+            stack,
+            removed,
+        });
     }
-    let mut out = String::new();
+    let mut out = target_line(target);
     let _ = writeln!(
         out,
         "Removed stack {stack}: {} services, {} networks, {} secrets and configs.",

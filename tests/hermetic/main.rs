@@ -9,5 +9,6 @@ mod command;
 mod leaks;
 
 mod cli;
+mod completions;
 mod loader;
 mod secrets_in_errors;

@@ -627,6 +627,25 @@ fn check_report(run: &Run, stack: &Stack, outcome: &str) -> Value {
     let context = || format!("{}\n{}", redact(&report.to_string()), run.context());
     assert_eq!(report["stack"], stack.name.as_str(), "stack\n{}", context());
     assert_eq!(report["outcome"], outcome, "outcome\n{}", context());
+    let swarm = docker_ok(&["info", "--format", "{{.Swarm.Cluster.ID}} {{.Name}}"]);
+    let target = &report["target"];
+    assert_eq!(
+        format!(
+            "{} {}",
+            target["cluster_id"].as_str().unwrap_or_default(),
+            target["node"].as_str().unwrap_or_default()
+        ),
+        swarm.trim(),
+        "target names the swarm and the manager\n{}",
+        context()
+    );
+    assert_eq!(target["context"], "default", "{}", context());
+    assert_eq!(
+        target["endpoint"],
+        "unix:///var/run/docker.sock",
+        "{}",
+        context()
+    );
     let changes = report["changes"]
         .as_array()
         .unwrap_or_else(|| panic!("changes\n{}", context()));
@@ -689,6 +708,8 @@ fn plan_schema() -> jsonschema::Validator {
 fn e2e_schema_rejects_bad_reports() {
     let schema = plan_schema();
     let good = serde_json::json!({
+        "target": {"context": "default", "endpoint": "unix:///var/run/docker.sock",
+                   "cluster_id": "abc", "node": "manager1"},
         "stack": "demo",
         "changes": [{"kind": "secret", "action": "create", "name": "demo_db_v1",
                      "reason": "first version", "details": []}],
@@ -707,7 +728,14 @@ fn e2e_schema_rejects_bad_reports() {
         .as_object_mut()
         .unwrap()
         .remove("delete");
-    for bad in [no_outcome, bad_kind, no_summary_key] {
+    let mut no_target = good.clone();
+    no_target.as_object_mut().unwrap().remove("target");
+    let mut no_endpoint = good.clone();
+    no_endpoint["target"]
+        .as_object_mut()
+        .unwrap()
+        .remove("endpoint");
+    for bad in [no_outcome, bad_kind, no_summary_key, no_target, no_endpoint] {
         assert!(!schema.is_valid(&bad), "accepted {bad}");
     }
 }
