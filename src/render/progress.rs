@@ -49,6 +49,14 @@ pub fn describe(event: &Progress<'_>) -> String {
         Progress::Converged { service, elapsed } => {
             format!("{service}: converged ({:.1}s)", elapsed.as_secs_f64())
         }
+        Progress::ConvergedStranded {
+            service,
+            elapsed,
+            note,
+        } => format!(
+            "{service}: converged ({:.1}s); {note}",
+            elapsed.as_secs_f64()
+        ),
         Progress::RolloutFailed {
             service,
             state,
@@ -113,6 +121,7 @@ impl Reporter for TerminalReporter {
             Progress::Rolling { service, .. }
             | Progress::JobRunning { service, .. }
             | Progress::Converged { service, .. }
+            | Progress::ConvergedStranded { service, .. }
             | Progress::RolloutFailed { service, .. } => service,
             _ => {
                 let _ = multi.println(describe(&event));
