@@ -85,16 +85,21 @@ fn test_kill_point() -> Option<String> {
 pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
     let options = args.resolve()?;
     let prepared = prepare(&args.compose, &args.stack)?;
+    let command = args.engine.command();
     let reporter = DeployReporter {
-        progress: stderr_reporter(),
+        progress: stderr_reporter(&command),
         output: args.output,
         print_error: Mutex::new(None),
     };
-    let deployed = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?;
-        let stop = signalled()?;
-        Ok::<_, CliError>(deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?)
-    })?;
+    let deployed = runtime()?
+        .block_on(async {
+            let engine = connect(&args.engine).await?;
+            let stop = signalled()?;
+            Ok::<_, CliError>(
+                deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?,
+            )
+        })
+        .map_err(|error| error.for_command(&command))?;
     if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
         return Err(error);
     }

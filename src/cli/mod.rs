@@ -90,6 +90,27 @@ pub struct EngineArgs {
     pub host: Option<String>,
 }
 
+impl EngineArgs {
+    /// How the user runs stackroll against this engine: `stackroll` and the engine flags given
+    /// (quoted for a shell when needed), for the commands hints and warnings suggest.
+    pub fn command(&self) -> String {
+        match &self.host {
+            Some(host) => format!("stackroll -H {}", shell_word(host)),
+            None => "stackroll".to_string(),
+        }
+    }
+}
+
+/// `word` as one shell word: as it is when it holds only safe characters, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/:._-@=+,%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// Flags that choose and interpret the Compose files.
 #[derive(Debug, Args)]
 pub struct ComposeArgs {
@@ -217,8 +238,11 @@ fn guarded(command: impl FnOnce() -> Result<i32, CliError> + std::panic::UnwindS
     }
 }
 
-/// Sends tracing output to stderr at the level `-v` asks for (or `RUST_LOG`).
+/// Sends tracing output to stderr at the level `-v` asks for (or `RUST_LOG`), coloured only on
+/// a terminal and never when `NO_COLOR` is set (https://no-color.org).
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     let default = match verbose {
         0 => "warn",
         1 => "stackroll=info",
@@ -230,6 +254,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .try_init();
 }
 
@@ -300,6 +325,26 @@ fn timeout_flag(text: &str) -> Result<Duration, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_in_hints_repeat_the_engine_flags() {
+        let given = EngineArgs {
+            host: Some("unix:///run/my engine.sock".into()),
+        };
+        assert_eq!(given.command(), "stackroll -H 'unix:///run/my engine.sock'");
+        let plain = EngineArgs {
+            host: Some("tcp://10.0.0.1:2376".into()),
+        };
+        assert_eq!(plain.command(), "stackroll -H tcp://10.0.0.1:2376");
+        assert_eq!(EngineArgs { host: None }.command(), "stackroll");
+        let error = CliError::new(ErrorKind::User, "held")
+            .hint("if that deploy is dead run `stackroll unlock demo`")
+            .for_command(&plain.command());
+        assert_eq!(
+            error.hints,
+            ["if that deploy is dead run `stackroll -H tcp://10.0.0.1:2376 unlock demo`"]
+        );
+    }
 
     #[test]
     fn a_panic_exits_70_and_errors_keep_their_codes() {

@@ -32,20 +32,23 @@ pub(super) fn run(args: &RmArgs) -> Result<i32, CliError> {
     let lock_timing =
         LockTiming::waiting(timeout_flag(&args.lock_timeout)?, Duration::from_secs(1));
     let namespace = Namespace(args.stack.stack.clone());
-    let removed = runtime()?.block_on(async {
-        let engine = connect(&args.stack.engine).await?;
-        let reporter = stderr_reporter();
-        Ok::<_, CliError>(
-            remove_stack(
-                &engine,
-                &namespace,
-                timeout,
-                &lock_timing,
-                reporter.as_ref(),
+    let command = args.stack.engine.command();
+    let removed = runtime()?
+        .block_on(async {
+            let engine = connect(&args.stack.engine).await?;
+            let reporter = stderr_reporter(&command);
+            Ok::<_, CliError>(
+                remove_stack(
+                    &engine,
+                    &namespace,
+                    timeout,
+                    &lock_timing,
+                    reporter.as_ref(),
+                )
+                .await?,
             )
-            .await?,
-        )
-    })?;
+        })
+        .map_err(|error| error.for_command(&command))?;
     print(&render_removed(&namespace.0, &removed, args.stack.output))?;
     Ok(0)
 }
