@@ -3,6 +3,9 @@
 # in-memory engine, the `hermetic` binary: seconds), then the local swarm is brought up and the
 # `swarm` binary (end to end, faults, stacks, parity, credential rotation) runs against it. The
 # rotation tests' server images (Redis, MariaDB from Debian's packages) are built first, cached.
+# Last, the multi-node swarm (scripts/cluster.sh up: 3 managers, 2 workers in network
+# namespaces) is brought up and the `cluster` binary (nodes and managers lost mid-deploy) runs
+# against it.
 #   scripts/test.sh [extra cargo test args, passed to both runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +21,6 @@ features=(--features test-kill-points)
 cargo test --locked "${features[@]}" --lib --bins --examples --test hermetic "$@"
 scripts/dev-swarm.sh up
 scripts/images.sh
-exec cargo test --locked "${features[@]}" --test swarm "$@"
+cargo test --locked "${features[@]}" --test swarm "$@"
+scripts/cluster.sh up
+exec cargo test --locked "${features[@]}" --test cluster "$@"
