@@ -41,6 +41,7 @@ pub(crate) fn docker_binary() -> &'static str {
 static ENGINE: Mutex<Option<String>> = Mutex::new(None);
 
 /// Points every later docker run at `host` (a cluster test moves it off a manager it kills).
+#[allow(dead_code)] // only the cluster binary has more than one engine
 pub(crate) fn use_engine(host: &str) {
     *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = Some(host.to_string());
 }
