@@ -3,8 +3,10 @@
 # in-memory engine, the `hermetic` binary: seconds), then the local swarm is brought up and the
 # `swarm` binary (end to end, faults, stacks, parity, credential rotation) runs against it. The
 # rotation tests' server images (Redis, MariaDB from Debian's packages) are built first, cached.
-# Last, the `remote` binary: contexts against the docker CLI, ssh:// through a local sshd, TLS
-# against a dockerd with --tlsverify (scripts/sshd.sh, scripts/tls-engine.sh).
+# Then the `remote` binary: contexts against the docker CLI, ssh:// through a local sshd, TLS
+# against a dockerd with --tlsverify (scripts/sshd.sh, scripts/tls-engine.sh). Last, the
+# multi-node swarm (scripts/cluster.sh up: 3 managers, 2 workers in network namespaces) is
+# brought up and the `cluster` binary (nodes and managers lost mid-deploy) runs against it.
 #   scripts/test.sh [extra cargo test args, passed to every run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +27,6 @@ cargo test --locked "${features[@]}" --test swarm "$@"
 # start them too; starting them here puts their setup time and errors before the tests).
 scripts/sshd.sh up
 scripts/tls-engine.sh up
-exec cargo test --locked "${features[@]}" --test remote "$@"
+cargo test --locked "${features[@]}" --test remote "$@"
+scripts/cluster.sh up
+exec cargo test --locked "${features[@]}" --test cluster "$@"

@@ -72,6 +72,16 @@ impl CliError {
         self
     }
 
+    /// The same error with the commands its hints suggest (`` `stackroll ...` ``) starting
+    /// with `command` instead: how the user runs stackroll against this engine
+    /// (`stackroll -H ...`), so that a hint can be pasted as it is.
+    pub fn for_command(mut self, command: &str) -> CliError {
+        for hint in &mut self.hints {
+            *hint = hint.replace("`stackroll ", &format!("`{command} "));
+        }
+        self
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self.kind {

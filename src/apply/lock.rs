@@ -395,7 +395,7 @@ pub async fn acquire<E: Engine>(
             .cloned()
             .unwrap_or_default();
         if let Some(why) = takeover_reason(&existing, now, here.as_ref()) {
-            tracing::warn!(%holder, "taking over the deploy lock: {why}");
+            // Said once, through the reporter (a tracing warning would print it a second time).
             reporter.report(Progress::LockTakenOver {
                 holder: &holder,
                 why,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, signalled, timeout_flag, ComposeArgs};
+use super::{
+    connect, engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs,
+};
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
 use crate::engine::endpoint::EngineFlags;
@@ -84,21 +86,24 @@ fn test_kill_point() -> Option<String> {
 pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let options = args.resolve()?;
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
-    let (deployed, target) = runtime()?.block_on(async {
-        let (engine, target) = connect(engine).await?;
-        let reporter = DeployReporter {
-            progress: stderr_reporter(),
-            output: args.output,
-            target: target.clone(),
-            print_error: Mutex::new(None),
-        };
-        let stop = signalled()?;
-        let deployed = deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?;
-        if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
-            return Err(error);
-        }
-        Ok::<_, CliError>((deployed, target))
-    })?;
+    let command = engine_command(engine);
+    let (deployed, target) = runtime()?
+        .block_on(async {
+            let (engine, target) = connect(engine).await?;
+            let reporter = DeployReporter {
+                progress: stderr_reporter(&command),
+                output: args.output,
+                target: target.clone(),
+                print_error: Mutex::new(None),
+            };
+            let stop = signalled()?;
+            let deployed = deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?;
+            if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
+                return Err(error);
+            }
+            Ok::<_, CliError>((deployed, target))
+        })
+        .map_err(|error| error.for_command(&command))?;
     print_outcome(&deployed, &target, args)?;
     match deployed.outcome {
         Outcome::RolloutFailed => Err(ApplyError::Rollout(deployed.failures).into()),

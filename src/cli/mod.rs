@@ -145,6 +145,40 @@ impl EngineArgs {
     }
 }
 
+/// How the user runs stackroll against this engine: `stackroll` and the engine flags given
+/// (quoted for a shell when needed), for the commands hints and warnings suggest.
+fn engine_command(engine: &EngineFlags) -> String {
+    let mut words = vec!["stackroll".to_string()];
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            words.push(format!("{name} {}", shell_word(&value)));
+        }
+    };
+    let path = |path: &Option<PathBuf>| path.as_ref().map(|p| p.display().to_string());
+    flag("--docker-config", path(&engine.docker_config));
+    flag("--context", engine.context.clone());
+    flag("-H", engine.host.clone());
+    flag("--tlscacert", path(&engine.tls_ca_cert));
+    flag("--tlscert", path(&engine.tls_cert));
+    flag("--tlskey", path(&engine.tls_key));
+    if engine.tls_verify.is_some() {
+        words.push("--tlsverify".into());
+    } else if engine.tls == Some(true) {
+        words.push("--tls".into());
+    }
+    words.join(" ")
+}
+
+/// `word` as one shell word: as it is when it holds only safe characters, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/:._-@=+,%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// Flags that choose and interpret the Compose files.
 #[derive(Debug, Args)]
 pub struct ComposeArgs {
@@ -293,8 +327,11 @@ fn guarded(command: impl FnOnce() -> Result<i32, CliError> + std::panic::UnwindS
     }
 }
 
-/// Sends tracing output to stderr at the level `-v` asks for (or `RUST_LOG`).
+/// Sends tracing output to stderr at the level `-v` asks for (or `RUST_LOG`), coloured only on
+/// a terminal and never when `NO_COLOR` is set (https://no-color.org).
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     let default = match verbose {
         0 => "warn",
         1 => "stackroll=info",
@@ -306,6 +343,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .try_init();
 }
 
@@ -404,6 +442,33 @@ fn timeout_flag(text: &str) -> Result<Duration, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_in_hints_repeat_the_engine_flags() {
+        let host = |host: &str| EngineFlags {
+            host: Some(host.into()),
+            ..EngineFlags::default()
+        };
+        assert_eq!(
+            engine_command(&host("unix:///run/my engine.sock")),
+            "stackroll -H 'unix:///run/my engine.sock'"
+        );
+        let plain = host("tcp://10.0.0.1:2376");
+        assert_eq!(engine_command(&plain), "stackroll -H tcp://10.0.0.1:2376");
+        assert_eq!(engine_command(&EngineFlags::default()), "stackroll");
+        let context = EngineFlags {
+            context: Some("prod".into()),
+            ..EngineFlags::default()
+        };
+        assert_eq!(engine_command(&context), "stackroll --context prod");
+        let error = CliError::new(ErrorKind::User, "held")
+            .hint("if that deploy is dead run `stackroll unlock demo`")
+            .for_command(&engine_command(&plain));
+        assert_eq!(
+            error.hints,
+            ["if that deploy is dead run `stackroll -H tcp://10.0.0.1:2376 unlock demo`"]
+        );
+    }
 
     #[test]
     fn a_panic_exits_70_and_errors_keep_their_codes() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{connect, print, runtime, signalled, timeout_flag, StackArgs};
+use super::{connect, engine_command, print, runtime, signalled, timeout_flag, StackArgs};
 use crate::apply::lock::LockTiming;
 use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
@@ -33,21 +33,24 @@ pub(super) fn run(args: &RmArgs, engine: &EngineFlags) -> Result<i32, CliError> 
     let lock_timing =
         LockTiming::waiting(timeout_flag(&args.lock_timeout)?, Duration::from_secs(1));
     let namespace = Namespace(args.stack.stack.clone());
-    let (removed, target) = runtime()?.block_on(async {
-        let (engine, target) = connect(engine).await?;
-        let reporter = stderr_reporter();
-        let stop = signalled()?;
-        let removed = remove_stack(
-            &engine,
-            &namespace,
-            timeout,
-            &lock_timing,
-            reporter.as_ref(),
-            stop,
-        )
-        .await?;
-        Ok::<_, CliError>((removed, target))
-    })?;
+    let command = engine_command(engine);
+    let (removed, target) = runtime()?
+        .block_on(async {
+            let (engine, target) = connect(engine).await?;
+            let reporter = stderr_reporter(&command);
+            let stop = signalled()?;
+            let removed = remove_stack(
+                &engine,
+                &namespace,
+                timeout,
+                &lock_timing,
+                reporter.as_ref(),
+                stop,
+            )
+            .await?;
+            Ok::<_, CliError>((removed, target))
+        })
+        .map_err(|error| error.for_command(&command))?;
     print(&render_removed(
         &target,
         &namespace.0,

@@ -547,6 +547,7 @@ impl Engine for DockerEngine {
             .map(|node| NodeState {
                 id: text(node, "/ID"),
                 hostname: text(node, "/Description/Hostname"),
+                state: text(node, "/Status/State"),
             })
             .collect();
         states.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));

@@ -193,6 +193,8 @@ pub struct NodeState {
     pub id: String,
     /// Its hostname (Description.Hostname).
     pub hostname: String,
+    /// Status.State: "ready", "down", "unknown" or "disconnected".
+    pub state: String,
 }
 
 /// Why an engine call failed.

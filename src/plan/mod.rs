@@ -25,7 +25,7 @@ use crate::swarm::labels::{
     VERSION_LABEL,
 };
 use crate::swarm::namespace::Namespace;
-use crate::swarm::rollout::UNSETTLED_STATES;
+use crate::swarm::rollout::{PAUSED, UNSETTLED_STATES};
 use crate::swarm::versions::{versioned_name, versions_by_key, Version};
 use fingerprint::{Fingerprinter, Material};
 use prune::ServiceSpecs;
@@ -830,8 +830,13 @@ fn plan_service_update(
             .as_ref()
             .filter(|s| UNSETTLED_STATES.contains(&s.state.as_str()))
         {
+            let judged = if status.state == PAUSED {
+                "; judged again: a pause Swarm made after shutting down a task it could not start (a lost node's), with every wanted task running this spec on a Ready node, counts as done without a write, so the rollback target (PreviousSpec) is kept"
+            } else {
+                ""
+            };
             draft.notes.push(format!(
-                "service {name}: its rolling update is {} ({}); waiting for it",
+                "service {name}: its rolling update is {} ({}); waiting for it{judged}",
                 status.state.replace('_', " "),
                 if status.message.is_empty() {
                     "no message"

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::apply::lock::{self, Guarded, LockError, LockTiming};
-use crate::engine::{Engine, EngineError, ServiceState, TaskState};
+use crate::engine::{Engine, EngineError, NodeState, ServiceState, TaskState};
 use crate::model::ObjectKind;
 use crate::plan::prune::references;
 use crate::plan::Resource;
@@ -194,10 +194,11 @@ pub async fn stack_status<E: Engine>(
     namespace: &Namespace,
 ) -> Result<StackStatus, EngineError> {
     let label = namespace.label_filter();
-    let (services, secrets, configs) = futures_util::try_join!(
+    let (services, secrets, configs, nodes) = futures_util::try_join!(
         engine.list_services(Some(&label)),
         engine.list_objects(ObjectKind::Secret, Some(&label)),
         engine.list_objects(ObjectKind::Config, Some(&label)),
+        engine.list_nodes(),
     )?;
     let mut objects = Vec::new();
     for (kind, list) in [
@@ -211,7 +212,7 @@ pub async fn stack_status<E: Engine>(
     let mut service_states = Vec::new();
     for service in &services {
         let tasks = engine.list_tasks(&service.id).await?;
-        service_states.push(service_status(service, &tasks));
+        service_states.push(service_status(service, &tasks, &nodes));
     }
     Ok(StackStatus {
         stack: namespace.0.clone(),
@@ -254,14 +255,25 @@ fn object_status(
 }
 
 /// One service's rollout state, in the words `stackroll status` uses.
-fn service_status(service: &ServiceState, tasks: &[TaskState]) -> ServiceStatus {
-    let state = rollout_state(service, tasks, false, Duration::MAX);
+fn service_status(
+    service: &ServiceState,
+    tasks: &[TaskState],
+    nodes: &[NodeState],
+) -> ServiceStatus {
+    let state = rollout_state(service, tasks, nodes, false, Duration::MAX);
     let status_message = service
         .update_status
         .as_ref()
         .map(|s| s.message.clone())
         .unwrap_or_default();
     let (state, running, desired, message) = match state {
+        RolloutState::Stranded { note } => {
+            let desired = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running" && t.state == "running")
+                .count();
+            ("converged".to_string(), desired, desired, note)
+        }
         RolloutState::Converged => {
             let desired = tasks
                 .iter()
@@ -295,6 +307,7 @@ fn service_status(service: &ServiceState, tasks: &[TaskState]) -> ServiceStatus 
             running,
             desired,
             last_error,
+            ..
         } => {
             let updating = service
                 .update_status
