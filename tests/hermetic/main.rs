@@ -10,4 +10,5 @@ mod leaks;
 
 mod cli;
 mod loader;
+mod realworld;
 mod secrets_in_errors;
