@@ -178,8 +178,24 @@ struct EnvFileItem<'n> {
     field: String,
 }
 
+/// `env_file` `format:`. Only `raw` exists (docker compose registers it: `docker run
+/// --env-file`'s parser, values taken as written), and it is how stackroll reads every env file,
+/// as docker stack deploy does; compose-go refuses any other name ("unsupported env_file
+/// format").
+fn env_file_format(node: &Node, field: &str, problems: &mut Diagnostics) {
+    if let Some(format) = text(node, field, problems) {
+        if format != "raw" {
+            problems.push(
+                bad(node, field, format!("unsupported env_file format {format:?}")).hint(
+                    "use `format: raw`, or leave it out: env files are read as docker stack deploy reads them (KEY=VALUE, values as written)",
+                ),
+            );
+        }
+    }
+}
+
 /// The files `env_file:` names: a string, a list of strings, or (as the Compose specification
-/// allows) a list of `{path, required}`. `compose::env_files::written_paths` finds the same
+/// allows) a list of `{path, required, format}`. `compose::env_files::written_paths` finds the same
 /// paths for the loader to read.
 fn env_file_items<'n>(
     node: &'n Node,
@@ -206,7 +222,10 @@ fn env_file_items<'n>(
     for (index, item) in items.iter().enumerate() {
         let item_field = format!("{field}[{index}]");
         if let Some(map) = item.as_map() {
-            check_keys(map, &["path", "required"], &item_field, problems);
+            check_keys(map, &["path", "required", "format"], &item_field, problems);
+            if let Some(format) = get(map, "format") {
+                env_file_format(format, &format!("{item_field}.format"), problems);
+            }
             let Some(path_node) = get(map, "path") else {
                 problems.push(bad(item, &item_field, "an env_file item needs `path`"));
                 continue;

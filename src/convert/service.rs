@@ -6,6 +6,7 @@
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
+use super::api::{ApiRequirement, Feature};
 use super::deploy::{self, DEPLOY_KEYS};
 use super::envfile::container_env;
 use super::network::service_networks;
@@ -13,13 +14,13 @@ use super::ports::{ports, Ports};
 use super::references::{
     credential_spec, file_references, link, sorted, ObjectSlots, Reference, ResolvedObjects,
 };
-use super::units::{effective_capabilities, shell_split};
+use super::units::{effective_capabilities, ram_in_bytes, shell_split};
 use super::values::{
     bad, boolean, check_keys, duration, get, integer, mapping, string_list, string_map,
     string_mapping, string_or_list, text, unsigned,
 };
 use super::volumes::mounts;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::engine::Spec;
 use crate::model::node::Node;
 use crate::model::{ObjectKind, Project, Service};
@@ -49,7 +50,6 @@ pub const IGNORED_SERVICE_FIELDS: &[&str] = &[
     "pull_policy",
     "security_opt",
     "shm_size",
-    "tmpfs",
     "userns_mode",
 ];
 
@@ -91,6 +91,13 @@ pub const CONVERTED_SERVICE_FIELDS: &[&str] = &[
     "isolation",
     "credential_spec",
     "restart",
+    // Beyond docker stack deploy (Swarm has them at API 1.41).
+    "group_add",
+    "platform",
+    "pids_limit",
+    "tmpfs",
+    // Beyond docker stack deploy 20.10, refused by an engine API too old for them (`api`).
+    "oom_score_adj",
 ];
 
 /// Keys docker/cli refuses outright, with its reason.
@@ -119,6 +126,8 @@ pub struct ConvertedService {
     pub problems: Diagnostics,
     /// Fields docker stack deploy would ignore, as field paths below the service.
     pub ignored: Vec<String>,
+    /// Where it uses fields that need an engine API newer than 1.41.
+    pub requirements: Vec<ApiRequirement>,
 }
 
 impl ConvertedService {
@@ -145,6 +154,7 @@ pub(super) fn convert(
         prefix: format!("services.{}", service.name),
         problems: Diagnostics::default(),
         ignored: Vec::new(),
+        requirements: Vec::new(),
     };
     conversion.check_keys();
     let image = conversion.image();
@@ -158,6 +168,7 @@ pub(super) fn convert(
         slots: container.slots,
         problems: conversion.problems,
         ignored: conversion.ignored,
+        requirements: conversion.requirements,
     }
 }
 
@@ -170,6 +181,7 @@ struct Conversion<'a> {
     prefix: String,
     problems: Diagnostics,
     ignored: Vec<String>,
+    requirements: Vec<ApiRequirement>,
 }
 
 /// The `deploy:` settings, read before the parts they go into are built.
@@ -200,6 +212,15 @@ impl<'a> Conversion<'a> {
     fn get(&self, key: &str) -> Option<&'a Node> {
         let service: &'a Service = self.service;
         service.fields.get(key).filter(|node| !node.is_null())
+    }
+
+    /// Records that the service uses `feature` at `location` (field `field`).
+    fn require(&mut self, feature: Feature, location: &Location, field: String) {
+        self.requirements.push(ApiRequirement {
+            feature,
+            field,
+            location: location.clone(),
+        });
     }
 
     /// The service's `key` read with `read`, unless absent or null.
@@ -257,16 +278,22 @@ impl<'a> Conversion<'a> {
             .map(|node| deploy::update_config(node, &sub("update_config"), problems));
         let rollback_config = get("rollback_config")
             .map(|node| deploy::update_config(node, &sub("rollback_config"), problems));
-        let resources = deploy::resources(get("resources"), &sub("resources"), problems);
+        let mut resources = deploy::resources(get("resources"), &sub("resources"), problems);
         let restart_policy =
             deploy::restart_policy(get("restart_policy"), restart, &self.prefix, problems);
         if get("restart_policy").is_some() && restart.is_some() {
             self.ignored
                 .push("restart (deploy.restart_policy is used)".into());
         }
-        let placement = deploy::placement(get("placement"), &sub("placement"), problems);
+        let mut placement = deploy::placement(get("placement"), &sub("placement"), problems);
         let endpoint_mode = get("endpoint_mode")
             .and_then(|node| endpoint_mode(node, &sub("endpoint_mode"), problems));
+        if let Some(pids) = self.read("pids_limit", pids_limit) {
+            self.add_pids_limit(&mut resources, pids);
+        }
+        if let Some(platform) = self.read("platform", platform) {
+            placement["Platforms"] = json!([platform]);
+        }
         Deploy {
             labels,
             mode,
@@ -276,6 +303,33 @@ impl<'a> Conversion<'a> {
             restart_policy,
             placement,
             endpoint_mode,
+        }
+    }
+
+    /// `pids_limit` into `Resources.Limits.Pids`; a different `deploy.resources.limits.pids`
+    /// is an error, as in compose-go. `0` and `-1` mean no limit.
+    fn add_pids_limit(&mut self, resources: &mut Value, pids: i64) {
+        let pids = if pids == -1 { 0 } else { pids };
+        let written = resources.pointer("/Limits/Pids").and_then(Value::as_i64);
+        if written.is_some_and(|written| written != pids) {
+            let node = self.get("pids_limit").expect("pids_limit was read");
+            self.problems.push(
+                bad(
+                    node,
+                    &self.field("pids_limit"),
+                    "can't set distinct values on 'pids_limit' and 'deploy.resources.limits.pids'",
+                )
+                .hint("keep one of them"),
+            );
+            return;
+        }
+        if pids != 0 {
+            let limits = resources
+                .as_object_mut()
+                .expect("resources is an object")
+                .entry("Limits")
+                .or_insert_with(|| json!({}));
+            limits["Pids"] = pids.into();
         }
     }
 
@@ -364,6 +418,16 @@ impl<'a> Conversion<'a> {
             container.insert("DNSConfig".into(), dns);
         }
         if let Some(health) = self.read("healthcheck", healthcheck) {
+            if health.get("StartInterval").is_some() {
+                let key = self
+                    .get("healthcheck")
+                    .and_then(Node::as_map)
+                    .and_then(|map| map.get("start_interval"))
+                    .map(|entry| entry.key_location.clone())
+                    .unwrap_or_else(|| self.service.location.clone());
+                let field = self.field("healthcheck.start_interval");
+                self.require(Feature::StartInterval, &key, field);
+            }
             container.insert("Healthcheck".into(), health);
         }
         let project = self.project;
@@ -399,9 +463,13 @@ impl<'a> Conversion<'a> {
                     .into_iter()
                     .map(|path| path.trim_start_matches(&prefix).to_string()),
             );
+            self.requirements.extend(converted.requirements);
             if !converted.mounts.is_empty() {
                 container.insert("Mounts".into(), Value::Array(converted.mounts));
             }
+        }
+        if let Some(tmpfs) = self.read("tmpfs", tmpfs_mounts) {
+            self.add_tmpfs(container, tmpfs);
         }
         if let Some(nanos) = self.read("stop_grace_period", duration) {
             container.insert("StopGracePeriod".into(), nanos.into());
@@ -414,6 +482,33 @@ impl<'a> Conversion<'a> {
             if let Some(true) = self.read(key, boolean) {
                 container.insert(api.into(), true.into());
             }
+        }
+    }
+
+    /// Service-level `tmpfs:` mounts after the `volumes:` ones; a target already mounted is an
+    /// error (the engine refuses duplicate mount points).
+    fn add_tmpfs(&mut self, container: &mut Map<String, Value>, tmpfs: Vec<Value>) {
+        let node = self.get("tmpfs").expect("tmpfs was read");
+        let field = self.field("tmpfs");
+        let mounts = container
+            .entry("Mounts")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(mounts) = mounts else {
+            return;
+        };
+        for mount in tmpfs {
+            let target = &mount["Target"];
+            if mounts.iter().any(|other| &other["Target"] == target) {
+                self.problems.push(
+                    bad(node, &field, format!("duplicate mount point {target}"))
+                        .hint("mount each container path once, under `volumes:` or `tmpfs:`"),
+                );
+                continue;
+            }
+            mounts.push(mount);
+        }
+        if mounts.is_empty() {
+            container.remove("Mounts");
         }
     }
 
@@ -436,6 +531,21 @@ impl<'a> Conversion<'a> {
         }
         if let Some(init) = self.read("init", boolean) {
             container.insert("Init".into(), init.into());
+        }
+        if let Some(groups) = self
+            .read("group_add", string_list)
+            .filter(|g| !g.is_empty())
+        {
+            container.insert("Groups".into(), json!(groups));
+        }
+        if let Some(score) = self
+            .read("oom_score_adj", oom_score_adj)
+            .filter(|s| *s != 0)
+        {
+            let node = self.get("oom_score_adj").expect("oom_score_adj was read");
+            let location = node.location.clone();
+            self.require(Feature::OomScoreAdj, &location, self.field("oom_score_adj"));
+            container.insert("OomScoreAdj".into(), score.into());
         }
         if let Some(sysctls) = self
             .read("sysctls", string_mapping)
@@ -576,12 +686,6 @@ fn check_service_keys(
                 format!("docker stack deploy does not support \"{key}\""),
             )
             .hint(*reason)
-        } else if key == "oom_score_adj" {
-            Diagnostic::error(
-                Some(node.location.clone()),
-                "oom_score_adj is not supported by docker stack deploy 20.10 (Docker Engine API 1.46 added it to services)",
-            )
-            .hint("remove it; Swarm on this engine cannot set it")
         } else {
             Diagnostic::error(
                 Some(node.location.clone()),
@@ -706,16 +810,6 @@ fn healthcheck(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<V
         field,
         problems,
     );
-    if let Some(entry) = map.get("start_interval") {
-        problems.push(
-            Diagnostic::error(
-                Some(entry.key_location.clone()),
-                "healthcheck.start_interval is not supported by docker stack deploy 20.10 (Docker Engine API 1.44 added it)",
-            )
-            .field(format!("{field}.start_interval"))
-            .hint("remove it; start_period still applies"),
-        );
-    }
     let sub = |key: &str| format!("{field}.{key}");
     let test: Option<Vec<String>> = get(map, "test").and_then(|node| {
         if node.as_seq().is_some() {
@@ -749,6 +843,7 @@ fn healthcheck(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<V
         ("interval", "Interval"),
         ("timeout", "Timeout"),
         ("start_period", "StartPeriod"),
+        ("start_interval", "StartInterval"),
     ] {
         if let Some(nanos) = get(map, key).and_then(|node| duration(node, &sub(key), problems)) {
             if nanos != 0 {
@@ -851,4 +946,130 @@ fn ulimits(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<V
             .map(|limit| json!({"Name": limit.name, "Hard": limit.hard, "Soft": limit.soft}))
             .collect(),
     )
+}
+
+/// `pids_limit`: a whole number, `-1` for no limit.
+fn pids_limit(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
+    let pids = integer(node, field, problems)?;
+    if pids < -1 {
+        problems.push(bad(node, field, "must be -1 (no limit), 0 or more"));
+        return None;
+    }
+    Some(pids)
+}
+
+/// `oom_score_adj`: from -1000 to 1000, as the kernel (and the Compose schema) takes it.
+fn oom_score_adj(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
+    let score = integer(node, field, problems)?;
+    if !(-1000..=1000).contains(&score) {
+        problems.push(bad(node, field, "must be from -1000 to 1000"));
+        return None;
+    }
+    Some(score)
+}
+
+/// `platform: OS[/ARCH[/VARIANT]]` → one `Placement.Platforms` item. Swarm's platform has no
+/// variant, so it is not sent (as docker/cli leaves it out of the platforms it reads from an
+/// image's manifest list); the scheduler compares OS and architecture.
+fn platform(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Value> {
+    let written = text(node, field, problems)?;
+    let parts: Vec<&str> = written.split('/').collect();
+    if parts.len() > 3 || parts.iter().any(|part| part.trim().is_empty()) {
+        problems.push(
+            bad(node, field, format!("invalid platform {written:?}"))
+                .hint("write OS[/ARCH[/VARIANT]], e.g. linux/amd64 or linux/arm64/v8"),
+        );
+        return None;
+    }
+    let mut platform = Map::new();
+    if let Some(architecture) = parts.get(1) {
+        platform.insert("Architecture".into(), architecture.to_string().into());
+    }
+    platform.insert("OS".into(), parts[0].to_string().into());
+    Some(Value::Object(platform))
+}
+
+/// Service-level `tmpfs:` (a path or a list of them, each `PATH[:OPTIONS]`) → tmpfs mounts.
+/// Swarm's tmpfs mounts at API 1.41 take a size and a mode: the options `size=` (bytes, or
+/// with a k/m/g unit), `mode=` (octal), `ro` and `rw`; any other option is an error.
+fn tmpfs_mounts(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<Value>> {
+    let items = string_or_list(node, field, problems)?;
+    let mut mounts = Vec::new();
+    for item in items {
+        let (target, options) = item.split_once(':').unwrap_or((&item, ""));
+        if !target.starts_with('/') {
+            problems.push(
+                bad(
+                    node,
+                    field,
+                    format!("tmpfs target {target:?} is not an absolute path"),
+                )
+                .hint("write e.g. /run or /tmp:size=64m,mode=1777"),
+            );
+            continue;
+        }
+        let mut mount = Map::new();
+        mount.insert("Type".into(), "tmpfs".into());
+        mount.insert("Target".into(), target.into());
+        let mut tmpfs = Map::new();
+        let mut valid = true;
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            match tmpfs_option(option) {
+                Ok(TmpfsOption::Size(bytes)) => {
+                    tmpfs.insert("SizeBytes".into(), bytes.into());
+                }
+                Ok(TmpfsOption::Mode(mode)) => {
+                    tmpfs.insert("Mode".into(), mode.into());
+                }
+                Ok(TmpfsOption::ReadOnly(read_only)) => {
+                    if read_only {
+                        mount.insert("ReadOnly".into(), true.into());
+                    } else {
+                        mount.remove("ReadOnly");
+                    }
+                }
+                Err(problem) => {
+                    problems.push(bad(node, field, format!("tmpfs {target}: {problem}")).hint(
+                        "Swarm's tmpfs mounts take size=, mode=, ro and rw (e.g. /tmp:size=64m,mode=1777)",
+                    ));
+                    valid = false;
+                }
+            }
+        }
+        if !tmpfs.is_empty() {
+            mount.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+        }
+        if valid {
+            mounts.push(Value::Object(mount));
+        }
+    }
+    Some(mounts)
+}
+
+/// One option of a service-level `tmpfs:` item.
+enum TmpfsOption {
+    /// `size=`: bytes.
+    Size(i64),
+    /// `mode=`: permission bits, written in octal.
+    Mode(u32),
+    /// `ro` (true) or `rw` (false).
+    ReadOnly(bool),
+}
+
+/// Reads one `tmpfs:` option.
+fn tmpfs_option(option: &str) -> Result<TmpfsOption, String> {
+    match option.split_once('=') {
+        None if option == "ro" => Ok(TmpfsOption::ReadOnly(true)),
+        None if option == "rw" => Ok(TmpfsOption::ReadOnly(false)),
+        Some(("size", size)) => match ram_in_bytes(size) {
+            Ok(bytes) if bytes > 0 => Ok(TmpfsOption::Size(bytes)),
+            _ => Err(format!("invalid size {size:?}")),
+        },
+        Some(("mode", mode)) => u32::from_str_radix(mode, 8)
+            .ok()
+            .filter(|mode| *mode <= 0o7777)
+            .map(TmpfsOption::Mode)
+            .ok_or_else(|| format!("invalid mode {mode:?} (octal, e.g. 1777)")),
+        _ => Err(format!("option {option:?} is not supported by Swarm")),
+    }
 }

@@ -120,6 +120,7 @@ pub async fn preview<E: Engine>(
     keep: usize,
     prune: bool,
 ) -> Result<Plan, DeployError> {
+    check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
     Ok(plan_against(&observed, prepared, keep, prune)?)
 }
@@ -183,6 +184,17 @@ pub async fn run_until<E: Engine>(
     result
 }
 
+/// Refuses, before anything is read or written, the fields the engine's negotiated API
+/// version does not know (`healthcheck.start_interval` below 1.44, ...).
+async fn check_engine_api<E: Engine>(engine: &E, prepared: &Prepared) -> Result<(), DeployError> {
+    let info = engine.info().await?;
+    let problems = prepared.converted.unsupported_by(&info.api_version);
+    if problems.has_errors() {
+        return Err(PlanError::Invalid(problems).into());
+    }
+    Ok(())
+}
+
 /// How a deploy's first read and plan ended.
 enum FirstLook {
     /// Nothing (more) to do: a dry run, or no change and no other deploy holding the lock.
@@ -209,6 +221,7 @@ async fn plan_and_lock<E: Engine>(
     options: &DeployOptions,
     reporter: &dyn Reporter,
 ) -> Result<FirstLook, DeployError> {
+    check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
     let plan = plan_against(&observed, prepared, options.keep, options.prune)?;
     if options.dry_run {

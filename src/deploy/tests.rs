@@ -621,3 +621,84 @@ fn two_definitions_with_one_versioned_name_are_refused() {
     let apart = "services:\n  app: {image: i, secrets: [a], configs: [a]}\nsecrets:\n  a: {file: ./db.txt}\nconfigs:\n  a: {file: ./db.txt}\n";
     assert!(refusal("demo", apart).is_none());
 }
+
+/// Each field a newer engine API brought, with the version it needs, the version below it,
+/// and where its value lands in the ServiceSpec.
+const GATED_FIELDS: &[(&str, &str, &str, &str)] = &[
+    (
+        "    healthcheck: {test: [CMD, 'true'], start_interval: 2s}\n",
+        "1.44",
+        "1.43",
+        "/TaskTemplate/ContainerSpec/Healthcheck/StartInterval",
+    ),
+    (
+        "    volumes:\n      - {type: volume, source: data, target: /d, volume: {subpath: sub}}\n",
+        "1.45",
+        "1.44",
+        "/TaskTemplate/ContainerSpec/Mounts/0/VolumeOptions/Subpath",
+    ),
+    (
+        "    oom_score_adj: 500\n",
+        "1.46",
+        "1.45",
+        "/TaskTemplate/ContainerSpec/OomScoreAdj",
+    ),
+    (
+        "    volumes:\n      - {type: image, source: 'local/busybox:1', target: /img, image: {subpath: bin}}\n",
+        "1.48",
+        "1.47",
+        "/TaskTemplate/ContainerSpec/Mounts/0/ImageOptions/Subpath",
+    ),
+];
+
+/// A project whose one service uses `field` (written under the service).
+fn gated_project(field: &str) -> Project {
+    let compose =
+        format!("services:\n  app:\n    image: local/busybox:1\n{field}volumes:\n  data: {{}}\n");
+    Project::new(&compose, "unused")
+}
+
+#[test]
+fn fields_a_newer_engine_api_brought_are_refused_below_it_before_any_write() {
+    for (field, needs, below, _) in GATED_FIELDS {
+        let engine = FakeEngine::new();
+        engine.set_api_version(below);
+        let project = gated_project(field);
+        let error =
+            deploy_with(&engine, &project, &options(), &Recorder::default()).expect_err("refused");
+        assert_eq!(engine.write_count(), 0, "{field}");
+        let text = CliError::from(error).to_string();
+        assert!(
+            text.contains(&format!("needs Docker Engine API {needs}"))
+                && text.contains(&format!("this engine speaks API {below}")),
+            "{text}"
+        );
+        assert!(text.contains("compose.yaml:"), "names the location: {text}");
+        // `plan` refuses the same way.
+        let prepared = project.prepare();
+        let planned = block_on(super::preview(&engine, &prepared, 1, false));
+        assert!(planned.is_err(), "plan refuses {field}");
+    }
+}
+
+#[test]
+fn fields_a_newer_engine_api_brought_are_deployed_from_that_version_on() {
+    for (field, needs, _, pointer) in GATED_FIELDS {
+        let engine = FakeEngine::new();
+        engine.set_api_version(needs);
+        deploy(&engine, &gated_project(field));
+        let services = engine.services();
+        let spec = &services[0].spec;
+        assert!(spec.pointer(pointer).is_some(), "{field}: {spec:#}");
+    }
+    // A newer engine takes them all.
+    let engine = FakeEngine::new();
+    engine.set_api_version("1.50");
+    deploy(&engine, &gated_project(GATED_FIELDS[2].0));
+    assert_eq!(
+        engine.services()[0]
+            .spec
+            .pointer("/TaskTemplate/ContainerSpec/OomScoreAdj"),
+        Some(&serde_json::json!(500))
+    );
+}

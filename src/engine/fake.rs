@@ -289,6 +289,11 @@ impl FakeEngine {
         state.info.is_manager = is_manager;
     }
 
+    /// Sets the API version [`Engine::info`] reports as negotiated, e.g. "1.44".
+    pub fn set_api_version(&self, api_version: &str) {
+        self.lock().info.api_version = api_version.to_string();
+    }
+
     /// The secrets or configs held now, data included, sorted by name.
     pub fn objects(&self, kind: ObjectKind) -> Vec<FakeObject> {
         let state = self.lock();

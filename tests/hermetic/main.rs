@@ -11,4 +11,5 @@ mod leaks;
 mod cli;
 mod completions;
 mod loader;
+mod realworld;
 mod secrets_in_errors;

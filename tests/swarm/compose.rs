@@ -111,3 +111,56 @@ fn e2e_include_and_extends() {
         "/run/secrets/db_password",
     );
 }
+
+/// `group_add`, `platform`, service-level `tmpfs` and `pids_limit` reach the ServiceSpec, the
+/// task runs with them (the groups, the tmpfs with its mode), and a plan right after is empty.
+#[test]
+fn e2e_fields_swarm_has_beyond_docker_stack_deploy() {
+    let stack = Stack::new("beyond");
+    stack.use_compose("compose/beyond-stack-deploy.yaml");
+    stack.deploy_ok(&[]);
+    let app = stack.scoped("app");
+    let spec = &service_inspect(&app)["Spec"];
+    let task = &spec["TaskTemplate"];
+    assert_eq!(task["ContainerSpec"]["Groups"], serde_json::json!(["1001"]));
+    assert_eq!(
+        task["Placement"]["Platforms"],
+        serde_json::json!([{"Architecture": "amd64", "OS": "linux"}])
+    );
+    assert_eq!(task["Resources"]["Limits"]["Pids"], 64);
+    assert_eq!(
+        task["ContainerSpec"]["Mounts"],
+        serde_json::json!([{"Type": "tmpfs", "Target": "/run/cache",
+            "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o1777}}])
+    );
+    let groups = String::from_utf8_lossy(&exec_in_service(&app, &["id", "-G"])).into_owned();
+    assert!(groups.split_whitespace().any(|g| g == "1001"), "{groups}");
+    let mounts = String::from_utf8_lossy(&read_in_service(&app, "/proc/mounts")).into_owned();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.starts_with("tmpfs /run/cache tmpfs") && l.contains("size=1024k")),
+        "{mounts}"
+    );
+    stack
+        .plan(&["--detailed-exitcode"])
+        .expect_code(0)
+        .expect_contains("No changes");
+}
+
+/// On the 20.10 engine (API 1.41), fields a newer API brought are refused by plan and deploy,
+/// each at its place with the version it needs and the one the engine speaks; nothing is
+/// written.
+#[test]
+fn e2e_fields_a_newer_engine_api_brought_are_refused_at_api_1_41() {
+    let stack = Stack::new("newapi");
+    stack.use_compose("compose/newer-api.yaml");
+    for run in [stack.plan(&[]), stack.deploy(&[])] {
+        run.expect_code(1)
+            .expect_contains("compose.yaml:7:20: services.app.oom_score_adj: oom_score_adj needs Docker Engine API 1.46 (Docker 27.0); this engine speaks API 1.41")
+            .expect_contains("services.app.healthcheck.start_interval: healthcheck.start_interval needs Docker Engine API 1.44")
+            .expect_contains("services.app.volumes[0].volume.subpath: a volume subpath needs Docker Engine API 1.45");
+    }
+    assert!(stack.objects("service").is_empty());
+    assert!(stack.objects("config").is_empty());
+}
