@@ -21,6 +21,7 @@ use indexmap::IndexMap;
 use crate::compose::read::read_to_limit;
 use crate::compose::{LoadOptions, MAX_FILE_BYTES};
 use crate::convert::parse_duration;
+use crate::decrypt::AgeKeys;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
@@ -103,6 +104,10 @@ pub struct ComposeArgs {
     /// Let secret and config files be symlinks that lead outside the project directory.
     #[arg(long)]
     pub allow_external_files: bool,
+    /// An age identity file (as `age-keygen` writes) to decrypt SOPS and age files with;
+    /// repeatable, tried before $SOPS_AGE_KEY_FILE and $SOPS_AGE_KEY.
+    #[arg(long = "age-identity", value_name = "FILE")]
+    pub age_identities: Vec<String>,
 }
 
 impl ComposeArgs {
@@ -119,11 +124,18 @@ impl ComposeArgs {
         } else {
             None
         };
+        let mut process_env = process_environment();
+        let age_keys = AgeKeys::resolve(&self.age_identities, &working_dir, &process_env);
+        // The identities are key material: no compose file may read or pass them on.
+        if let Some(mut key) = process_env.shift_remove("SOPS_AGE_KEY") {
+            zeroize::Zeroize::zeroize(&mut key);
+        }
         Ok(LoadOptions {
             files: self.files.clone(),
             env_files: self.env_files.clone(),
+            age_keys,
             working_dir,
-            process_env: process_environment(),
+            process_env,
             stdin,
             allow_external_files: self.allow_external_files,
         })

@@ -9,5 +9,6 @@ mod command;
 mod leaks;
 
 mod cli;
+mod encrypted;
 mod loader;
 mod secrets_in_errors;
