@@ -77,7 +77,7 @@ impl AgeKeys {
             .collect();
         if let Some(file) = environment.get("SOPS_AGE_KEY_FILE").filter(|f| !f.is_empty()) {
             sources.push(KeySource {
-                label: format!("SOPS_AGE_KEY_FILE ({file})"),
+                label: format!("SOPS_AGE_KEY_FILE={file}"),
                 material: KeyMaterial::File(working_dir.join(file)),
             });
         }

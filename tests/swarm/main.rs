@@ -13,6 +13,7 @@ mod leaks;
 mod stack;
 
 mod e2e;
+mod encrypted;
 mod faults;
 mod modes;
 mod parity;
