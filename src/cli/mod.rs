@@ -9,8 +9,10 @@ mod ls;
 mod plan;
 mod ps;
 mod rm;
+mod rollback;
 mod status;
 mod unlock;
+mod wait;
 
 use std::io::Write;
 use std::time::Duration;
@@ -34,7 +36,9 @@ pub use deploy::DeployArgs;
 pub use ls::LsArgs;
 pub use plan::PlanArgs;
 pub use rm::RmArgs;
+pub use rollback::RollbackArgs;
 pub use unlock::UnlockArgs;
+pub use wait::WaitArgs;
 
 /// Deploy Docker Compose files to Docker Swarm, with secrets and configs done right.
 #[derive(Debug, Parser)]
@@ -61,8 +65,13 @@ pub enum Command {
     Ls(LsArgs),
     /// List the tasks of a stack.
     Ps(StackArgs),
-    /// Show each secret's and config's versions and each service's rollout state.
+    /// Show each secret's and config's versions and each service's rollout state; exit 0 when
+    /// converged, 3 when failed, paused or rolled back, 4 while still updating.
     Status(StackArgs),
+    /// Wait for a stack's services to converge, whoever deployed them (exit 3 on a rollback).
+    Wait(WaitArgs),
+    /// Put every service of a stack back on its previous spec and wait.
+    Rollback(RollbackArgs),
     /// Remove a stack: services, then networks, then the secrets and configs stackroll created.
     Rm(RmArgs),
     /// Remove a stack's deploy lock left by a deploy that died.
@@ -202,6 +211,8 @@ pub fn main() -> i32 {
         Command::Ls(args) => ls::run(args),
         Command::Ps(args) => ps::run(args),
         Command::Status(args) => status::run(args),
+        Command::Wait(args) => wait::run(args),
+        Command::Rollback(args) => rollback::run(args),
         Command::Rm(args) => rm::run(args),
         Command::Unlock(args) => unlock::run(args),
     })

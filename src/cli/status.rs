@@ -1,4 +1,5 @@
-//! `stackroll status`: each secret's and config's versions and each service's rollout state.
+//! `stackroll status`: each secret's and config's versions and each service's rollout state;
+//! exits with the stack's state (0 converged, 3 failed, 4 still updating).
 
 use super::{connect, print, runtime, StackArgs};
 use crate::error::CliError;
@@ -6,7 +7,7 @@ use crate::render::stacks::render_status;
 use crate::stacks::stack_status;
 use crate::swarm::namespace::Namespace;
 
-/// Reads the stack's status and prints it.
+/// Reads the stack's status, prints it and exits with its state.
 pub(super) fn run(args: &StackArgs) -> Result<i32, CliError> {
     let namespace = Namespace(args.stack.clone());
     let status = runtime()?.block_on(async {
@@ -14,5 +15,5 @@ pub(super) fn run(args: &StackArgs) -> Result<i32, CliError> {
         Ok::<_, CliError>(stack_status(&engine, &namespace).await?)
     })?;
     print(&render_status(&status, args.output))?;
-    Ok(0)
+    Ok(status.state().exit_code())
 }

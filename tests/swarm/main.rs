@@ -15,6 +15,7 @@ mod stack;
 mod e2e;
 mod encrypted;
 mod faults;
+mod gitops;
 mod modes;
 mod parity;
 mod rotation;
