@@ -40,31 +40,28 @@ impl Contents {
                             .insert(key, format!("driver {driver}, content not known"));
                         continue;
                     }
-                    Source::File(path) => match read_file_source(
-                        definition,
-                        path,
-                        &loaded.files,
-                        &loaded.age_keys,
-                    ) {
-                        Ok(Decrypted { bytes, encryption }) => {
-                            let shown = match path.value.strip_prefix(working_dir) {
-                                Ok(relative) => format!("./{}", relative.display()),
-                                Err(_) => path.value.display().to_string(),
-                            };
-                            let size = bytes.len();
-                            let description = match encryption {
-                                None => format!("file {shown}, {size} bytes"),
-                                Some(encryption) => {
-                                    format!("{encryption} file {shown}, {size} bytes decrypted")
-                                }
-                            };
-                            (bytes, description)
+                    Source::File(path) => {
+                        match read_file_source(definition, path, &loaded.files, &loaded.age_keys) {
+                            Ok(Decrypted { bytes, encryption }) => {
+                                let shown = match path.value.strip_prefix(working_dir) {
+                                    Ok(relative) => format!("./{}", relative.display()),
+                                    Err(_) => path.value.display().to_string(),
+                                };
+                                let size = bytes.len();
+                                let description = match encryption {
+                                    None => format!("file {shown}, {size} bytes"),
+                                    Some(encryption) => {
+                                        format!("{encryption} file {shown}, {size} bytes decrypted")
+                                    }
+                                };
+                                (bytes, description)
+                            }
+                            Err(problem) => {
+                                problems.push(problem);
+                                continue;
+                            }
                         }
-                        Err(problem) => {
-                            problems.push(problem);
-                            continue;
-                        }
-                    },
+                    }
                     Source::Environment { variable, value } => (
                         value.clone(),
                         format!("environment {}, {} bytes", variable.value, value.len()),

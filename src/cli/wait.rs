@@ -37,9 +37,7 @@ pub(super) fn run(args: &WaitArgs) -> Result<i32, CliError> {
     let outcome = runtime()?.block_on(async {
         let engine = connect(&args.stack.engine).await?;
         let reporter = stderr_reporter();
-        Ok::<_, CliError>(
-            wait_for_stack(&engine, &namespace, &options, reporter.as_ref()).await?,
-        )
+        Ok::<_, CliError>(wait_for_stack(&engine, &namespace, &options, reporter.as_ref()).await?)
     })?;
     print(&render_wait(&outcome, args.stack.output))?;
     Ok(if outcome.failures.is_empty() { 0 } else { 3 })

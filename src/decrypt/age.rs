@@ -64,7 +64,11 @@ pub fn decrypt(encrypted: &[u8], identities: &[Identity]) -> Result<Plaintext, S
         return Err("it is encrypted with a passphrase, which stackroll does not ask for".into());
     }
     let mut reader = decryptor
-        .decrypt(identities.iter().map(|identity| identity as &dyn age::Identity))
+        .decrypt(
+            identities
+                .iter()
+                .map(|identity| identity as &dyn age::Identity),
+        )
         .map_err(describe)?;
     // The plaintext is never larger than the file.
     let mut plaintext = Plaintext::with_capacity(encrypted.len());

@@ -75,7 +75,10 @@ impl AgeKeys {
                 material: KeyMaterial::File(working_dir.join(file)),
             })
             .collect();
-        if let Some(file) = environment.get("SOPS_AGE_KEY_FILE").filter(|f| !f.is_empty()) {
+        if let Some(file) = environment
+            .get("SOPS_AGE_KEY_FILE")
+            .filter(|f| !f.is_empty())
+        {
             sources.push(KeySource {
                 label: format!("SOPS_AGE_KEY_FILE={file}"),
                 material: KeyMaterial::File(working_dir.join(file)),
@@ -90,7 +93,11 @@ impl AgeKeys {
         let config = environment
             .get("XDG_CONFIG_HOME")
             .map(PathBuf::from)
-            .or_else(|| environment.get("HOME").map(|home| Path::new(home).join(".config")));
+            .or_else(|| {
+                environment
+                    .get("HOME")
+                    .map(|home| Path::new(home).join(".config"))
+            });
         if let Some(default) = config.map(|dir| dir.join("sops/age/keys.txt")) {
             if default.is_file() {
                 sources.push(KeySource {

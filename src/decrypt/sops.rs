@@ -246,7 +246,9 @@ fn from_json(value: &serde_json::Value) -> Tree {
         Json::Number(n) => Tree::Leaf(Leaf::Float(n.as_f64().unwrap_or(f64::NAN))),
         Json::String(s) => Tree::Leaf(Leaf::Str(s.clone())),
         Json::Array(items) => Tree::List(items.iter().map(from_json).collect()),
-        Json::Object(map) => Tree::Map(map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect()),
+        Json::Object(map) => {
+            Tree::Map(map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
+        }
     }
 }
 
@@ -291,35 +293,51 @@ fn parse_dotenv(text: &str) -> Result<Tree, String> {
     Ok(Tree::Map(entries))
 }
 
+/// A list of the metadata rebuilt from dotenv's flattened keys.
+struct FlatList {
+    /// Its name (`age`).
+    name: String,
+    /// Its items' fields, by index.
+    items: Vec<Vec<(String, Tree)>>,
+}
+
 /// Rebuilds the metadata's `age` list from dotenv's flattened keys
 /// (`age__list_0__map_recipient`); other keys stay as they are.
 fn unflatten(fields: Vec<(String, Tree)>) -> Tree {
     let mut plain = Vec::new();
-    let mut lists: Vec<(String, Vec<Vec<(String, Tree)>>)> = Vec::new();
+    let mut lists: Vec<FlatList> = Vec::new();
     for (field, value) in fields {
         let parsed = field.split_once("__list_").and_then(|(name, rest)| {
             let (index, key) = rest.split_once("__map_")?;
-            Some((name.to_string(), index.parse::<usize>().ok()?, key.to_string()))
+            Some((
+                name.to_string(),
+                index.parse::<usize>().ok()?,
+                key.to_string(),
+            ))
         });
         let Some((name, index, key)) = parsed else {
             plain.push((field, value));
             continue;
         };
-        let position = match lists.iter().position(|(list, _)| *list == name) {
+        let position = match lists.iter().position(|list| list.name == name) {
             Some(position) => position,
             None => {
-                lists.push((name, Vec::new()));
+                lists.push(FlatList {
+                    name,
+                    items: Vec::new(),
+                });
                 lists.len() - 1
             }
         };
-        let items = &mut lists[position].1;
+        let items = &mut lists[position].items;
         if items.len() <= index {
             items.resize_with(index + 1, Vec::new);
         }
         items[index].push((key, value));
     }
-    for (name, items) in lists {
-        plain.push((name, Tree::List(items.into_iter().map(Tree::Map).collect())));
+    for list in lists {
+        let items = list.items.into_iter().map(Tree::Map).collect();
+        plain.push((list.name, Tree::List(items)));
     }
     Tree::Map(plain)
 }
@@ -354,7 +372,9 @@ pub fn decrypt(format: Format, bytes: &[u8], identities: &[Identity]) -> Result<
     let computed = hex_upper(&std::mem::take(&mut walk.hasher).finalize());
     let stored = walk
         .open(&metadata.mac, metadata.last_modified.as_bytes())
-        .map_err(|_| "its MAC cannot be decrypted: the file was changed outside SOPS or is damaged")?;
+        .map_err(|_| {
+            "its MAC cannot be decrypted: the file was changed outside SOPS or is damaged"
+        })?;
     if !stored.0.eq_ignore_ascii_case(computed.as_bytes()) {
         return Err(
             "its MAC does not match its values: the file was changed outside SOPS or is damaged"
@@ -386,7 +406,10 @@ fn metadata(tree: &Tree) -> Result<Metadata, String> {
         .iter()
         .any(|(key, value)| key == "key_groups" && !matches!(value, Tree::Leaf(Leaf::Null)))
     {
-        return Err("it splits its data key over key groups (Shamir), which stackroll does not support".into());
+        return Err(
+            "it splits its data key over key groups (Shamir), which stackroll does not support"
+                .into(),
+        );
     }
     let mut rules = Rules {
         unencrypted_suffix: text("unencrypted_suffix"),
@@ -416,9 +439,9 @@ fn metadata(tree: &Tree) -> Result<Metadata, String> {
     let other_sources = OTHER_KEY_SOURCES
         .iter()
         .filter(|name| {
-            fields
-                .iter()
-                .any(|(key, value)| key == *name && matches!(value, Tree::List(items) if !items.is_empty()))
+            fields.iter().any(|(key, value)| {
+                key == *name && matches!(value, Tree::List(items) if !items.is_empty())
+            })
         })
         .map(ToString::to_string)
         .collect();
@@ -721,7 +744,11 @@ fn write_json(out: &mut Plaintext, value: &Plain, depth: usize) {
                 write_quoted(out, key.as_bytes());
                 out.push(b": ");
                 write_json(out, value, depth + 1);
-                out.push_str(if index + 1 < entries.len() { ",\n" } else { "\n" });
+                out.push_str(if index + 1 < entries.len() {
+                    ",\n"
+                } else {
+                    "\n"
+                });
             }
             indent(out, depth);
             out.push(b"}");
@@ -797,13 +824,14 @@ fn write_yaml_value(out: &mut Plaintext, value: &Plain, depth: usize) {
 
 /// Writes a string plain when YAML reads it back as the same string, else double-quoted.
 fn write_yaml_scalar_string(out: &mut Plaintext, bytes: &[u8]) {
-    let plain_safe = bytes.first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+    let plain_safe = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
-        && std::str::from_utf8(bytes).is_ok_and(|text| {
-            matches!(yaml_plain_type(text), Typed::Str(_))
-        });
+        && std::str::from_utf8(bytes)
+            .is_ok_and(|text| matches!(yaml_plain_type(text), Typed::Str(_)));
     if plain_safe {
         out.push(bytes);
     } else {

@@ -120,7 +120,10 @@ fn a_bad_identity_line_is_named_by_its_number_not_its_text() {
     .collect();
     let keys = AgeKeys::resolve(&[], Path::new("/"), &environment);
     let tried = keys.tried();
-    assert!(tried.contains("line 2: not an age X25519 identity"), "{tried}");
+    assert!(
+        tried.contains("line 2: not an age X25519 identity"),
+        "{tried}"
+    );
     assert!(!tried.contains("NOTAKEY"), "{tried}");
 }
 

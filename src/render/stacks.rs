@@ -199,7 +199,11 @@ pub fn render_rollback(plan: &RollbackPlan, done: bool, format: OutputFormat) ->
     let mut out = String::new();
     let _ = writeln!(out, "Rollback of stack {}:", plan.stack);
     for service in &plan.services {
-        let _ = writeln!(out, "  < service {}: back to its previous spec", service.service);
+        let _ = writeln!(
+            out,
+            "  < service {}: back to its previous spec",
+            service.service
+        );
         for change in &service.changes {
             let _ = writeln!(out, "      {change}");
         }

@@ -501,14 +501,25 @@ mod tests {
             objects: Vec::new(),
             services: states.iter().map(|state| service(state)).collect(),
         };
-        assert_eq!(status(&["converged", "job_completed"]).state(), StackState::Converged);
-        assert_eq!(status(&["converged", "starting"]).state(), StackState::Updating);
+        assert_eq!(
+            status(&["converged", "job_completed"]).state(),
+            StackState::Converged
+        );
+        assert_eq!(
+            status(&["converged", "starting"]).state(),
+            StackState::Updating
+        );
         assert_eq!(status(&["job_running"]).state(), StackState::Updating);
         for failed in ["rolled_back", "paused", "job_failed"] {
             assert_eq!(status(&["updating", failed]).state(), StackState::Failed);
         }
         assert_eq!(
-            [StackState::Converged, StackState::Failed, StackState::Updating].map(StackState::exit_code),
+            [
+                StackState::Converged,
+                StackState::Failed,
+                StackState::Updating
+            ]
+            .map(StackState::exit_code),
             [0, 3, 4]
         );
     }

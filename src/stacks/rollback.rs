@@ -138,7 +138,10 @@ fn missing_versions(spec: &Spec, existing: &BTreeSet<&str>) -> Vec<String> {
         for reference in references(spec, list) {
             let id = reference.get(id_key).and_then(Value::as_str).unwrap_or("");
             if !existing.contains(id) {
-                let name = reference.get(name_key).and_then(Value::as_str).unwrap_or(id);
+                let name = reference
+                    .get(name_key)
+                    .and_then(Value::as_str)
+                    .unwrap_or(id);
                 missing.push(format!("{noun} {name}"));
             }
         }
@@ -302,7 +305,9 @@ mod tests {
         let namespace = Namespace("demo".into());
         let v1 = engine.insert_object(ObjectKind::Secret, "demo_db_v1", &[]);
         let v2 = engine.insert_object(ObjectKind::Secret, "demo_db_v2", &[]);
-        let id = engine.insert_service(&spec("app:1", &v1, "demo_db_v1")).unwrap();
+        let id = engine
+            .insert_service(&spec("app:1", &v1, "demo_db_v1"))
+            .unwrap();
         let refused = block_on(plan_rollback(&engine, &namespace));
         assert!(
             matches!(refused, Err(RollbackError::NothingToRollBack { .. })),
@@ -333,7 +338,9 @@ mod tests {
         let namespace = Namespace("demo".into());
         let v1 = engine.insert_object(ObjectKind::Secret, "demo_db_v1", &[]);
         let v2 = engine.insert_object(ObjectKind::Secret, "demo_db_v2", &[]);
-        let id = engine.insert_service(&spec("app:1", &v1, "demo_db_v1")).unwrap();
+        let id = engine
+            .insert_service(&spec("app:1", &v1, "demo_db_v1"))
+            .unwrap();
         let version = engine.services()[0].version;
         block_on(engine.update_service(&id, version, &spec("app:1", &v2, "demo_db_v2"))).unwrap();
         block_on(engine.remove_object(ObjectKind::Secret, &v1)).unwrap();

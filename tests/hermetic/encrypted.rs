@@ -15,7 +15,11 @@ fn project() -> TempDir {
     let dir = TempDir::new().unwrap();
     std::fs::write(dir.path().join("compose.yaml"), COMPOSE).unwrap();
     let value = secret_value("age-db", "age-encrypted db of a hermetic test");
-    std::fs::write(dir.path().join("db.age"), age_encrypt(value.as_bytes(), true)).unwrap();
+    std::fs::write(
+        dir.path().join("db.age"),
+        age_encrypt(value.as_bytes(), true),
+    )
+    .unwrap();
     dir
 }
 
@@ -25,14 +29,23 @@ fn an_undecryptable_file_is_refused_before_the_engine_naming_what_was_tried() {
     let inline_key = std::fs::read_to_string(age_key("sops-other.txt")).unwrap();
     let output = stackroll(dir.path())
         .args(["plan", "-H", "unix:///nonexistent/docker.sock", "demo"])
-        .args(["--age-identity", age_key("sops-other.txt").to_str().unwrap()])
+        .args([
+            "--age-identity",
+            age_key("sops-other.txt").to_str().unwrap(),
+        ])
         .env("SOPS_AGE_KEY", &inline_key)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("compose.yaml:7:11: secrets.db.file:"))
-        .stderr(predicate::str::contains("db.age: cannot decrypt this age file"))
+        .stderr(predicate::str::contains(
+            "compose.yaml:7:11: secrets.db.file:",
+        ))
+        .stderr(predicate::str::contains(
+            "db.age: cannot decrypt this age file",
+        ))
         .stderr(predicate::str::contains("--age-identity"))
-        .stderr(predicate::str::contains("SOPS_AGE_KEY (age1afnrdrkyvy0sl5e08t9ffs4c7g5e5npc8luf7hjc77syewg5gajsls4r90)"))
+        .stderr(predicate::str::contains(
+            "SOPS_AGE_KEY (age1afnrdrkyvy0sl5e08t9ffs4c7g5e5npc8luf7hjc77syewg5gajsls4r90)",
+        ))
         .stderr(predicate::str::contains("hint: give an age identity"))
         .stderr(predicate::str::contains("cannot reach").not())
         .stderr(predicate::str::contains("AGE-SECRET-KEY").not())
@@ -51,7 +64,9 @@ fn no_identity_at_all_is_refused_with_the_hint() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("no age identity was given"))
-        .stderr(predicate::str::contains("identities tried: no identities given"));
+        .stderr(predicate::str::contains(
+            "identities tried: no identities given",
+        ));
 }
 
 #[test]
@@ -74,9 +89,16 @@ fn sops_and_age_env_files_feed_interpolation() {
     )
     .unwrap();
     // The SOPS project's own dotenv test file (`foo = bar`).
-    std::fs::copy(fixtures("decrypt/sops/format.enc.env"), dir.path().join(".env")).unwrap();
-    std::fs::write(dir.path().join("extra.env"), age_encrypt(b"AGE_VAR=from-an-age-file\n", false))
-        .unwrap();
+    std::fs::copy(
+        fixtures("decrypt/sops/format.enc.env"),
+        dir.path().join(".env"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("extra.env"),
+        age_encrypt(b"AGE_VAR=from-an-age-file\n", false),
+    )
+    .unwrap();
     stackroll(dir.path())
         .args(["config", "--env-file", ".env", "--env-file", "extra.env"])
         .args(["--age-identity", age_key("sops-test.txt").to_str().unwrap()])
@@ -89,15 +111,28 @@ fn sops_and_age_env_files_feed_interpolation() {
 #[test]
 fn an_encrypted_env_file_without_its_identity_is_an_error_naming_it() {
     let dir = TempDir::new().unwrap();
-    std::fs::write(dir.path().join("compose.yaml"), "services:\n  app:\n    image: i\n    env_file: app.env\n").unwrap();
-    std::fs::copy(fixtures("decrypt/sops/format.enc.env"), dir.path().join("app.env")).unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  app:\n    image: i\n    env_file: app.env\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures("decrypt/sops/format.enc.env"),
+        dir.path().join("app.env"),
+    )
+    .unwrap();
     stackroll(dir.path())
         .args(["plan", "-H", "unix:///nonexistent/docker.sock", "demo"])
-        .args(["--age-identity", age_key("sops-other.txt").to_str().unwrap()])
+        .args([
+            "--age-identity",
+            age_key("sops-other.txt").to_str().unwrap(),
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("app.env"))
-        .stderr(predicate::str::contains("cannot decrypt this SOPS dotenv file"))
+        .stderr(predicate::str::contains(
+            "cannot decrypt this SOPS dotenv file",
+        ))
         .stderr(predicate::str::contains("cannot reach").not());
 }
 
@@ -115,6 +150,8 @@ fn the_age_key_variable_is_never_available_to_compose_files() {
         .env("SOPS_AGE_KEY", &key)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("${SOPS_AGE_KEY} is stackroll's own key"))
+        .stderr(predicate::str::contains(
+            "${SOPS_AGE_KEY} is stackroll's own key",
+        ))
         .stderr(predicate::str::contains("AGE-SECRET-KEY").not());
 }

@@ -36,7 +36,6 @@ pub(crate) fn fixtures(name: &str) -> PathBuf {
 
 /// Encrypts `plaintext` to the SOPS project's test age recipient (`fixtures/decrypt/keys/
 /// sops-test.txt`) with Debian's `age` CLI, armored or binary; every call gives a new file.
-#[allow(dead_code)]
 pub(crate) fn age_encrypt(plaintext: &[u8], armored: bool) -> Vec<u8> {
     use std::io::Write;
     let mut command = StdCommand::new("age");
@@ -56,12 +55,10 @@ pub(crate) fn age_encrypt(plaintext: &[u8], armored: bool) -> Vec<u8> {
 }
 
 /// The public key of `fixtures/decrypt/keys/sops-test.txt`.
-#[allow(dead_code)]
 pub(crate) const SOPS_TEST_RECIPIENT: &str =
     "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";
 
 /// `fixtures/decrypt/keys/<name>`: the SOPS project's test age identities.
-#[allow(dead_code)]
 pub(crate) fn age_key(name: &str) -> PathBuf {
     fixtures("decrypt/keys").join(name)
 }

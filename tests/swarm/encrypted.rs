@@ -50,7 +50,11 @@ fn with_another_recipient(text: &str) -> String {
         .map(|line| format!("{}\n", line.trim()))
         .collect();
     let identity = age_key("sops-test.txt");
-    let data_key = pipe("age", &["-d", "-i", identity.to_str().unwrap()], armored.as_bytes());
+    let data_key = pipe(
+        "age",
+        &["-d", "-i", identity.to_str().unwrap()],
+        armored.as_bytes(),
+    );
     let other = "age1afnrdrkyvy0sl5e08t9ffs4c7g5e5npc8luf7hjc77syewg5gajsls4r90";
     let wrapped = String::from_utf8(pipe("age", &["-a", "-r", other], &data_key)).unwrap();
     let indented: String = wrapped
@@ -75,7 +79,10 @@ fn e2e_encrypted_sources() {
     std::fs::copy(fixtures("decrypt/sops/format.enc.env"), stack.path(".env")).unwrap();
     let app_env = age_encrypt(b"FROM_ENV_FILE=age env file\n", true);
     std::fs::write(stack.path("app.env"), app_env).unwrap();
-    stack.set_env("SOPS_AGE_KEY_FILE", age_key("sops-test.txt").to_str().unwrap());
+    stack.set_env(
+        "SOPS_AGE_KEY_FILE",
+        age_key("sops-test.txt").to_str().unwrap(),
+    );
 
     stack
         .plan(&[])
@@ -89,12 +96,24 @@ fn e2e_encrypted_sources() {
         let echo = format!("echo \"${name}\"");
         String::from_utf8(exec_in_service(&app, &["sh", "-c", &echo])).unwrap()
     };
-    assert_eq!(env("FROM_DOTENV").trim(), "bar", "interpolated from the SOPS .env");
-    assert_eq!(env("FROM_ENV_FILE").trim(), "age env file", "from the age env_file");
+    assert_eq!(
+        env("FROM_DOTENV").trim(),
+        "bar",
+        "interpolated from the SOPS .env"
+    );
+    assert_eq!(
+        env("FROM_ENV_FILE").trim(),
+        "age env file",
+        "from the age env_file"
+    );
 
     // The same plaintext encrypted again: a new age file, a new SOPS recipient. No change.
     std::fs::write(stack.path("db.age"), age_encrypt(db.as_bytes(), true)).unwrap();
-    std::fs::write(stack.path("settings.yaml"), with_another_recipient(&settings)).unwrap();
+    std::fs::write(
+        stack.path("settings.yaml"),
+        with_another_recipient(&settings),
+    )
+    .unwrap();
     stack.plan(&["--detailed-exitcode"]).expect_code(0);
     stack.deploy_ok(&[]);
     assert!(stack.objects("secret").contains(&stack.scoped("db_v1")));
@@ -112,7 +131,10 @@ fn e2e_encrypted_sources() {
     std::fs::write(stack.path("db.age"), age_encrypt(b"a third value", false)).unwrap();
     let run = stack.stackroll_env(
         &stack.deploy_args(&[]),
-        &[("SOPS_AGE_KEY_FILE", age_key("sops-other.txt").to_str().unwrap())],
+        &[(
+            "SOPS_AGE_KEY_FILE",
+            age_key("sops-other.txt").to_str().unwrap(),
+        )],
     );
     run.expect_code(1)
         .expect_contains(".env: cannot decrypt this SOPS dotenv file")

@@ -11,7 +11,11 @@ use super::Format;
 fn each_format_of_the_sops_test_files_decrypts_and_its_mac_matches() {
     let cases = [
         ("sops/format.enc.yaml", Format::Yaml, "foo: bar\n"),
-        ("sops/format.enc.json", Format::Json, "{\n  \"foo\": \"bar\"\n}\n"),
+        (
+            "sops/format.enc.json",
+            Format::Json,
+            "{\n  \"foo\": \"bar\"\n}\n",
+        ),
         ("sops/format.enc.env", Format::Dotenv, "foo = bar\n"),
     ];
     for (file, format, expected) in cases {
@@ -33,7 +37,9 @@ fn a_nested_json_file_decrypts() {
     let (plaintext, _) = decrypted("sops/example.json");
     let value: serde_json::Value = serde_json::from_slice(&plaintext).expect("valid JSON");
     assert!(value.get("sops").is_none());
-    assert!(value["phoneNumbers"].as_array().is_some_and(|l| l.len() == 2));
+    assert!(value["phoneNumbers"]
+        .as_array()
+        .is_some_and(|l| l.len() == 2));
     assert_eq!(value["anEmptyValue"], "");
 }
 
@@ -47,9 +53,13 @@ fn a_binary_file_decrypts_to_its_bytes() {
 
 /// Decrypts `text` as the file `name` with the SOPS test identity; the error text if it fails.
 fn decrypt_text(name: &str, text: String) -> Result<Vec<u8>, String> {
-    decrypt_file(Path::new(name), text.into_bytes(), &keys(&["sops-test.txt"]))
-        .map(|decrypted| decrypted.bytes.expose().to_vec())
-        .map_err(|error| error.to_string())
+    decrypt_file(
+        Path::new(name),
+        text.into_bytes(),
+        &keys(&["sops-test.txt"]),
+    )
+    .map(|decrypted| decrypted.bytes.expose().to_vec())
+    .map_err(|error| error.to_string())
 }
 
 #[test]
@@ -58,7 +68,10 @@ fn a_value_changed_outside_sops_is_refused() {
     // Swap two encrypted values: each still decrypts with its own IV and tag, but its path
     // (the additional data) no longer matches.
     let lines: Vec<&str> = original.lines().collect();
-    let user = lines.iter().position(|l| l.trim_start().starts_with("user:")).unwrap();
+    let user = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("user:"))
+        .unwrap();
     let password = user + 1;
     let mut swapped = lines.clone();
     let user_value = lines[user].split_once(": ").unwrap().1;
@@ -68,7 +81,10 @@ fn a_value_changed_outside_sops_is_refused() {
     swapped[user] = &user_line;
     swapped[password] = &password_line;
     let error = decrypt_text("x.yaml", swapped.join("\n")).expect_err("refused");
-    assert!(error.contains("the value at app2:db:user fails authentication"), "{error}");
+    assert!(
+        error.contains("the value at app2:db:user fails authentication"),
+        "{error}"
+    );
 
     // Remove a value: every other one decrypts, the MAC does not match.
     let removed: Vec<&str> = lines
@@ -94,9 +110,14 @@ fn a_sops_file_for_another_identity_names_its_recipients() {
     let error = decrypt_file(&file, bytes, &keys(&["sops-other.txt"]))
         .expect_err("other identity")
         .to_string();
-    assert!(error.contains("cannot decrypt this SOPS YAML file"), "{error}");
     assert!(
-        error.contains("it is encrypted to age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun"),
+        error.contains("cannot decrypt this SOPS YAML file"),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            "it is encrypted to age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun"
+        ),
         "{error}"
     );
     assert!(!error.contains("bar"), "{error}");
