@@ -11,6 +11,7 @@ use crate::diagnostic::Diagnostics;
 use crate::engine::endpoint::EndpointError;
 use crate::engine::EngineError;
 use crate::plan::PlanError;
+use crate::stacks::rollback::RollbackError;
 use crate::stacks::RemoveError;
 
 /// What kind of failure, which decides the exit code.
@@ -263,6 +264,21 @@ impl From<DeployError> for CliError {
                     "run the same deploy again to finish (it picks up where this one stopped)",
                 )
             }
+        }
+    }
+}
+
+impl From<RollbackError> for CliError {
+    fn from(error: RollbackError) -> CliError {
+        match error {
+            RollbackError::Engine(error) => error.into(),
+            RollbackError::Lock(error) => error.into(),
+            RollbackError::NothingToRollBack { .. } => CliError::new(ErrorKind::User, error.to_string())
+                .hint("a service gets a previous spec when a deploy updates it; deploy the version you want instead"),
+            RollbackError::MissingVersions { .. } => CliError::new(ErrorKind::User, error.to_string())
+                .hint("deploy with --keep N to keep more superseded versions; deploy the version you want instead"),
+            RollbackError::Rollout(_) => CliError::new(ErrorKind::Rollout, error.to_string())
+                .hint("see `stackroll status` and `stackroll ps`; deploy a version that works"),
         }
     }
 }

@@ -12,8 +12,10 @@ mod plan;
 mod plugin;
 mod ps;
 mod rm;
+mod rollback;
 mod status;
 mod unlock;
+mod wait;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use indexmap::IndexMap;
 use crate::compose::read::read_to_limit;
 use crate::compose::{LoadOptions, MAX_FILE_BYTES};
 use crate::convert::parse_duration;
+use crate::decrypt::AgeKeys;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
 use crate::engine::docker::DockerEngine;
 use crate::engine::endpoint::{self, DockerEnv, EngineFlags, RealFiles};
@@ -40,7 +43,9 @@ pub use ls::LsArgs;
 pub use plan::PlanArgs;
 pub use plugin::{PluginAction, PluginArgs};
 pub use rm::RmArgs;
+pub use rollback::RollbackArgs;
 pub use unlock::UnlockArgs;
+pub use wait::WaitArgs;
 
 /// Deploy Docker Compose files to Docker Swarm, with secrets and configs done right.
 #[derive(Debug, Parser)]
@@ -70,8 +75,13 @@ pub enum Command {
     Ls(LsArgs),
     /// List the tasks of a stack.
     Ps(StackArgs),
-    /// Show each secret's and config's versions and each service's rollout state.
+    /// Show each secret's and config's versions and each service's rollout state; exit 0 when
+    /// converged, 3 when failed, paused or rolled back, 4 while still updating.
     Status(StackArgs),
+    /// Wait for a stack's services to converge, whoever deployed them (exit 3 on a rollback).
+    Wait(WaitArgs),
+    /// Put every service of a stack back on its previous spec and wait.
+    Rollback(RollbackArgs),
     /// Remove a stack: services, then networks, then the secrets and configs stackroll created.
     Rm(RmArgs),
     /// Remove a stack's deploy lock left by a deploy that died.
@@ -195,6 +205,10 @@ pub struct ComposeArgs {
     /// Activate a profile (repeatable, or comma-separated); default: $COMPOSE_PROFILES.
     #[arg(long = "profile", value_name = "NAME")]
     pub profiles: Vec<String>,
+    /// An age identity file (as `age-keygen` writes) to decrypt SOPS and age files with;
+    /// repeatable, tried before $SOPS_AGE_KEY_FILE and $SOPS_AGE_KEY.
+    #[arg(long = "age-identity", value_name = "FILE")]
+    pub age_identities: Vec<String>,
 }
 
 impl ComposeArgs {
@@ -212,11 +226,18 @@ impl ComposeArgs {
         } else {
             None
         };
+        let mut process_env = process_environment();
+        let age_keys = AgeKeys::resolve(&self.age_identities, &working_dir, &process_env);
+        // The identities are key material: no compose file may read or pass them on.
+        if let Some(mut key) = process_env.shift_remove("SOPS_AGE_KEY") {
+            zeroize::Zeroize::zeroize(&mut key);
+        }
         Ok(LoadOptions {
             files: self.files.clone(),
             env_files: self.env_files.clone(),
+            age_keys,
             working_dir,
-            process_env: process_environment(),
+            process_env,
             stdin,
             allow_external_files: self.allow_external_files,
             profiles: self.profiles.clone(),
@@ -296,6 +317,8 @@ pub fn main() -> i32 {
         Command::Ls(args) => ls::run(args, &engine),
         Command::Ps(args) => ps::run(args, &engine),
         Command::Status(args) => status::run(args, &engine),
+        Command::Wait(args) => wait::run(args, &engine),
+        Command::Rollback(args) => rollback::run(args, &engine),
         Command::Rm(args) => rm::run(args, &engine),
         Command::Unlock(args) => unlock::run(args, &engine),
         Command::Context(args) => context::run(args, &engine),

@@ -6,7 +6,7 @@ use super::{connect, prepare, print, runtime, ComposeArgs};
 use crate::deploy::{self, Outcome};
 use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
-use crate::render::plan::{render, OutputFormat, Report};
+use crate::render::plan::{render_plan, PlanFormat, Report};
 
 /// Flags of `stackroll plan`.
 #[derive(Debug, Args)]
@@ -15,8 +15,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub compose: ComposeArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
     /// Superseded versions of each secret and config to keep, as `deploy --keep` (what the
     /// plan deletes depends on it).
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -46,7 +46,13 @@ pub(super) fn run(args: &PlanArgs, engine: &EngineFlags) -> Result<i32, CliError
         deleted: Vec::new(),
         failures: Vec::new(),
     };
-    print(&render(&report, args.output))?;
+    let warnings: Vec<String> = prepared
+        .loaded
+        .warnings
+        .warnings()
+        .map(ToString::to_string)
+        .collect();
+    print(&render_plan(&report, args.output, &warnings))?;
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         2
     } else {

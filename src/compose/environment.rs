@@ -51,9 +51,10 @@ impl Environment {
     }
 }
 
-/// Variables a compose file can never read: the fingerprint key would otherwise end up in a
-/// label, an environment value or a secret anyone with access to the swarm reads.
-pub const RESERVED_VARIABLES: &[&str] = &["STACKROLL_FINGERPRINT_KEY"];
+/// Variables a compose file can never read: the fingerprint key and the age identities
+/// (`SOPS_AGE_KEY`) would otherwise end up in a label, an environment value or a secret anyone
+/// with access to the swarm reads.
+pub const RESERVED_VARIABLES: &[&str] = &["STACKROLL_FINGERPRINT_KEY", "SOPS_AGE_KEY"];
 
 /// Most bytes the interpolated values of all of a project's compose files may add up to
 /// (64 MiB): a hostile file cannot make `$BIG$BIG...` grow without bound.
@@ -131,7 +132,7 @@ impl<'a> TreeInterpolator<'a> {
                             Some(node.location.clone()),
                             format!("${{{name}}} is stackroll's own key and never available to compose files"),
                         )
-                        .hint("use another variable; the key only makes fingerprints");
+                        .hint("use another variable; stackroll's keys only make fingerprints and decrypt files");
                         if !field.is_empty() {
                             error = error.field(field);
                         }

@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use crate::decrypt::{decrypt_file, AgeKeys};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use crate::model::{ProcessEnvironment, Project};
 use environment::Environment;
@@ -81,6 +82,8 @@ pub struct LoadOptions {
     pub profiles: Vec<String>,
     /// The project (stack) name given on the command line, if any.
     pub project_name: Option<String>,
+    /// The age identities encrypted secret, config and env files are decrypted with.
+    pub age_keys: AgeKeys,
 }
 
 impl std::fmt::Debug for LoadOptions {
@@ -100,6 +103,7 @@ impl std::fmt::Debug for LoadOptions {
             .field("allow_external_files", &self.allow_external_files)
             .field("profiles", &self.profiles)
             .field("project_name", &self.project_name)
+            .field("age_keys", &self.age_keys)
             .finish()
     }
 }
@@ -113,6 +117,8 @@ pub struct Loaded {
     pub warnings: Diagnostics,
     /// Where the project's secret, config and env files may be read from.
     pub files: validate::FilePolicy,
+    /// The age identities its encrypted secret and config files are decrypted with.
+    pub age_keys: AgeKeys,
 }
 
 /// Loads, merges, interpolates, normalizes and validates the Compose files. On failure the
@@ -179,11 +185,12 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics.first_error_per_location());
     }
     project.environment = ProcessEnvironment::new(options.process_env.clone());
-    project.env_files = env_files::read(&project, &policy);
+    project.env_files = env_files::read(&project, &policy, &options.age_keys);
     Ok(Loaded {
         project,
         warnings: diagnostics,
         files: policy,
+        age_keys: options.age_keys.clone(),
     })
 }
 
@@ -360,7 +367,7 @@ fn read_environment_files(
     let mut files = IndexMap::new();
     for (name, path) in env_files {
         let file = SourceFile::new(name, project_dir);
-        let text = match read_text(&path) {
+        let text = match read_env_text(&path, &options.age_keys) {
             Ok(text) => text,
             Err(problem) => {
                 diagnostics.push(
@@ -404,6 +411,24 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 fn too_large(len: u64) -> String {
     format!("file is too large ({len} bytes; at most {MAX_FILE_BYTES} are read)")
+}
+
+/// Reads an env file named by the user as [`read_text`] does, decrypted in memory when it is a
+/// SOPS or age file; the text is zeroed when dropped.
+fn read_env_text(path: &Path, keys: &AgeKeys) -> Result<zeroize::Zeroizing<String>, String> {
+    let bytes = read::read_file(path, MAX_FILE_BYTES, read::Containment::Anywhere)
+        .map_err(|error| error.to_string())?;
+    let decrypted = decrypt_file(path, bytes, keys).map_err(|error| {
+        format!(
+            "{} (hint: {})",
+            error.without_file(),
+            crate::decrypt::DECRYPT_HINT
+        )
+    })?;
+    match std::str::from_utf8(decrypted.bytes.expose()) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text.to_string())),
+        Err(_) => Err("file is not valid UTF-8".to_string()),
+    }
 }
 
 /// Reads a compose or env file named by the user: a regular file (devices and FIFOs are

@@ -2,6 +2,7 @@
 //! machine (JSON/YAML) printer; deploy progress goes to stderr through a reporter.
 
 pub mod config;
+pub mod markdown;
 pub mod plan;
 pub mod progress;
 pub mod stacks;

@@ -1,5 +1,6 @@
 //! `stackroll plan` and `stackroll deploy` output: a human printer that reads like a diff and
-//! a JSON printer (schema/plan.schema.json), both over the same [`Report`].
+//! a JSON printer (schema/plan.schema.json), both over the same [`Report`]; `plan` also has a
+//! Markdown printer for pull requests ([`super::markdown`]).
 
 use std::fmt::Write as _;
 
@@ -19,6 +20,27 @@ pub enum OutputFormat {
     Text,
     /// JSON following schema/plan.schema.json.
     Json,
+}
+
+/// Output format of `stackroll plan`: the report formats and Markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Human-readable text.
+    Text,
+    /// JSON following schema/plan.schema.json.
+    Json,
+    /// GitHub-flavoured Markdown, for a pull-request comment.
+    Markdown,
+}
+
+/// Renders a plan in `format`; `warnings` (the loader's) are part of the Markdown only, the
+/// other formats leave them on stderr.
+pub fn render_plan(report: &Report<'_>, format: PlanFormat, warnings: &[String]) -> String {
+    match format {
+        PlanFormat::Text => render(report, OutputFormat::Text),
+        PlanFormat::Json => render(report, OutputFormat::Json),
+        PlanFormat::Markdown => super::markdown::render_markdown(report, warnings),
+    }
 }
 
 /// Everything plan and deploy print.

@@ -12,6 +12,7 @@ use sha2::Digest as _;
 use tempfile::TempDir;
 
 use super::config::{render_project, ConfigFormat};
+use super::markdown::render_markdown;
 use super::plan::{render, Outcome, OutputFormat, Report};
 use super::progress::describe;
 use super::stacks::{render_removed, render_stacks, render_status, render_tasks};
@@ -409,4 +410,83 @@ fn context_of_a_tls_endpoint_and_an_ssh_one() {
             );
         }
     }
+}
+
+/// The Markdown of a plan, checked to render to HTML (pulldown-cmark, with GitHub's tables):
+/// one table of changes, collapsible details, and no HTML but the `<details>` blocks.
+fn markdown_checked(report: &Report<'_>, warnings: &[String]) -> String {
+    let markdown = checked(render_markdown(report, warnings));
+    let mut options = pulldown_cmark::Options::empty();
+    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(
+        &mut html,
+        pulldown_cmark::Parser::new_ext(&markdown, options),
+    );
+    let changes = report.plan.changes.len();
+    assert_eq!(
+        html.matches("<table>").count(),
+        usize::from(changes > 0),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<tr>").count(),
+        if changes > 0 { changes + 1 } else { 0 },
+        "{html}"
+    );
+    let detailed = report
+        .plan
+        .changes
+        .iter()
+        .filter(|c| !c.details.is_empty())
+        .count();
+    assert_eq!(html.matches("<details>").count(), detailed, "{html}");
+    assert!(html.contains("<h3>stackroll plan for <code>"), "{html}");
+    markdown
+}
+
+#[test]
+fn plans_as_markdown_for_pull_requests() {
+    let mut scene = Scene::deployed();
+    let plan = scene.plan(false);
+    let report_same = report(&plan, Outcome::NoChanges);
+    assert_snapshot!(
+        "plan_no_changes_markdown",
+        markdown_checked(&report_same, &[])
+    );
+
+    std::fs::write(scene.dir.path().join("db.txt"), DB_VALUE_ROTATED).unwrap();
+    std::fs::write(scene.dir.path().join("site.conf"), "listen 9090\n").unwrap();
+    scene.env.insert("MODE".into(), "two".into());
+    let plan = scene.plan(false);
+    let warnings = vec![
+        "warning: compose.yaml:3:5: services.app.x: a <b>warning</b> | with pipes\n  hint: h"
+            .to_string(),
+    ];
+    let text = markdown_checked(&report(&plan, Outcome::Planned), &warnings);
+    assert_snapshot!("plan_changes_markdown", scene.stable(&text));
+
+    let new = Scene::new().plan(false);
+    assert_snapshot!(
+        "plan_new_stack_markdown",
+        markdown_checked(&report(&new, Outcome::Planned), &[])
+    );
+}
+
+#[test]
+fn markdown_escapes_what_the_input_names() {
+    let mut plan = Scene::new().plan(false);
+    plan.changes[0].name = "x` | <script>alert(1)</script>".into();
+    plan.changes[0].reason = "a | b <img src=x> **bold**".into();
+    plan.changes[0].details = vec!["``` fence".into()];
+    let text = markdown_checked(&report(&plan, Outcome::Planned), &[]);
+    let mut html = String::new();
+    let mut options = pulldown_cmark::Options::empty();
+    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new_ext(&text, options));
+    assert!(
+        !html.contains("<script>") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(!html.contains("<strong>"), "{html}");
 }

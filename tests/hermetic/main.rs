@@ -10,6 +10,7 @@ mod leaks;
 
 mod cli;
 mod completions;
+mod encrypted;
 mod loader;
 mod realworld;
 mod secrets_in_errors;

@@ -12,6 +12,8 @@ const INHERITED_SETTINGS: &[&str] = &[
     "DOCKER_CERT_PATH",
     "STACKROLL_FINGERPRINT_KEY",
     "STACKROLL_TEST_KILL_AT",
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
 ];
 
 /// The stackroll binary, run in `dir`, without the settings of the environment tests run in:
@@ -43,4 +45,33 @@ pub(crate) fn fixtures(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
+}
+
+/// Encrypts `plaintext` to the SOPS project's test age recipient (`fixtures/decrypt/keys/
+/// sops-test.txt`) with Debian's `age` CLI, armored or binary; every call gives a new file.
+pub(crate) fn age_encrypt(plaintext: &[u8], armored: bool) -> Vec<u8> {
+    use std::io::Write;
+    let mut command = StdCommand::new("age");
+    command.args(["-r", SOPS_TEST_RECIPIENT]);
+    if armored {
+        command.arg("-a");
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the age CLI (apt-get install age; .ci/run installs it)");
+    child.stdin.take().unwrap().write_all(plaintext).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "age failed");
+    output.stdout
+}
+
+/// The public key of `fixtures/decrypt/keys/sops-test.txt`.
+pub(crate) const SOPS_TEST_RECIPIENT: &str =
+    "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";
+
+/// `fixtures/decrypt/keys/<name>`: the SOPS project's test age identities.
+pub(crate) fn age_key(name: &str) -> PathBuf {
+    fixtures("decrypt/keys").join(name)
 }
