@@ -29,6 +29,15 @@ pub fn render_markdown(report: &Report<'_>, warnings: &[String]) -> String {
         "### stackroll plan for `{}`: {summary}\n",
         code(&plan.stack)
     );
+    let target = report.target;
+    let _ = writeln!(
+        out,
+        "Target: context `{}`, `{}`, swarm `{}`, manager `{}`\n",
+        code(&target.context),
+        code(&target.endpoint),
+        code(&target.cluster_id),
+        code(&target.node)
+    );
     let mut changes: Vec<&Change> = plan.changes.iter().collect();
     changes.sort_by_key(|change| {
         (
