@@ -8,13 +8,15 @@
 //! - `service`: the ServiceSpec (container, task, mode, update settings, endpoint);
 //! - `references`: secret and config references, sorted, then linked to objects;
 //! - `deploy`, `ports`, `volumes`, `network`, `envfile`: the field groups;
-//! - `values`, `units`, `duration`: reading values as docker/cli's loader reads them.
+//! - `values`, `units`, `duration`: reading values as docker/cli's loader reads them;
+//! - `provenance`: which Compose field produced which part of a spec, recorded as it is built.
 
 mod deploy;
 mod duration;
 mod envfile;
 mod network;
 mod ports;
+mod provenance;
 mod references;
 mod service;
 mod units;
@@ -26,6 +28,7 @@ mod tests;
 
 pub use duration::parse_duration;
 pub use network::{network_specs, NetworkSpecs};
+pub use provenance::{Provenance, Traced};
 pub use references::{ResolvedObject, ResolvedObjects};
 use service::convert;
 pub use service::{ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS};

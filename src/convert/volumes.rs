@@ -280,6 +280,8 @@ pub(super) fn resolve_bind_source(
 pub(super) struct Mounts {
     /// The `ContainerSpec.Mounts` items, in document order.
     pub mounts: Vec<Value>,
+    /// For each mount, the index of the `volumes:` item it comes from.
+    pub items: Vec<usize>,
     /// Ignored options, as field paths.
     pub ignored: Vec<String>,
 }
@@ -313,7 +315,10 @@ pub(super) fn mounts(
                 resolve_bind_source(&volume.source, dir, project.environment.get("HOME"));
         }
         match mount(&volume, namespace, project, problems, item, &item_field) {
-            Some(mount) => result.mounts.push(mount),
+            Some(mount) => {
+                result.mounts.push(mount);
+                result.items.push(index);
+            }
             None => continue,
         }
     }

@@ -5,6 +5,7 @@
 //! state and `crate::contents` reads secret and config data beforehand.
 
 pub mod canonical;
+pub mod detail;
 pub mod fingerprint;
 pub mod prune;
 pub mod rotation;
@@ -16,7 +17,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, ResolvedObject, ResolvedObjects};
+use crate::convert::{ConvertedProject, Provenance, ResolvedObject, ResolvedObjects};
 use crate::diagnostic::Diagnostics;
 use crate::engine::{NetworkState, ServiceState, Spec, SwarmObject};
 use crate::model::{Definition, ObjectKey, ObjectKind, Project, Source};
@@ -27,6 +28,7 @@ use crate::swarm::labels::{
 use crate::swarm::namespace::Namespace;
 use crate::swarm::rollout::UNSETTLED_STATES;
 use crate::swarm::versions::{versioned_name, versions_by_key, Version};
+use detail::Detail;
 use fingerprint::{Fingerprinter, Material};
 use prune::ServiceSpecs;
 
@@ -191,8 +193,8 @@ pub struct Change {
     pub name: String,
     /// Why, in a few words.
     pub reason: String,
-    /// What changes in it, one line each (never a secret value).
-    pub details: Vec<String>,
+    /// What changes in it, field by field, in Compose terms (never a secret value).
+    pub details: Vec<Detail>,
     /// The engine call.
     #[serde(skip)]
     pub operation: Operation,
@@ -703,6 +705,7 @@ fn plan_services(
 ) -> Result<Services, PlanError> {
     let mut invalid = Diagnostics::default();
     let mut desired = IndexMap::new();
+    let mut provenances: HashMap<String, &Provenance> = HashMap::new();
     for (name, service) in &converted.services {
         if service.problems.has_errors() {
             invalid.extend(service.problems.clone());
@@ -710,6 +713,7 @@ fn plan_services(
         }
         let mut spec = service.spec(resolved);
         resolve_network_ids(&mut spec, &observed.networks);
+        provenances.insert(input.namespace.scope(name), &service.provenance);
         desired.insert(input.namespace.scope(name), spec);
     }
     if invalid.has_errors() {
@@ -728,6 +732,7 @@ fn plan_services(
             Some(service) => service.start.clone(),
             None => spec,
         };
+        let provenance = provenances.get(&name).copied();
         match observed.services.iter().position(|live| live.name == name) {
             None => {
                 services.running.push(ServiceSpecs {
@@ -739,14 +744,20 @@ fn plan_services(
                     action: Action::Create,
                     name,
                     reason: "new service".into(),
-                    details: canonical::reference_lines(&spec),
+                    details: detail::details(canonical::references(&spec), provenance),
                     operation: Operation::CreateService(spec),
                 });
             }
             Some(index) => {
                 services.touched[index] = true;
                 let live = &observed.services[index];
-                plan_service_update(live, name, spec, &mut services, draft);
+                let update = ServiceUpdate {
+                    live,
+                    name,
+                    spec,
+                    provenance,
+                };
+                plan_service_update(update, &mut services, draft);
             }
         }
     }
@@ -807,17 +818,26 @@ fn plan_rotations(
     rotations
 }
 
-/// Updates a live service whose spec differs from `spec`; leaves an equal one alone, noting
-/// a rolling update of it that has not settled.
-fn plan_service_update(
-    live: &ServiceState,
+/// A live service and the spec the Compose files want for it.
+struct ServiceUpdate<'a> {
+    live: &'a ServiceState,
     name: String,
-    mut spec: Spec,
-    services: &mut Services,
-    draft: &mut Draft,
-) {
+    spec: Spec,
+    /// Which Compose field produced which part of `spec`.
+    provenance: Option<&'a Provenance>,
+}
+
+/// Updates a live service whose spec differs from the wanted one; leaves an equal one alone,
+/// noting a rolling update of it that has not settled.
+fn plan_service_update(update: ServiceUpdate<'_>, services: &mut Services, draft: &mut Draft) {
+    let ServiceUpdate {
+        live,
+        name,
+        mut spec,
+        provenance,
+    } = update;
     canonical::keep_force_update(&mut spec, &live.spec);
-    let details = canonical::differences(&live.spec, &spec);
+    let details = detail::details(canonical::differences(&live.spec, &spec), provenance);
     if details.is_empty() {
         services.running.push(ServiceSpecs {
             current: live.spec.clone(),

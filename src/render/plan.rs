@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::apply::rollout::RolloutFailure;
 pub use crate::deploy::Outcome;
+use crate::plan::detail::Detail;
 use crate::plan::rotation::Rotation;
 use crate::plan::{Action, Plan};
 
@@ -18,6 +19,11 @@ pub enum OutputFormat {
     /// JSON following schema/plan.schema.json.
     Json,
 }
+
+/// The major version of schema/plan.schema.json the JSON printer follows. Version 2 made
+/// `details` objects (`field`, `location`, `old`, `new`, `redacted`, ...); version 1's
+/// free-text details are gone.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything plan and deploy print.
 #[derive(Debug, Clone, Serialize)]
@@ -35,11 +41,24 @@ pub struct Report<'a> {
     pub failures: Vec<RolloutFailure>,
 }
 
+/// The JSON document: the schema's major version, then the report.
+#[derive(Serialize)]
+struct Versioned<'r> {
+    /// [`SCHEMA_VERSION`].
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'r Report<'r>,
+}
+
 /// Renders the report in `format`, ending with a newline.
 pub fn render(report: &Report<'_>, format: OutputFormat) -> String {
     match format {
         OutputFormat::Json => {
-            let mut text = serde_json::to_string_pretty(report).expect("reports serialize");
+            let versioned = Versioned {
+                schema_version: SCHEMA_VERSION,
+                report,
+            };
+            let mut text = serde_json::to_string_pretty(&versioned).expect("reports serialize");
             text.push('\n');
             text
         }
@@ -65,16 +84,9 @@ fn render_text(report: &Report<'_>) -> String {
                 Action::Delete => '-',
             };
             let noun = change.resource.noun();
-            match (change.action, change.details.as_slice()) {
-                (Action::Update, [single]) => {
-                    let _ = writeln!(out, "  {sign} {noun} {}: {single}", change.name);
-                }
-                (_, details) => {
-                    let _ = writeln!(out, "  {sign} {noun} {} ({})", change.name, change.reason);
-                    for detail in details {
-                        let _ = writeln!(out, "      {detail}");
-                    }
-                }
+            let _ = writeln!(out, "  {sign} {noun} {} ({})", change.name, change.reason);
+            for detail in &change.details {
+                let _ = writeln!(out, "      {}", detail_line(detail));
             }
         }
     }
@@ -93,6 +105,16 @@ fn render_text(report: &Report<'_>) -> String {
         );
     }
     out
+}
+
+/// One detail as a line: `deploy.replicas: 1 -> 2  (compose.yaml:14:16)`.
+pub fn detail_line(detail: &Detail) -> String {
+    format!(
+        "{}: {}  ({})",
+        detail.label(),
+        detail.summary(),
+        detail.whence()
+    )
 }
 
 /// A staged rotation as a numbered list of its stages; the ones an earlier deploy did are

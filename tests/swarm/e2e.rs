@@ -689,9 +689,19 @@ fn plan_schema() -> jsonschema::Validator {
 fn e2e_schema_rejects_bad_reports() {
     let schema = plan_schema();
     let good = serde_json::json!({
+        "schema_version": 2,
         "stack": "demo",
         "changes": [{"kind": "secret", "action": "create", "name": "demo_db_v1",
-                     "reason": "first version", "details": []}],
+                     "reason": "first version", "details": []},
+                    {"kind": "service", "action": "update", "name": "demo_app",
+                     "reason": "spec changed", "details": [
+                        {"field": "deploy.replicas", "source": "compose",
+                         "api_field": "Mode.Replicated.Replicas", "location": "compose.yaml:9:17",
+                         "change": "changed", "old": 1, "new": 2, "redacted": false},
+                        {"field": "environment.TOKEN", "source": "compose",
+                         "api_field": "TaskTemplate.ContainerSpec.Env.TOKEN",
+                         "location": "compose.yaml:5:7", "change": "changed",
+                         "old": null, "new": null, "redacted": true}]}],
         "rotations": [],
         "notes": [],
         "summary": {"create": 1, "update": 0, "delete": 0},
@@ -707,7 +717,20 @@ fn e2e_schema_rejects_bad_reports() {
         .as_object_mut()
         .unwrap()
         .remove("delete");
-    for bad in [no_outcome, bad_kind, no_summary_key] {
+    let mut version_1 = good.clone();
+    version_1.as_object_mut().unwrap().remove("schema_version");
+    let mut text_details = good.clone();
+    text_details["changes"][1]["details"] = serde_json::json!(["Mode.Replicated.Replicas: 1 -> 2"]);
+    let mut redacted_with_values = good.clone();
+    redacted_with_values["changes"][1]["details"][1]["new"] = "a-value".into();
+    for bad in [
+        no_outcome,
+        bad_kind,
+        no_summary_key,
+        version_1,
+        text_details,
+        redacted_with_values,
+    ] {
         assert!(!schema.is_valid(&bad), "accepted {bad}");
     }
 }
