@@ -22,7 +22,7 @@ use crate::apply::lock::{self, Guarded, Lock, LockError, LockTiming};
 use crate::apply::rollout::RolloutFailure;
 use crate::apply::{apply, record_seal, ApplyError, ApplyInput, ApplyOptions, CreatedVersions};
 use crate::engine::{Engine, EngineError};
-use crate::observe::observe;
+use crate::observe::{add_content_diffs, observe};
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 use crate::progress::{Progress, Reporter};
 use crate::signal::Signal;
@@ -121,7 +121,9 @@ pub async fn preview<E: Engine>(
     prune: bool,
 ) -> Result<Plan, DeployError> {
     let observed = observe(engine, &prepared.namespace).await?;
-    Ok(plan_against(&observed, prepared, keep, prune)?)
+    let mut plan = plan_against(&observed, prepared, keep, prune)?;
+    add_content_diffs(engine, &mut plan, &prepared.contents).await;
+    Ok(plan)
 }
 
 /// Deploys the prepared project (see the module docs), with no signal to stop it.
@@ -210,7 +212,8 @@ async fn plan_and_lock<E: Engine>(
     reporter: &dyn Reporter,
 ) -> Result<FirstLook, DeployError> {
     let observed = observe(engine, &prepared.namespace).await?;
-    let plan = plan_against(&observed, prepared, options.keep, options.prune)?;
+    let mut plan = plan_against(&observed, prepared, options.keep, options.prune)?;
+    add_content_diffs(engine, &mut plan, &prepared.contents).await;
     if options.dry_run {
         return Ok(FirstLook::Done(Box::new(DeployOutcome::not_executed(
             plan,
@@ -253,7 +256,9 @@ async fn run_locked<E: Engine>(
         plan
     } else {
         tracing::debug!("the swarm changed before the lock was taken; planning again");
-        plan_against(&again, prepared, options.keep, options.prune)?
+        let mut plan = plan_against(&again, prepared, options.keep, options.prune)?;
+        add_content_diffs(engine, &mut plan, &prepared.contents).await;
+        plan
     };
     if !plan.needs_apply() {
         // Nothing to change, but no current content seal yet (a stack deployed before seals

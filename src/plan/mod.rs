@@ -5,6 +5,7 @@
 //! state and `crate::contents` reads secret and config data beforehand.
 
 pub mod canonical;
+pub mod content_diff;
 pub mod detail;
 pub mod fingerprint;
 pub mod prune;
@@ -139,6 +140,17 @@ pub struct ObjectCreation {
     pub driver_opts: IndexMap<String, String>,
     /// Templating driver.
     pub template_driver: Option<String>,
+    /// The newest existing version it replaces, if any.
+    pub replaces: Option<ReplacedVersion>,
+}
+
+/// A version a new one replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplacedVersion {
+    /// Its ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
 }
 
 /// The engine call a change makes.
@@ -195,6 +207,9 @@ pub struct Change {
     pub reason: String,
     /// What changes in it, field by field, in Compose terms (never a secret value).
     pub details: Vec<Detail>,
+    /// For a config version replacing another: how the content changes.
+    #[serde(rename = "diff", skip_serializing_if = "Option::is_none")]
+    pub content_diff: Option<content_diff::ContentDiff>,
     /// The engine call.
     #[serde(skip)]
     pub operation: Operation,
@@ -578,11 +593,18 @@ fn plan_version(
         "{}; {reason}",
         input.contents.describe(definition.kind, &definition.key)
     );
+    let replaces = versions.first().map(|newest| ReplacedVersion {
+        id: newest.object.id.clone(),
+        name: newest.object.name.clone(),
+    });
     draft.changes.push(object_creation(
         input.namespace,
         definition,
-        version,
-        &name,
+        NewVersion {
+            number: version,
+            name: &name,
+            replaces,
+        },
         reason,
     ));
     ResolvedObject {
@@ -591,14 +613,28 @@ fn plan_version(
     }
 }
 
-/// The change creating version `version` of `definition`, named `name`.
+/// A version of a definition the plan creates.
+struct NewVersion<'a> {
+    /// Its number.
+    number: u64,
+    /// Its name.
+    name: &'a str,
+    /// The newest existing version, which it replaces.
+    replaces: Option<ReplacedVersion>,
+}
+
+/// The change creating `version` of `definition`.
 fn object_creation(
     namespace: &Namespace,
     definition: &Definition,
-    version: u64,
-    name: &str,
+    version: NewVersion<'_>,
     reason: String,
 ) -> Change {
+    let NewVersion {
+        number: version,
+        name,
+        replaces,
+    } = version;
     let mut labels = namespace.add_label(&definition.labels);
     labels.insert(MANAGED_LABEL.into(), "true".into());
     labels.insert(KEY_LABEL.into(), definition.key.clone());
@@ -613,6 +649,7 @@ fn object_creation(
         name: name.to_string(),
         reason,
         details: Vec::new(),
+        content_diff: None,
         operation: Operation::CreateObject(ObjectCreation {
             kind: definition.kind,
             key: definition.key.clone(),
@@ -622,6 +659,7 @@ fn object_creation(
             driver,
             driver_opts: definition.driver_opts.clone(),
             template_driver: definition.template_driver.clone(),
+            replaces,
         }),
     }
 }
@@ -686,6 +724,7 @@ fn plan_networks(
                 name,
                 reason: "new network".into(),
                 details: Vec::new(),
+                content_diff: None,
                 operation: Operation::CreateNetwork(spec),
             });
         }
@@ -745,6 +784,7 @@ fn plan_services(
                     name,
                     reason: "new service".into(),
                     details: detail::details(canonical::references(&spec), provenance),
+                    content_diff: None,
                     operation: Operation::CreateService(spec),
                 });
             }
@@ -876,6 +916,7 @@ fn plan_service_update(update: ServiceUpdate<'_>, services: &mut Services, draft
         name,
         reason: "spec changed".into(),
         details,
+        content_diff: None,
         operation: Operation::UpdateService {
             id: live.id.clone(),
             version: live.version,
@@ -916,6 +957,7 @@ fn plan_removals(
             name: live.name.clone(),
             reason: gone.into(),
             details: Vec::new(),
+            content_diff: None,
             operation: Operation::DeleteService {
                 id: live.id.clone(),
             },
@@ -938,6 +980,7 @@ fn plan_removals(
                 name: network.name.clone(),
                 reason: gone.into(),
                 details: Vec::new(),
+                content_diff: None,
                 operation: Operation::DeleteNetwork {
                     id: network.id.clone(),
                 },
@@ -976,6 +1019,7 @@ fn plan_superseded(
                 name: object.object.name.clone(),
                 reason: object.reason,
                 details: Vec::new(),
+                content_diff: None,
                 operation: Operation::DeleteObject {
                     kind,
                     id: object.object.id.clone(),

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::apply::rollout::RolloutFailure;
 pub use crate::deploy::Outcome;
+use crate::plan::content_diff::{ContentDiff, Shown};
 use crate::plan::detail::Detail;
 use crate::plan::rotation::Rotation;
 use crate::plan::{Action, Plan};
@@ -88,6 +89,11 @@ fn render_text(report: &Report<'_>) -> String {
             for detail in &change.details {
                 let _ = writeln!(out, "      {}", detail_line(detail));
             }
+            if let Some(diff) = &change.content_diff {
+                for line in diff_lines(diff) {
+                    let _ = writeln!(out, "      {line}");
+                }
+            }
         }
     }
     for rotation in &plan.rotations {
@@ -115,6 +121,24 @@ pub fn detail_line(detail: &Detail) -> String {
         detail.summary(),
         detail.whence()
     )
+}
+
+/// A config content diff as lines: the unified diff and how many lines were left out, or
+/// why there is none.
+pub fn diff_lines(diff: &ContentDiff) -> Vec<String> {
+    let why = match diff.shown {
+        Shown::Text => {
+            let mut lines = diff.lines.clone();
+            if diff.omitted_lines > 0 {
+                lines.push(format!("... {} more lines of diff", diff.omitted_lines));
+            }
+            return lines;
+        }
+        Shown::Binary => "not text",
+        Shown::TooLarge => "over 64 KiB",
+        Shown::Unavailable => "the old content could not be read",
+    };
+    vec![format!("(no content diff: {why})")]
 }
 
 /// A staged rotation as a numbered list of its stages; the ones an earlier deploy did are

@@ -124,7 +124,8 @@ impl Scene {
                 prune: true,
             };
             let converted = ConvertedProject::new(&namespace, &loaded.project);
-            let plan = plan(&input, &converted, &observed).expect("the project plans");
+            let mut plan = plan(&input, &converted, &observed).expect("the project plans");
+            crate::observe::add_content_diffs(&self.engine, &mut plan, &contents).await;
             if write {
                 let apply_input = ApplyInput {
                     plan: &plan,
