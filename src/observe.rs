@@ -1,5 +1,5 @@
-//! Reading the swarm state a plan is made against (`plan::Observed`): four list calls, made
-//! together; and, once a plan is made, the data of the config versions it replaces, for its
+//! Reading the swarm state a plan is made against (`plan::Observed`): five list calls, made
+//! together (and the node count); and, once a plan is made, the data of the config versions it replaces, for its
 //! content diffs (`plan::content_diff`). The planner itself never talks to the engine.
 
 use std::collections::HashMap;
@@ -11,17 +11,18 @@ use crate::plan::{content_diff, Observed, Plan};
 use crate::swarm::labels::STACK_NAMESPACE_LABEL;
 use crate::swarm::namespace::Namespace;
 
-/// Lists every secret, config, network and service; the services are split into the stack's
+/// Lists every secret, config, network, service and node; the services are split into the stack's
 /// and the others (whose references keep objects from being pruned).
 pub async fn observe<E: Engine>(
     engine: &E,
     namespace: &Namespace,
 ) -> Result<Observed, EngineError> {
-    let (secrets, configs, all_services, networks) = futures_util::try_join!(
+    let (secrets, configs, all_services, networks, nodes) = futures_util::try_join!(
         engine.list_objects(ObjectKind::Secret, None),
         engine.list_objects(ObjectKind::Config, None),
         engine.list_services(None),
         engine.list_networks(None),
+        engine.list_nodes(),
     )?;
     let (services, others) = all_services
         .into_iter()
@@ -32,6 +33,7 @@ pub async fn observe<E: Engine>(
         services,
         others,
         networks,
+        nodes: nodes.len() as u64,
     })
 }
 

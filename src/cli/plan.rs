@@ -45,6 +45,7 @@ pub(super) fn run(args: &PlanArgs) -> Result<i32, CliError> {
         outcome: Outcome::Planned,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     };
     print(&render(&report, args.output))?;
     Ok(if args.detailed_exitcode && !plan.is_empty() {

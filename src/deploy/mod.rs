@@ -73,6 +73,9 @@ pub struct DeployOutcome {
     pub deleted: Vec<String>,
     /// Services whose rollout failed (`outcome` is then `RolloutFailed`; nothing was pruned).
     pub failures: Vec<RolloutFailure>,
+    /// How long the plan took from its first write until every service converged (or
+    /// failed); None when it was not carried out or not waited for (`--detach`).
+    pub rollout: Option<Duration>,
 }
 
 impl DeployOutcome {
@@ -84,6 +87,7 @@ impl DeployOutcome {
             executed: false,
             deleted: Vec::new(),
             failures: Vec::new(),
+            rollout: None,
         }
     }
 }
@@ -272,6 +276,7 @@ async fn run_locked<E: Engine>(
         return Ok(DeployOutcome::not_executed(plan, Outcome::NoChanges));
     }
     reporter.applying(&plan);
+    let started = std::time::Instant::now();
     let result = apply(
         engine,
         &apply_input(&plan, prepared, options),
@@ -281,6 +286,7 @@ async fn run_locked<E: Engine>(
     .await;
     let mut deployed = DeployOutcome {
         executed: true,
+        rollout: (!options.apply.detach).then(|| started.elapsed()),
         ..DeployOutcome::not_executed(plan, Outcome::Applied)
     };
     match result {

@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod content_diff;
 pub mod detail;
 pub mod fingerprint;
+pub mod impact;
 pub mod prune;
 pub mod rotation;
 pub mod seal;
@@ -47,6 +48,8 @@ pub struct Observed {
     pub others: Vec<ServiceState>,
     /// Every network.
     pub networks: Vec<NetworkState>,
+    /// How many nodes the swarm has (a global service runs a task on each).
+    pub nodes: u64,
 }
 
 impl Observed {
@@ -210,6 +213,9 @@ pub struct Change {
     /// For a config version replacing another: how the content changes.
     #[serde(rename = "diff", skip_serializing_if = "Option::is_none")]
     pub content_diff: Option<content_diff::ContentDiff>,
+    /// For a service created or updated: what happens to its tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<impact::Impact>,
     /// The engine call.
     #[serde(skip)]
     pub operation: Operation,
@@ -237,6 +243,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Counts by action.
     pub summary: Summary,
+    /// What the service changes do to running tasks, and about how long they take.
+    pub impact: impact::ImpactSummary,
     /// Names of the secret and config versions services will use (never pruned).
     #[serde(skip)]
     pub current_objects: Vec<String>,
@@ -411,6 +419,7 @@ pub fn plan(
     Ok(Plan {
         stack: input.namespace.0.clone(),
         summary: Summary::of(&draft.changes),
+        impact: impact::ImpactSummary::of(draft.changes.iter().filter_map(|c| c.impact.as_ref())),
         changes: draft.changes,
         notes: draft.notes,
         current_objects: objects.resolved.names().cloned().collect(),
@@ -650,6 +659,7 @@ fn object_creation(
         reason,
         details: Vec::new(),
         content_diff: None,
+        impact: None,
         operation: Operation::CreateObject(ObjectCreation {
             kind: definition.kind,
             key: definition.key.clone(),
@@ -725,6 +735,7 @@ fn plan_networks(
                 reason: "new network".into(),
                 details: Vec::new(),
                 content_diff: None,
+                impact: None,
                 operation: Operation::CreateNetwork(spec),
             });
         }
@@ -785,6 +796,7 @@ fn plan_services(
                     reason: "new service".into(),
                     details: detail::details(canonical::references(&spec), provenance),
                     content_diff: None,
+                    impact: Some(impact::of_creation(&spec, observed.nodes)),
                     operation: Operation::CreateService(spec),
                 });
             }
@@ -796,6 +808,7 @@ fn plan_services(
                     name,
                     spec,
                     provenance,
+                    nodes: observed.nodes,
                 };
                 plan_service_update(update, &mut services, draft);
             }
@@ -865,6 +878,8 @@ struct ServiceUpdate<'a> {
     spec: Spec,
     /// Which Compose field produced which part of `spec`.
     provenance: Option<&'a Provenance>,
+    /// How many nodes the swarm has.
+    nodes: u64,
 }
 
 /// Updates a live service whose spec differs from the wanted one; leaves an equal one alone,
@@ -875,9 +890,11 @@ fn plan_service_update(update: ServiceUpdate<'_>, services: &mut Services, draft
         name,
         mut spec,
         provenance,
+        nodes,
     } = update;
     canonical::keep_force_update(&mut spec, &live.spec);
     let details = detail::details(canonical::differences(&live.spec, &spec), provenance);
+    let replaces_tasks = canonical::replaces_tasks(&live.spec, &spec);
     if details.is_empty() {
         services.running.push(ServiceSpecs {
             current: live.spec.clone(),
@@ -917,10 +934,11 @@ fn plan_service_update(update: ServiceUpdate<'_>, services: &mut Services, draft
         reason: "spec changed".into(),
         details,
         content_diff: None,
+        impact: Some(impact::of_update(&live.spec, &spec, replaces_tasks, nodes)),
         operation: Operation::UpdateService {
             id: live.id.clone(),
             version: live.version,
-            replaces_tasks: canonical::replaces_tasks(&live.spec, &spec),
+            replaces_tasks,
             spec,
         },
     });
@@ -958,6 +976,7 @@ fn plan_removals(
             reason: gone.into(),
             details: Vec::new(),
             content_diff: None,
+            impact: None,
             operation: Operation::DeleteService {
                 id: live.id.clone(),
             },
@@ -981,6 +1000,7 @@ fn plan_removals(
                 reason: gone.into(),
                 details: Vec::new(),
                 content_diff: None,
+                impact: None,
                 operation: Operation::DeleteNetwork {
                     id: network.id.clone(),
                 },
@@ -1020,6 +1040,7 @@ fn plan_superseded(
                 reason: object.reason,
                 details: Vec::new(),
                 content_diff: None,
+                impact: None,
                 operation: Operation::DeleteObject {
                     kind,
                     id: object.object.id.clone(),

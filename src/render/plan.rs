@@ -9,6 +9,7 @@ use crate::apply::rollout::RolloutFailure;
 pub use crate::deploy::Outcome;
 use crate::plan::content_diff::{ContentDiff, Shown};
 use crate::plan::detail::Detail;
+use crate::plan::impact::{Impact, ImpactSummary};
 use crate::plan::rotation::Rotation;
 use crate::plan::{Action, Plan};
 
@@ -40,6 +41,10 @@ pub struct Report<'a> {
     /// Failed rollouts (deploy only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<RolloutFailure>,
+    /// How long the deploy took from its first write until every service converged, in
+    /// seconds (deploy only, when it waited), to compare with `impact.estimate_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_seconds: Option<u64>,
 }
 
 /// The JSON document: the schema's major version, then the report.
@@ -85,7 +90,12 @@ fn render_text(report: &Report<'_>) -> String {
                 Action::Delete => '-',
             };
             let noun = change.resource.noun();
-            let _ = writeln!(out, "  {sign} {noun} {} ({})", change.name, change.reason);
+            let impact = change.impact.map(impact_words).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {sign} {noun} {} ({}{impact})",
+                change.name, change.reason
+            );
             for detail in &change.details {
                 let _ = writeln!(out, "      {}", detail_line(detail));
             }
@@ -102,6 +112,16 @@ fn render_text(report: &Report<'_>) -> String {
     for note in &plan.notes {
         let _ = writeln!(out, "Note: {note}");
     }
+    if plan.changes.iter().any(|change| change.impact.is_some()) {
+        let _ = writeln!(out, "{}", summary_line(&plan.impact));
+    }
+    if let Some(seconds) = report.measured_seconds {
+        let _ = writeln!(
+            out,
+            "Rollout took {seconds} s (estimated about {} s).",
+            plan.impact.estimate_seconds
+        );
+    }
     if !plan.is_empty() {
         let s = plan.summary;
         let _ = writeln!(
@@ -111,6 +131,53 @@ fn render_text(report: &Report<'_>) -> String {
         );
     }
     out
+}
+
+/// What a service change does to its tasks, after its reason: `; restarts 2 tasks, about 9 s`,
+/// `; no restart`, `; starts 3 tasks, about 2 s`.
+pub fn impact_words(impact: Impact) -> String {
+    let tasks = |count: u64| match count {
+        1 => "1 task".to_string(),
+        n => format!("{n} tasks"),
+    };
+    match (impact.restarts, impact.tasks) {
+        (true, count) => format!(
+            "; restarts {}, about {} s",
+            tasks(count),
+            impact.estimate_seconds
+        ),
+        (false, 0) => "; no restart".to_string(),
+        (false, count) => format!(
+            "; starts {}, about {} s",
+            tasks(count),
+            impact.estimate_seconds
+        ),
+    }
+}
+
+/// The plan's impact in one line: `Impact: 2 services restart (3 tasks), 1 task starts, about
+/// 25 s.`
+pub fn summary_line(impact: &ImpactSummary) -> String {
+    let count = |n: u64, one: &str, many: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    };
+    let mut parts = vec![match impact.services_restarted {
+        0 => "no service restarts".to_string(),
+        n => format!(
+            "{} ({})",
+            count(n as u64, "service restarts", "services restart"),
+            count(impact.tasks_replaced, "task", "tasks")
+        ),
+    }];
+    if impact.tasks_started > 0 {
+        parts.push(count(impact.tasks_started, "task starts", "tasks start"));
+    }
+    format!(
+        "Impact: {}, about {} s.",
+        parts.join(", "),
+        impact.estimate_seconds
+    )
 }
 
 /// One detail as a line: `deploy.replicas: 1 -> 2  (compose.yaml:14:16)`.

@@ -208,6 +208,7 @@ fn report(plan: &Plan, outcome: Outcome) -> Report<'_> {
         outcome,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     }
 }
 

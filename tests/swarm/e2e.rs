@@ -705,6 +705,8 @@ fn e2e_schema_rejects_bad_reports() {
         "rotations": [],
         "notes": [],
         "summary": {"create": 1, "update": 0, "delete": 0},
+        "impact": {"services_restarted": 0, "tasks_replaced": 0, "tasks_started": 0,
+                   "estimate_seconds": 0},
         "outcome": "planned"
     });
     assert!(schema.is_valid(&good), "a well-formed report is valid");
