@@ -9,7 +9,8 @@
 //!   the task counts as running;
 //! - `update_config.delay` passes between batches, and `monitor` (default 5 s) once after the
 //!   last one, before Swarm calls the update complete;
-//! - a new service, or replicas added, start at once: one batch.
+//! - a new service, or replicas added, start at once: one batch, then the same monitor period,
+//!   which a deploy waits for the new tasks to keep running (Swarm monitors no update then).
 //!
 //! Services roll out at the same time, so a plan's estimate is its slowest service's.
 
@@ -74,7 +75,11 @@ pub fn of_creation(spec: &Spec, nodes: u64) -> Impact {
     Impact {
         restarts: false,
         tasks,
-        estimate_seconds: if tasks == 0 { 0 } else { start_seconds(spec) },
+        estimate_seconds: if tasks == 0 {
+            0
+        } else {
+            start_seconds(spec) + monitor_seconds(spec)
+        },
     }
 }
 
@@ -96,7 +101,7 @@ pub fn of_update(live: &Spec, desired: &Spec, replaces_tasks: bool, nodes: u64) 
         estimate_seconds: if started == 0 {
             0
         } else {
-            start_seconds(desired)
+            start_seconds(desired) + monitor_seconds(desired)
         },
     }
 }
@@ -129,10 +134,14 @@ fn rollout_seconds(spec: &Spec, tasks: u64) -> u64 {
         tasks.div_ceil(parallelism)
     };
     let delay = seconds(&update["Delay"]).unwrap_or(0);
-    let monitor = seconds(&update["Monitor"])
+    batches * start_seconds(spec) + (batches - 1) * delay + monitor_seconds(spec)
+}
+
+/// `update_config.monitor` in seconds, or Swarm's default.
+fn monitor_seconds(spec: &Spec) -> u64 {
+    seconds(&spec["UpdateConfig"]["Monitor"])
         .filter(|monitor| *monitor > 0)
-        .unwrap_or(DEFAULT_MONITOR_SECONDS);
-    batches * start_seconds(spec) + (batches - 1) * delay + monitor
+        .unwrap_or(DEFAULT_MONITOR_SECONDS)
 }
 
 /// Seconds one task takes to start and count as running: [`TASK_SECONDS`], plus the
@@ -201,7 +210,7 @@ mod tests {
             Impact {
                 restarts: false,
                 tasks: 3,
-                estimate_seconds: 2
+                estimate_seconds: 2 + 5
             }
         );
         let down = of_update(&desired, &live, false, 1);
