@@ -12,6 +12,9 @@
 use crate::diagnostic::Location;
 use crate::model::node::Node;
 
+/// Compose keys of a mapping and the API members they set, e.g. `("delay", "Delay")`.
+pub(super) type Members = [(&'static str, &'static str)];
+
 /// The origins of one service's spec paths, in the order they were recorded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Provenance {
@@ -65,7 +68,7 @@ impl Provenance {
         api: &str,
         field: &str,
         node: &Node,
-        members: &[(&str, &str)],
+        members: &Members,
     ) {
         self.record(api, field, &node.location);
         let Some(map) = node.as_map() else { return };

@@ -13,7 +13,7 @@ use super::deploy::{
 use super::envfile::{container_env, variable_origins};
 use super::network::service_networks;
 use super::ports::{ports, Ports, PORT_MEMBERS};
-use super::provenance::Provenance;
+use super::provenance::{Members, Provenance};
 use super::references::{
     credential_spec, file_references, link, sorted, ObjectSlots, Reference, ResolvedObjects,
 };
@@ -401,7 +401,8 @@ impl<'a> Conversion<'a> {
         );
     }
 
-    /// What runs: image, labels, command, identity, name resolution, health and environment.
+    /// What runs: image, labels, command, identity, name resolution, health and environment,
+    /// each traced to its Compose field.
     fn add_process(&mut self, container: &mut Map<String, Value>, image: &str) {
         container.insert("Image".into(), image.into());
         let labels = self.read("labels", string_mapping).unwrap_or_default();
@@ -462,6 +463,12 @@ impl<'a> Conversion<'a> {
                     .record_members(api, "healthcheck", node, HEALTHCHECK_MEMBERS);
             }
         }
+        self.add_environment(container);
+    }
+
+    /// The environment: `env_file:` then `environment:`, each variable traced to where it
+    /// is set.
+    fn add_environment(&mut self, container: &mut Map<String, Value>) {
         let project = self.project;
         if let Some(env) = container_env(
             self.get("env_file"),
@@ -655,7 +662,7 @@ fn record_deploy(provenance: &mut Provenance, map: &IndexMap<String, Entry>) {
     if let Some(node) = get(map, "labels") {
         provenance.record_keys("Labels", "deploy.labels", node);
     }
-    let groups: [(&str, &str, &[(&str, &str)]); 4] = [
+    let groups: [(&str, &str, &Members); 4] = [
         ("update_config", "UpdateConfig", UPDATE_CONFIG_MEMBERS),
         ("rollback_config", "RollbackConfig", UPDATE_CONFIG_MEMBERS),
         (

@@ -560,7 +560,7 @@ fn e2e_environment_secret() {
 fn e2e_configs_rotate() {
     let stack = Stack::new("cfg");
     stack.use_compose("configs/compose.yaml");
-    let conf1 = stack.write_secret("app.conf", "conf1");
+    let conf1 = stack.write_config("app.conf", "conf1");
     let inline = secret_value("inline", &format!("{} E2E_INLINE", stack.name));
     stack.set_env("E2E_INLINE", &inline);
     stack.deploy_ok(&[]);
@@ -589,7 +589,7 @@ fn e2e_configs_rotate() {
         "/inline",
     );
 
-    let conf2 = stack.write_secret("app.conf", "conf2");
+    let conf2 = stack.write_config("app.conf", "conf2");
     stack
         .deploy_ok(&[])
         .expect_contains(&stack.scoped("appconf_v2"));
