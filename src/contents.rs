@@ -1,7 +1,8 @@
 //! The data of every secret and config the stack creates, read once before planning: from
 //! files (decrypted in memory when they are age or SOPS files, see [`crate::decrypt`]), from
 //! the environment (already in the model), or inline content. Data is held in
-//! [`SensitiveBytes`] and never shown; descriptions say only where it comes from and its size.
+//! [`SensitiveBytes`] and never shown; descriptions say only where it comes from and, for a
+//! config, its size.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,11 +48,11 @@ impl Contents {
                                     Ok(relative) => format!("./{}", relative.display()),
                                     Err(_) => path.value.display().to_string(),
                                 };
-                                let size = bytes.len();
+                                let size = size_of(kind, bytes.len());
                                 let description = match encryption {
-                                    None => format!("file {shown}, {size} bytes"),
+                                    None => format!("file {shown}{size}"),
                                     Some(encryption) => {
-                                        format!("{encryption} file {shown}, {size} bytes decrypted")
+                                        format!("{encryption} file {shown}{size} (decrypted)")
                                     }
                                 };
                                 (bytes, description)
@@ -64,11 +65,15 @@ impl Contents {
                     }
                     Source::Environment { variable, value } => (
                         value.clone(),
-                        format!("environment {}, {} bytes", variable.value, value.len()),
+                        format!(
+                            "environment {}{}",
+                            variable.value,
+                            size_of(kind, value.len())
+                        ),
                     ),
                     Source::Content(value) => (
                         value.clone(),
-                        format!("inline content, {} bytes", value.len()),
+                        format!("inline content{}", size_of(kind, value.len())),
                     ),
                 };
                 contents.data.insert(key.clone(), data);
@@ -92,6 +97,17 @@ impl Contents {
             .get(&ObjectKey::new(kind, key))
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// The size a description shows: `, N bytes` for a config, nothing for a secret. A secret's
+/// length narrows a guess of it (a 6-byte password is one of few), while a reviewer learns
+/// nothing from it that the file name and "content changed" do not say; so no plan, in any
+/// format, shows it.
+fn size_of(kind: ObjectKind, bytes: usize) -> String {
+    match kind {
+        ObjectKind::Secret => String::new(),
+        ObjectKind::Config => format!(", {bytes} bytes"),
     }
 }
 

@@ -664,6 +664,9 @@ impl<E: Engine> Engine for Guarded<'_, E> {
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         self.engine.list_nodes().await
     }
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        self.engine.config_data(id).await
+    }
     async fn set_object_labels(
         &self,
         kind: ObjectKind,

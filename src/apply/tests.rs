@@ -953,6 +953,7 @@ fn the_plan_lists_the_stages_of_a_rotation() {
         outcome: crate::render::plan::Outcome::Planned,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     };
     insta::assert_snapshot!(crate::render::plan::render(
         &report,

@@ -126,15 +126,31 @@ fn print_outcome(
             outcome: deployed.outcome,
             deleted: deployed.deleted.clone(),
             failures: deployed.failures.clone(),
+            measured_seconds: measured_seconds(deployed),
         };
         return print(&render(&report, args.output));
     }
+    let took = match measured_seconds(deployed) {
+        Some(seconds) => format!(
+            " Rollout took {seconds} s (estimated about {} s).",
+            deployed.plan.impact.estimate_seconds
+        ),
+        None => String::new(),
+    };
     match deployed.outcome {
         Outcome::Applied if args.detach => print("Applied (not waiting for services: --detach).\n"),
-        Outcome::Applied => print("Applied.\n"),
+        Outcome::Applied => print(&format!("Applied.{took}\n")),
         Outcome::NoChanges => print("Every service converged.\n"),
         Outcome::Planned | Outcome::RolloutFailed => Ok(()),
     }
+}
+
+/// How long an executed deploy took to converge, in whole seconds (rounded to nearest), when
+/// it waited for its services.
+fn measured_seconds(deployed: &DeployOutcome) -> Option<u64> {
+    deployed
+        .rollout
+        .map(|took| (took.as_millis() as u64 + 500) / 1000)
 }
 
 /// The deploy's reporter: progress goes to stderr; in text output the plan is printed on
@@ -165,6 +181,7 @@ impl Reporter for DeployReporter {
             outcome: Outcome::Planned,
             deleted: Vec::new(),
             failures: Vec::new(),
+            measured_seconds: None,
         };
         if let Err(error) = print(&render(&report, OutputFormat::Text)) {
             let mut slot = self.print_error.lock().expect("print error lock");

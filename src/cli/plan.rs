@@ -45,6 +45,7 @@ pub(super) fn run(args: &PlanArgs, engine: &EngineFlags) -> Result<i32, CliError
         outcome: Outcome::Planned,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     };
     let warnings: Vec<String> = prepared
         .loaded

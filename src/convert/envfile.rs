@@ -7,7 +7,7 @@
 use indexmap::IndexMap;
 
 use super::values::{bad, boolean, check_keys, get, list_or_dict, text};
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostics, Location};
 use crate::model::node::Node;
 use crate::model::{EnvFileRead, EnvFiles};
 
@@ -64,6 +64,54 @@ pub(super) fn parse_env_file(
         }
     }
     Ok(lines)
+}
+
+/// Where a container variable is set (`convert::provenance`).
+pub(super) struct VariableOrigin {
+    /// The variable.
+    pub name: String,
+    /// `environment.NAME`, or `env_file` for a variable only an env file sets.
+    pub field: String,
+    /// Where: the variable's key or list item, or the `env_file:` value.
+    pub location: Location,
+}
+
+/// The origin of each variable of the container's `env` (`KEY=VALUE` or `KEY`): its key or
+/// list item in `environment:`, else the `env_file:` value (the files set it).
+pub(super) fn variable_origins(
+    env_file: Option<&Node>,
+    environment: Option<&Node>,
+    env: &[String],
+) -> Vec<VariableOrigin> {
+    let mut written: IndexMap<String, Location> = IndexMap::new();
+    if let Some(map) = environment.and_then(Node::as_map) {
+        for (name, entry) in map {
+            written.insert(name.clone(), entry.key_location.clone());
+        }
+    }
+    for item in environment.and_then(Node::as_seq).into_iter().flatten() {
+        if let Some(text) = item.scalar_text() {
+            let name = text.split_once('=').map_or(text, |(name, _)| name);
+            written.insert(name.to_string(), item.location.clone());
+        }
+    }
+    let mut origins = Vec::new();
+    for variable in env {
+        let name = variable
+            .split_once('=')
+            .map_or(variable.as_str(), |(name, _)| name);
+        let origin = match (written.get(name), env_file) {
+            (Some(location), _) => (format!("environment.{name}"), location),
+            (None, Some(file)) => ("env_file".to_string(), &file.location),
+            (None, None) => continue,
+        };
+        origins.push(VariableOrigin {
+            name: name.to_string(),
+            field: origin.0,
+            location: origin.1.clone(),
+        });
+    }
+    origins
 }
 
 /// docker/cli's `updateEnvironment`: each variable set over `environment`; one without a value

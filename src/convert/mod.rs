@@ -10,6 +10,7 @@
 //! - `deploy`, `ports`, `volumes`, `network`, `envfile`: the field groups;
 //! - `values`, `units`, `duration`: reading values as docker/cli's loader reads them;
 //! - `api`: the fields a newer engine API must know, refused once the engine's version is known.
+//! - `provenance`: which Compose field produced which part of a spec, recorded as it is built.
 
 mod api;
 mod deploy;
@@ -17,6 +18,7 @@ mod duration;
 mod envfile;
 mod network;
 mod ports;
+mod provenance;
 mod references;
 mod service;
 mod units;
@@ -29,6 +31,7 @@ mod tests;
 pub use api::{ApiRequirement, ApiVersion, Feature};
 pub use duration::parse_duration;
 pub use network::{network_specs, NetworkSpecs};
+pub use provenance::{Provenance, Traced};
 pub use references::{ResolvedObject, ResolvedObjects};
 use service::convert;
 pub use service::{ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS};

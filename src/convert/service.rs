@@ -7,10 +7,14 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::api::{ApiRequirement, Feature};
-use super::deploy::{self, DEPLOY_KEYS};
-use super::envfile::container_env;
+use super::deploy::{
+    self, DEPLOY_KEYS, PLACEMENT_MEMBERS, RESOURCE_MEMBERS, RESTART_POLICY_MEMBERS,
+    UPDATE_CONFIG_MEMBERS,
+};
+use super::envfile::{container_env, variable_origins};
 use super::network::service_networks;
-use super::ports::{ports, Ports};
+use super::ports::{ports, Ports, PORT_MEMBERS};
+use super::provenance::{Members, Provenance};
 use super::references::{
     credential_spec, file_references, link, sorted, ObjectSlots, Reference, ResolvedObjects,
 };
@@ -22,7 +26,7 @@ use super::values::{
 use super::volumes::mounts;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::engine::Spec;
-use crate::model::node::Node;
+use crate::model::node::{Entry, Node};
 use crate::model::{ObjectKind, Project, Service};
 use crate::swarm::labels::IMAGE_LABEL;
 use crate::swarm::namespace::Namespace;
@@ -128,6 +132,8 @@ pub struct ConvertedService {
     pub ignored: Vec<String>,
     /// Where it uses fields that need an engine API newer than 1.41.
     pub requirements: Vec<ApiRequirement>,
+    /// Which Compose field produced which part of the spec.
+    pub provenance: Provenance,
 }
 
 impl ConvertedService {
@@ -155,6 +161,7 @@ pub(super) fn convert(
         problems: Diagnostics::default(),
         ignored: Vec::new(),
         requirements: Vec::new(),
+        provenance: Provenance::default(),
     };
     conversion.check_keys();
     let image = conversion.image();
@@ -169,6 +176,7 @@ pub(super) fn convert(
         problems: conversion.problems,
         ignored: conversion.ignored,
         requirements: conversion.requirements,
+        provenance: conversion.provenance,
     }
 }
 
@@ -182,6 +190,8 @@ struct Conversion<'a> {
     problems: Diagnostics,
     ignored: Vec<String>,
     requirements: Vec<ApiRequirement>,
+    /// Where each part of the spec comes from, recorded as it is built.
+    provenance: Provenance,
 }
 
 /// The `deploy:` settings, read before the parts they go into are built.
@@ -233,6 +243,25 @@ impl<'a> Conversion<'a> {
         read(node, &self.field(key), &mut self.problems)
     }
 
+    /// [`Self::read`], recording the service's `key` as the origin of spec path `api`.
+    fn read_at<T>(
+        &mut self,
+        key: &str,
+        api: &str,
+        read: impl FnOnce(&Node, &str, &mut Diagnostics) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.read(key, read)?;
+        self.trace(api, key);
+        Some(value)
+    }
+
+    /// Records the service's `key`, when written, as the origin of spec path `api`.
+    fn trace(&mut self, api: &str, key: &str) {
+        if let Some(node) = self.get(key) {
+            self.provenance.record(api, key, &node.location);
+        }
+    }
+
     /// Reports service keys stackroll cannot convert; collects the ones docker stack deploy
     /// ignores.
     fn check_keys(&mut self) {
@@ -246,8 +275,11 @@ impl<'a> Conversion<'a> {
 
     /// `image`, required.
     fn image(&mut self) -> String {
-        match self.read("image", text) {
-            Some(image) if !image.is_empty() => image,
+        match self.read_at("image", "TaskTemplate.ContainerSpec.Image", text) {
+            Some(image) if !image.is_empty() => {
+                self.trace(&format!("Labels.{IMAGE_LABEL}"), "image");
+                image
+            }
             _ => {
                 self.problems.push(
                     Diagnostic::error(Some(self.service.location.clone()), "service has no image")
@@ -294,6 +326,14 @@ impl<'a> Conversion<'a> {
         if let Some(platform) = self.read("platform", platform) {
             placement["Platforms"] = json!([platform]);
         }
+        if let Some(map) = map {
+            record_deploy(&mut self.provenance, map);
+        }
+        if let (None, Some(restart)) = (get("restart_policy"), restart) {
+            let location = &restart.location;
+            self.provenance
+                .record("TaskTemplate.RestartPolicy", "restart", location);
+        }
         Deploy {
             labels,
             mode,
@@ -338,6 +378,18 @@ impl<'a> Conversion<'a> {
         let ports = self.read("ports", |node, field, problems| {
             Some(ports(node, field, problems))
         })?;
+        if let Some(items) = self.get("ports") {
+            self.provenance
+                .record("EndpointSpec.Ports", "ports", &items.location);
+            for (index, port) in ports.ports.iter().enumerate() {
+                if let Some(item) = items.as_seq().and_then(|items| items.get(port.item)) {
+                    let api = format!("EndpointSpec.Ports[{index}]");
+                    let field = format!("ports[{}]", port.item);
+                    self.provenance
+                        .record_members(&api, &field, item, PORT_MEMBERS);
+                }
+            }
+        }
         for ignored in &ports.ignored_ips {
             self.ignored.push(format!(
                 "ports[{}] host IP {} (Swarm publishes on all addresses)",
@@ -372,6 +424,12 @@ impl<'a> Conversion<'a> {
             slots.credential_config = Some(runtime.key().to_string());
             configs.push(runtime);
         }
+        for reference in &self.service.secrets {
+            self.trace_reference(ObjectKind::Secret, reference);
+        }
+        for reference in &self.service.configs {
+            self.trace_reference(ObjectKind::Config, reference);
+        }
         let secrets = sorted(secrets);
         let configs = sorted(configs);
         if !secrets.values.is_empty() {
@@ -385,16 +443,35 @@ impl<'a> Conversion<'a> {
         Container { spec, slots }
     }
 
-    /// What runs: image, labels, command, identity, name resolution, health and environment.
+    /// Records a secret or config reference (`secrets[db]`) as the origin of the mount at its
+    /// target (`TaskTemplate.ContainerSpec.Secrets[/run/secrets/db]`).
+    fn trace_reference(&mut self, kind: ObjectKind, reference: &crate::model::FileReference) {
+        let (list, _, _) = kind.spec_keys();
+        let target = kind.effective_target(&reference.target);
+        self.provenance.record(
+            format!("TaskTemplate.ContainerSpec.{list}[{target}]"),
+            format!("{}[{}]", kind.plural(), reference.source.value),
+            &reference.location,
+        );
+    }
+
+    /// What runs: image, labels, command, identity, name resolution, health and environment,
+    /// each traced to its Compose field.
     fn add_process(&mut self, container: &mut Map<String, Value>, image: &str) {
         container.insert("Image".into(), image.into());
         let labels = self.read("labels", string_mapping).unwrap_or_default();
+        if let Some(node) = self.get("labels") {
+            self.provenance
+                .record_keys("TaskTemplate.ContainerSpec.Labels", "labels", node);
+        }
         container.insert("Labels".into(), json!(self.namespace.add_label(&labels)));
         // Empty lists are left out (Go's omitempty): the image's own entrypoint and command run.
-        if let Some(entrypoint) = self.read("entrypoint", command).filter(|w| !w.is_empty()) {
+        let entrypoint = self.read_at("entrypoint", "TaskTemplate.ContainerSpec.Command", command);
+        if let Some(entrypoint) = entrypoint.filter(|w| !w.is_empty()) {
             container.insert("Command".into(), json!(entrypoint));
         }
-        if let Some(args) = self.read("command", command).filter(|w| !w.is_empty()) {
+        let args = self.read_at("command", "TaskTemplate.ContainerSpec.Args", command);
+        if let Some(args) = args.filter(|w| !w.is_empty()) {
             container.insert("Args".into(), json!(args));
         }
         for (key, api) in [
@@ -403,12 +480,20 @@ impl<'a> Conversion<'a> {
             ("user", "User"),
             ("stop_signal", "StopSignal"),
         ] {
-            if let Some(value) = self.read(key, text).filter(|value| !value.is_empty()) {
+            let at = format!("TaskTemplate.ContainerSpec.{api}");
+            if let Some(value) = self
+                .read_at(key, &at, text)
+                .filter(|value| !value.is_empty())
+            {
                 container.insert(api.into(), value.into());
             }
         }
         if let Some(hosts) = self
-            .read("extra_hosts", extra_hosts)
+            .read_at(
+                "extra_hosts",
+                "TaskTemplate.ContainerSpec.Hosts",
+                extra_hosts,
+            )
             .filter(|h| !h.is_empty())
         {
             container.insert("Hosts".into(), json!(hosts));
@@ -416,6 +501,13 @@ impl<'a> Conversion<'a> {
         let (dns, search, options) = (self.get("dns"), self.get("dns_search"), self.get("dns_opt"));
         if let Some(dns) = dns_config(dns, search, options, &self.prefix, &mut self.problems) {
             container.insert("DNSConfig".into(), dns);
+        }
+        for (key, api) in [
+            ("dns", "Nameservers"),
+            ("dns_search", "Search"),
+            ("dns_opt", "Options"),
+        ] {
+            self.trace(&format!("TaskTemplate.ContainerSpec.DNSConfig.{api}"), key);
         }
         if let Some(health) = self.read("healthcheck", healthcheck) {
             if health.get("StartInterval").is_some() {
@@ -429,7 +521,18 @@ impl<'a> Conversion<'a> {
                 self.require(Feature::StartInterval, &key, field);
             }
             container.insert("Healthcheck".into(), health);
+            if let Some(node) = self.get("healthcheck") {
+                let api = "TaskTemplate.ContainerSpec.Healthcheck";
+                self.provenance
+                    .record_members(api, "healthcheck", node, HEALTHCHECK_MEMBERS);
+            }
         }
+        self.add_environment(container);
+    }
+
+    /// The environment: `env_file:` then `environment:`, each variable traced to where it
+    /// is set.
+    fn add_environment(&mut self, container: &mut Map<String, Value>) {
         let project = self.project;
         if let Some(env) = container_env(
             self.get("env_file"),
@@ -439,6 +542,10 @@ impl<'a> Conversion<'a> {
             &project.env_files,
             &|name| project.environment.get(name).map(str::to_string),
         ) {
+            for origin in variable_origins(self.get("env_file"), self.get("environment"), &env) {
+                let api = format!("TaskTemplate.ContainerSpec.Env.{}", origin.name);
+                self.provenance.record(api, origin.field, &origin.location);
+            }
             if !env.is_empty() {
                 container.insert("Env".into(), json!(env));
             }
@@ -464,6 +571,20 @@ impl<'a> Conversion<'a> {
                     .map(|path| path.trim_start_matches(&prefix).to_string()),
             );
             self.requirements.extend(converted.requirements);
+            self.provenance.record(
+                "TaskTemplate.ContainerSpec.Mounts",
+                "volumes",
+                &node.location,
+            );
+            for (index, item) in converted.items.iter().enumerate() {
+                if let Some(written) = node.as_seq().and_then(|items| items.get(*item)) {
+                    self.provenance.record(
+                        format!("TaskTemplate.ContainerSpec.Mounts[{index}]"),
+                        format!("volumes[{item}]"),
+                        &written.location,
+                    );
+                }
+            }
             if !converted.mounts.is_empty() {
                 container.insert("Mounts".into(), Value::Array(converted.mounts));
             }
@@ -471,7 +592,8 @@ impl<'a> Conversion<'a> {
         if let Some(tmpfs) = self.read("tmpfs", tmpfs_mounts) {
             self.add_tmpfs(container, tmpfs);
         }
-        if let Some(nanos) = self.read("stop_grace_period", duration) {
+        let api = "TaskTemplate.ContainerSpec.StopGracePeriod";
+        if let Some(nanos) = self.read_at("stop_grace_period", api, duration) {
             container.insert("StopGracePeriod".into(), nanos.into());
         }
         for (key, api) in [
@@ -479,7 +601,8 @@ impl<'a> Conversion<'a> {
             ("stdin_open", "OpenStdin"),
             ("read_only", "ReadOnly"),
         ] {
-            if let Some(true) = self.read(key, boolean) {
+            let at = format!("TaskTemplate.ContainerSpec.{api}");
+            if let Some(true) = self.read_at(key, &at, boolean) {
                 container.insert(api.into(), true.into());
             }
         }
@@ -517,7 +640,8 @@ impl<'a> Conversion<'a> {
     fn add_privileges(&mut self, container: &mut Map<String, Value>) -> Option<Reference> {
         let mut privileges = Map::new();
         let (project, namespace) = (self.project, self.namespace);
-        let credential = self.read("credential_spec", |node, field, problems| {
+        let api = "TaskTemplate.ContainerSpec.Privileges.CredentialSpec";
+        let credential = self.read_at("credential_spec", api, |node, field, problems| {
             credential_spec(node, field, project, namespace, problems)
         });
         let mut runtime = None;
@@ -526,10 +650,11 @@ impl<'a> Conversion<'a> {
             runtime = credential.runtime;
         }
         container.insert("Privileges".into(), Value::Object(privileges));
-        if let Some(value) = self.read("isolation", isolation) {
+        let api = "TaskTemplate.ContainerSpec.Isolation";
+        if let Some(value) = self.read_at("isolation", api, isolation) {
             container.insert("Isolation".into(), value.into());
         }
-        if let Some(init) = self.read("init", boolean) {
+        if let Some(init) = self.read_at("init", "TaskTemplate.ContainerSpec.Init", boolean) {
             container.insert("Init".into(), init.into());
         }
         if let Some(groups) = self
@@ -553,8 +678,18 @@ impl<'a> Conversion<'a> {
         {
             container.insert("Sysctls".into(), json!(sysctls));
         }
-        let cap_add = self.read("cap_add", string_list).unwrap_or_default();
-        let cap_drop = self.read("cap_drop", string_list).unwrap_or_default();
+        if let Some(node) = self.get("sysctls") {
+            self.provenance
+                .record_keys("TaskTemplate.ContainerSpec.Sysctls", "sysctls", node);
+        }
+        let api = "TaskTemplate.ContainerSpec.CapabilityAdd";
+        let cap_add = self
+            .read_at("cap_add", api, string_list)
+            .unwrap_or_default();
+        let api = "TaskTemplate.ContainerSpec.CapabilityDrop";
+        let cap_drop = self
+            .read_at("cap_drop", api, string_list)
+            .unwrap_or_default();
         let (cap_add, cap_drop) = effective_capabilities(&cap_add, &cap_drop);
         if !cap_add.is_empty() {
             container.insert("CapabilityAdd".into(), json!(cap_add));
@@ -562,7 +697,11 @@ impl<'a> Conversion<'a> {
         if !cap_drop.is_empty() {
             container.insert("CapabilityDrop".into(), json!(cap_drop));
         }
-        if let Some(ulimits) = self.read("ulimits", ulimits).filter(|u| !u.is_empty()) {
+        let api = "TaskTemplate.ContainerSpec.Ulimits";
+        if let Some(ulimits) = self
+            .read_at("ulimits", api, ulimits)
+            .filter(|u| !u.is_empty())
+        {
             container.insert("Ulimits".into(), Value::Array(ulimits));
         }
         runtime
@@ -585,15 +724,93 @@ impl<'a> Conversion<'a> {
             &mut self.problems,
         );
         self.ignored.extend(attachments.ignored);
+        self.trace("TaskTemplate.Networks", "networks");
         task.insert("Networks".into(), Value::Array(attachments.networks));
         // docker/cli sends it (no omitempty); a deploy keeps the live value (see the planner).
         task.insert("ForceUpdate".into(), 0.into());
         if let Some(driver) = self.read("logging", logging) {
             task.insert("LogDriver".into(), driver);
+            self.trace_logging();
         }
         task
     }
 }
+
+impl Conversion<'_> {
+    /// Records `logging` as the origin of `TaskTemplate.LogDriver`, its driver and each of its
+    /// options.
+    fn trace_logging(&mut self) {
+        let Some(node) = self.get("logging") else {
+            return;
+        };
+        let api = "TaskTemplate.LogDriver";
+        let members = &[("driver", "Name"), ("options", "Options")];
+        self.provenance
+            .record_members(api, "logging", node, members);
+        if let Some(options) = node.as_map().and_then(|map| get(map, "options")) {
+            self.provenance
+                .record_keys(&format!("{api}.Options"), "logging.options", options);
+        }
+    }
+}
+
+/// Records the `deploy:` keys as the origins of what they set: mode and replicas, labels,
+/// update and rollback settings, resources, restart policy, placement, endpoint mode.
+fn record_deploy(provenance: &mut Provenance, map: &IndexMap<String, Entry>) {
+    if let Some(node) = get(map, "mode") {
+        provenance.record("Mode", "deploy.mode", &node.location);
+    }
+    if let Some(node) = get(map, "replicas") {
+        for api in [
+            "Mode.Replicated.Replicas",
+            "Mode.ReplicatedJob.MaxConcurrent",
+            "Mode.ReplicatedJob.TotalCompletions",
+        ] {
+            provenance.record(api, "deploy.replicas", &node.location);
+        }
+    }
+    if let Some(node) = get(map, "labels") {
+        provenance.record_keys("Labels", "deploy.labels", node);
+    }
+    let groups: [(&str, &str, &Members); 4] = [
+        ("update_config", "UpdateConfig", UPDATE_CONFIG_MEMBERS),
+        ("rollback_config", "RollbackConfig", UPDATE_CONFIG_MEMBERS),
+        (
+            "restart_policy",
+            "TaskTemplate.RestartPolicy",
+            RESTART_POLICY_MEMBERS,
+        ),
+        ("placement", "TaskTemplate.Placement", PLACEMENT_MEMBERS),
+    ];
+    for (key, api, members) in groups {
+        if let Some(node) = get(map, key) {
+            provenance.record_members(api, &format!("deploy.{key}"), node, members);
+        }
+    }
+    if let Some(node) = get(map, "resources") {
+        provenance.record("TaskTemplate.Resources", "deploy.resources", &node.location);
+        for (key, api) in [("limits", "Limits"), ("reservations", "Reservations")] {
+            if let Some(part) = node.as_map().and_then(|parts| get(parts, key)) {
+                let api = format!("TaskTemplate.Resources.{api}");
+                let field = format!("deploy.resources.{key}");
+                provenance.record_members(&api, &field, part, RESOURCE_MEMBERS);
+            }
+        }
+    }
+    if let Some(node) = get(map, "endpoint_mode") {
+        provenance.record("EndpointSpec.Mode", "deploy.endpoint_mode", &node.location);
+    }
+}
+
+/// `healthcheck` keys and the `Healthcheck` members they set.
+const HEALTHCHECK_MEMBERS: &[(&str, &str)] = &[
+    ("test", "Test"),
+    ("disable", "Test"),
+    ("interval", "Interval"),
+    ("timeout", "Timeout"),
+    ("start_period", "StartPeriod"),
+    ("retries", "Retries"),
+];
 
 /// The ServiceSpec around a task: name, labels, mode, update and rollback settings, endpoint.
 fn service_spec(

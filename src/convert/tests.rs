@@ -1140,3 +1140,97 @@ fn env_file_format_raw_is_how_every_env_file_is_read() {
         "{other}"
     );
 }
+
+/// Provenance: every spec path a reviewer changes is traced to the Compose field and the
+/// line and column of its value; ports and mounts by the item they come from, variables by
+/// `environment:` over `env_file:`.
+#[test]
+fn spec_paths_are_traced_to_compose_fields_and_locations() {
+    let compose = "\
+services:
+  app:
+    image: i
+    env_file: app.env
+    environment:
+      - LOG_LEVEL=debug
+    ports:
+      - \"9000:90\"
+      - target: 80
+        published: 8080
+    volumes:
+      - /data:/data
+      - /srv:/srv
+    deploy:
+      replicas: 2
+      update_config:
+        delay: 5s
+      resources:
+        limits:
+          cpus: '0.5'
+    secrets:
+      - source: db
+        target: db_password
+secrets:
+  db:
+    file: ./db.txt
+";
+    let (_dir, project) = project(&[
+        ("compose.yml", compose),
+        ("app.env", "FROM_FILE=1\nLOG_LEVEL=info\n"),
+        ("db.txt", "x"),
+    ]);
+    let converted = ConvertedProject::new(&Namespace("s".into()), &project);
+    let provenance = &converted.services["app"].provenance;
+    let traced = |api: &str| {
+        let traced = provenance
+            .trace(api)
+            .unwrap_or_else(|| panic!("{api} untraced"));
+        let at = (traced.location.line, traced.location.column);
+        (traced.field, traced.exact, at)
+    };
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Image"),
+        ("image".into(), true, (3, 12))
+    );
+    assert_eq!(
+        traced("Mode.Replicated.Replicas"),
+        ("deploy.replicas".into(), true, (15, 17))
+    );
+    assert_eq!(
+        traced("UpdateConfig.Delay"),
+        ("deploy.update_config.delay".into(), true, (17, 16))
+    );
+    assert_eq!(
+        traced("TaskTemplate.Resources.Limits.NanoCPUs"),
+        ("deploy.resources.limits.cpus".into(), true, (20, 17))
+    );
+    // Sorted by published port: 8080 (item 1) before 9000 (item 0).
+    assert_eq!(
+        traced("EndpointSpec.Ports[0].PublishedPort"),
+        ("ports[1].published".into(), true, (10, 20))
+    );
+    assert_eq!(
+        traced("EndpointSpec.Ports[1].TargetPort"),
+        ("ports[0]".into(), false, (8, 9))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Mounts[1].Source"),
+        ("volumes[1]".into(), false, (13, 9))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Env.LOG_LEVEL"),
+        ("environment.LOG_LEVEL".into(), true, (6, 9))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Env.FROM_FILE"),
+        ("env_file".into(), true, (4, 15))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Secrets[/run/secrets/db_password]"),
+        ("secrets[db]".into(), true, (22, 9))
+    );
+    assert!(provenance.trace("TaskTemplate.ForceUpdate").is_none());
+    assert!(provenance
+        .trace("Labels.com.docker.stack.namespace")
+        .is_none());
+}

@@ -285,6 +285,8 @@ pub(super) fn resolve_bind_source(
 pub(super) struct Mounts {
     /// The `ContainerSpec.Mounts` items, in document order.
     pub mounts: Vec<Value>,
+    /// For each mount, the index of the `volumes:` item it comes from.
+    pub items: Vec<usize>,
     /// Ignored options, as field paths.
     pub ignored: Vec<String>,
     /// Mounts an engine older than their API version would not know.
@@ -339,6 +341,7 @@ pub(super) fn mounts(
             require(Feature::ImageMount, item_field.clone());
         }
         result.mounts.push(mount);
+        result.items.push(index);
     }
     result
 }

@@ -22,7 +22,7 @@ use crate::apply::lock::{self, Guarded, Lock, LockError, LockTiming};
 use crate::apply::rollout::RolloutFailure;
 use crate::apply::{apply, record_seal, ApplyError, ApplyInput, ApplyOptions, CreatedVersions};
 use crate::engine::{Engine, EngineError};
-use crate::observe::observe;
+use crate::observe::{add_content_diffs, observe};
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 use crate::progress::{Progress, Reporter};
 use crate::signal::Signal;
@@ -73,6 +73,9 @@ pub struct DeployOutcome {
     pub deleted: Vec<String>,
     /// Services whose rollout failed (`outcome` is then `RolloutFailed`; nothing was pruned).
     pub failures: Vec<RolloutFailure>,
+    /// How long the plan took from its first write until every service converged (or
+    /// failed); None when it was not carried out or not waited for (`--detach`).
+    pub rollout: Option<Duration>,
 }
 
 impl DeployOutcome {
@@ -84,6 +87,7 @@ impl DeployOutcome {
             executed: false,
             deleted: Vec::new(),
             failures: Vec::new(),
+            rollout: None,
         }
     }
 }
@@ -122,7 +126,9 @@ pub async fn preview<E: Engine>(
 ) -> Result<Plan, DeployError> {
     check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
-    Ok(plan_against(&observed, prepared, keep, prune)?)
+    let mut plan = plan_against(&observed, prepared, keep, prune)?;
+    add_content_diffs(engine, &mut plan, &prepared.contents).await;
+    Ok(plan)
 }
 
 /// Deploys the prepared project (see the module docs), with no signal to stop it.
@@ -223,7 +229,8 @@ async fn plan_and_lock<E: Engine>(
 ) -> Result<FirstLook, DeployError> {
     check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
-    let plan = plan_against(&observed, prepared, options.keep, options.prune)?;
+    let mut plan = plan_against(&observed, prepared, options.keep, options.prune)?;
+    add_content_diffs(engine, &mut plan, &prepared.contents).await;
     if options.dry_run {
         return Ok(FirstLook::Done(Box::new(DeployOutcome::not_executed(
             plan,
@@ -266,7 +273,9 @@ async fn run_locked<E: Engine>(
         plan
     } else {
         tracing::debug!("the swarm changed before the lock was taken; planning again");
-        plan_against(&again, prepared, options.keep, options.prune)?
+        let mut plan = plan_against(&again, prepared, options.keep, options.prune)?;
+        add_content_diffs(engine, &mut plan, &prepared.contents).await;
+        plan
     };
     if !plan.needs_apply() {
         // Nothing to change, but no current content seal yet (a stack deployed before seals
@@ -280,6 +289,7 @@ async fn run_locked<E: Engine>(
         return Ok(DeployOutcome::not_executed(plan, Outcome::NoChanges));
     }
     reporter.applying(&plan);
+    let started = std::time::Instant::now();
     let result = apply(
         engine,
         &apply_input(&plan, prepared, options),
@@ -289,6 +299,7 @@ async fn run_locked<E: Engine>(
     .await;
     let mut deployed = DeployOutcome {
         executed: true,
+        rollout: (!options.apply.detach).then(|| started.elapsed()),
         ..DeployOutcome::not_executed(plan, Outcome::Applied)
     };
     match result {

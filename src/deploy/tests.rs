@@ -304,6 +304,9 @@ impl Engine for Contended<'_> {
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         self.inner.list_nodes().await
     }
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        self.inner.config_data(id).await
+    }
     async fn set_object_labels(
         &self,
         kind: ObjectKind,

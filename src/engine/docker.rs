@@ -503,6 +503,17 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        use base64::Engine as _;
+        let config = self.read(|| self.docker.inspect_config(id)).await?;
+        let data = config.spec.and_then(|spec| spec.data).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD
+            .decode(data.as_bytes())
+            .map_err(|error| {
+                EngineError::Other(format!("config {id}: data is not base64: {error}"))
+            })
+    }
+
     async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError> {
         let config = ExecConfig {
             attach_stdout: Some(true),

@@ -668,6 +668,14 @@ impl Engine for FakeEngine {
         }))
     }
 
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        let state = self.reach()?;
+        let index = state
+            .find_object(ObjectKind::Config, id)
+            .ok_or_else(|| EngineError::NotFound(format!("config {id}")))?;
+        Ok(state.configs[index].data.expose().to_vec())
+    }
+
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         let state = self.reach()?;
         Ok(state.nodes.clone())

@@ -283,4 +283,7 @@ pub trait Engine {
     ) -> Result<(), EngineError>;
     /// Runs a command in a running container on this engine's node and waits for it to end.
     async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError>;
+    /// A config's data (configs are not secret: the engine returns it; secrets' data it never
+    /// does, so there is no such call for them).
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError>;
 }

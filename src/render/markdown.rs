@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::plan::Report;
+use super::plan::{detail_line, diff_lines, impact_words, summary_line, Report};
 use crate::plan::{Action, Change};
 
 /// Renders the report as GitHub-flavoured Markdown; `warnings` are the loader's warnings.
@@ -51,29 +51,35 @@ pub fn render_markdown(report: &Report<'_>, warnings: &[String]) -> String {
         for change in &changes {
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} |",
+                "| {} | `{}` | {} | {}{} |",
                 change.resource.noun(),
                 code(&change.name),
                 action_word(change.action),
-                text(&change.reason)
+                text(&change.reason),
+                text(&change.impact.map(impact_words).unwrap_or_default())
             );
         }
         out.push('\n');
+        let _ = writeln!(out, "{}\n", text(summary_line(&plan.impact).trim_end()));
     }
-    for change in changes.iter().filter(|change| !change.details.is_empty()) {
+    let detailed = |change: &&&Change| !change.details.is_empty() || change.content_diff.is_some();
+    for change in changes.iter().filter(detailed) {
         let _ = writeln!(
             out,
-            "<details><summary>{} <code>{}</code>: {} {}</summary>\n",
+            "<details><summary>{} <code>{}</code>: {}</summary>\n",
             change.resource.noun(),
             html(&change.name),
-            change.details.len(),
-            if change.details.len() == 1 {
-                "change"
-            } else {
-                "changes"
+            match (change.details.len(), change.content_diff.is_some()) {
+                (0, true) => "content diff".to_string(),
+                (1, _) => "1 change".to_string(),
+                (count, _) => format!("{count} changes"),
             }
         );
-        let body = change.details.join("\n");
+        let mut lines: Vec<String> = change.details.iter().map(detail_line).collect();
+        if let Some(diff) = &change.content_diff {
+            lines.extend(diff_lines(diff));
+        }
+        let body = lines.join("\n");
         let fence = "`".repeat(longest_backtick_run(&body).max(2) + 1);
         let _ = writeln!(out, "{fence}\n{body}\n{fence}\n\n</details>\n");
     }

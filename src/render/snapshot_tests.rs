@@ -125,7 +125,8 @@ impl Scene {
                 prune: true,
             };
             let converted = ConvertedProject::new(&namespace, &loaded.project);
-            let plan = plan(&input, &converted, &observed).expect("the project plans");
+            let mut plan = plan(&input, &converted, &observed).expect("the project plans");
+            crate::observe::add_content_diffs(&self.engine, &mut plan, &contents).await;
             if write {
                 let apply_input = ApplyInput {
                     plan: &plan,
@@ -187,6 +188,21 @@ fn checked(text: String) -> String {
     text
 }
 
+/// `text`, after checking that it is a JSON document schema/plan.schema.json accepts.
+fn valid(text: String) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/plan.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let document: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "not valid: {errors:?}\n{text}");
+    text
+}
+
 fn report(plan: &Plan, outcome: Outcome) -> Report<'_> {
     Report {
         target: &TARGET,
@@ -194,6 +210,7 @@ fn report(plan: &Plan, outcome: Outcome) -> Report<'_> {
         outcome,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     }
 }
 
@@ -208,7 +225,7 @@ fn plan_of_a_new_stack() {
     );
     assert_snapshot!(
         "plan_new_stack_json",
-        checked(render(&report, OutputFormat::Json))
+        valid(checked(render(&report, OutputFormat::Json)))
     );
 }
 
@@ -226,7 +243,88 @@ fn plan_of_changes_to_a_deployed_stack() {
     );
     assert_snapshot!(
         "plan_changes_json",
-        checked(render(&report, OutputFormat::Json))
+        valid(checked(render(&report, OutputFormat::Json)))
+    );
+}
+
+/// The project after a pull request touching each kind of service field: replicas, update
+/// settings, an environment variable added and one changed, a port published, a label, a
+/// healthcheck, a config reference's target, a secret removed from a service; plus a field set
+/// by hand on the live service that the files do not set.
+const COMPOSE_AFTER_REVIEW: &str = "\
+services:
+  app:
+    image: local/busybox:2
+    environment:
+      MODE: ${MODE:-one}
+      LOG_LEVEL: debug
+    secrets: [db]
+    configs:
+      - source: site
+        target: /etc/site/site.conf
+    networks: [back]
+    ports:
+      - target: 80
+        published: 8080
+    healthcheck:
+      test: [\"CMD\", \"true\"]
+      interval: 5s
+    labels:
+      team: web
+  worker:
+    image: local/busybox:1
+    deploy:
+      replicas: 3
+      update_config:
+        parallelism: 2
+        delay: 3s
+    secrets:
+      - source: db
+        target: /run/db
+        mode: 0400
+    networks: [back]
+secrets:
+  db:
+    file: ./db.txt
+  token:
+    environment: TOKEN
+configs:
+  site:
+    file: ./site.conf
+networks:
+  back: {}
+";
+
+#[test]
+fn plan_of_a_pull_request_names_compose_fields_and_locations() {
+    let scene = Scene::deployed();
+    let rt = runtime();
+    // Someone set a stop grace period by hand: the files do not set it.
+    let app = scene
+        .engine
+        .services()
+        .into_iter()
+        .find(|service| service.name == "demo_app")
+        .unwrap();
+    let mut spec = app.spec.clone();
+    spec["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] = serde_json::json!(30_000_000_000u64);
+    rt.block_on(crate::engine::Engine::update_service(
+        &scene.engine,
+        &app.id,
+        app.version,
+        &spec,
+    ))
+    .unwrap();
+    std::fs::write(scene.dir.path().join("compose.yaml"), COMPOSE_AFTER_REVIEW).unwrap();
+    let plan = scene.plan(false);
+    let report = report(&plan, Outcome::Planned);
+    assert_snapshot!(
+        "plan_review_text",
+        checked(scene.stable(&render(&report, OutputFormat::Text)))
+    );
+    assert_snapshot!(
+        "plan_review_json",
+        valid(checked(scene.stable(&render(&report, OutputFormat::Json))))
     );
 }
 
@@ -241,7 +339,7 @@ fn plan_of_a_stack_that_matches_the_files() {
     );
     assert_snapshot!(
         "plan_no_changes_json",
-        checked(render(&report, OutputFormat::Json))
+        valid(checked(render(&report, OutputFormat::Json)))
     );
 }
 
@@ -259,7 +357,7 @@ fn deploy_reports_with_deletions_or_a_failed_rollout() {
     };
     assert_snapshot!(
         "deploy_applied_json",
-        checked(render(&applied, OutputFormat::Json))
+        valid(checked(render(&applied, OutputFormat::Json)))
     );
     let failed = Report {
         failures: vec![RolloutFailure {
@@ -272,7 +370,7 @@ fn deploy_reports_with_deletions_or_a_failed_rollout() {
     };
     assert_snapshot!(
         "deploy_rollout_failed_json",
-        checked(render(&failed, OutputFormat::Json))
+        valid(checked(render(&failed, OutputFormat::Json)))
     );
 }
 
@@ -438,7 +536,7 @@ fn markdown_checked(report: &Report<'_>, warnings: &[String]) -> String {
         .plan
         .changes
         .iter()
-        .filter(|c| !c.details.is_empty())
+        .filter(|c| !c.details.is_empty() || c.content_diff.is_some())
         .count();
     assert_eq!(html.matches("<details>").count(), detailed, "{html}");
     assert!(html.contains("<h3>stackroll plan for <code>"), "{html}");
@@ -478,7 +576,16 @@ fn markdown_escapes_what_the_input_names() {
     let mut plan = Scene::new().plan(false);
     plan.changes[0].name = "x` | <script>alert(1)</script>".into();
     plan.changes[0].reason = "a | b <img src=x> **bold**".into();
-    plan.changes[0].details = vec!["``` fence".into()];
+    plan.changes[0].details = vec![crate::plan::detail::Detail {
+        field: "``` fence".into(),
+        source: crate::plan::detail::FieldSource::Api,
+        api_field: "``` fence".into(),
+        location: None,
+        change: crate::plan::canonical::How::Changed,
+        old: None,
+        new: None,
+        redacted: true,
+    }];
     let text = markdown_checked(&report(&plan, Outcome::Planned), &[]);
     let mut html = String::new();
     let mut options = pulldown_cmark::Options::empty();

@@ -251,7 +251,7 @@ struct Round {
 fn write_round(stack: &Stack, n: u64) -> Round {
     Round {
         db: stack.write_secret("db.txt", &format!("db{n}")),
-        conf: stack.write_secret("app.conf", &format!("conf{n}")),
+        conf: stack.write_config("app.conf", &format!("conf{n}")),
     }
 }
 
