@@ -1223,3 +1223,46 @@ fn a_versioned_name_another_stack_holds_is_refused_before_any_write() {
     }
     assert_eq!(engine.write_count(), 0);
 }
+
+/// Swarm paused the rollback of a failed update (a task failed or was cut short while rolling
+/// back): the spec is the old one again, and Swarm will not move until the service is written.
+/// Content equal to that old version is then no spec change, yet waiting would only judge the
+/// paused rollback a failure on every deploy, for ever. The deploy writes the spec again (its
+/// rollback target, the failed spec, is replaced), which clears the pause, and converges.
+#[test]
+fn a_paused_rollback_of_the_spec_the_files_want_is_written_again_and_converges() {
+    let engine = FakeEngine::new();
+    let project = Project::new(APP);
+    project.file("db.txt", "one");
+    deploy(&engine, &project, 0, How::Wait).1.unwrap();
+    project.file("db.txt", "two");
+    engine.fail_next_update(
+        "demo_app",
+        "rollback_paused",
+        "update paused due to failure or early termination of task x",
+    );
+    let (_, result) = deploy(&engine, &project, 1, How::Wait);
+    assert!(matches!(result, Err(ApplyError::Rollout(_))), "{result:?}");
+
+    project.file("db.txt", "one");
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap_or_else(|error| panic!("the fixed deploy converges: {error:?}"));
+    let update = plan
+        .changes
+        .iter()
+        .find(|change| change.name == "demo_app")
+        .unwrap_or_else(|| panic!("the service is written again: {:?}", plan.changes));
+    assert!(update.reason.contains("rollback"), "{}", update.reason);
+    assert_eq!(plan.summary.create, 0, "content equal to v1 reuses it");
+    let service = engine
+        .services()
+        .into_iter()
+        .find(|service| service.name == "demo_app")
+        .unwrap();
+    assert_eq!(service.update_status, None, "the pause is cleared");
+    assert_eq!(
+        service_secret_names(&engine, "demo_app"),
+        vec!["demo_db_v1", "demo_db_v1"]
+    );
+    assert_noop(&engine, &project);
+}

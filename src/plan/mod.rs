@@ -28,7 +28,7 @@ use crate::swarm::labels::{
     VERSION_LABEL,
 };
 use crate::swarm::namespace::Namespace;
-use crate::swarm::rollout::{PAUSED, UNSETTLED_STATES};
+use crate::swarm::rollout::{PAUSED, ROLLBACK_PAUSED, UNSETTLED_STATES};
 use crate::swarm::versions::{versioned_name, versions_by_key, Version};
 use detail::Detail;
 use fingerprint::{Fingerprinter, Material};
@@ -895,7 +895,11 @@ fn plan_service_update(update: ServiceUpdate<'_>, services: &mut Services, draft
     canonical::keep_force_update(&mut spec, &live.spec);
     let details = detail::details(canonical::differences(&live.spec, &spec), provenance);
     let replaces_tasks = canonical::replaces_tasks(&live.spec, &spec);
-    if details.is_empty() {
+    let rollback_paused = live
+        .update_status
+        .as_ref()
+        .is_some_and(|status| status.state == ROLLBACK_PAUSED);
+    if details.is_empty() && !rollback_paused {
         services.running.push(ServiceSpecs {
             current: live.spec.clone(),
             previous: live.previous_spec.clone(),
@@ -932,11 +936,18 @@ fn plan_service_update(update: ServiceUpdate<'_>, services: &mut Services, draft
         current: spec.clone(),
         previous: Some(live.spec.clone()),
     });
+    // Swarm paused rolling back a failed update, and the spec it went back to is the one the
+    // files want: Swarm moves only when the service is written, so it is written again (its
+    // rollback target, the failed spec, is replaced), which clears the pause.
+    let reason = match details.is_empty() {
+        true => "Swarm's rollback to this spec is paused; written again to finish it".into(),
+        false => "spec changed".into(),
+    };
     draft.changes.push(Change {
         resource: Resource::Service,
         action: Action::Update,
         name,
-        reason: "spec changed".into(),
+        reason,
         details,
         content_diff: None,
         impact: Some(impact::of_update(&live.spec, &spec, replaces_tasks, nodes)),

@@ -87,7 +87,7 @@ fn e2e_encrypted_sources() {
     stack
         .plan(&[])
         .expect_contains("age file ./db.age")
-        .expect_contains("SOPS YAML file ./settings.yaml, 9 bytes decrypted");
+        .expect_contains("SOPS YAML file ./settings.yaml (decrypted)");
     stack.deploy_ok(&[]);
     let app = stack.scoped("app");
     wait_for_content(&app, "/run/secrets/db", &db);

@@ -596,8 +596,9 @@ fn plan_is_clean(dir: &Path, stack: &str, run: &str, adopted: bool) -> Result<()
             let action = change["action"].as_str().unwrap_or_default();
             let details_are_references =
                 change["details"].as_array().into_iter().flatten().all(|d| {
-                    let d = d.as_str().unwrap_or_default();
-                    d.starts_with("secret ") || d.starts_with("config ")
+                    let field = d["api_field"].as_str().unwrap_or_default();
+                    field.starts_with("TaskTemplate.ContainerSpec.Secrets[")
+                        || field.starts_with("TaskTemplate.ContainerSpec.Configs[")
                 });
             let allowed = adopted
                 && match (kind, action) {
