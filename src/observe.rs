@@ -1,9 +1,19 @@
 //! Reading the swarm state a plan is made against (`plan::Observed`): four list calls, made
-//! together. The planner itself never talks to the engine.
+//! together; and the registry lookups of the services' image tags (`--resolve-image`), made
+//! through the engine once the live services are known. The planner itself never talks to the
+//! engine.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::convert::ConvertedProject;
 use crate::engine::{Engine, EngineError, ServiceState};
 use crate::model::ObjectKind;
+use crate::plan::images::{looks_up, lookup_reference, Lookup};
 use crate::plan::Observed;
+use crate::registry::ResolveImage;
 use crate::swarm::labels::STACK_NAMESPACE_LABEL;
 use crate::swarm::namespace::Namespace;
 
@@ -39,4 +49,52 @@ fn in_stack(service: &ServiceState, namespace: &Namespace) -> bool {
         .and_then(|labels| labels.get(STACK_NAMESPACE_LABEL))
         .and_then(|value| value.as_str())
         == Some(namespace.0.as_str())
+}
+
+/// How long the registry lookups of one plan may take together: a lookup not answered by
+/// then counts as failed (the image is deployed unpinned, with a warning).
+pub const LOOKUP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How many registry lookups run at once.
+const LOOKUPS_AT_ONCE: usize = 16;
+
+/// Looks up, through the engine, the tags of the services whose images `mode` says to resolve
+/// (see `plan::images::looks_up`): each reference once, concurrently, all within
+/// [`LOOKUP_DEADLINE`]. Never fails: a failed lookup is a [`Lookup::Failed`] with the reason.
+pub async fn look_up_images<E: Engine>(
+    engine: &E,
+    converted: &ConvertedProject,
+    namespace: &Namespace,
+    observed: &Observed,
+    mode: ResolveImage,
+) -> BTreeMap<String, Lookup> {
+    let wanted: BTreeSet<String> = converted
+        .services
+        .iter()
+        .filter(|(name, service)| {
+            let scoped = namespace.scope(name);
+            let live = observed.services.iter().find(|live| live.name == scoped);
+            looks_up(mode, service.image(), live)
+        })
+        .filter_map(|(_, service)| lookup_reference(service.image()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + LOOKUP_DEADLINE;
+    futures_util::stream::iter(wanted)
+        .map(|image| async move {
+            let answer = tokio::time::timeout_at(deadline, engine.inspect_distribution(&image));
+            let lookup = match answer.await {
+                Ok(Ok(found)) => Lookup::Found(found),
+                Ok(Err(EngineError::Api { message, .. })) => Lookup::Failed(message),
+                Ok(Err(other)) => Lookup::Failed(other.to_string()),
+                Err(_) => Lookup::Failed(format!(
+                    "no answer within {} s",
+                    LOOKUP_DEADLINE.as_secs()
+                )),
+            };
+            tracing::debug!(image = %image, found = matches!(lookup, Lookup::Found(_)), "registry lookup");
+            (image, lookup)
+        })
+        .buffer_unordered(LOOKUPS_AT_ONCE)
+        .collect()
+        .await
 }

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, signalled, timeout_flag, ComposeArgs, EngineArgs};
+use super::{
+    connect, prepare, print, runtime, signalled, timeout_flag, ComposeArgs, EngineArgs,
+    RegistryArgs,
+};
 use crate::apply::{ApplyError, ApplyOptions};
-use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
+use crate::deploy::{self, DeployOptions, DeployOutcome, ImageOptions, Outcome};
 use crate::error::CliError;
 use crate::plan::Plan;
 use crate::progress::{Progress, Reporter};
@@ -25,6 +28,9 @@ pub struct DeployArgs {
     /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// How images and their registries are treated.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Superseded versions of each secret and config to keep for rollbacks.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub keep: usize,
@@ -52,10 +58,12 @@ pub struct DeployArgs {
 
 impl DeployArgs {
     /// The deploy settings these flags give (and `STACKROLL_TEST_KILL_AT`, in test builds).
+    /// The image options are filled in once the project is loaded ([`RegistryArgs`]).
     fn resolve(&self) -> Result<DeployOptions, CliError> {
         let timeout = timeout_flag(&self.timeout)?;
         let lock_wait = timeout_flag(&self.lock_timeout)?;
         Ok(DeployOptions {
+            images: ImageOptions::default(),
             keep: self.keep,
             prune: self.prune,
             dry_run: self.dry_run,
@@ -83,15 +91,17 @@ fn test_kill_point() -> Option<String> {
 
 /// Deploys and prints the outcome; a failed rollout exits 3 after its report.
 pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
-    let options = args.resolve()?;
+    let mut options = args.resolve()?;
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
+    let (auth, images) = args.registry.resolve(&prepared)?;
+    options.images = images;
     let reporter = DeployReporter {
         progress: stderr_reporter(),
         output: args.output,
         print_error: Mutex::new(None),
     };
     let deployed = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?;
+        let engine = connect(&args.engine).await?.with_registry_auth(auth);
         let stop = signalled()?;
         Ok::<_, CliError>(deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?)
     })?;

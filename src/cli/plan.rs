@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, ComposeArgs, EngineArgs};
+use super::{connect, prepare, print, runtime, ComposeArgs, EngineArgs, RegistryArgs};
 use crate::deploy::{self, Outcome};
 use crate::error::CliError;
 use crate::render::plan::{render, OutputFormat, Report};
@@ -16,6 +16,9 @@ pub struct PlanArgs {
     /// Which Docker engine to talk to.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// How images and their registries are treated.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -36,9 +39,11 @@ pub struct PlanArgs {
 /// Plans against the swarm and prints the plan.
 pub(super) fn run(args: &PlanArgs) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
+    let (auth, images) = args.registry.resolve(&prepared)?;
     let plan = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?;
-        Ok::<_, CliError>(deploy::preview(&engine, &prepared, args.keep, args.prune).await?)
+        let engine = connect(&args.engine).await?.with_registry_auth(auth);
+        let plan = deploy::preview(&engine, &prepared, args.keep, args.prune, &images).await?;
+        Ok::<_, CliError>(plan)
     })?;
     let report = Report {
         plan: &plan,

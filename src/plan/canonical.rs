@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::engine::Spec;
+use crate::registry::reference::ImageReference;
 
 /// The spec with engine-filled defaults and empty values removed.
 pub fn canonical(spec: &Spec) -> Value {
@@ -121,6 +122,7 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
         return Vec::new();
     }
     let mut lines = Vec::new();
+    image_differences(&live, &desired, &mut lines);
     mount_differences(&live, &desired, &mut lines);
     environment_differences(&live, &desired, &mut lines);
     credential_differences(&live, &desired, &mut lines);
@@ -131,6 +133,51 @@ pub fn differences(live: &Spec, desired: &Spec) -> Vec<String> {
     }
     field_differences("", &live_rest, &desired_rest, &mut lines);
     lines
+}
+
+/// The image: for a tag that moved, `image app:main digest sha256:a… -> sha256:b…`; any other
+/// change as `image OLD -> NEW`.
+fn image_differences(live: &Value, desired: &Value, lines: &mut Vec<String>) {
+    let image = |spec: &Value| {
+        spec.pointer("/TaskTemplate/ContainerSpec/Image")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (old, new) = (image(live), image(desired));
+    if old == new {
+        return;
+    }
+    let parse = |image: &str| ImageReference::parse(image).map(|reference| reference.tagged());
+    let line = match (parse(&old), parse(&new)) {
+        (Some(a), Some(b)) if a.digest.is_some() && b.digest.is_some() => {
+            let (old_digest, new_digest) = (a.digest.clone(), b.digest.clone());
+            let unpinned = |mut reference: ImageReference| {
+                reference.digest = None;
+                reference.familiar()
+            };
+            let (a, b) = (unpinned(a), unpinned(b));
+            match a == b {
+                true => format!(
+                    "image {a} digest {} -> {}",
+                    old_digest.unwrap_or_default(),
+                    new_digest.unwrap_or_default()
+                ),
+                false => format!("image {old} -> {new}"),
+            }
+        }
+        _ => format!("image {} -> {}", show_image(&old), show_image(&new)),
+    };
+    lines.push(line);
+}
+
+/// An image for a plan line; `(none)` when there is none.
+fn show_image(image: &str) -> &str {
+    if image.is_empty() {
+        "(none)"
+    } else {
+        image
+    }
 }
 
 /// Secret and config mounts added, removed, switched to another version or changed in owner
@@ -207,6 +254,7 @@ fn without_shown_fields(spec: &mut Value) {
         .pointer_mut("/TaskTemplate/ContainerSpec")
         .and_then(Value::as_object_mut)
     {
+        container.remove("Image");
         container.remove("Secrets");
         container.remove("Configs");
         container.remove("Env");
@@ -456,12 +504,40 @@ mod tests {
         assert_eq!(
             lines,
             vec![
+                "image a -> b",
                 "secret s_db_v1 -> s_db_v2 (target /run/secrets/db)",
                 "environment NEW: added",
                 "environment PASSWORD: changed",
-                "TaskTemplate.ContainerSpec.Image: \"a\" -> \"b\"",
             ]
         );
         assert!(!lines.join("\n").contains("old") && !lines.join("\n").contains("new"));
+    }
+
+    /// A tag that moved shows as its digests; other image changes as the whole references.
+    #[test]
+    fn a_moved_tag_shows_its_digests() {
+        let a = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let b = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let spec = |image: &str| json!({"TaskTemplate": {"ContainerSpec": {"Image": image}}});
+        assert_eq!(
+            differences(
+                &spec(&format!("app:main@{a}")),
+                &spec(&format!("app:main@{b}"))
+            ),
+            vec![format!("image app:main digest {a} -> {b}")]
+        );
+        assert_eq!(
+            differences(&spec(&format!("app:1@{a}")), &spec(&format!("app:2@{b}"))),
+            vec![format!("image app:1@{a} -> app:2@{b}")]
+        );
+        assert_eq!(
+            differences(&spec("app:main"), &spec(&format!("app:main@{a}"))),
+            vec![format!("image app:main -> app:main@{a}")]
+        );
+        assert!(differences(
+            &spec(&format!("app:main@{a}")),
+            &spec(&format!("app:main@{a}"))
+        )
+        .is_empty());
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod canonical;
 pub mod fingerprint;
+pub mod images;
 pub mod prune;
 pub mod rotation;
 pub mod seal;
@@ -70,6 +71,8 @@ pub struct PlanInput<'a> {
     pub keep: usize,
     /// Remove the stack's services and networks that the Compose files no longer have.
     pub prune: bool,
+    /// Registry lookups of the services' images and what to say about credentials.
+    pub images: &'a images::ImageFacts,
 }
 
 /// What kind of thing a change is about.
@@ -377,6 +380,9 @@ pub fn plan(
         &rotations,
         &mut draft,
     )?;
+    draft
+        .notes
+        .extend(images::notes(&services.unresolved, input.images));
     plan_removals(
         input,
         observed,
@@ -447,6 +453,8 @@ struct Services {
     unsettled: Vec<UnsettledService>,
     /// The stage specs of the services rotations touch.
     staged: Vec<rotation::StagedService>,
+    /// Services whose image lookup failed.
+    unresolved: std::collections::BTreeSet<images::Unresolved>,
 }
 
 /// The versions the stored content seal vouches for, when it applies.
@@ -703,6 +711,7 @@ fn plan_services(
 ) -> Result<Services, PlanError> {
     let mut invalid = Diagnostics::default();
     let mut desired = IndexMap::new();
+    let mut unresolved = std::collections::BTreeSet::new();
     for (name, service) in &converted.services {
         if service.problems.has_errors() {
             invalid.extend(service.problems.clone());
@@ -710,7 +719,10 @@ fn plan_services(
         }
         let mut spec = service.spec(resolved);
         resolve_network_ids(&mut spec, &observed.networks);
-        desired.insert(input.namespace.scope(name), spec);
+        let scoped = input.namespace.scope(name);
+        let live = observed.services.iter().find(|live| live.name == scoped);
+        unresolved.extend(images::pin(&mut spec, live, input.images));
+        desired.insert(scoped, spec);
     }
     if invalid.has_errors() {
         return Err(PlanError::Invalid(invalid));
@@ -721,6 +733,7 @@ fn plan_services(
         running: Vec::new(),
         unsettled: Vec::new(),
         staged: Vec::new(),
+        unresolved,
     };
     for (name, spec) in desired {
         // A service a rotation touches is first written as its first stage wants it.
