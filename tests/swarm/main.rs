@@ -17,5 +17,6 @@ mod e2e;
 mod faults;
 mod modes;
 mod parity;
+mod registry;
 mod rotation;
 mod stacks;
