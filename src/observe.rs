@@ -3,6 +3,7 @@
 //! through the engine once the live services are known. The planner itself never talks to the
 //! engine.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::engine::{Engine, EngineError, ServiceState};
 use crate::model::ObjectKind;
 use crate::plan::images::{looks_up, lookup_reference, Lookup};
 use crate::plan::Observed;
+use crate::registry::reference::ImageReference;
 use crate::registry::ResolveImage;
 use crate::swarm::labels::STACK_NAMESPACE_LABEL;
 use crate::swarm::namespace::Namespace;
@@ -60,7 +62,10 @@ const LOOKUPS_AT_ONCE: usize = 16;
 
 /// Looks up, through the engine, the tags of the services whose images `mode` says to resolve
 /// (see `plan::images::looks_up`): each reference once, concurrently, all within
-/// [`LOOKUP_DEADLINE`]. Never fails: a failed lookup is a [`Lookup::Failed`] with the reason.
+/// [`LOOKUP_DEADLINE`]. A registry the engine cannot reach at all (its `/v2/` endpoint fails:
+/// no such host, connection refused) fails the lookups still waiting for it at once, so a
+/// registry that is down costs one failed answer, not one per image. Never fails: a failed
+/// lookup is a [`Lookup::Failed`] with the reason.
 pub async fn look_up_images<E: Engine>(
     engine: &E,
     converted: &ConvertedProject,
@@ -79,22 +84,73 @@ pub async fn look_up_images<E: Engine>(
         .filter_map(|(_, service)| lookup_reference(service.image()))
         .collect();
     let deadline = tokio::time::Instant::now() + LOOKUP_DEADLINE;
+    let down = RegistriesDown::default();
     futures_util::stream::iter(wanted)
-        .map(|image| async move {
-            let answer = tokio::time::timeout_at(deadline, engine.inspect_distribution(&image));
-            let lookup = match answer.await {
-                Ok(Ok(found)) => Lookup::Found(found),
-                Ok(Err(EngineError::Api { message, .. })) => Lookup::Failed(message),
-                Ok(Err(other)) => Lookup::Failed(other.to_string()),
-                Err(_) => Lookup::Failed(format!(
-                    "no answer within {} s",
-                    LOOKUP_DEADLINE.as_secs()
-                )),
-            };
-            tracing::debug!(image = %image, found = matches!(lookup, Lookup::Found(_)), "registry lookup");
-            (image, lookup)
+        .map(|image| {
+            let down = &down;
+            async move {
+                let lookup = look_up(engine, &image, deadline, down).await;
+                tracing::debug!(image = %image, found = matches!(lookup, Lookup::Found(_)), "registry lookup");
+                (image, lookup)
+            }
         })
         .buffer_unordered(LOOKUPS_AT_ONCE)
         .collect()
         .await
+}
+
+/// Registries found unreachable during one round of lookups, by domain, with the reason;
+/// lookups waiting for one of them are woken.
+#[derive(Default)]
+struct RegistriesDown {
+    /// Domain -> the engine's message.
+    reasons: RefCell<BTreeMap<String, String>>,
+    /// Wakes the lookups waiting when a registry is found down.
+    found: tokio::sync::Notify,
+}
+
+/// One lookup: the engine's answer, unless the deadline passes or another lookup finds the
+/// image's registry unreachable first.
+async fn look_up<E: Engine>(
+    engine: &E,
+    image: &str,
+    deadline: tokio::time::Instant,
+    down: &RegistriesDown,
+) -> Lookup {
+    let domain = ImageReference::parse(image).map(|reference| reference.domain);
+    let known_down = || {
+        let reasons = down.reasons.borrow();
+        domain
+            .as_ref()
+            .and_then(|domain| reasons.get(domain).cloned())
+    };
+    if let Some(reason) = known_down() {
+        return Lookup::Failed(reason);
+    }
+    let answer = tokio::time::timeout_at(deadline, engine.inspect_distribution(image));
+    tokio::pin!(answer);
+    let answer = loop {
+        let woken = down.found.notified();
+        tokio::select! {
+            answer = &mut answer => break answer,
+            () = woken => {
+                if let Some(reason) = known_down() {
+                    return Lookup::Failed(reason);
+                }
+            }
+        }
+    };
+    match answer {
+        Ok(Ok(found)) => Lookup::Found(found),
+        Ok(Err(EngineError::Api { message, .. })) => {
+            // The engine could not reach the registry's API root: the registry is down.
+            if let (Some(domain), true) = (domain, message.contains("/v2/\": ")) {
+                down.reasons.borrow_mut().insert(domain, message.clone());
+                down.found.notify_waiters();
+            }
+            Lookup::Failed(message)
+        }
+        Ok(Err(other)) => Lookup::Failed(other.to_string()),
+        Err(_) => Lookup::Failed(format!("no answer within {} s", LOOKUP_DEADLINE.as_secs())),
+    }
 }
