@@ -146,14 +146,13 @@ fn push(config: &Path, repository: &str, content: &str) -> String {
     digest
 }
 
-/// A stack whose service `app` runs `<registry>/<repository>:main`.
+/// A stack from `fixtures/e2e/registry` whose service `app` runs
+/// `<registry>/<repository>:main`.
 fn stack_on(tag: &str, repository: &str, config: &Path) -> Stack {
     let stack = Stack::new(tag);
-    let compose = format!(
-        "services:\n  app:\n    image: {}/{repository}:main\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n",
-        registry().address
-    );
-    std::fs::write(stack.path("compose.yaml"), compose).unwrap();
+    stack.use_compose("registry/compose.yaml");
+    stack.set_env("REGISTRY", &registry().address);
+    stack.set_env("REPOSITORY", repository);
     stack.set_env("DOCKER_CONFIG", config.to_str().unwrap());
     stack
 }
