@@ -217,7 +217,7 @@ impl DockerConfig {
         let credentials = match helper {
             Some(helper) => run_helper(helper, key)?,
             None => match self.entry(key) {
-                Some(entry) => Some(self.from_entry(key, entry)?),
+                Some(entry) => Some(self.entry_credentials(key, entry)?),
                 None => None,
             },
         };
@@ -238,7 +238,11 @@ impl DockerConfig {
 
     /// Credentials from an `auths` entry: `auth` (base64 `user:password`) wins over the
     /// plain members, as docker/cli decodes it on load.
-    fn from_entry(&self, key: &str, entry: &AuthEntry) -> Result<Credentials, CredentialError> {
+    fn entry_credentials(
+        &self,
+        key: &str,
+        entry: &AuthEntry,
+    ) -> Result<Credentials, CredentialError> {
         let mut credentials = Credentials {
             username: entry.username.clone(),
             password: entry.password.clone(),
