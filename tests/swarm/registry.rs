@@ -9,7 +9,9 @@
 //!   converges (`registry_auth`);
 //! - credentials from a credential helper on PATH (`registry_credential_helper`);
 //! - a moving tag: `plan` shows the digest change, `deploy` rolls, the container runs the new
-//!   content, the next deploy writes nothing (`registry_moving_tag`).
+//!   content, the next deploy writes nothing (`registry_moving_tag`);
+//! - parity: `docker stack deploy --with-registry-auth --resolve-image always` pins the same
+//!   image and platforms (`registry_parity_with_docker_stack_deploy`).
 //!
 //! The registry password is registered with the leak harness: no stackroll output may hold it.
 
@@ -292,4 +294,55 @@ fn registry_moving_tag() {
     let again = stack.deploy_ok(&["--with-registry-auth"]);
     again.expect_contains("No changes");
     assert_eq!(version_index(&app), index, "a redeploy writes nothing");
+}
+
+/// `docker stack deploy --with-registry-auth --resolve-image always` and stackroll pin a
+/// registry image the same way: the same image reference with digest, the same platforms.
+#[test]
+fn registry_parity_with_docker_stack_deploy() {
+    let config = logged_in();
+    let repository = repository("parity");
+    push(config.path(), &repository, "same");
+    let ours = stack_on("rgp", &repository, config.path());
+    ours.deploy_ok(&["--with-registry-auth", "--detach"]);
+    let theirs = Stack::new("rgq");
+    let compose = format!(
+        "version: \"3.8\"\nservices:\n  app:\n    image: {}/{repository}:main\n",
+        registry().address
+    );
+    std::fs::write(theirs.path("compose.yaml"), compose).unwrap();
+    let compose_file = theirs.path("compose.yaml");
+    docker_with(
+        config.path(),
+        &[
+            "stack",
+            "deploy",
+            "--with-registry-auth",
+            "--resolve-image",
+            "always",
+            "-c",
+            compose_file.to_str().unwrap(),
+            &theirs.name,
+        ],
+        None,
+    );
+    let pinned = |service: &str| {
+        let spec = &service_inspect(service)["Spec"];
+        (
+            spec["TaskTemplate"]["ContainerSpec"]["Image"].clone(),
+            spec["TaskTemplate"]["Placement"]["Platforms"].clone(),
+            spec["Labels"]["com.docker.stack.image"].clone(),
+        )
+    };
+    let (ours, theirs) = (pinned(&ours.scoped("app")), pinned(&theirs.scoped("app")));
+    assert!(
+        ours.0
+            .as_str()
+            .is_some_and(|image| image.contains("@sha256:")),
+        "{ours:?}"
+    );
+    assert_eq!(
+        ours, theirs,
+        "stackroll (left) and docker stack deploy (right)"
+    );
 }
