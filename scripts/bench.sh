@@ -548,7 +548,9 @@ bench_registry() {
     wait_running bench_gd "$services"
     wait_running bench_gs "$services"
     local pinned
-    pinned=$("$DOCKER" service ls --filter label=com.docker.stack.namespace=bench_gs --format '{{.Image}}' | grep -c '@sha256:' || true)
+    # (`service ls` shows images without their digest: read the specs.)
+    pinned=$("$DOCKER" service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' \
+        $("$DOCKER" service ls -q --filter label=com.docker.stack.namespace=bench_gs) | grep -c '@sha256:' || true)
     ((pinned == services)) || die "only $pinned of $services stackroll services are pinned to a digest"
     python3 "$BENCH/swarmstate.py" snapshot bench_gs "$WORK/g0.json"
     DOCKER_CONFIG=$config measure registry_noop_stackroll "$NOOP_RUNS" 1 "" "${stackroll_deploy[@]}" bench_gs
