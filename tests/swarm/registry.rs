@@ -102,40 +102,21 @@ fn logged_in() -> TempDir {
     config
 }
 
-/// The root filesystem of local/busybox:1 as a tar file, made once.
-fn busybox_tar() -> &'static Path {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let path =
-            std::env::temp_dir().join(format!("stackroll-registry-{}.tar", std::process::id()));
-        let scratch = TempDir::new().unwrap();
-        let id = docker_with(scratch.path(), &["create", "local/busybox:1"], None);
-        let id = id.trim();
-        docker_with(
-            scratch.path(),
-            &["export", "-o", path.to_str().unwrap(), id],
-            None,
-        );
-        docker_with(scratch.path(), &["rm", id], None);
-        path
-    })
-}
-
 /// Imports local/busybox:1 with `ENV CONTENT=<content>` as `<registry>/<repository>:main`,
 /// pushes it, removes it from the engine's image store and returns the pushed digest.
 fn push(config: &Path, repository: &str, content: &str) -> String {
     let image = format!("{}/{repository}:main", registry().address);
     let change = format!("ENV CONTENT={content}");
-    docker_with(
-        config,
-        &[
-            "import",
-            "--change",
-            &change,
-            busybox_tar().to_str().unwrap(),
-            &image,
-        ],
-        None,
+    // local/busybox:1's file system, exported from a container made for it, imported anew.
+    let script = r#"id=$("$0" create local/busybox:1) && "$0" export "$id" | "$0" import --change "$1" - "$2"; code=$?; "$0" rm "$id" >/dev/null; exit $code"#;
+    let imported = StdCommand::new("sh")
+        .args(["-c", script, docker_binary(), &change, &image])
+        .output()
+        .expect("run sh");
+    assert!(
+        imported.status.success(),
+        "docker import of {image} failed: {}",
+        String::from_utf8_lossy(&imported.stderr)
     );
     let pushed = docker_with(config, &["push", &image], None);
     let digest = pushed
