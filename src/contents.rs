@@ -1,13 +1,16 @@
 //! The data of every secret and config the stack creates, read once before planning: from
-//! files, from the environment (already in the model), or inline content. Data is held in
-//! [`SensitiveBytes`] and never shown; descriptions say only where it comes from and its size.
+//! files (decrypted in memory when they are age or SOPS files, see [`crate::decrypt`]), from
+//! the environment (already in the model), or inline content. Data is held in
+//! [`SensitiveBytes`] and never shown; descriptions say only where it comes from and, for a
+//! config, its size.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::compose::read::read_file;
+use crate::compose::read::{read_file, ReadError};
 use crate::compose::validate::FilePolicy;
 use crate::compose::Loaded;
+use crate::decrypt::{decrypt_file, AgeKeys, Decrypted, DECRYPT_HINT};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Definition, Located, ObjectKey, ObjectKind, SensitiveBytes, Source};
 
@@ -20,8 +23,9 @@ pub struct Contents {
 
 impl Contents {
     /// Reads the data of every non-external definition of the loaded project. Each file is
-    /// opened once, where the project's file policy allows, and its bytes are checked here
-    /// (a regular file, 1 byte to Swarm's limit): the bytes checked are the bytes sent.
+    /// opened once, where the project's file policy allows, decrypted when it is encrypted
+    /// (with the loaded project's age identities), and its bytes are checked here (a regular
+    /// file, 1 byte to Swarm's limit): the bytes checked are the bytes sent.
     /// `working_dir` shortens file paths in descriptions.
     pub fn read(loaded: &Loaded, working_dir: &Path) -> Result<Contents, Diagnostics> {
         let mut contents = Contents::default();
@@ -37,27 +41,39 @@ impl Contents {
                             .insert(key, format!("driver {driver}, content not known"));
                         continue;
                     }
-                    Source::File(path) => match read_file_source(definition, path, &loaded.files) {
-                        Ok(bytes) => {
-                            let shown = match path.value.strip_prefix(working_dir) {
-                                Ok(relative) => format!("./{}", relative.display()),
-                                Err(_) => path.value.display().to_string(),
-                            };
-                            let size = bytes.len();
-                            (bytes, format!("file {shown}, {size} bytes"))
+                    Source::File(path) => {
+                        match read_file_source(definition, path, &loaded.files, &loaded.age_keys) {
+                            Ok(Decrypted { bytes, encryption }) => {
+                                let shown = match path.value.strip_prefix(working_dir) {
+                                    Ok(relative) => format!("./{}", relative.display()),
+                                    Err(_) => path.value.display().to_string(),
+                                };
+                                let size = size_of(kind, bytes.len());
+                                let description = match encryption {
+                                    None => format!("file {shown}{size}"),
+                                    Some(encryption) => {
+                                        format!("{encryption} file {shown}{size} (decrypted)")
+                                    }
+                                };
+                                (bytes, description)
+                            }
+                            Err(problem) => {
+                                problems.push(problem);
+                                continue;
+                            }
                         }
-                        Err(problem) => {
-                            problems.push(problem);
-                            continue;
-                        }
-                    },
+                    }
                     Source::Environment { variable, value } => (
                         value.clone(),
-                        format!("environment {}, {} bytes", variable.value, value.len()),
+                        format!(
+                            "environment {}{}",
+                            variable.value,
+                            size_of(kind, value.len())
+                        ),
                     ),
                     Source::Content(value) => (
                         value.clone(),
-                        format!("inline content, {} bytes", value.len()),
+                        format!("inline content{}", size_of(kind, value.len())),
                     ),
                 };
                 contents.data.insert(key.clone(), data);
@@ -84,29 +100,65 @@ impl Contents {
     }
 }
 
-/// The bytes of a `file:` source, read once within the policy and checked against Swarm's
-/// limits for its kind; a problem names the file and field, never the content.
+/// The size a description shows: `, N bytes` for a config, nothing for a secret. A secret's
+/// length narrows a guess of it (a 6-byte password is one of few), while a reviewer learns
+/// nothing from it that the file name and "content changed" do not say; so no plan, in any
+/// format, shows it.
+fn size_of(kind: ObjectKind, bytes: usize) -> String {
+    match kind {
+        ObjectKind::Secret => String::new(),
+        ObjectKind::Config => format!(", {bytes} bytes"),
+    }
+}
+
+/// The bytes of a `file:` source, read once within the policy, decrypted when encrypted and
+/// checked against Swarm's limits for its kind; a problem names the file and field, never the
+/// content or key material.
 fn read_file_source(
     definition: &Definition,
     path: &Located<PathBuf>,
     policy: &FilePolicy,
-) -> Result<SensitiveBytes, Diagnostic> {
+    keys: &AgeKeys,
+) -> Result<Decrypted, Diagnostic> {
     let kind = definition.kind;
     let limit = kind.max_bytes();
-    let problem = match read_file(&path.value, limit, policy.containment()) {
-        Ok(bytes) if !bytes.is_empty() => return Ok(SensitiveBytes::new(bytes)),
-        Ok(_) => "file is empty".to_string(),
-        Err(error) => error.to_string(),
+    let field = format!("{}.{}.file", kind.plural(), definition.key);
+    let problem = |problem: String| {
+        Diagnostic::error(
+            Some(path.location.clone()),
+            format!("{}: {problem}", path.value.display()),
+        )
+        .field(field.clone())
     };
-    Err(Diagnostic::error(
-        Some(path.location.clone()),
-        format!("{}: {problem}", path.value.display()),
-    )
-    .field(format!("{}.{}.file", kind.plural(), definition.key))
-    .hint(format!(
+    let limits_hint = format!(
         "a {} file must be a regular file holding 1 to {limit} bytes, inside the project directory unless --allow-external-files",
         kind.noun()
-    )))
+    );
+    let bytes = read_file(&path.value, encrypted_limit(limit), policy.containment())
+        .map_err(|error| problem(error.to_string()).hint(limits_hint.clone()))?;
+    let decrypted = decrypt_file(&path.value, bytes, keys).map_err(|error| {
+        Diagnostic::error(Some(path.location.clone()), error.to_string())
+            .field(field.clone())
+            .hint(DECRYPT_HINT)
+    })?;
+    let size = decrypted.bytes.len() as u64;
+    if size > limit {
+        let too_large = ReadError::TooLarge {
+            size: Some(size),
+            limit,
+        };
+        return Err(problem(too_large.to_string()).hint(limits_hint));
+    }
+    if size == 0 {
+        return Err(problem("file is empty".to_string()).hint(limits_hint));
+    }
+    Ok(decrypted)
+}
+
+/// The most bytes read of a secret or config file whose data may hold `limit` bytes: room for
+/// an encrypted file's overhead (base64, SOPS metadata); the data is checked once decrypted.
+fn encrypted_limit(limit: u64) -> u64 {
+    limit * 4 + 64 * 1024
 }
 
 #[cfg(test)]

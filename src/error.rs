@@ -8,9 +8,11 @@ use crate::apply::lock::LockError;
 use crate::apply::ApplyError;
 use crate::deploy::{DeployError, PrepareError};
 use crate::diagnostic::Diagnostics;
+use crate::engine::endpoint::EndpointError;
 use crate::engine::EngineError;
 use crate::plan::PlanError;
 use crate::registry::credentials::CredentialError;
+use crate::stacks::rollback::RollbackError;
 use crate::stacks::RemoveError;
 
 /// What kind of failure, which decides the exit code.
@@ -72,6 +74,16 @@ impl CliError {
         self
     }
 
+    /// The same error with the commands its hints suggest (`` `stackroll ...` ``) starting
+    /// with `command` instead: how the user runs stackroll against this engine
+    /// (`stackroll -H ...`), so that a hint can be pasted as it is.
+    pub fn for_command(mut self, command: &str) -> CliError {
+        for hint in &mut self.hints {
+            *hint = hint.replace("`stackroll ", &format!("`{command} "));
+        }
+        self
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self.kind {
@@ -98,11 +110,30 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+impl From<EndpointError> for CliError {
+    fn from(error: EndpointError) -> CliError {
+        let hint = match &error {
+            EndpointError::Conflict => "give either --context or -H/--host",
+            EndpointError::UnknownContext { .. } => {
+                "create it with `docker context create NAME --docker host=...`, or pick one \
+                 that exists (--context, DOCKER_CONTEXT, `docker context use`)"
+            }
+            EndpointError::InvalidAddress { .. } => {
+                "write unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]"
+            }
+            EndpointError::File { .. } | EndpointError::NoConfigDir => {
+                "`stackroll context` shows which engine and files stackroll would use"
+            }
+        };
+        CliError::new(ErrorKind::User, error.to_string()).hint(hint)
+    }
+}
+
 impl From<EngineError> for CliError {
     fn from(error: EngineError) -> CliError {
         let hint = match &error {
-            EngineError::Unreachable { .. } => {
-                Some("start Docker, or set -H/DOCKER_HOST to the engine's address")
+            EngineError::Unreachable { endpoint, message } => {
+                Some(unreachable_hint(endpoint, message))
             }
             EngineError::TooOld { .. } => Some("upgrade Docker to 20.10 or newer"),
             _ => None,
@@ -122,6 +153,19 @@ impl From<CredentialError> for CliError {
             CredentialError::Helper { .. } => "check that the helper is on PATH and works (`docker login` uses it too), or deploy without --with-registry-auth",
         };
         CliError::new(ErrorKind::User, error.to_string()).hint(hint)
+    }
+}
+
+/// What to try when the engine at `endpoint` could not be reached with `message`.
+fn unreachable_hint(endpoint: &str, message: &str) -> &'static str {
+    if endpoint.starts_with("ssh://") {
+        "check that `ssh HOST docker version` works for this user (key, known hosts, docker on \
+         the remote PATH); `stackroll context` shows the address used"
+    } else if message.contains("certificate") || message.contains("TLS") {
+        "check the CA, client certificate and key; `stackroll context` shows which files are used"
+    } else {
+        "start Docker, or choose the engine (--context, -H, DOCKER_HOST, DOCKER_CONTEXT); \
+         `stackroll context` shows which one stackroll picked"
     }
 }
 
@@ -231,6 +275,21 @@ impl From<DeployError> for CliError {
                     "run the same deploy again to finish (it picks up where this one stopped)",
                 )
             }
+        }
+    }
+}
+
+impl From<RollbackError> for CliError {
+    fn from(error: RollbackError) -> CliError {
+        match error {
+            RollbackError::Engine(error) => error.into(),
+            RollbackError::Lock(error) => error.into(),
+            RollbackError::NothingToRollBack { .. } => CliError::new(ErrorKind::User, error.to_string())
+                .hint("a service gets a previous spec when a deploy updates it; deploy the version you want instead"),
+            RollbackError::MissingVersions { .. } => CliError::new(ErrorKind::User, error.to_string())
+                .hint("deploy with --keep N to keep more superseded versions; deploy the version you want instead"),
+            RollbackError::Rollout(_) => CliError::new(ErrorKind::Rollout, error.to_string())
+                .hint("see `stackroll status` and `stackroll ps`; deploy a version that works"),
         }
     }
 }

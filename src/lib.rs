@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compose;
 pub mod contents;
 pub mod convert;
+pub mod decrypt;
 pub mod deploy;
 pub mod diagnostic;
 pub mod engine;

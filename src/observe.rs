@@ -1,35 +1,38 @@
-//! Reading the swarm state a plan is made against (`plan::Observed`): four list calls, made
-//! together; and the registry lookups of the services' image tags (`--resolve-image`), made
-//! through the engine once the live services are known. The planner itself never talks to the
-//! engine.
+//! Reading the swarm state a plan is made against (`plan::Observed`): five list calls, made
+//! together; the registry lookups of the services' image tags (`--resolve-image`), made
+//! through the engine once the live services are known; and, once a plan is made, the data of
+//! the config versions it replaces, for its content diffs (`plan::content_diff`). The planner
+//! itself never talks to the engine.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::contents::Contents;
 use crate::convert::ConvertedProject;
 use crate::engine::{Engine, EngineError, ServiceState};
 use crate::model::ObjectKind;
 use crate::plan::images::{looks_up, lookup_reference, Lookup};
-use crate::plan::Observed;
+use crate::plan::{content_diff, Observed, Plan};
 use crate::registry::reference::ImageReference;
 use crate::registry::ResolveImage;
 use crate::swarm::labels::STACK_NAMESPACE_LABEL;
 use crate::swarm::namespace::Namespace;
 
-/// Lists every secret, config, network and service; the services are split into the stack's
+/// Lists every secret, config, network, service and node; the services are split into the stack's
 /// and the others (whose references keep objects from being pruned).
 pub async fn observe<E: Engine>(
     engine: &E,
     namespace: &Namespace,
 ) -> Result<Observed, EngineError> {
-    let (secrets, configs, all_services, networks) = futures_util::try_join!(
+    let (secrets, configs, all_services, networks, nodes) = futures_util::try_join!(
         engine.list_objects(ObjectKind::Secret, None),
         engine.list_objects(ObjectKind::Config, None),
         engine.list_services(None),
         engine.list_networks(None),
+        engine.list_nodes(),
     )?;
     let (services, others) = all_services
         .into_iter()
@@ -40,6 +43,7 @@ pub async fn observe<E: Engine>(
         services,
         others,
         networks,
+        nodes: nodes.len() as u64,
     })
 }
 
@@ -153,4 +157,22 @@ async fn look_up<E: Engine>(
         Ok(Err(other)) => Lookup::Failed(other.to_string()),
         Err(_) => Lookup::Failed(format!("no answer within {} s", LOOKUP_DEADLINE.as_secs())),
     }
+}
+
+/// Reads the data of the config versions `plan` replaces (configs only: the engine never
+/// returns a secret's data) and gives their changes content diffs against the new contents.
+/// A version that cannot be read gets a diff marked unavailable: a diff never stops a plan.
+pub async fn add_content_diffs<E: Engine>(engine: &E, plan: &mut Plan, contents: &Contents) {
+    let mut old = HashMap::new();
+    for id in content_diff::replaced_configs(plan) {
+        match engine.config_data(&id).await {
+            Ok(data) => {
+                old.insert(id, data);
+            }
+            Err(error) => {
+                tracing::warn!(config = %id, %error, "cannot read a replaced config's data; its diff is left out")
+            }
+        }
+    }
+    content_diff::attach(plan, &old, contents);
 }

@@ -52,6 +52,16 @@ pub enum Progress<'a> {
         /// Time since the writes.
         elapsed: Duration,
     },
+    /// Every wanted task of a service runs its new spec on a Ready node, while Swarm's update
+    /// state still waits on (or was paused by) a task of a lost node.
+    ConvergedStranded {
+        /// Service name.
+        service: &'a str,
+        /// Time since the writes.
+        elapsed: Duration,
+        /// What Swarm's update is stuck on.
+        note: &'a str,
+    },
     /// Swarm paused or rolled back a service's update.
     RolloutFailed {
         /// Service name.

@@ -395,7 +395,7 @@ pub async fn acquire<E: Engine>(
             .cloned()
             .unwrap_or_default();
         if let Some(why) = takeover_reason(&existing, now, here.as_ref()) {
-            tracing::warn!(%holder, "taking over the deploy lock: {why}");
+            // Said once, through the reporter (a tracing warning would print it a second time).
             reporter.report(Progress::LockTakenOver {
                 holder: &holder,
                 why,
@@ -663,6 +663,9 @@ impl<E: Engine> Engine for Guarded<'_, E> {
     }
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         self.engine.list_nodes().await
+    }
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        self.engine.config_data(id).await
     }
     async fn set_object_labels(
         &self,

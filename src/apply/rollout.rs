@@ -8,13 +8,18 @@
 //! without an UpdateStatus) must keep running, unchanged, for the service's update monitor
 //! period (by default 5 s, as `docker service create` waits), so a crash-looping service is not taken for converged.
 //! Job services (`replicated-job`, `global-job`) are judged by completion instead.
+//!
+//! The wait only reads, so it rides out a raft election (server errors such as
+//! `DeadlineExceeded` or "no leader") until the timeout; a manager that cannot be reached at
+//! all is given up after a short grace (see [`read_through_election`]).
 
 use std::time::{Duration, Instant};
 
 use super::{ApplyOptions, Progress, Reporter};
 use crate::engine::{Engine, EngineError};
+use crate::swarm::retry::read_through_election;
 use crate::swarm::rollout::{
-    latest_error, rollout_state, running_ids, settle_period, RolloutState, JOB_FAILED, PAUSED,
+    current_error, rollout_state, running_ids, settle_period, RolloutState, JOB_FAILED, PAUSED,
     ROLLBACK_PAUSED,
 };
 
@@ -83,7 +88,10 @@ pub async fn wait_for_rollouts<E: Engine>(
     let index_of = |w: &Watched| watched.iter().position(|x| x.id == w.id).expect("watched");
     while !pending.is_empty() {
         let elapsed = started.elapsed();
-        let observations = read_states(engine, &pending, elapsed, settle).await?;
+        let observations = read_through_election(timeout.saturating_sub(elapsed), || {
+            read_states(engine, &pending, elapsed, settle)
+        })
+        .await?;
         let mut still = Vec::new();
         for (w, observation) in pending.into_iter().zip(observations) {
             let index = index_of(w);
@@ -152,11 +160,17 @@ impl Observation {
             }
         };
         let unsettled = self.settle > Duration::ZERO && now.duration_since(since) < self.settle;
-        if self.state == RolloutState::Converged && unsettled {
+        let converged = matches!(
+            self.state,
+            RolloutState::Converged | RolloutState::Stranded { .. }
+        );
+        if converged && unsettled {
             return RolloutState::Pending {
                 running: self.running.len(),
                 desired: self.running.len(),
                 last_error: self.last_error,
+                update_state: None,
+                lost_nodes: Vec::new(),
             };
         }
         self.state
@@ -170,14 +184,16 @@ async fn read_states<E: Engine>(
     elapsed: Duration,
     settle: Duration,
 ) -> Result<Vec<Observation>, EngineError> {
+    let nodes = engine.list_nodes().await?;
+    let nodes = &nodes;
     futures_util::future::try_join_all(pending.iter().map(|w| async move {
         let (service, tasks) =
             futures_util::try_join!(engine.inspect_service(&w.id), engine.list_tasks(&w.id))?;
         Ok::<_, EngineError>(Observation {
-            state: rollout_state(&service, &tasks, w.replaces_tasks, elapsed),
+            state: rollout_state(&service, &tasks, nodes, w.replaces_tasks, elapsed),
             running: running_ids(&tasks),
             settle: settle_period(&service, settle),
-            last_error: latest_error(tasks.iter()),
+            last_error: current_error(&service, &tasks),
         })
     }))
     .await
@@ -197,6 +213,14 @@ fn report_state(
             reporter.report(Progress::Converged {
                 service: &w.name,
                 elapsed,
+            });
+            None
+        }
+        RolloutState::Stranded { note } => {
+            reporter.report(Progress::ConvergedStranded {
+                service: &w.name,
+                elapsed,
+                note,
             });
             None
         }
@@ -244,6 +268,7 @@ fn report_state(
             running,
             desired,
             last_error,
+            ..
         } => {
             if last != Some(state) {
                 reporter.report(Progress::Rolling {
@@ -266,13 +291,24 @@ fn timed_out(w: &Watched, last: Option<&RolloutState>, timeout: Duration) -> Rol
             running,
             desired,
             last_error,
-        }) => format!(
-            "{running}/{desired} tasks running{}",
-            last_error
-                .as_ref()
-                .map(|e| format!("; last task error: {e}"))
-                .unwrap_or_default()
-        ),
+            update_state,
+            lost_nodes,
+        }) => {
+            let mut detail = format!("{running}/{desired} tasks running");
+            if let Some(state) = update_state {
+                detail.push_str(&format!("; Swarm's update state: {state}"));
+            }
+            if !lost_nodes.is_empty() {
+                detail.push_str(&format!(
+                    "; tasks stuck on lost node(s) {} (not Ready)",
+                    lost_nodes.join(", ")
+                ));
+            }
+            if let Some(error) = last_error {
+                detail.push_str(&format!("; last task error: {error}"));
+            }
+            detail
+        }
         Some(RolloutState::JobRunning { completed, total }) => {
             format!("{completed}/{total} job tasks complete")
         }
@@ -287,7 +323,9 @@ fn timed_out(w: &Watched, last: Option<&RolloutState>, timeout: Duration) -> Rol
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{ServiceState, TaskState, UpdateStatus};
+    use crate::engine::fake::FakeEngine;
+    use crate::engine::{NodeState, ServiceState, TaskState, UpdateStatus};
+    use crate::progress::Recorder;
     use crate::swarm::rollout::NO_STATUS_GRACE;
     use serde_json::json;
 
@@ -304,6 +342,15 @@ mod tests {
             }),
             job_iteration: None,
         }
+    }
+
+    /// The one node the tasks below run on (`n`), Ready.
+    fn ready_node() -> Vec<NodeState> {
+        vec![NodeState {
+            id: "n".into(),
+            hostname: "node-n".into(),
+            state: "ready".into(),
+        }]
     }
 
     fn task(desired: &str, state: &str) -> TaskState {
@@ -344,7 +391,7 @@ mod tests {
             task_of("app:2", "running", "running"),
         ];
         assert!(matches!(
-            rollout_state(&service, &overlapping, true, NO_STATUS_GRACE),
+            rollout_state(&service, &overlapping, &ready_node(), true, NO_STATUS_GRACE),
             RolloutState::Pending { .. }
         ));
         let stopped = [
@@ -352,7 +399,7 @@ mod tests {
             task_of("app:2", "running", "running"),
         ];
         assert_eq!(
-            rollout_state(&service, &stopped, true, NO_STATUS_GRACE),
+            rollout_state(&service, &stopped, &ready_node(), true, NO_STATUS_GRACE),
             RolloutState::Converged
         );
     }
@@ -362,7 +409,7 @@ mod tests {
         let service = with_image(service(1, None), "app:2");
         let old = [task_of("app:1", "running", "running")];
         assert!(matches!(
-            rollout_state(&service, &old, true, NO_STATUS_GRACE),
+            rollout_state(&service, &old, &ready_node(), true, NO_STATUS_GRACE),
             RolloutState::Pending { running: 0, .. }
         ));
         let mut secrets = service.clone();
@@ -370,7 +417,7 @@ mod tests {
             json!([{"SecretName": "demo_db_v2"}]);
         let without = [task_of("app:2", "running", "running")];
         assert!(matches!(
-            rollout_state(&secrets, &without, true, NO_STATUS_GRACE),
+            rollout_state(&secrets, &without, &ready_node(), true, NO_STATUS_GRACE),
             RolloutState::Pending { running: 0, .. }
         ));
     }
@@ -435,7 +482,7 @@ mod tests {
         let earlier_run = job_task(1, "complete", "complete");
         let tasks = [earlier_run.clone(), job_task(2, "complete", "running")];
         assert_eq!(
-            rollout_state(&job(None, 2), &tasks, true, NO_STATUS_GRACE),
+            rollout_state(&job(None, 2), &tasks, &ready_node(), true, NO_STATUS_GRACE),
             RolloutState::JobRunning {
                 completed: 0,
                 total: 2
@@ -447,7 +494,7 @@ mod tests {
             job_task(2, "complete", "complete"),
         ];
         assert_eq!(
-            rollout_state(&job(None, 2), &done, true, Duration::ZERO),
+            rollout_state(&job(None, 2), &done, &ready_node(), true, Duration::ZERO),
             RolloutState::JobCompleted { total: 2 }
         );
     }
@@ -458,7 +505,7 @@ mod tests {
         failed.error = Some("task: non-zero exit (1)".into());
         let tasks = [failed, job_task(2, "complete", "ready")];
         assert_eq!(
-            rollout_state(&job(None, 1), &tasks, true, Duration::ZERO),
+            rollout_state(&job(None, 1), &tasks, &ready_node(), true, Duration::ZERO),
             RolloutState::JobFailed {
                 error: "task: non-zero exit (1)".into()
             }
@@ -477,6 +524,7 @@ mod tests {
                 rollout_state(
                     &service(1, Some(state)),
                     &[task("running", "running")],
+                    &ready_node(),
                     true,
                     Duration::ZERO
                 ),
@@ -489,13 +537,20 @@ mod tests {
     fn an_update_converges_only_when_completed_and_tasks_run() {
         let running = [task("running", "running"), task("shutdown", "shutdown")];
         assert!(matches!(
-            rollout_state(&service(1, None), &running, true, Duration::ZERO),
+            rollout_state(
+                &service(1, None),
+                &running,
+                &ready_node(),
+                true,
+                Duration::ZERO
+            ),
             RolloutState::Pending { .. }
         ));
         assert!(matches!(
             rollout_state(
                 &service(1, Some("updating")),
                 &running,
+                &ready_node(),
                 true,
                 Duration::ZERO
             ),
@@ -505,6 +560,7 @@ mod tests {
             rollout_state(
                 &service(1, Some("completed")),
                 &running,
+                &ready_node(),
                 true,
                 Duration::ZERO
             ),
@@ -515,17 +571,30 @@ mod tests {
             rollout_state(
                 &service(1, Some("completed")),
                 &starting,
+                &ready_node(),
                 true,
                 Duration::ZERO
             ),
             RolloutState::Pending { .. }
         ));
         assert_eq!(
-            rollout_state(&service(1, None), &running, false, Duration::ZERO),
+            rollout_state(
+                &service(1, None),
+                &running,
+                &ready_node(),
+                false,
+                Duration::ZERO
+            ),
             RolloutState::Converged
         );
         assert_eq!(
-            rollout_state(&service(1, None), &running, true, NO_STATUS_GRACE),
+            rollout_state(
+                &service(1, None),
+                &running,
+                &ready_node(),
+                true,
+                NO_STATUS_GRACE
+            ),
             RolloutState::Converged
         );
     }
@@ -534,12 +603,222 @@ mod tests {
     fn replica_count_must_match() {
         let one = [task("running", "running")];
         assert!(matches!(
-            rollout_state(&service(2, None), &one, false, Duration::ZERO),
+            rollout_state(
+                &service(2, None),
+                &one,
+                &ready_node(),
+                false,
+                Duration::ZERO
+            ),
             RolloutState::Pending {
                 running: 1,
                 desired: 2,
                 ..
             }
         ));
+    }
+
+    /// A node `d` that is down, besides the Ready node `n`.
+    fn with_down_node() -> Vec<NodeState> {
+        let mut nodes = ready_node();
+        nodes.push(NodeState {
+            id: "d".into(),
+            hostname: "worker-d".into(),
+            state: "down".into(),
+        });
+        nodes
+    }
+
+    fn on(node: &str, mut task: TaskState) -> TaskState {
+        task.node_id = node.into();
+        task
+    }
+
+    /// The tasks after a worker was lost midway through an update to `app:2`: the new spec
+    /// runs twice on `n`; on `d` the old task never confirmed its shutdown and the new task
+    /// Swarm had assigned there never started.
+    fn stranded_tasks() -> Vec<TaskState> {
+        vec![
+            on("n", task_of("app:2", "running", "running")),
+            on("n", task_of("app:2", "running", "running")),
+            on("d", task_of("app:1", "shutdown", "running")),
+            on("d", task_of("app:2", "shutdown", "assigned")),
+        ]
+    }
+
+    #[test]
+    fn an_update_stuck_on_a_lost_node_counts_as_converged_once_live_nodes_run_the_new_spec() {
+        let service = with_image(service(2, Some("updating")), "app:2");
+        let state = rollout_state(
+            &service,
+            &stranded_tasks(),
+            &with_down_node(),
+            true,
+            NO_STATUS_GRACE,
+        );
+        let RolloutState::Stranded { note } = state else {
+            panic!("expected Stranded, got {state:?}");
+        };
+        assert!(
+            note.contains("updating") && note.contains("worker-d"),
+            "{note}"
+        );
+        // The same tasks with the node Ready: the old task really still runs.
+        let mut nodes = with_down_node();
+        nodes[1].state = "ready".into();
+        assert!(matches!(
+            rollout_state(&service, &stranded_tasks(), &nodes, true, NO_STATUS_GRACE),
+            RolloutState::Pending { .. }
+        ));
+    }
+
+    #[test]
+    fn a_wanted_task_missing_on_live_nodes_keeps_it_pending_and_names_the_lost_node() {
+        let service = with_image(service(3, Some("updating")), "app:2");
+        let state = rollout_state(
+            &service,
+            &stranded_tasks(),
+            &with_down_node(),
+            true,
+            NO_STATUS_GRACE,
+        );
+        assert_eq!(
+            state,
+            RolloutState::Pending {
+                running: 2,
+                desired: 3,
+                last_error: None,
+                update_state: Some("updating".into()),
+                lost_nodes: vec!["worker-d".into()],
+            }
+        );
+        let failure = timed_out(
+            &Watched {
+                id: "s".into(),
+                name: "demo_app".into(),
+                replaces_tasks: true,
+            },
+            Some(&state),
+            Duration::from_secs(45),
+        );
+        assert_eq!(
+            failure.reason,
+            "did not converge within 45s (2/3 tasks running; Swarm's update state: updating; tasks stuck on lost node(s) worker-d (not Ready))"
+        );
+    }
+
+    #[test]
+    fn a_pause_caused_by_a_task_swarm_shut_down_is_not_a_failure_but_one_by_a_crash_is() {
+        let mut tasks = stranded_tasks();
+        tasks[3].id = "t-assigned".into();
+        tasks[3].state = "shutdown".into();
+        tasks[2].state = "failed".into();
+        let paused = |message: &str| {
+            let mut service = with_image(service(2, Some("paused")), "app:2");
+            service.update_status.as_mut().unwrap().message = message.into();
+            service
+        };
+        let by_shutdown =
+            paused("update paused due to failure or early termination of task t-assigned");
+        assert!(matches!(
+            rollout_state(&by_shutdown, &tasks, &ready_node(), false, Duration::MAX),
+            RolloutState::Stranded { .. }
+        ));
+        tasks[3].error = Some("task: non-zero exit (1)".into());
+        tasks[3].state = "failed".into();
+        assert!(matches!(
+            rollout_state(&by_shutdown, &tasks, &ready_node(), false, Duration::MAX),
+            RolloutState::Failed { .. }
+        ));
+        let unknown = paused("update paused due to failure or early termination of task gone");
+        assert!(matches!(
+            rollout_state(&unknown, &tasks, &ready_node(), false, Duration::MAX),
+            RolloutState::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn the_last_task_error_comes_only_from_tasks_of_the_current_spec() {
+        let service = with_image(service(1, Some("updating")), "app:2");
+        let mut earlier = task_of("app:1", "shutdown", "failed");
+        earlier.error = Some("task: non-zero exit (137)".into());
+        earlier.created_at = "2030-01-01T00:00:00Z".into();
+        let tasks = vec![earlier.clone(), task_of("app:2", "running", "starting")];
+        assert!(matches!(
+            rollout_state(&service, &tasks, &ready_node(), true, Duration::ZERO),
+            RolloutState::Pending {
+                last_error: None,
+                ..
+            }
+        ));
+        let mut current = task_of("app:2", "shutdown", "failed");
+        current.error = Some("task: non-zero exit (2)".into());
+        let tasks = vec![earlier, current];
+        assert!(matches!(
+            rollout_state(&service, &tasks, &ready_node(), true, Duration::ZERO),
+            RolloutState::Pending { last_error: Some(e), .. } if e == "task: non-zero exit (2)"
+        ));
+    }
+
+    fn options() -> ApplyOptions {
+        ApplyOptions {
+            detach: false,
+            timeout: Duration::from_secs(5),
+            poll: Duration::from_millis(10),
+            settle: Duration::from_millis(20),
+            kill_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_watcher_accepts_a_rotation_stranded_on_a_lost_worker_and_its_later_pause() {
+        let engine = FakeEngine::new();
+        let spec = json!({
+            "Name": "demo_app",
+            "TaskTemplate": {"ContainerSpec": {"Image": "app:1"}},
+            "Mode": {"Replicated": {"Replicas": 2}},
+        });
+        let id = engine.insert_service(&spec).expect("service");
+        engine.lose_node_in_next_update("demo_app", "worker-2");
+        let mut new = spec.clone();
+        new["TaskTemplate"]["ContainerSpec"]["Image"] = json!("app:2");
+        let live = engine.services()[0].clone();
+        engine
+            .update_service(&id, live.version, &new)
+            .await
+            .expect("update");
+        let watched = [Watched {
+            id: id.clone(),
+            name: "demo_app".into(),
+            replaces_tasks: true,
+        }];
+        let recorder = Recorder::default();
+        let failures = wait_for_rollouts(&engine, &watched, &options(), &recorder)
+            .await
+            .expect("wait");
+        assert_eq!(failures, Vec::new(), "{:?}", recorder.lines());
+        assert!(
+            recorder
+                .lines()
+                .iter()
+                .any(|l| l.contains("converged") && l.contains("worker-2")),
+            "{:?}",
+            recorder.lines()
+        );
+        // The worker comes back: Swarm pauses the update on the shutdown of its task; a rerun
+        // that waits for it is not a failure, and writes nothing.
+        engine.recover_node("worker-2");
+        assert_eq!(
+            engine.services()[0].update_status.as_ref().unwrap().state,
+            "paused"
+        );
+        engine.clear_writes();
+        let recorder = Recorder::default();
+        let failures = wait_for_rollouts(&engine, &watched, &options(), &recorder)
+            .await
+            .expect("wait");
+        assert_eq!(failures, Vec::new(), "{:?}", recorder.lines());
+        assert_eq!(engine.write_count(), 0);
+        assert!(engine.services()[0].previous_spec.is_some());
     }
 }

@@ -950,10 +950,12 @@ fn the_plan_lists_the_stages_of_a_rotation() {
     let project = rotating_project(&engine, "old", "new");
     let (plan, _) = deploy(&engine, &project, 1, How::PlanOnly);
     let report = crate::render::plan::Report {
+        target: &crate::engine::fake::TARGET,
         plan: &plan,
         outcome: crate::render::plan::Outcome::Planned,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     };
     insta::assert_snapshot!(crate::render::plan::render(
         &report,

@@ -8,11 +8,13 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{
-    connect, prepare, print, runtime, signalled, timeout_flag, ComposeArgs, EngineArgs,
+    connect, engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs,
     RegistryArgs,
 };
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::deploy::{self, DeployOptions, DeployOutcome, ImageOptions, Outcome};
+use crate::engine::endpoint::EngineFlags;
+use crate::engine::Target;
 use crate::error::CliError;
 use crate::plan::Plan;
 use crate::progress::{Progress, Reporter};
@@ -25,9 +27,6 @@ pub struct DeployArgs {
     /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
-    /// Which Docker engine to talk to.
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// How images and their registries are treated.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -90,25 +89,31 @@ fn test_kill_point() -> Option<String> {
 }
 
 /// Deploys and prints the outcome; a failed rollout exits 3 after its report.
-pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
+pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let mut options = args.resolve()?;
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
     let (auth, images) = args.registry.resolve(&prepared)?;
     options.images = images;
-    let reporter = DeployReporter {
-        progress: stderr_reporter(),
-        output: args.output,
-        print_error: Mutex::new(None),
-    };
-    let deployed = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?.with_registry_auth(auth);
-        let stop = signalled()?;
-        Ok::<_, CliError>(deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?)
-    })?;
-    if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
-        return Err(error);
-    }
-    print_outcome(&deployed, args)?;
+    let command = engine_command(engine);
+    let (deployed, target) = runtime()?
+        .block_on(async {
+            let (engine, target) = connect(engine).await?;
+            let engine = engine.with_registry_auth(auth);
+            let reporter = DeployReporter {
+                progress: stderr_reporter(&command),
+                output: args.output,
+                target: target.clone(),
+                print_error: Mutex::new(None),
+            };
+            let stop = signalled()?;
+            let deployed = deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?;
+            if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
+                return Err(error);
+            }
+            Ok::<_, CliError>((deployed, target))
+        })
+        .map_err(|error| error.for_command(&command))?;
+    print_outcome(&deployed, &target, args)?;
     match deployed.outcome {
         Outcome::RolloutFailed => Err(ApplyError::Rollout(deployed.failures).into()),
         _ => Ok(0),
@@ -118,22 +123,43 @@ pub(super) fn run(args: &DeployArgs) -> Result<i32, CliError> {
 /// Prints how the deploy ended. A deploy that carried nothing out prints its report; one
 /// that did printed its plan already (text) and adds a closing line, or prints the whole
 /// report (JSON).
-fn print_outcome(deployed: &DeployOutcome, args: &DeployArgs) -> Result<(), CliError> {
+fn print_outcome(
+    deployed: &DeployOutcome,
+    target: &Target,
+    args: &DeployArgs,
+) -> Result<(), CliError> {
     if !deployed.executed || args.output == OutputFormat::Json {
         let report = Report {
+            target,
             plan: &deployed.plan,
             outcome: deployed.outcome,
             deleted: deployed.deleted.clone(),
             failures: deployed.failures.clone(),
+            measured_seconds: measured_seconds(deployed),
         };
         return print(&render(&report, args.output));
     }
+    let took = match measured_seconds(deployed) {
+        Some(seconds) => format!(
+            " Rollout took {seconds} s (estimated about {} s).",
+            deployed.plan.impact.estimate_seconds
+        ),
+        None => String::new(),
+    };
     match deployed.outcome {
         Outcome::Applied if args.detach => print("Applied (not waiting for services: --detach).\n"),
-        Outcome::Applied => print("Applied.\n"),
+        Outcome::Applied => print(&format!("Applied.{took}\n")),
         Outcome::NoChanges => print("Every service converged.\n"),
         Outcome::Planned | Outcome::RolloutFailed => Ok(()),
     }
+}
+
+/// How long an executed deploy took to converge, in whole seconds (rounded to nearest), when
+/// it waited for its services.
+fn measured_seconds(deployed: &DeployOutcome) -> Option<u64> {
+    deployed
+        .rollout
+        .map(|took| (took.as_millis() as u64 + 500) / 1000)
 }
 
 /// The deploy's reporter: progress goes to stderr; in text output the plan is printed on
@@ -143,6 +169,8 @@ struct DeployReporter {
     progress: Box<dyn Reporter>,
     /// The output format asked for.
     output: OutputFormat,
+    /// The engine deployed to, named at the top of the plan.
+    target: Target,
     /// A failure to print the plan, returned once the deploy is over.
     print_error: Mutex<Option<CliError>>,
 }
@@ -157,10 +185,12 @@ impl Reporter for DeployReporter {
             return;
         }
         let report = Report {
+            target: &self.target,
             plan,
             outcome: Outcome::Planned,
             deleted: Vec::new(),
             failures: Vec::new(),
+            measured_seconds: None,
         };
         if let Err(error) = print(&render(&report, OutputFormat::Text)) {
             let mut slot = self.print_error.lock().expect("print error lock");

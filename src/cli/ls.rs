@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::{connect, print, runtime, EngineArgs};
+use super::{connect, print, runtime};
+use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
 use crate::render::plan::OutputFormat;
 use crate::render::stacks::render_stacks;
@@ -11,18 +12,15 @@ use crate::stacks::list_stacks;
 /// Flags of `stackroll ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Which Docker engine to talk to.
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
 /// Lists the stacks and prints them.
-pub(super) fn run(args: &LsArgs) -> Result<i32, CliError> {
+pub(super) fn run(args: &LsArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let stacks = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?;
+        let (engine, _) = connect(engine).await?;
         Ok::<_, CliError>(list_stacks(&engine).await?)
     })?;
     print(&render_stacks(&stacks, args.output))?;

@@ -3,16 +3,22 @@
 //! exit code. Shared here: the top-level parser, the engine and compose flags, and the
 //! helpers every command uses (runtime, connecting, loading, printing).
 
+mod completions;
 mod config;
+mod context;
 mod deploy;
 mod ls;
 mod plan;
+mod plugin;
 mod ps;
 mod rm;
+mod rollback;
 mod status;
 mod unlock;
+mod wait;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -21,21 +27,28 @@ use indexmap::IndexMap;
 use crate::compose::read::read_to_limit;
 use crate::compose::{LoadOptions, MAX_FILE_BYTES};
 use crate::convert::parse_duration;
+use crate::decrypt::AgeKeys;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
 use crate::deploy::ImageOptions;
 use crate::engine::docker::DockerEngine;
-use crate::engine::Engine;
+use crate::engine::endpoint::{self, DockerEnv, EngineFlags, RealFiles};
+use crate::engine::{Engine, Target};
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::registry::credentials::{default_config_path, DockerConfig};
 use crate::registry::{local_credentials, LocalCredentials, RegistryAuth, ResolveImage};
 use crate::render::plan::OutputFormat;
+pub use completions::CompletionsArgs;
 pub use config::ConfigArgs;
+pub use context::ContextArgs;
 pub use deploy::DeployArgs;
 pub use ls::LsArgs;
 pub use plan::PlanArgs;
+pub use plugin::{PluginAction, PluginArgs};
 pub use rm::RmArgs;
+pub use rollback::RollbackArgs;
 pub use unlock::UnlockArgs;
+pub use wait::WaitArgs;
 
 /// Deploy Docker Compose files to Docker Swarm, with secrets and configs done right.
 #[derive(Debug, Parser)]
@@ -44,6 +57,9 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Which Docker engine to talk to (the docker CLI's global flags).
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -62,20 +78,30 @@ pub enum Command {
     Ls(LsArgs),
     /// List the tasks of a stack.
     Ps(StackArgs),
-    /// Show each secret's and config's versions and each service's rollout state.
+    /// Show each secret's and config's versions and each service's rollout state; exit 0 when
+    /// converged, 3 when failed, paused or rolled back, 4 while still updating.
     Status(StackArgs),
+    /// Wait for a stack's services to converge, whoever deployed them (exit 3 on a rollback).
+    Wait(WaitArgs),
+    /// Put every service of a stack back on its previous spec and wait.
+    Rollback(RollbackArgs),
     /// Remove a stack: services, then networks, then the secrets and configs stackroll created.
     Rm(RmArgs),
     /// Remove a stack's deploy lock left by a deploy that died.
     Unlock(UnlockArgs),
+    /// Show which engine stackroll would talk to and what chose it, without connecting.
+    Context(ContextArgs),
+    /// Install stackroll as the docker CLI plugin `docker stackroll`.
+    Plugin(PluginArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 /// Flags of `stackroll ps` and `stackroll status`.
 #[derive(Debug, Args)]
 pub struct StackArgs {
-    /// Which Docker engine to talk to.
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -83,13 +109,87 @@ pub struct StackArgs {
     pub stack: String,
 }
 
-/// How to reach the engine.
+/// Which engine to talk to and how: the docker CLI's global flags, with its precedence
+/// (`--context`, `-H`, `DOCKER_HOST`, `DOCKER_CONTEXT`, `docker context use`, the local socket).
+/// They go before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Docker engine address (unix:///path or tcp://host:port); default: $DOCKER_HOST, else
-    /// unix:///var/run/docker.sock.
-    #[arg(short = 'H', long = "host", value_name = "ADDRESS")]
+    /// Docker context to use (overrides DOCKER_HOST, DOCKER_CONTEXT and `docker context use`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Engine address: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]; default:
+    /// $DOCKER_HOST, else the current docker context, else unix:///var/run/docker.sock.
+    #[arg(short = 'H', long = "host", global = true, value_name = "ADDRESS")]
     pub host: Option<String>,
+    /// Use TLS; implied by --tlsverify ($DOCKER_TLS).
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls: Option<bool>,
+    /// Use TLS and verify the engine ($DOCKER_TLS_VERIFY).
+    #[arg(long = "tlsverify", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls_verify: Option<bool>,
+    /// Trust certificates signed only by this CA (default $DOCKER_CERT_PATH/ca.pem).
+    #[arg(long = "tlscacert", global = true, value_name = "PATH")]
+    pub tls_ca_cert: Option<PathBuf>,
+    /// TLS client certificate (default $DOCKER_CERT_PATH/cert.pem).
+    #[arg(long = "tlscert", global = true, value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS client key (default $DOCKER_CERT_PATH/key.pem).
+    #[arg(long = "tlskey", global = true, value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// The docker CLI's configuration directory, with its contexts (default $DOCKER_CONFIG,
+    /// else ~/.docker; the docker CLI's --config).
+    #[arg(long = "docker-config", global = true, value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The flags as the endpoint resolution reads them.
+    fn flags(&self) -> EngineFlags {
+        EngineFlags {
+            context: self.context.clone(),
+            host: self.host.clone(),
+            tls: self.tls,
+            tls_verify: self.tls_verify,
+            tls_ca_cert: self.tls_ca_cert.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            docker_config: self.docker_config.clone(),
+        }
+    }
+}
+
+/// How the user runs stackroll against this engine: `stackroll` and the engine flags given
+/// (quoted for a shell when needed), for the commands hints and warnings suggest.
+fn engine_command(engine: &EngineFlags) -> String {
+    let mut words = vec!["stackroll".to_string()];
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            words.push(format!("{name} {}", shell_word(&value)));
+        }
+    };
+    let path = |path: &Option<PathBuf>| path.as_ref().map(|p| p.display().to_string());
+    flag("--docker-config", path(&engine.docker_config));
+    flag("--context", engine.context.clone());
+    flag("-H", engine.host.clone());
+    flag("--tlscacert", path(&engine.tls_ca_cert));
+    flag("--tlscert", path(&engine.tls_cert));
+    flag("--tlskey", path(&engine.tls_key));
+    if engine.tls_verify.is_some() {
+        words.push("--tlsverify".into());
+    } else if engine.tls == Some(true) {
+        words.push("--tls".into());
+    }
+    words.join(" ")
+}
+
+/// `word` as one shell word: as it is when it holds only safe characters, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/:._-@=+,%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// How images and their registries are treated (plan and deploy).
@@ -149,6 +249,10 @@ pub struct ComposeArgs {
     /// Activate a profile (repeatable, or comma-separated); default: $COMPOSE_PROFILES.
     #[arg(long = "profile", value_name = "NAME")]
     pub profiles: Vec<String>,
+    /// An age identity file (as `age-keygen` writes) to decrypt SOPS and age files with;
+    /// repeatable, tried before $SOPS_AGE_KEY_FILE and $SOPS_AGE_KEY.
+    #[arg(long = "age-identity", value_name = "FILE")]
+    pub age_identities: Vec<String>,
 }
 
 impl ComposeArgs {
@@ -166,11 +270,18 @@ impl ComposeArgs {
         } else {
             None
         };
+        let mut process_env = process_environment();
+        let age_keys = AgeKeys::resolve(&self.age_identities, &working_dir, &process_env);
+        // The identities are key material: no compose file may read or pass them on.
+        if let Some(mut key) = process_env.shift_remove("SOPS_AGE_KEY") {
+            zeroize::Zeroize::zeroize(&mut key);
+        }
         Ok(LoadOptions {
             files: self.files.clone(),
             env_files: self.env_files.clone(),
+            age_keys,
             working_dir,
-            process_env: process_environment(),
+            process_env,
             stdin,
             allow_external_files: self.allow_external_files,
             profiles: self.profiles.clone(),
@@ -233,17 +344,31 @@ fn prepare(compose_args: &ComposeArgs, stack: Option<&str>) -> Result<Prepared, 
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let args = match plugin::invocation(std::env::args_os().collect()) {
+        Ok(plugin::Invocation::Metadata) => {
+            return guarded(|| print(&plugin::metadata_json()).map(|()| 0))
+        }
+        Ok(plugin::Invocation::Run(args)) => args,
+        Err(error) => return guarded(|| Err(error)),
+    };
+    let cli = Cli::parse_from(args);
     init_logging(cli.verbose);
+    let engine = cli.engine.flags();
     guarded(|| match &cli.command {
         Command::Config(args) => config::run(args),
-        Command::Plan(args) => plan::run(args),
-        Command::Deploy(args) => deploy::run(args),
-        Command::Ls(args) => ls::run(args),
-        Command::Ps(args) => ps::run(args),
-        Command::Status(args) => status::run(args),
-        Command::Rm(args) => rm::run(args),
-        Command::Unlock(args) => unlock::run(args),
+        Command::Plan(args) => plan::run(args, &engine),
+        Command::Deploy(args) => deploy::run(args, &engine),
+        Command::Ls(args) => ls::run(args, &engine),
+        Command::Ps(args) => ps::run(args, &engine),
+        Command::Status(args) => status::run(args, &engine),
+        Command::Wait(args) => wait::run(args, &engine),
+        Command::Rollback(args) => rollback::run(args, &engine),
+        Command::Rm(args) => rm::run(args, &engine),
+        Command::Unlock(args) => unlock::run(args, &engine),
+        Command::Context(args) => context::run(args, &engine),
+        Command::Plugin(args) => plugin::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     })
 }
 
@@ -269,8 +394,11 @@ fn guarded(command: impl FnOnce() -> Result<i32, CliError> + std::panic::UnwindS
     }
 }
 
-/// Sends tracing output to stderr at the level `-v` asks for (or `RUST_LOG`).
+/// Sends tracing output to stderr at the level `-v` asks for (or `RUST_LOG`), coloured only on
+/// a terminal and never when `NO_COLOR` is set (https://no-color.org).
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     let default = match verbose {
         0 => "warn",
         1 => "stackroll=info",
@@ -282,6 +410,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .try_init();
 }
 
@@ -308,27 +437,45 @@ fn signalled() -> Result<impl std::future::Future<Output = crate::signal::Signal
     })
 }
 
-/// Connects to the engine and checks that it is a swarm manager.
-async fn connect(args: &EngineArgs) -> Result<DockerEngine, CliError> {
-    let engine = DockerEngine::connect(args.host.as_deref()).await?;
-    let info = engine.info().await?;
+/// Resolves which engine to talk to, as the docker CLI would, and prints its warnings.
+fn resolve_endpoint(engine: &EngineFlags) -> Result<endpoint::Endpoint, CliError> {
+    let endpoint = endpoint::resolve(engine, &DockerEnv::from_process(), &RealFiles)?;
+    let mut stderr = std::io::stderr().lock();
+    for warning in &endpoint.warnings {
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
+    Ok(endpoint)
+}
+
+/// Connects to the engine, checks that it is a swarm manager and says which one it is.
+async fn connect(engine: &EngineFlags) -> Result<(DockerEngine, Target), CliError> {
+    let endpoint = resolve_endpoint(engine)?;
+    let docker = DockerEngine::connect(&endpoint).await?;
+    let info = docker.info().await?;
     if info.swarm_state != "active" {
         return Err(CliError::new(
             ErrorKind::Engine,
             format!(
-                "this Docker engine is not part of a swarm (state: {})",
-                info.swarm_state
+                "the Docker engine at {} is not part of a swarm (state: {})",
+                endpoint.address, info.swarm_state
             ),
         )
-        .hint("run `docker swarm init`, or point -H/DOCKER_HOST at a swarm manager"));
+        .hint("run `docker swarm init`, or choose a swarm manager (--context, -H, DOCKER_HOST)"));
     }
     if !info.is_manager {
-        return Err(
-            CliError::new(ErrorKind::Engine, "this node is not a swarm manager")
-                .hint("deploy from a manager node, or point -H/DOCKER_HOST at one"),
-        );
+        return Err(CliError::new(
+            ErrorKind::Engine,
+            format!("{} is not a swarm manager", endpoint.address),
+        )
+        .hint("deploy from a manager node, or choose one (--context, -H, DOCKER_HOST)"));
     }
-    Ok(engine)
+    let target = Target {
+        context: endpoint.context,
+        endpoint: endpoint.address,
+        cluster_id: info.cluster_id,
+        node: info.node_name,
+    };
+    Ok((docker, target))
 }
 
 /// Writes `text` to stdout. A reader that went away (`| head`) is not an error: what is
@@ -362,6 +509,33 @@ fn timeout_flag(text: &str) -> Result<Duration, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_in_hints_repeat_the_engine_flags() {
+        let host = |host: &str| EngineFlags {
+            host: Some(host.into()),
+            ..EngineFlags::default()
+        };
+        assert_eq!(
+            engine_command(&host("unix:///run/my engine.sock")),
+            "stackroll -H 'unix:///run/my engine.sock'"
+        );
+        let plain = host("tcp://10.0.0.1:2376");
+        assert_eq!(engine_command(&plain), "stackroll -H tcp://10.0.0.1:2376");
+        assert_eq!(engine_command(&EngineFlags::default()), "stackroll");
+        let context = EngineFlags {
+            context: Some("prod".into()),
+            ..EngineFlags::default()
+        };
+        assert_eq!(engine_command(&context), "stackroll --context prod");
+        let error = CliError::new(ErrorKind::User, "held")
+            .hint("if that deploy is dead run `stackroll unlock demo`")
+            .for_command(&engine_command(&plain));
+        assert_eq!(
+            error.hints,
+            ["if that deploy is dead run `stackroll -H tcp://10.0.0.1:2376 unlock demo`"]
+        );
+    }
 
     #[test]
     fn a_panic_exits_70_and_errors_keep_their_codes() {

@@ -2,10 +2,11 @@
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, ComposeArgs, EngineArgs, RegistryArgs};
+use super::{connect, prepare, print, runtime, ComposeArgs, RegistryArgs};
 use crate::deploy::{self, Outcome};
+use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
-use crate::render::plan::{render, OutputFormat, Report};
+use crate::render::plan::{render_plan, PlanFormat, Report};
 
 /// Flags of `stackroll plan`.
 #[derive(Debug, Args)]
@@ -13,15 +14,12 @@ pub struct PlanArgs {
     /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
-    /// Which Docker engine to talk to.
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// How images and their registries are treated.
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
     /// Superseded versions of each secret and config to keep, as `deploy --keep` (what the
     /// plan deletes depends on it).
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -37,21 +35,30 @@ pub struct PlanArgs {
 }
 
 /// Plans against the swarm and prints the plan.
-pub(super) fn run(args: &PlanArgs) -> Result<i32, CliError> {
+pub(super) fn run(args: &PlanArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
     let (auth, images) = args.registry.resolve(&prepared)?;
-    let plan = runtime()?.block_on(async {
-        let engine = connect(&args.engine).await?.with_registry_auth(auth);
+    let (plan, target) = runtime()?.block_on(async {
+        let (engine, target) = connect(engine).await?;
+        let engine = engine.with_registry_auth(auth);
         let plan = deploy::preview(&engine, &prepared, args.keep, args.prune, &images).await?;
-        Ok::<_, CliError>(plan)
+        Ok::<_, CliError>((plan, target))
     })?;
     let report = Report {
+        target: &target,
         plan: &plan,
         outcome: Outcome::Planned,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     };
-    print(&render(&report, args.output))?;
+    let warnings: Vec<String> = prepared
+        .loaded
+        .warnings
+        .warnings()
+        .map(ToString::to_string)
+        .collect();
+    print(&render_plan(&report, args.output, &warnings))?;
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         2
     } else {

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{connect, print, runtime, signalled, timeout_flag, StackArgs};
+use super::{connect, engine_command, print, runtime, signalled, timeout_flag, StackArgs};
 use crate::apply::lock::LockTiming;
+use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
 use crate::render::progress::stderr_reporter;
 use crate::render::stacks::render_removed;
@@ -15,7 +16,7 @@ use crate::swarm::namespace::Namespace;
 /// Flags of `stackroll rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Which stack, on which engine.
+    /// Which stack, and the output format.
     #[command(flatten)]
     pub stack: StackArgs,
     /// How long to wait for services to go away, e.g. 2m.
@@ -27,17 +28,18 @@ pub struct RmArgs {
 }
 
 /// Removes the stack, reporting progress on stderr, and prints what was removed.
-pub(super) fn run(args: &RmArgs) -> Result<i32, CliError> {
+pub(super) fn run(args: &RmArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let timeout = timeout_flag(&args.timeout)?;
     let lock_timing =
         LockTiming::waiting(timeout_flag(&args.lock_timeout)?, Duration::from_secs(1));
     let namespace = Namespace(args.stack.stack.clone());
-    let removed = runtime()?.block_on(async {
-        let engine = connect(&args.stack.engine).await?;
-        let reporter = stderr_reporter();
-        let stop = signalled()?;
-        Ok::<_, CliError>(
-            remove_stack(
+    let command = engine_command(engine);
+    let (removed, target) = runtime()?
+        .block_on(async {
+            let (engine, target) = connect(engine).await?;
+            let reporter = stderr_reporter(&command);
+            let stop = signalled()?;
+            let removed = remove_stack(
                 &engine,
                 &namespace,
                 timeout,
@@ -45,9 +47,15 @@ pub(super) fn run(args: &RmArgs) -> Result<i32, CliError> {
                 reporter.as_ref(),
                 stop,
             )
-            .await?,
-        )
-    })?;
-    print(&render_removed(&namespace.0, &removed, args.stack.output))?;
+            .await?;
+            Ok::<_, CliError>((removed, target))
+        })
+        .map_err(|error| error.for_command(&command))?;
+    print(&render_removed(
+        &target,
+        &namespace.0,
+        &removed,
+        args.stack.output,
+    ))?;
     Ok(0)
 }

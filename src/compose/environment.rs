@@ -4,8 +4,10 @@
 use indexmap::{IndexMap, IndexSet};
 
 use super::casts::{self, Casted, Step};
-use super::interpolate::{interpolate_within, InterpolationError, MAX_OUTPUT_BYTES};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use super::interpolate::{
+    interpolate_within, InterpolationError, ReadingDifference, MAX_OUTPUT_BYTES,
+};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::node::{Node, ScalarStyle, Value};
 
 /// The variables visible to a project. The process environment wins over env files.
@@ -49,9 +51,10 @@ impl Environment {
     }
 }
 
-/// Variables a compose file can never read: the fingerprint key would otherwise end up in a
-/// label, an environment value or a secret anyone with access to the swarm reads.
-pub const RESERVED_VARIABLES: &[&str] = &["STACKROLL_FINGERPRINT_KEY"];
+/// Variables a compose file can never read: the fingerprint key and the age identities
+/// (`SOPS_AGE_KEY`) would otherwise end up in a label, an environment value or a secret anyone
+/// with access to the swarm reads.
+pub const RESERVED_VARIABLES: &[&str] = &["STACKROLL_FINGERPRINT_KEY", "SOPS_AGE_KEY"];
 
 /// Most bytes the interpolated values of all of a project's compose files may add up to
 /// (64 MiB): a hostile file cannot make `$BIG$BIG...` grow without bound.
@@ -129,7 +132,7 @@ impl<'a> TreeInterpolator<'a> {
                             Some(node.location.clone()),
                             format!("${{{name}}} is stackroll's own key and never available to compose files"),
                         )
-                        .hint("use another variable; the key only makes fingerprints");
+                        .hint("use another variable; stackroll's keys only make fingerprints and decrypt files");
                         if !field.is_empty() {
                             error = error.field(field);
                         }
@@ -145,6 +148,9 @@ impl<'a> TreeInterpolator<'a> {
                             .hint(format!("set {name} in the environment or in .env, or write ${{{name}:-default}}")),
                         );
                     }
+                }
+                for difference in &result.differences {
+                    diagnostics.push(reading_difference(*difference, &node.location, field));
                 }
                 self.budget -= result.value.len();
                 *text = result.value;
@@ -168,6 +174,29 @@ impl<'a> TreeInterpolator<'a> {
             }
         }
     }
+}
+
+/// The warning for a value `docker stack deploy` reads differently.
+fn reading_difference(
+    difference: ReadingDifference,
+    location: &Location,
+    field: &str,
+) -> Diagnostic {
+    let (message, hint) = match difference {
+        ReadingDifference::DollarInArgument => (
+            "a `$` inside this default is interpolated (Compose specification); docker stack deploy keeps this `$` literally",
+            "write `$$` for a literal `$`",
+        ),
+        ReadingDifference::AlternativeOperator => (
+            "docker stack deploy (docker/cli 20.10) does not know `${VAR:+…}` / `${VAR+…}` and refuses this value",
+            "keep it if only stackroll reads the file",
+        ),
+    };
+    let mut warning = Diagnostic::warning(Some(location.clone()), message).hint(hint);
+    if !field.is_empty() {
+        warning = warning.field(field);
+    }
+    warning
 }
 
 /// The dotted field name of `path` (`services.app.ports[0].target`), for messages.

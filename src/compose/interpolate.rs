@@ -58,6 +58,19 @@ pub struct Interpolated {
     pub value: String,
     /// Variables that were referenced without a default and are unset (each once, in order).
     pub unset: Vec<String>,
+    /// Where docker/cli 20.10 (`docker stack deploy`) reads the value differently.
+    pub differences: Vec<ReadingDifference>,
+}
+
+/// A place where `docker stack deploy` (docker/cli 20.10's template package) reads a value
+/// differently from the Compose specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadingDifference {
+    /// A `$` inside the default or alternative value that was used: docker/cli keeps the
+    /// argument literally (`${PASS:-$2y$05$abc}` stays `$2y$05$abc`, `$$` stays `$$`).
+    DollarInArgument,
+    /// `${VAR:+alt}` / `${VAR+alt}`: docker/cli 20.10 refuses the operator.
+    AlternativeOperator,
 }
 
 /// Why a string could not be interpolated. No variant holds any of the interpolated text or
@@ -121,6 +134,7 @@ pub fn interpolate_within(
         lookup,
         input,
         unset: Vec::new(),
+        differences: Vec::new(),
         limit,
         produced: 0,
     };
@@ -128,6 +142,7 @@ pub fn interpolate_within(
     Ok(Interpolated {
         value,
         unset: state.unset,
+        differences: state.differences,
     })
 }
 
@@ -155,6 +170,8 @@ struct State<'a> {
     /// The whole input, to turn byte offsets into character positions.
     input: &'a str,
     unset: Vec<String>,
+    /// Readings docker/cli would differ on, each once.
+    differences: Vec<ReadingDifference>,
     /// Most bytes that may be produced.
     limit: usize,
     /// Bytes produced so far, at every nesting level.
@@ -251,6 +268,13 @@ impl State<'_> {
 
     fn lookup(&self, name: &str) -> Option<String> {
         (self.lookup)(name)
+    }
+
+    /// Records a difference from docker/cli's reading, once.
+    fn differ(&mut self, difference: ReadingDifference) {
+        if !self.differences.contains(&difference) {
+            self.differences.push(difference);
+        }
     }
 
     /// Plain `$NAME` / `${NAME}`: the value, or "" and a record in `unset`.
@@ -373,11 +397,22 @@ impl State<'_> {
             },
         };
         let arg = &template[arg_start..close];
+        if op == Op::Alternative {
+            self.differ(ReadingDifference::AlternativeOperator);
+        }
         let value = self.lookup(name);
         let missing = match &value {
             None => true,
             Some(v) => colon && v.is_empty(),
         };
+        let used = match op {
+            Op::Default => missing,
+            Op::Alternative => !missing,
+            Op::Required => false,
+        };
+        if used && arg.contains('$') {
+            self.differ(ReadingDifference::DollarInArgument);
+        }
         let replacement = match op {
             Op::Default if missing => self.substitute(arg, depth + 1, base + arg_start)?,
             Op::Alternative if value.is_some() && !missing => {
@@ -455,6 +490,26 @@ mod tests {
         assert_eq!(ok(""), "");
         assert_eq!(ok("foo"), "foo");
         assert_eq!(ok("héllo wörld ✓"), "héllo wörld ✓");
+    }
+
+    #[test]
+    fn readings_docker_cli_differs_on_are_recorded() {
+        let differences = |input: &str| interpolate(input, &env).unwrap().differences;
+        assert_eq!(
+            differences("${PASS:-$2y$05$abc}"),
+            vec![ReadingDifference::DollarInArgument]
+        );
+        assert_eq!(
+            differences("${UNSET:-a$$b}"),
+            vec![ReadingDifference::DollarInArgument]
+        );
+        // The default is not used when the variable is set: both read the same.
+        assert!(differences("${FOO:-$x}").is_empty());
+        assert!(differences("${UNSET:-plain}").is_empty());
+        assert_eq!(
+            differences("${FOO:+x}"),
+            vec![ReadingDifference::AlternativeOperator]
+        );
     }
 
     #[test]

@@ -93,6 +93,12 @@ fn service_rule(path: &[&str]) -> Rule {
     }
 }
 
+/// Merges `later` over `earlier`, both found at `path` (e.g. a service over the one it
+/// extends, at `["services", name]`).
+pub fn merge_at(earlier: Node, later: Node, path: &mut Vec<String>) -> Node {
+    merge(earlier, later, path)
+}
+
 fn merge(earlier: Node, mut later: Node, path: &mut Vec<String>) -> Node {
     let rule = rule(path);
     if later.merge_tag == Some(MergeTag::Override) || rule == Rule::Replace {

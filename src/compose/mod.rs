@@ -5,9 +5,12 @@
 //! environment), so later stages read nothing. Nothing here talks to the engine.
 
 pub mod casts;
+pub mod differences;
 pub mod dotenv;
 pub mod env_files;
 pub mod environment;
+pub mod extends;
+pub mod include;
 pub mod interpolate;
 pub mod merge;
 pub mod normalize;
@@ -32,6 +35,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use crate::decrypt::{decrypt_file, AgeKeys};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use crate::model::{ProcessEnvironment, Project};
 use environment::Environment;
@@ -78,6 +82,8 @@ pub struct LoadOptions {
     pub profiles: Vec<String>,
     /// The project (stack) name given on the command line, if any.
     pub project_name: Option<String>,
+    /// The age identities encrypted secret, config and env files are decrypted with.
+    pub age_keys: AgeKeys,
 }
 
 impl std::fmt::Debug for LoadOptions {
@@ -97,6 +103,7 @@ impl std::fmt::Debug for LoadOptions {
             .field("allow_external_files", &self.allow_external_files)
             .field("profiles", &self.profiles)
             .field("project_name", &self.project_name)
+            .field("age_keys", &self.age_keys)
             .finish()
     }
 }
@@ -110,6 +117,8 @@ pub struct Loaded {
     pub warnings: Diagnostics,
     /// Where the project's secret, config and env files may be read from.
     pub files: validate::FilePolicy,
+    /// The age identities its encrypted secret and config files are decrypted with.
+    pub age_keys: AgeKeys,
 }
 
 /// Loads, merges, interpolates, normalizes and validates the Compose files. On failure the
@@ -136,9 +145,21 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         environment.set(project_name::PROJECT_NAME_VARIABLE, &name.value);
     }
     let mut interpolator = environment::TreeInterpolator::new(&environment);
+    let mut includer = include::Includer { options, count: 0 };
     let mut merged = None;
     for mut document in documents {
         interpolator.interpolate(&mut document, &mut diagnostics);
+        let path = normalize::absolute_path(
+            &options.working_dir,
+            Path::new(&document.location.file.display),
+        );
+        includer.apply(&mut document, std::slice::from_ref(&path), &mut diagnostics);
+        let mut reader = |base: &Path, at: &Location| {
+            let dir = base.parent().unwrap_or(base);
+            let file = SourceFile::new(display_path(base, &options.working_dir), dir);
+            include::read_base(base, at, &file, &mut interpolator)
+        };
+        extends::apply(&mut document, &path, &mut reader, &mut diagnostics);
         merged = Some(match merged {
             None => document,
             Some(earlier) => merge::merge_documents(earlier, document),
@@ -149,6 +170,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let Some(document) = merged else {
         return Err(diagnostics);
     };
+    differences::check(&document, &mut diagnostics);
     let (mut project, rejected) = normalize::normalize(&document, &environment, &mut diagnostics);
     project.name = name;
     let active = profiles::ActiveProfiles::resolve(&options.profiles, &environment);
@@ -163,11 +185,12 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Diagnostics> {
         return Err(diagnostics.first_error_per_location());
     }
     project.environment = ProcessEnvironment::new(options.process_env.clone());
-    project.env_files = env_files::read(&project, &policy);
+    project.env_files = env_files::read(&project, &policy, &options.age_keys);
     Ok(Loaded {
         project,
         warnings: diagnostics,
         files: policy,
+        age_keys: options.age_keys.clone(),
     })
 }
 
@@ -294,6 +317,15 @@ fn compose_file_variable(options: &LoadOptions) -> Option<Vec<String>> {
     )
 }
 
+/// How a file found through `include` or `extends` is named in messages: relative to the
+/// working directory when it is below it, else absolute.
+fn display_path(path: &Path, working_dir: &Path) -> String {
+    path.strip_prefix(working_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Builds the environment: `--env-file`s (or `.env` in the project directory) under the
 /// process environment.
 fn read_environment(
@@ -301,7 +333,6 @@ fn read_environment(
     project_dir: &Path,
     diagnostics: &mut Diagnostics,
 ) -> Environment {
-    let mut files = IndexMap::new();
     let env_files: Vec<(String, PathBuf)> = if options.env_files.is_empty() {
         let default = project_dir.join(".env");
         // Whatever exists is read, so a FIFO or device gets a clear error.
@@ -322,9 +353,21 @@ fn read_environment(
             })
             .collect()
     };
+    read_environment_files(options, env_files, project_dir, diagnostics)
+}
+
+/// Builds an environment from `env_files` (name for messages, path) under the process
+/// environment; relative names in messages are shown against `project_dir`.
+fn read_environment_files(
+    options: &LoadOptions,
+    env_files: Vec<(String, PathBuf)>,
+    project_dir: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Environment {
+    let mut files = IndexMap::new();
     for (name, path) in env_files {
         let file = SourceFile::new(name, project_dir);
-        let text = match read_text(&path) {
+        let text = match read_env_text(&path, &options.age_keys) {
             Ok(text) => text,
             Err(problem) => {
                 diagnostics.push(
@@ -370,9 +413,27 @@ fn too_large(len: u64) -> String {
     format!("file is too large ({len} bytes; at most {MAX_FILE_BYTES} are read)")
 }
 
+/// Reads an env file named by the user as [`read_text`] does, decrypted in memory when it is a
+/// SOPS or age file; the text is zeroed when dropped.
+fn read_env_text(path: &Path, keys: &AgeKeys) -> Result<zeroize::Zeroizing<String>, String> {
+    let bytes = read::read_file(path, MAX_FILE_BYTES, read::Containment::Anywhere)
+        .map_err(|error| error.to_string())?;
+    let decrypted = decrypt_file(path, bytes, keys).map_err(|error| {
+        format!(
+            "{} (hint: {})",
+            error.without_file(),
+            crate::decrypt::DECRYPT_HINT
+        )
+    })?;
+    match std::str::from_utf8(decrypted.bytes.expose()) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text.to_string())),
+        Err(_) => Err("file is not valid UTF-8".to_string()),
+    }
+}
+
 /// Reads a compose or env file named by the user: a regular file (devices and FIFOs are
 /// refused, never read or waited on) of at most [`MAX_FILE_BYTES`], in UTF-8.
-fn read_text(path: &Path) -> Result<String, String> {
+pub(crate) fn read_text(path: &Path) -> Result<String, String> {
     let bytes = read::read_file(path, MAX_FILE_BYTES, read::Containment::Anywhere)
         .map_err(|error| error.to_string())?;
     String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string())

@@ -19,7 +19,7 @@ use crate::model::{
 pub const DEFAULT_MODE: u32 = 0o444;
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "name", "version", "services", "networks", "volumes", "secrets", "configs",
+    "name", "version", "include", "services", "networks", "volumes", "secrets", "configs",
 ];
 const DEFINITION_KEYS: &[&str] = &[
     "file",

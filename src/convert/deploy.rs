@@ -25,6 +25,40 @@ pub(super) const DEPLOY_KEYS: &[&str] = &[
     "endpoint_mode",
 ];
 
+/// `deploy.update_config` / `rollback_config` keys and the `UpdateConfig` members they set
+/// (`convert::provenance`).
+pub(super) const UPDATE_CONFIG_MEMBERS: &[(&str, &str)] = &[
+    ("parallelism", "Parallelism"),
+    ("delay", "Delay"),
+    ("failure_action", "FailureAction"),
+    ("monitor", "Monitor"),
+    ("max_failure_ratio", "MaxFailureRatio"),
+    ("order", "Order"),
+];
+
+/// `deploy.resources.limits` / `reservations` keys and the `Resources` members they set.
+pub(super) const RESOURCE_MEMBERS: &[(&str, &str)] = &[
+    ("cpus", "NanoCPUs"),
+    ("memory", "MemoryBytes"),
+    ("pids", "Pids"),
+    ("generic_resources", "GenericResources"),
+];
+
+/// `deploy.restart_policy` keys and the `RestartPolicy` members they set.
+pub(super) const RESTART_POLICY_MEMBERS: &[(&str, &str)] = &[
+    ("condition", "Condition"),
+    ("delay", "Delay"),
+    ("max_attempts", "MaxAttempts"),
+    ("window", "Window"),
+];
+
+/// `deploy.placement` keys and the `Placement` members they set.
+pub(super) const PLACEMENT_MEMBERS: &[(&str, &str)] = &[
+    ("constraints", "Constraints"),
+    ("preferences", "Preferences"),
+    ("max_replicas_per_node", "MaxReplicas"),
+];
+
 /// `ServiceSpec.Mode` from `deploy.mode` and `deploy.replicas`. `replicated-job` and
 /// `global-job` are converted as docker/cli 23+ converts them (20.10 rejects them; the 20.10
 /// engine runs them).

@@ -7,7 +7,7 @@
 use indexmap::IndexMap;
 
 use super::values::{bad, boolean, check_keys, get, list_or_dict, text};
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostics, Location};
 use crate::model::node::Node;
 use crate::model::{EnvFileRead, EnvFiles};
 
@@ -64,6 +64,54 @@ pub(super) fn parse_env_file(
         }
     }
     Ok(lines)
+}
+
+/// Where a container variable is set (`convert::provenance`).
+pub(super) struct VariableOrigin {
+    /// The variable.
+    pub name: String,
+    /// `environment.NAME`, or `env_file` for a variable only an env file sets.
+    pub field: String,
+    /// Where: the variable's key or list item, or the `env_file:` value.
+    pub location: Location,
+}
+
+/// The origin of each variable of the container's `env` (`KEY=VALUE` or `KEY`): its key or
+/// list item in `environment:`, else the `env_file:` value (the files set it).
+pub(super) fn variable_origins(
+    env_file: Option<&Node>,
+    environment: Option<&Node>,
+    env: &[String],
+) -> Vec<VariableOrigin> {
+    let mut written: IndexMap<String, Location> = IndexMap::new();
+    if let Some(map) = environment.and_then(Node::as_map) {
+        for (name, entry) in map {
+            written.insert(name.clone(), entry.key_location.clone());
+        }
+    }
+    for item in environment.and_then(Node::as_seq).into_iter().flatten() {
+        if let Some(text) = item.scalar_text() {
+            let name = text.split_once('=').map_or(text, |(name, _)| name);
+            written.insert(name.to_string(), item.location.clone());
+        }
+    }
+    let mut origins = Vec::new();
+    for variable in env {
+        let name = variable
+            .split_once('=')
+            .map_or(variable.as_str(), |(name, _)| name);
+        let origin = match (written.get(name), env_file) {
+            (Some(location), _) => (format!("environment.{name}"), location),
+            (None, Some(file)) => ("env_file".to_string(), &file.location),
+            (None, None) => continue,
+        };
+        origins.push(VariableOrigin {
+            name: name.to_string(),
+            field: origin.0,
+            location: origin.1.clone(),
+        });
+    }
+    origins
 }
 
 /// docker/cli's `updateEnvironment`: each variable set over `environment`; one without a value
@@ -178,8 +226,24 @@ struct EnvFileItem<'n> {
     field: String,
 }
 
+/// `env_file` `format:`. Only `raw` exists (docker compose registers it: `docker run
+/// --env-file`'s parser, values taken as written), and it is how stackroll reads every env file,
+/// as docker stack deploy does; compose-go refuses any other name ("unsupported env_file
+/// format").
+fn env_file_format(node: &Node, field: &str, problems: &mut Diagnostics) {
+    if let Some(format) = text(node, field, problems) {
+        if format != "raw" {
+            problems.push(
+                bad(node, field, format!("unsupported env_file format {format:?}")).hint(
+                    "use `format: raw`, or leave it out: env files are read as docker stack deploy reads them (KEY=VALUE, values as written)",
+                ),
+            );
+        }
+    }
+}
+
 /// The files `env_file:` names: a string, a list of strings, or (as the Compose specification
-/// allows) a list of `{path, required}`. `compose::env_files::written_paths` finds the same
+/// allows) a list of `{path, required, format}`. `compose::env_files::written_paths` finds the same
 /// paths for the loader to read.
 fn env_file_items<'n>(
     node: &'n Node,
@@ -206,7 +270,10 @@ fn env_file_items<'n>(
     for (index, item) in items.iter().enumerate() {
         let item_field = format!("{field}[{index}]");
         if let Some(map) = item.as_map() {
-            check_keys(map, &["path", "required"], &item_field, problems);
+            check_keys(map, &["path", "required", "format"], &item_field, problems);
+            if let Some(format) = get(map, "format") {
+                env_file_format(format, &format!("{item_field}.format"), problems);
+            }
             let Some(path_node) = get(map, "path") else {
                 problems.push(bad(item, &item_field, "an env_file item needs `path`"));
                 continue;

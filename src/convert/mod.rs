@@ -8,13 +8,17 @@
 //! - `service`: the ServiceSpec (container, task, mode, update settings, endpoint);
 //! - `references`: secret and config references, sorted, then linked to objects;
 //! - `deploy`, `ports`, `volumes`, `network`, `envfile`: the field groups;
-//! - `values`, `units`, `duration`: reading values as docker/cli's loader reads them.
+//! - `values`, `units`, `duration`: reading values as docker/cli's loader reads them;
+//! - `api`: the fields a newer engine API must know, refused once the engine's version is known.
+//! - `provenance`: which Compose field produced which part of a spec, recorded as it is built.
 
+mod api;
 mod deploy;
 mod duration;
 mod envfile;
 mod network;
 mod ports;
+mod provenance;
 mod references;
 mod service;
 mod units;
@@ -24,8 +28,10 @@ mod volumes;
 #[cfg(test)]
 mod tests;
 
+pub use api::{ApiRequirement, ApiVersion, Feature};
 pub use duration::parse_duration;
 pub use network::{network_specs, NetworkSpecs};
+pub use provenance::{Provenance, Traced};
 pub use references::{ResolvedObject, ResolvedObjects};
 use service::convert;
 pub use service::{ConvertedService, CONVERTED_SERVICE_FIELDS, IGNORED_SERVICE_FIELDS};
@@ -52,6 +58,8 @@ pub struct ConvertedProject {
     pub problems: Diagnostics,
     /// One warning per service that uses fields docker stack deploy ignores.
     pub warnings: Diagnostics,
+    /// Where services use fields that need an engine API newer than 1.41.
+    pub requirements: Vec<ApiRequirement>,
 }
 
 impl ConvertedProject {
@@ -73,6 +81,10 @@ impl ConvertedProject {
             found.extend(problems.clone());
         }
         found.extend(volumes::check_definitions(project));
+        let requirements = services
+            .values()
+            .flat_map(|service| service.requirements.iter().cloned())
+            .collect();
         let mut warnings = Diagnostics::default();
         for (service, converted) in project.services.values().zip(services.values()) {
             if let Some(warning) = ignored_warning(service, &converted.ignored) {
@@ -84,7 +96,14 @@ impl ConvertedProject {
             networks,
             problems: unique(found),
             warnings,
+            requirements,
         }
+    }
+
+    /// The fields an engine speaking API `api_version` (as negotiated) would not know, as
+    /// errors at their places: each needs a newer engine.
+    pub fn unsupported_by(&self, api_version: &str) -> Diagnostics {
+        api::unsupported(&self.requirements, api_version)
     }
 }
 

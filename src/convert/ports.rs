@@ -20,7 +20,18 @@ pub(super) struct PortConfig {
     pub published: u32,
     /// `ingress`, `host`, or empty (the engine's default, ingress).
     pub mode: String,
+    /// The index in `ports:` of the item it comes from (`convert::provenance`; set by
+    /// [`ports`]).
+    pub item: usize,
 }
+
+/// Long-syntax `ports:` keys and the `PortConfig` members they set.
+pub(super) const PORT_MEMBERS: &[(&str, &str)] = &[
+    ("target", "TargetPort"),
+    ("published", "PublishedPort"),
+    ("protocol", "Protocol"),
+    ("mode", "PublishMode"),
+];
 
 impl PortConfig {
     /// The API JSON, empty members left out as Go's `omitempty` does.
@@ -107,6 +118,7 @@ pub(super) fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Por
                 target,
                 published,
                 mode,
+                item: index,
             });
             continue;
         }
@@ -125,7 +137,12 @@ pub(super) fn ports(node: &Node, field: &str, problems: &mut Diagnostics) -> Por
                         .ignored_ips
                         .push(IgnoredHostIp { index, ip: host_ip });
                 }
-                result.ports.extend(ports);
+                result
+                    .ports
+                    .extend(ports.into_iter().map(|port| PortConfig {
+                        item: index,
+                        ..port
+                    }));
             }
             Err(problem) => {
                 problems.push(bad(item, &item_field, problem).hint(
@@ -254,6 +271,7 @@ pub(super) fn parse_short(spec: &str) -> Result<ShortPorts, String> {
                 target: port as u32,
                 published: published as u32,
                 mode: "ingress".into(),
+                item: 0,
             });
         }
     }

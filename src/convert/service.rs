@@ -6,22 +6,27 @@
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
-use super::deploy::{self, DEPLOY_KEYS};
-use super::envfile::container_env;
+use super::api::{ApiRequirement, Feature};
+use super::deploy::{
+    self, DEPLOY_KEYS, PLACEMENT_MEMBERS, RESOURCE_MEMBERS, RESTART_POLICY_MEMBERS,
+    UPDATE_CONFIG_MEMBERS,
+};
+use super::envfile::{container_env, variable_origins};
 use super::network::service_networks;
-use super::ports::{ports, Ports};
+use super::ports::{ports, Ports, PORT_MEMBERS};
+use super::provenance::{Members, Provenance};
 use super::references::{
     credential_spec, file_references, link, sorted, ObjectSlots, Reference, ResolvedObjects,
 };
-use super::units::{effective_capabilities, shell_split};
+use super::units::{effective_capabilities, ram_in_bytes, shell_split};
 use super::values::{
     bad, boolean, check_keys, duration, get, integer, mapping, string_list, string_map,
     string_mapping, string_or_list, text, unsigned,
 };
 use super::volumes::mounts;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::engine::Spec;
-use crate::model::node::Node;
+use crate::model::node::{Entry, Node};
 use crate::model::{ObjectKind, Project, Service};
 use crate::swarm::labels::IMAGE_LABEL;
 use crate::swarm::namespace::Namespace;
@@ -49,7 +54,6 @@ pub const IGNORED_SERVICE_FIELDS: &[&str] = &[
     "pull_policy",
     "security_opt",
     "shm_size",
-    "tmpfs",
     "userns_mode",
 ];
 
@@ -91,6 +95,13 @@ pub const CONVERTED_SERVICE_FIELDS: &[&str] = &[
     "isolation",
     "credential_spec",
     "restart",
+    // Beyond docker stack deploy (Swarm has them at API 1.41).
+    "group_add",
+    "platform",
+    "pids_limit",
+    "tmpfs",
+    // Beyond docker stack deploy 20.10, refused by an engine API too old for them (`api`).
+    "oom_score_adj",
 ];
 
 /// Keys docker/cli refuses outright, with its reason.
@@ -119,6 +130,10 @@ pub struct ConvertedService {
     pub problems: Diagnostics,
     /// Fields docker stack deploy would ignore, as field paths below the service.
     pub ignored: Vec<String>,
+    /// Where it uses fields that need an engine API newer than 1.41.
+    pub requirements: Vec<ApiRequirement>,
+    /// Which Compose field produced which part of the spec.
+    pub provenance: Provenance,
 }
 
 impl ConvertedService {
@@ -153,6 +168,8 @@ pub(super) fn convert(
         prefix: format!("services.{}", service.name),
         problems: Diagnostics::default(),
         ignored: Vec::new(),
+        requirements: Vec::new(),
+        provenance: Provenance::default(),
     };
     conversion.check_keys();
     let image = conversion.image();
@@ -166,6 +183,8 @@ pub(super) fn convert(
         slots: container.slots,
         problems: conversion.problems,
         ignored: conversion.ignored,
+        requirements: conversion.requirements,
+        provenance: conversion.provenance,
     }
 }
 
@@ -178,6 +197,9 @@ struct Conversion<'a> {
     prefix: String,
     problems: Diagnostics,
     ignored: Vec<String>,
+    requirements: Vec<ApiRequirement>,
+    /// Where each part of the spec comes from, recorded as it is built.
+    provenance: Provenance,
 }
 
 /// The `deploy:` settings, read before the parts they go into are built.
@@ -210,6 +232,15 @@ impl<'a> Conversion<'a> {
         service.fields.get(key).filter(|node| !node.is_null())
     }
 
+    /// Records that the service uses `feature` at `location` (field `field`).
+    fn require(&mut self, feature: Feature, location: &Location, field: String) {
+        self.requirements.push(ApiRequirement {
+            feature,
+            field,
+            location: location.clone(),
+        });
+    }
+
     /// The service's `key` read with `read`, unless absent or null.
     fn read<T>(
         &mut self,
@@ -218,6 +249,25 @@ impl<'a> Conversion<'a> {
     ) -> Option<T> {
         let node = self.get(key)?;
         read(node, &self.field(key), &mut self.problems)
+    }
+
+    /// [`Self::read`], recording the service's `key` as the origin of spec path `api`.
+    fn read_at<T>(
+        &mut self,
+        key: &str,
+        api: &str,
+        read: impl FnOnce(&Node, &str, &mut Diagnostics) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.read(key, read)?;
+        self.trace(api, key);
+        Some(value)
+    }
+
+    /// Records the service's `key`, when written, as the origin of spec path `api`.
+    fn trace(&mut self, api: &str, key: &str) {
+        if let Some(node) = self.get(key) {
+            self.provenance.record(api, key, &node.location);
+        }
     }
 
     /// Reports service keys stackroll cannot convert; collects the ones docker stack deploy
@@ -233,8 +283,11 @@ impl<'a> Conversion<'a> {
 
     /// `image`, required.
     fn image(&mut self) -> String {
-        match self.read("image", text) {
-            Some(image) if !image.is_empty() => image,
+        match self.read_at("image", "TaskTemplate.ContainerSpec.Image", text) {
+            Some(image) if !image.is_empty() => {
+                self.trace(&format!("Labels.{IMAGE_LABEL}"), "image");
+                image
+            }
             _ => {
                 self.problems.push(
                     Diagnostic::error(Some(self.service.location.clone()), "service has no image")
@@ -265,16 +318,30 @@ impl<'a> Conversion<'a> {
             .map(|node| deploy::update_config(node, &sub("update_config"), problems));
         let rollback_config = get("rollback_config")
             .map(|node| deploy::update_config(node, &sub("rollback_config"), problems));
-        let resources = deploy::resources(get("resources"), &sub("resources"), problems);
+        let mut resources = deploy::resources(get("resources"), &sub("resources"), problems);
         let restart_policy =
             deploy::restart_policy(get("restart_policy"), restart, &self.prefix, problems);
         if get("restart_policy").is_some() && restart.is_some() {
             self.ignored
                 .push("restart (deploy.restart_policy is used)".into());
         }
-        let placement = deploy::placement(get("placement"), &sub("placement"), problems);
+        let mut placement = deploy::placement(get("placement"), &sub("placement"), problems);
         let endpoint_mode = get("endpoint_mode")
             .and_then(|node| endpoint_mode(node, &sub("endpoint_mode"), problems));
+        if let Some(pids) = self.read("pids_limit", pids_limit) {
+            self.add_pids_limit(&mut resources, pids);
+        }
+        if let Some(platform) = self.read("platform", platform) {
+            placement["Platforms"] = json!([platform]);
+        }
+        if let Some(map) = map {
+            record_deploy(&mut self.provenance, map);
+        }
+        if let (None, Some(restart)) = (get("restart_policy"), restart) {
+            let location = &restart.location;
+            self.provenance
+                .record("TaskTemplate.RestartPolicy", "restart", location);
+        }
         Deploy {
             labels,
             mode,
@@ -287,11 +354,50 @@ impl<'a> Conversion<'a> {
         }
     }
 
+    /// `pids_limit` into `Resources.Limits.Pids`; a different `deploy.resources.limits.pids`
+    /// is an error, as in compose-go. `0` and `-1` mean no limit.
+    fn add_pids_limit(&mut self, resources: &mut Value, pids: i64) {
+        let pids = if pids == -1 { 0 } else { pids };
+        let written = resources.pointer("/Limits/Pids").and_then(Value::as_i64);
+        if written.is_some_and(|written| written != pids) {
+            let node = self.get("pids_limit").expect("pids_limit was read");
+            self.problems.push(
+                bad(
+                    node,
+                    &self.field("pids_limit"),
+                    "can't set distinct values on 'pids_limit' and 'deploy.resources.limits.pids'",
+                )
+                .hint("keep one of them"),
+            );
+            return;
+        }
+        if pids != 0 {
+            let limits = resources
+                .as_object_mut()
+                .expect("resources is an object")
+                .entry("Limits")
+                .or_insert_with(|| json!({}));
+            limits["Pids"] = pids.into();
+        }
+    }
+
     /// `ports`, noting host IPs docker/cli ignores.
     fn ports(&mut self) -> Option<Ports> {
         let ports = self.read("ports", |node, field, problems| {
             Some(ports(node, field, problems))
         })?;
+        if let Some(items) = self.get("ports") {
+            self.provenance
+                .record("EndpointSpec.Ports", "ports", &items.location);
+            for (index, port) in ports.ports.iter().enumerate() {
+                if let Some(item) = items.as_seq().and_then(|items| items.get(port.item)) {
+                    let api = format!("EndpointSpec.Ports[{index}]");
+                    let field = format!("ports[{}]", port.item);
+                    self.provenance
+                        .record_members(&api, &field, item, PORT_MEMBERS);
+                }
+            }
+        }
         for ignored in &ports.ignored_ips {
             self.ignored.push(format!(
                 "ports[{}] host IP {} (Swarm publishes on all addresses)",
@@ -326,6 +432,12 @@ impl<'a> Conversion<'a> {
             slots.credential_config = Some(runtime.key().to_string());
             configs.push(runtime);
         }
+        for reference in &self.service.secrets {
+            self.trace_reference(ObjectKind::Secret, reference);
+        }
+        for reference in &self.service.configs {
+            self.trace_reference(ObjectKind::Config, reference);
+        }
         let secrets = sorted(secrets);
         let configs = sorted(configs);
         if !secrets.values.is_empty() {
@@ -339,16 +451,35 @@ impl<'a> Conversion<'a> {
         Container { spec, slots }
     }
 
-    /// What runs: image, labels, command, identity, name resolution, health and environment.
+    /// Records a secret or config reference (`secrets[db]`) as the origin of the mount at its
+    /// target (`TaskTemplate.ContainerSpec.Secrets[/run/secrets/db]`).
+    fn trace_reference(&mut self, kind: ObjectKind, reference: &crate::model::FileReference) {
+        let (list, _, _) = kind.spec_keys();
+        let target = kind.effective_target(&reference.target);
+        self.provenance.record(
+            format!("TaskTemplate.ContainerSpec.{list}[{target}]"),
+            format!("{}[{}]", kind.plural(), reference.source.value),
+            &reference.location,
+        );
+    }
+
+    /// What runs: image, labels, command, identity, name resolution, health and environment,
+    /// each traced to its Compose field.
     fn add_process(&mut self, container: &mut Map<String, Value>, image: &str) {
         container.insert("Image".into(), image.into());
         let labels = self.read("labels", string_mapping).unwrap_or_default();
+        if let Some(node) = self.get("labels") {
+            self.provenance
+                .record_keys("TaskTemplate.ContainerSpec.Labels", "labels", node);
+        }
         container.insert("Labels".into(), json!(self.namespace.add_label(&labels)));
         // Empty lists are left out (Go's omitempty): the image's own entrypoint and command run.
-        if let Some(entrypoint) = self.read("entrypoint", command).filter(|w| !w.is_empty()) {
+        let entrypoint = self.read_at("entrypoint", "TaskTemplate.ContainerSpec.Command", command);
+        if let Some(entrypoint) = entrypoint.filter(|w| !w.is_empty()) {
             container.insert("Command".into(), json!(entrypoint));
         }
-        if let Some(args) = self.read("command", command).filter(|w| !w.is_empty()) {
+        let args = self.read_at("command", "TaskTemplate.ContainerSpec.Args", command);
+        if let Some(args) = args.filter(|w| !w.is_empty()) {
             container.insert("Args".into(), json!(args));
         }
         for (key, api) in [
@@ -357,12 +488,20 @@ impl<'a> Conversion<'a> {
             ("user", "User"),
             ("stop_signal", "StopSignal"),
         ] {
-            if let Some(value) = self.read(key, text).filter(|value| !value.is_empty()) {
+            let at = format!("TaskTemplate.ContainerSpec.{api}");
+            if let Some(value) = self
+                .read_at(key, &at, text)
+                .filter(|value| !value.is_empty())
+            {
                 container.insert(api.into(), value.into());
             }
         }
         if let Some(hosts) = self
-            .read("extra_hosts", extra_hosts)
+            .read_at(
+                "extra_hosts",
+                "TaskTemplate.ContainerSpec.Hosts",
+                extra_hosts,
+            )
             .filter(|h| !h.is_empty())
         {
             container.insert("Hosts".into(), json!(hosts));
@@ -371,9 +510,37 @@ impl<'a> Conversion<'a> {
         if let Some(dns) = dns_config(dns, search, options, &self.prefix, &mut self.problems) {
             container.insert("DNSConfig".into(), dns);
         }
-        if let Some(health) = self.read("healthcheck", healthcheck) {
-            container.insert("Healthcheck".into(), health);
+        for (key, api) in [
+            ("dns", "Nameservers"),
+            ("dns_search", "Search"),
+            ("dns_opt", "Options"),
+        ] {
+            self.trace(&format!("TaskTemplate.ContainerSpec.DNSConfig.{api}"), key);
         }
+        if let Some(health) = self.read("healthcheck", healthcheck) {
+            if health.get("StartInterval").is_some() {
+                let key = self
+                    .get("healthcheck")
+                    .and_then(Node::as_map)
+                    .and_then(|map| map.get("start_interval"))
+                    .map(|entry| entry.key_location.clone())
+                    .unwrap_or_else(|| self.service.location.clone());
+                let field = self.field("healthcheck.start_interval");
+                self.require(Feature::StartInterval, &key, field);
+            }
+            container.insert("Healthcheck".into(), health);
+            if let Some(node) = self.get("healthcheck") {
+                let api = "TaskTemplate.ContainerSpec.Healthcheck";
+                self.provenance
+                    .record_members(api, "healthcheck", node, HEALTHCHECK_MEMBERS);
+            }
+        }
+        self.add_environment(container);
+    }
+
+    /// The environment: `env_file:` then `environment:`, each variable traced to where it
+    /// is set.
+    fn add_environment(&mut self, container: &mut Map<String, Value>) {
         let project = self.project;
         if let Some(env) = container_env(
             self.get("env_file"),
@@ -383,6 +550,10 @@ impl<'a> Conversion<'a> {
             &project.env_files,
             &|name| project.environment.get(name).map(str::to_string),
         ) {
+            for origin in variable_origins(self.get("env_file"), self.get("environment"), &env) {
+                let api = format!("TaskTemplate.ContainerSpec.Env.{}", origin.name);
+                self.provenance.record(api, origin.field, &origin.location);
+            }
             if !env.is_empty() {
                 container.insert("Env".into(), json!(env));
             }
@@ -407,11 +578,30 @@ impl<'a> Conversion<'a> {
                     .into_iter()
                     .map(|path| path.trim_start_matches(&prefix).to_string()),
             );
+            self.requirements.extend(converted.requirements);
+            self.provenance.record(
+                "TaskTemplate.ContainerSpec.Mounts",
+                "volumes",
+                &node.location,
+            );
+            for (index, item) in converted.items.iter().enumerate() {
+                if let Some(written) = node.as_seq().and_then(|items| items.get(*item)) {
+                    self.provenance.record(
+                        format!("TaskTemplate.ContainerSpec.Mounts[{index}]"),
+                        format!("volumes[{item}]"),
+                        &written.location,
+                    );
+                }
+            }
             if !converted.mounts.is_empty() {
                 container.insert("Mounts".into(), Value::Array(converted.mounts));
             }
         }
-        if let Some(nanos) = self.read("stop_grace_period", duration) {
+        if let Some(tmpfs) = self.read("tmpfs", tmpfs_mounts) {
+            self.add_tmpfs(container, tmpfs);
+        }
+        let api = "TaskTemplate.ContainerSpec.StopGracePeriod";
+        if let Some(nanos) = self.read_at("stop_grace_period", api, duration) {
             container.insert("StopGracePeriod".into(), nanos.into());
         }
         for (key, api) in [
@@ -419,9 +609,37 @@ impl<'a> Conversion<'a> {
             ("stdin_open", "OpenStdin"),
             ("read_only", "ReadOnly"),
         ] {
-            if let Some(true) = self.read(key, boolean) {
+            let at = format!("TaskTemplate.ContainerSpec.{api}");
+            if let Some(true) = self.read_at(key, &at, boolean) {
                 container.insert(api.into(), true.into());
             }
+        }
+    }
+
+    /// Service-level `tmpfs:` mounts after the `volumes:` ones; a target already mounted is an
+    /// error (the engine refuses duplicate mount points).
+    fn add_tmpfs(&mut self, container: &mut Map<String, Value>, tmpfs: Vec<Value>) {
+        let node = self.get("tmpfs").expect("tmpfs was read");
+        let field = self.field("tmpfs");
+        let mounts = container
+            .entry("Mounts")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(mounts) = mounts else {
+            return;
+        };
+        for mount in tmpfs {
+            let target = &mount["Target"];
+            if mounts.iter().any(|other| &other["Target"] == target) {
+                self.problems.push(
+                    bad(node, &field, format!("duplicate mount point {target}"))
+                        .hint("mount each container path once, under `volumes:` or `tmpfs:`"),
+                );
+                continue;
+            }
+            mounts.push(mount);
+        }
+        if mounts.is_empty() {
+            container.remove("Mounts");
         }
     }
 
@@ -430,7 +648,8 @@ impl<'a> Conversion<'a> {
     fn add_privileges(&mut self, container: &mut Map<String, Value>) -> Option<Reference> {
         let mut privileges = Map::new();
         let (project, namespace) = (self.project, self.namespace);
-        let credential = self.read("credential_spec", |node, field, problems| {
+        let api = "TaskTemplate.ContainerSpec.Privileges.CredentialSpec";
+        let credential = self.read_at("credential_spec", api, |node, field, problems| {
             credential_spec(node, field, project, namespace, problems)
         });
         let mut runtime = None;
@@ -439,11 +658,27 @@ impl<'a> Conversion<'a> {
             runtime = credential.runtime;
         }
         container.insert("Privileges".into(), Value::Object(privileges));
-        if let Some(value) = self.read("isolation", isolation) {
+        let api = "TaskTemplate.ContainerSpec.Isolation";
+        if let Some(value) = self.read_at("isolation", api, isolation) {
             container.insert("Isolation".into(), value.into());
         }
-        if let Some(init) = self.read("init", boolean) {
+        if let Some(init) = self.read_at("init", "TaskTemplate.ContainerSpec.Init", boolean) {
             container.insert("Init".into(), init.into());
+        }
+        if let Some(groups) = self
+            .read("group_add", string_list)
+            .filter(|g| !g.is_empty())
+        {
+            container.insert("Groups".into(), json!(groups));
+        }
+        if let Some(score) = self
+            .read("oom_score_adj", oom_score_adj)
+            .filter(|s| *s != 0)
+        {
+            let node = self.get("oom_score_adj").expect("oom_score_adj was read");
+            let location = node.location.clone();
+            self.require(Feature::OomScoreAdj, &location, self.field("oom_score_adj"));
+            container.insert("OomScoreAdj".into(), score.into());
         }
         if let Some(sysctls) = self
             .read("sysctls", string_mapping)
@@ -451,8 +686,18 @@ impl<'a> Conversion<'a> {
         {
             container.insert("Sysctls".into(), json!(sysctls));
         }
-        let cap_add = self.read("cap_add", string_list).unwrap_or_default();
-        let cap_drop = self.read("cap_drop", string_list).unwrap_or_default();
+        if let Some(node) = self.get("sysctls") {
+            self.provenance
+                .record_keys("TaskTemplate.ContainerSpec.Sysctls", "sysctls", node);
+        }
+        let api = "TaskTemplate.ContainerSpec.CapabilityAdd";
+        let cap_add = self
+            .read_at("cap_add", api, string_list)
+            .unwrap_or_default();
+        let api = "TaskTemplate.ContainerSpec.CapabilityDrop";
+        let cap_drop = self
+            .read_at("cap_drop", api, string_list)
+            .unwrap_or_default();
         let (cap_add, cap_drop) = effective_capabilities(&cap_add, &cap_drop);
         if !cap_add.is_empty() {
             container.insert("CapabilityAdd".into(), json!(cap_add));
@@ -460,7 +705,11 @@ impl<'a> Conversion<'a> {
         if !cap_drop.is_empty() {
             container.insert("CapabilityDrop".into(), json!(cap_drop));
         }
-        if let Some(ulimits) = self.read("ulimits", ulimits).filter(|u| !u.is_empty()) {
+        let api = "TaskTemplate.ContainerSpec.Ulimits";
+        if let Some(ulimits) = self
+            .read_at("ulimits", api, ulimits)
+            .filter(|u| !u.is_empty())
+        {
             container.insert("Ulimits".into(), Value::Array(ulimits));
         }
         runtime
@@ -483,15 +732,93 @@ impl<'a> Conversion<'a> {
             &mut self.problems,
         );
         self.ignored.extend(attachments.ignored);
+        self.trace("TaskTemplate.Networks", "networks");
         task.insert("Networks".into(), Value::Array(attachments.networks));
         // docker/cli sends it (no omitempty); a deploy keeps the live value (see the planner).
         task.insert("ForceUpdate".into(), 0.into());
         if let Some(driver) = self.read("logging", logging) {
             task.insert("LogDriver".into(), driver);
+            self.trace_logging();
         }
         task
     }
 }
+
+impl Conversion<'_> {
+    /// Records `logging` as the origin of `TaskTemplate.LogDriver`, its driver and each of its
+    /// options.
+    fn trace_logging(&mut self) {
+        let Some(node) = self.get("logging") else {
+            return;
+        };
+        let api = "TaskTemplate.LogDriver";
+        let members = &[("driver", "Name"), ("options", "Options")];
+        self.provenance
+            .record_members(api, "logging", node, members);
+        if let Some(options) = node.as_map().and_then(|map| get(map, "options")) {
+            self.provenance
+                .record_keys(&format!("{api}.Options"), "logging.options", options);
+        }
+    }
+}
+
+/// Records the `deploy:` keys as the origins of what they set: mode and replicas, labels,
+/// update and rollback settings, resources, restart policy, placement, endpoint mode.
+fn record_deploy(provenance: &mut Provenance, map: &IndexMap<String, Entry>) {
+    if let Some(node) = get(map, "mode") {
+        provenance.record("Mode", "deploy.mode", &node.location);
+    }
+    if let Some(node) = get(map, "replicas") {
+        for api in [
+            "Mode.Replicated.Replicas",
+            "Mode.ReplicatedJob.MaxConcurrent",
+            "Mode.ReplicatedJob.TotalCompletions",
+        ] {
+            provenance.record(api, "deploy.replicas", &node.location);
+        }
+    }
+    if let Some(node) = get(map, "labels") {
+        provenance.record_keys("Labels", "deploy.labels", node);
+    }
+    let groups: [(&str, &str, &Members); 4] = [
+        ("update_config", "UpdateConfig", UPDATE_CONFIG_MEMBERS),
+        ("rollback_config", "RollbackConfig", UPDATE_CONFIG_MEMBERS),
+        (
+            "restart_policy",
+            "TaskTemplate.RestartPolicy",
+            RESTART_POLICY_MEMBERS,
+        ),
+        ("placement", "TaskTemplate.Placement", PLACEMENT_MEMBERS),
+    ];
+    for (key, api, members) in groups {
+        if let Some(node) = get(map, key) {
+            provenance.record_members(api, &format!("deploy.{key}"), node, members);
+        }
+    }
+    if let Some(node) = get(map, "resources") {
+        provenance.record("TaskTemplate.Resources", "deploy.resources", &node.location);
+        for (key, api) in [("limits", "Limits"), ("reservations", "Reservations")] {
+            if let Some(part) = node.as_map().and_then(|parts| get(parts, key)) {
+                let api = format!("TaskTemplate.Resources.{api}");
+                let field = format!("deploy.resources.{key}");
+                provenance.record_members(&api, &field, part, RESOURCE_MEMBERS);
+            }
+        }
+    }
+    if let Some(node) = get(map, "endpoint_mode") {
+        provenance.record("EndpointSpec.Mode", "deploy.endpoint_mode", &node.location);
+    }
+}
+
+/// `healthcheck` keys and the `Healthcheck` members they set.
+const HEALTHCHECK_MEMBERS: &[(&str, &str)] = &[
+    ("test", "Test"),
+    ("disable", "Test"),
+    ("interval", "Interval"),
+    ("timeout", "Timeout"),
+    ("start_period", "StartPeriod"),
+    ("retries", "Retries"),
+];
 
 /// The ServiceSpec around a task: name, labels, mode, update and rollback settings, endpoint.
 fn service_spec(
@@ -584,12 +911,6 @@ fn check_service_keys(
                 format!("docker stack deploy does not support \"{key}\""),
             )
             .hint(*reason)
-        } else if key == "oom_score_adj" {
-            Diagnostic::error(
-                Some(node.location.clone()),
-                "oom_score_adj is not supported by docker stack deploy 20.10 (Docker Engine API 1.46 added it to services)",
-            )
-            .hint("remove it; Swarm on this engine cannot set it")
         } else {
             Diagnostic::error(
                 Some(node.location.clone()),
@@ -714,16 +1035,6 @@ fn healthcheck(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<V
         field,
         problems,
     );
-    if let Some(entry) = map.get("start_interval") {
-        problems.push(
-            Diagnostic::error(
-                Some(entry.key_location.clone()),
-                "healthcheck.start_interval is not supported by docker stack deploy 20.10 (Docker Engine API 1.44 added it)",
-            )
-            .field(format!("{field}.start_interval"))
-            .hint("remove it; start_period still applies"),
-        );
-    }
     let sub = |key: &str| format!("{field}.{key}");
     let test: Option<Vec<String>> = get(map, "test").and_then(|node| {
         if node.as_seq().is_some() {
@@ -757,6 +1068,7 @@ fn healthcheck(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<V
         ("interval", "Interval"),
         ("timeout", "Timeout"),
         ("start_period", "StartPeriod"),
+        ("start_interval", "StartInterval"),
     ] {
         if let Some(nanos) = get(map, key).and_then(|node| duration(node, &sub(key), problems)) {
             if nanos != 0 {
@@ -859,4 +1171,130 @@ fn ulimits(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<V
             .map(|limit| json!({"Name": limit.name, "Hard": limit.hard, "Soft": limit.soft}))
             .collect(),
     )
+}
+
+/// `pids_limit`: a whole number, `-1` for no limit.
+fn pids_limit(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
+    let pids = integer(node, field, problems)?;
+    if pids < -1 {
+        problems.push(bad(node, field, "must be -1 (no limit), 0 or more"));
+        return None;
+    }
+    Some(pids)
+}
+
+/// `oom_score_adj`: from -1000 to 1000, as the kernel (and the Compose schema) takes it.
+fn oom_score_adj(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<i64> {
+    let score = integer(node, field, problems)?;
+    if !(-1000..=1000).contains(&score) {
+        problems.push(bad(node, field, "must be from -1000 to 1000"));
+        return None;
+    }
+    Some(score)
+}
+
+/// `platform: OS[/ARCH[/VARIANT]]` → one `Placement.Platforms` item. Swarm's platform has no
+/// variant, so it is not sent (as docker/cli leaves it out of the platforms it reads from an
+/// image's manifest list); the scheduler compares OS and architecture.
+fn platform(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Value> {
+    let written = text(node, field, problems)?;
+    let parts: Vec<&str> = written.split('/').collect();
+    if parts.len() > 3 || parts.iter().any(|part| part.trim().is_empty()) {
+        problems.push(
+            bad(node, field, format!("invalid platform {written:?}"))
+                .hint("write OS[/ARCH[/VARIANT]], e.g. linux/amd64 or linux/arm64/v8"),
+        );
+        return None;
+    }
+    let mut platform = Map::new();
+    if let Some(architecture) = parts.get(1) {
+        platform.insert("Architecture".into(), architecture.to_string().into());
+    }
+    platform.insert("OS".into(), parts[0].to_string().into());
+    Some(Value::Object(platform))
+}
+
+/// Service-level `tmpfs:` (a path or a list of them, each `PATH[:OPTIONS]`) → tmpfs mounts.
+/// Swarm's tmpfs mounts at API 1.41 take a size and a mode: the options `size=` (bytes, or
+/// with a k/m/g unit), `mode=` (octal), `ro` and `rw`; any other option is an error.
+fn tmpfs_mounts(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<Vec<Value>> {
+    let items = string_or_list(node, field, problems)?;
+    let mut mounts = Vec::new();
+    for item in items {
+        let (target, options) = item.split_once(':').unwrap_or((&item, ""));
+        if !target.starts_with('/') {
+            problems.push(
+                bad(
+                    node,
+                    field,
+                    format!("tmpfs target {target:?} is not an absolute path"),
+                )
+                .hint("write e.g. /run or /tmp:size=64m,mode=1777"),
+            );
+            continue;
+        }
+        let mut mount = Map::new();
+        mount.insert("Type".into(), "tmpfs".into());
+        mount.insert("Target".into(), target.into());
+        let mut tmpfs = Map::new();
+        let mut valid = true;
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            match tmpfs_option(option) {
+                Ok(TmpfsOption::Size(bytes)) => {
+                    tmpfs.insert("SizeBytes".into(), bytes.into());
+                }
+                Ok(TmpfsOption::Mode(mode)) => {
+                    tmpfs.insert("Mode".into(), mode.into());
+                }
+                Ok(TmpfsOption::ReadOnly(read_only)) => {
+                    if read_only {
+                        mount.insert("ReadOnly".into(), true.into());
+                    } else {
+                        mount.remove("ReadOnly");
+                    }
+                }
+                Err(problem) => {
+                    problems.push(bad(node, field, format!("tmpfs {target}: {problem}")).hint(
+                        "Swarm's tmpfs mounts take size=, mode=, ro and rw (e.g. /tmp:size=64m,mode=1777)",
+                    ));
+                    valid = false;
+                }
+            }
+        }
+        if !tmpfs.is_empty() {
+            mount.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+        }
+        if valid {
+            mounts.push(Value::Object(mount));
+        }
+    }
+    Some(mounts)
+}
+
+/// One option of a service-level `tmpfs:` item.
+enum TmpfsOption {
+    /// `size=`: bytes.
+    Size(i64),
+    /// `mode=`: permission bits, written in octal.
+    Mode(u32),
+    /// `ro` (true) or `rw` (false).
+    ReadOnly(bool),
+}
+
+/// Reads one `tmpfs:` option.
+fn tmpfs_option(option: &str) -> Result<TmpfsOption, String> {
+    match option.split_once('=') {
+        None if option == "ro" => Ok(TmpfsOption::ReadOnly(true)),
+        None if option == "rw" => Ok(TmpfsOption::ReadOnly(false)),
+        Some(("size", size)) => match ram_in_bytes(size) {
+            Ok(bytes) if bytes > 0 => Ok(TmpfsOption::Size(bytes)),
+            _ => Err(format!("invalid size {size:?}")),
+        },
+        Some(("mode", mode)) => u32::from_str_radix(mode, 8)
+            .ok()
+            .filter(|mode| *mode <= 0o7777)
+            .map(TmpfsOption::Mode)
+            .ok_or_else(|| format!("invalid mode {mode:?} (octal, e.g. 1777)")),
+        _ => Err(format!("option {option:?} is not supported by Swarm")),
+    }
 }

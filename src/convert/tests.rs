@@ -444,7 +444,9 @@ services:
       - data:/d:rshared
       - ./x:/x:nocopy
       - {type: tmpfs, source: x, target: /t}
-      - {type: image, source: x, target: /i}
+      - {type: image, target: /i}
+      - {type: weird, target: /w}
+      - {type: bind, source: /x, target: /b, image: {subpath: s}}
   other:
     image: busybox
     volumes: [data:/d]
@@ -461,7 +463,9 @@ volumes:
         "bind options are incompatible with type volume",
         "volume options are incompatible with type bind",
         "invalid tmpfs source, source must be empty",
-        "invalid volume type \"image\"",
+        "invalid image source, source cannot be empty",
+        "invalid volume type \"weird\"",
+        "image options are incompatible with type bind",
     ] {
         assert!(joined.contains(expected), "{expected} missing in {joined}");
     }
@@ -843,27 +847,32 @@ services:
   app:
     image: busybox
     mem_limit: 1g
-    oom_score_adj: 100
-    platform: linux/amd64
+    oom_score_adj: 2000
+    platform: linux//amd64
     deploy:
       resources:
         limits: {cpus: "0.0000000001", memory: lots}
       restart_policy: {condition: sometimes}
     stop_grace_period: 10
-    healthcheck: {start_interval: 1s}
+    healthcheck: {start_interval: soon}
+    tmpfs: ["/t:size=1m,noexec", relative]
+    pids_limit: -2
 "#,
     )]);
     let problems = errors(&project, "app");
     let text = messages(&problems).join("\n");
     for expected in [
         "compose.yml:5:16: services.app.mem_limit: docker stack deploy does not support \"mem_limit\"\n  hint: Set resource limits using deploy.resources",
-        "compose.yml:6:20: services.app.oom_score_adj: oom_score_adj is not supported",
-        "compose.yml:7:15: services.app.platform: service field \"platform\" is not supported by docker stack deploy",
+        "compose.yml:6:20: services.app.oom_score_adj: must be from -1000 to 1000",
+        "compose.yml:7:15: services.app.platform: invalid platform \"linux//amd64\"",
         "services.app.deploy.resources.limits.cpus: value is too precise",
         "services.app.deploy.resources.limits.memory: invalid size: 'lots'",
         "services.app.deploy.restart_policy.condition: invalid restart condition \"sometimes\"",
         "compose.yml:12:24: services.app.stop_grace_period: invalid duration \"10\"",
-        "services.app.healthcheck.start_interval: healthcheck.start_interval is not supported",
+        "services.app.healthcheck.start_interval: invalid duration \"soon\"",
+        "compose.yml:14:12: services.app.tmpfs: tmpfs /t: option \"noexec\" is not supported by Swarm",
+        "services.app.tmpfs: tmpfs target \"relative\" is not an absolute path",
+        "compose.yml:15:17: services.app.pids_limit: must be -1 (no limit), 0 or more",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
@@ -938,4 +947,290 @@ fn the_process_environment_is_the_one_loading_saw() {
         json!(["FROM_PROCESS=process-value", "PATH"])
     );
     assert_eq!(container["Mounts"][0]["Source"], json!("/home/loaded/data"));
+}
+
+#[test]
+fn fields_swarm_has_at_api_1_41_beyond_docker_stack_deploy() {
+    let (_dir, project) = project(&[(
+        "compose.yml",
+        r#"
+services:
+  app:
+    image: busybox
+    group_add: [audio, 1001]
+    platform: linux/arm64/v8
+    pids_limit: 100
+    tmpfs: ["/run", "/cache:size=64m,mode=1777,ro"]
+    volumes: [data:/data]
+    deploy:
+      placement: {constraints: [node.role==manager]}
+  same:
+    image: busybox
+    pids_limit: 7
+    platform: linux
+    deploy: {resources: {limits: {pids: 7, memory: 1m}}}
+  unlimited:
+    image: busybox
+    pids_limit: -1
+    tmpfs: /run
+  clash:
+    image: busybox
+    pids_limit: 7
+    deploy: {resources: {limits: {pids: 8}}}
+    volumes: [data:/run]
+    tmpfs: /run
+volumes:
+  data: {}
+"#,
+    )]);
+    let app = spec(&project, "app");
+    let task = &app["TaskTemplate"];
+    assert_eq!(task["ContainerSpec"]["Groups"], json!(["audio", "1001"]));
+    assert_eq!(
+        task["Placement"],
+        json!({"Constraints": ["node.role==manager"], "Platforms": [{"Architecture": "arm64", "OS": "linux"}]})
+    );
+    assert_eq!(task["Resources"], json!({"Limits": {"Pids": 100}}));
+    let mounts = &task["ContainerSpec"]["Mounts"];
+    assert_eq!(mounts.as_array().unwrap().len(), 3);
+    assert_eq!(mounts[1], json!({"Type": "tmpfs", "Target": "/run"}));
+    assert_eq!(
+        mounts[2],
+        json!({"Type": "tmpfs", "Target": "/cache", "ReadOnly": true,
+               "TmpfsOptions": {"SizeBytes": 64 * 1024 * 1024, "Mode": 0o1777}})
+    );
+    let same = spec(&project, "same");
+    assert_eq!(
+        same["TaskTemplate"]["Resources"]["Limits"],
+        json!({"MemoryBytes": 1048576, "Pids": 7})
+    );
+    assert_eq!(
+        same["TaskTemplate"]["Placement"],
+        json!({"Platforms": [{"OS": "linux"}]})
+    );
+    let unlimited = spec(&project, "unlimited");
+    assert_eq!(unlimited["TaskTemplate"]["Resources"], json!({}));
+    assert_eq!(
+        unlimited["TaskTemplate"]["ContainerSpec"]["Mounts"],
+        json!([{"Type": "tmpfs", "Target": "/run"}])
+    );
+    let clash = messages(&errors(&project, "clash")).join("\n");
+    assert!(
+        clash.contains("services.clash.pids_limit: can't set distinct values on 'pids_limit' and 'deploy.resources.limits.pids'"),
+        "{clash}"
+    );
+    assert!(
+        clash.contains("services.clash.tmpfs: duplicate mount point \"/run\""),
+        "{clash}"
+    );
+    // None of them needs a newer engine, and docker stack deploy's warning does not list them.
+    let converted = ConvertedProject::new(&Namespace("st".into()), &project);
+    assert!(converted.requirements.is_empty());
+    assert_eq!(
+        converted.warnings.iter().count(),
+        0,
+        "{:?}",
+        converted.warnings
+    );
+}
+
+#[test]
+fn fields_a_newer_engine_api_brought_are_converted_and_recorded_where_written() {
+    let (_dir, project) = project(&[(
+        "compose.yml",
+        r#"
+services:
+  app:
+    image: busybox
+    oom_score_adj: -500
+    healthcheck: {test: [CMD, "true"], start_interval: 2s}
+    volumes:
+      - {type: volume, source: data, target: /d, volume: {subpath: sub/dir, nocopy: true}}
+      - {type: image, source: "alpine:3", target: /img, read_only: true, image: {subpath: etc}}
+      - {type: image, source: "alpine:3", target: /whole}
+  zero:
+    image: busybox
+    oom_score_adj: 0
+    healthcheck: {start_interval: 0s}
+volumes:
+  data: {}
+"#,
+    )]);
+    let app = spec(&project, "app");
+    let container = &app["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(container["OomScoreAdj"], json!(-500));
+    assert_eq!(
+        container["Healthcheck"]["StartInterval"],
+        json!(2_000_000_000)
+    );
+    assert_eq!(
+        container["Mounts"][0]["VolumeOptions"]["Subpath"],
+        json!("sub/dir")
+    );
+    assert_eq!(
+        container["Mounts"][0]["VolumeOptions"]["NoCopy"],
+        json!(true)
+    );
+    assert_eq!(
+        container["Mounts"][1],
+        json!({"Type": "image", "Source": "alpine:3", "Target": "/img", "ReadOnly": true,
+               "ImageOptions": {"Subpath": "etc"}})
+    );
+    assert_eq!(
+        container["Mounts"][2],
+        json!({"Type": "image", "Source": "alpine:3", "Target": "/whole"})
+    );
+    let converted = ConvertedProject::new(&Namespace("st".into()), &project);
+    let located: Vec<String> = converted
+        .requirements
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{} {} {:?}",
+                r.location.line, r.location.column, r.field, r.feature
+            )
+        })
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "6:40 services.app.healthcheck.start_interval StartInterval",
+            "8:9 services.app.volumes[0].volume.subpath VolumeSubpath",
+            "9:9 services.app.volumes[1] ImageMount",
+            "10:9 services.app.volumes[2] ImageMount",
+            "5:20 services.app.oom_score_adj OomScoreAdj",
+        ]
+    );
+    // Zero values are not sent, so they need nothing.
+    let zero = spec(&project, "zero");
+    assert!(zero["TaskTemplate"]["ContainerSpec"]
+        .get("OomScoreAdj")
+        .is_none());
+    let at = |version: &str| -> Vec<String> {
+        converted
+            .unsupported_by(version)
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    };
+    let refused = at("1.41");
+    assert_eq!(refused.len(), 5, "{refused:#?}");
+    assert!(refused[4].contains("compose.yml:5:20: services.app.oom_score_adj: oom_score_adj needs Docker Engine API 1.46 (Docker 27.0); this engine speaks API 1.41"), "{refused:#?}");
+    assert_eq!(at("1.45").len(), 3);
+    assert_eq!(at("1.46").len(), 2);
+    assert!(at("1.48").is_empty());
+}
+
+#[test]
+fn env_file_format_raw_is_how_every_env_file_is_read() {
+    let (_dir, project) = project(&[
+        (
+            "compose.yml",
+            "services:\n  app:\n    image: busybox\n    env_file: [{path: raw.env, format: raw}]\n  other:\n    image: busybox\n    env_file: [{path: raw.env, format: dotenv}]\n",
+        ),
+        ("raw.env", "A=\"quoted\" $HOME\n"),
+    ]);
+    assert_eq!(
+        spec(&project, "app")["TaskTemplate"]["ContainerSpec"]["Env"],
+        json!(["A=\"quoted\" $HOME"])
+    );
+    let other = messages(&errors(&project, "other")).join("\n");
+    assert!(
+        other.contains("compose.yml:7:40: services.other.env_file[0].format: unsupported env_file format \"dotenv\""),
+        "{other}"
+    );
+}
+
+/// Provenance: every spec path a reviewer changes is traced to the Compose field and the
+/// line and column of its value; ports and mounts by the item they come from, variables by
+/// `environment:` over `env_file:`.
+#[test]
+fn spec_paths_are_traced_to_compose_fields_and_locations() {
+    let compose = "\
+services:
+  app:
+    image: i
+    env_file: app.env
+    environment:
+      - LOG_LEVEL=debug
+    ports:
+      - \"9000:90\"
+      - target: 80
+        published: 8080
+    volumes:
+      - /data:/data
+      - /srv:/srv
+    deploy:
+      replicas: 2
+      update_config:
+        delay: 5s
+      resources:
+        limits:
+          cpus: '0.5'
+    secrets:
+      - source: db
+        target: db_password
+secrets:
+  db:
+    file: ./db.txt
+";
+    let (_dir, project) = project(&[
+        ("compose.yml", compose),
+        ("app.env", "FROM_FILE=1\nLOG_LEVEL=info\n"),
+        ("db.txt", "x"),
+    ]);
+    let converted = ConvertedProject::new(&Namespace("s".into()), &project);
+    let provenance = &converted.services["app"].provenance;
+    let traced = |api: &str| {
+        let traced = provenance
+            .trace(api)
+            .unwrap_or_else(|| panic!("{api} untraced"));
+        let at = (traced.location.line, traced.location.column);
+        (traced.field, traced.exact, at)
+    };
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Image"),
+        ("image".into(), true, (3, 12))
+    );
+    assert_eq!(
+        traced("Mode.Replicated.Replicas"),
+        ("deploy.replicas".into(), true, (15, 17))
+    );
+    assert_eq!(
+        traced("UpdateConfig.Delay"),
+        ("deploy.update_config.delay".into(), true, (17, 16))
+    );
+    assert_eq!(
+        traced("TaskTemplate.Resources.Limits.NanoCPUs"),
+        ("deploy.resources.limits.cpus".into(), true, (20, 17))
+    );
+    // Sorted by published port: 8080 (item 1) before 9000 (item 0).
+    assert_eq!(
+        traced("EndpointSpec.Ports[0].PublishedPort"),
+        ("ports[1].published".into(), true, (10, 20))
+    );
+    assert_eq!(
+        traced("EndpointSpec.Ports[1].TargetPort"),
+        ("ports[0]".into(), false, (8, 9))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Mounts[1].Source"),
+        ("volumes[1]".into(), false, (13, 9))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Env.LOG_LEVEL"),
+        ("environment.LOG_LEVEL".into(), true, (6, 9))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Env.FROM_FILE"),
+        ("env_file".into(), true, (4, 15))
+    );
+    assert_eq!(
+        traced("TaskTemplate.ContainerSpec.Secrets[/run/secrets/db_password]"),
+        ("secrets[db]".into(), true, (22, 9))
+    );
+    assert!(provenance.trace("TaskTemplate.ForceUpdate").is_none());
+    assert!(provenance
+        .trace("Labels.com.docker.stack.namespace")
+        .is_none());
 }

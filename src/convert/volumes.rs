@@ -7,6 +7,7 @@
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
+use super::api::{ApiRequirement, Feature};
 use super::units::{clean_path, ram_in_bytes};
 use super::values::{
     bad, boolean, check_keys, get, integer, mapping, string_map, string_mapping, text,
@@ -123,7 +124,7 @@ pub(super) fn external(
 /// parsed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct ServiceVolume {
-    /// `volume`, `bind`, `tmpfs` or `npipe`.
+    /// `volume`, `bind`, `tmpfs`, `npipe` or `image`.
     pub kind: String,
     /// Volume name, host path, or empty.
     pub source: String,
@@ -137,6 +138,10 @@ pub(super) struct ServiceVolume {
     pub bind: Option<String>,
     /// `volume:` options: nocopy, when given.
     pub volume: Option<bool>,
+    /// `volume.subpath:` (API 1.45), when given.
+    pub subpath: Option<String>,
+    /// `image:` options of an image mount: the subpath (empty: none), when given (API 1.48).
+    pub image: Option<String>,
     /// `tmpfs:` options: the size in bytes (0: none), when given.
     pub tmpfs: Option<i64>,
 }
@@ -280,8 +285,12 @@ pub(super) fn resolve_bind_source(
 pub(super) struct Mounts {
     /// The `ContainerSpec.Mounts` items, in document order.
     pub mounts: Vec<Value>,
+    /// For each mount, the index of the `volumes:` item it comes from.
+    pub items: Vec<usize>,
     /// Ignored options, as field paths.
     pub ignored: Vec<String>,
+    /// Mounts an engine older than their API version would not know.
+    pub requirements: Vec<ApiRequirement>,
 }
 
 /// Converts a service's `volumes:` list.
@@ -312,10 +321,27 @@ pub(super) fn mounts(
             volume.source =
                 resolve_bind_source(&volume.source, dir, project.environment.get("HOME"));
         }
-        match mount(&volume, namespace, project, problems, item, &item_field) {
-            Some(mount) => result.mounts.push(mount),
-            None => continue,
+        let Some(mount) = mount(&volume, namespace, project, problems, item, &item_field) else {
+            continue;
+        };
+        let mut require = |feature, field: String| {
+            result.requirements.push(ApiRequirement {
+                feature,
+                field,
+                location: item.location.clone(),
+            })
+        };
+        if mount.pointer("/VolumeOptions/Subpath").is_some() {
+            require(
+                Feature::VolumeSubpath,
+                format!("{item_field}.volume.subpath"),
+            );
         }
+        if mount["Type"] == "image" {
+            require(Feature::ImageMount, item_field.clone());
+        }
+        result.mounts.push(mount);
+        result.items.push(index);
     }
     result
 }
@@ -350,6 +376,7 @@ fn service_volume(
             "bind",
             "volume",
             "tmpfs",
+            "image",
         ],
         field,
         problems,
@@ -386,7 +413,12 @@ fn service_volume(
         volume.bind = Some(bind_options(node, &sub("bind"), ignored, problems)?);
     }
     if let Some(node) = map.get("volume").map(|e| &e.value) {
-        volume.volume = Some(volume_options(node, &sub("volume"), problems)?);
+        let options = volume_options(node, &sub("volume"), problems)?;
+        volume.volume = Some(options.nocopy);
+        volume.subpath = options.subpath;
+    }
+    if let Some(node) = map.get("image").map(|e| &e.value) {
+        volume.image = Some(image_options(node, &sub("image"), problems)?);
     }
     if let Some(node) = map.get("tmpfs").map(|e| &e.value) {
         volume.tmpfs = Some(tmpfs_options(node, &sub("tmpfs"), ignored, problems)?);
@@ -441,28 +473,62 @@ fn bind_options(
     Some(propagation)
 }
 
-/// `volume:` options of a long-syntax volume: whether `nocopy` is set.
-fn volume_options(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<bool> {
-    let options = options_map(node, field, problems)?;
-    let mut nocopy = false;
-    for (key, entry) in options {
+/// The `volume:` options of a long-syntax volume.
+struct VolumeOptions {
+    /// `nocopy`.
+    nocopy: bool,
+    /// `subpath`, when given and not empty.
+    subpath: Option<String>,
+}
+
+/// `volume:` options of a long-syntax volume: `nocopy` and `subpath`.
+fn volume_options(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<VolumeOptions> {
+    let entries = options_map(node, field, problems)?;
+    let mut options = VolumeOptions {
+        nocopy: false,
+        subpath: None,
+    };
+    for (key, entry) in entries {
         let key_field = format!("{field}.{key}");
+        if entry.value.is_null() {
+            continue;
+        }
         match key.as_str() {
-            "nocopy" => {
-                if !entry.value.is_null() {
-                    nocopy = boolean(&entry.value, &key_field, problems)?;
-                }
+            "nocopy" => options.nocopy = boolean(&entry.value, &key_field, problems)?,
+            "subpath" => {
+                options.subpath = Some(text(&entry.value, &key_field, problems)?)
+                    .filter(|subpath| !subpath.is_empty());
             }
-            "subpath" => problems.push(
-                Diagnostic::error(Some(entry.key_location.clone()), "volume subpath is not supported by docker stack deploy 20.10 (Docker Engine API 1.45 added it)")
-                    .field(key_field)
-                    .hint("mount the whole volume, or point the service at the subdirectory"),
-            ),
             other if other.starts_with("x-") => {}
-            _ => problems.push(unknown_option(&entry.key_location, &key_field, key, "nocopy")),
+            _ => problems.push(unknown_option(
+                &entry.key_location,
+                &key_field,
+                key,
+                "nocopy, subpath",
+            )),
         }
     }
-    Some(nocopy)
+    Some(options)
+}
+
+/// `image:` options of an image mount: the subpath (empty when unset).
+fn image_options(node: &Node, field: &str, problems: &mut Diagnostics) -> Option<String> {
+    let mut subpath = String::new();
+    for (key, entry) in options_map(node, field, problems)? {
+        let key_field = format!("{field}.{key}");
+        match key.as_str() {
+            "subpath" if entry.value.is_null() => {}
+            "subpath" => subpath = text(&entry.value, &key_field, problems)?,
+            other if other.starts_with("x-") => {}
+            _ => problems.push(unknown_option(
+                &entry.key_location,
+                &key_field,
+                key,
+                "subpath",
+            )),
+        }
+    }
+    Some(subpath)
 }
 
 /// `tmpfs:` options of a long-syntax volume: the size in bytes (0 when unset).
@@ -595,6 +661,15 @@ fn mount(
                 mount.insert("BindOptions".into(), bind_options(propagation));
             }
         }
+        "image" => {
+            if let Some(subpath) = &volume.image {
+                let mut options = Map::new();
+                if !subpath.is_empty() {
+                    options.insert("Subpath".into(), subpath.clone().into());
+                }
+                mount.insert("ImageOptions".into(), Value::Object(options));
+            }
+        }
         "tmpfs" => {
             if let Some(size) = volume.tmpfs {
                 let mut options = Map::new();
@@ -607,7 +682,7 @@ fn mount(
         other => {
             problems.push(
                 bad(item, field, format!("invalid volume type {other:?}"))
-                    .hint("volume type must be volume, bind, tmpfs or npipe"),
+                    .hint("volume type must be volume, bind, tmpfs, npipe or image"),
             );
             return None;
         }
@@ -617,31 +692,42 @@ fn mount(
 
 /// What `volume`'s type does not allow in it, as docker/cli says it (checked in its order).
 fn incompatibility(volume: &ServiceVolume) -> Option<&'static str> {
-    let (source, bind, options, tmpfs) = (
+    let (source, bind, options, tmpfs, image) = (
         !volume.source.is_empty(),
         volume.bind.is_some(),
         volume.volume.is_some(),
         volume.tmpfs.is_some(),
+        volume.image.is_some(),
     );
     let checks: &[(bool, &'static str)] = match volume.kind.as_str() {
         "volume" => &[
             (tmpfs, "tmpfs options are incompatible with type volume"),
             (bind, "bind options are incompatible with type volume"),
+            (image, "image options are incompatible with type volume"),
         ],
         "bind" => &[
             (!source, "invalid bind source, source cannot be empty"),
             (options, "volume options are incompatible with type bind"),
+            (image, "image options are incompatible with type bind"),
             (tmpfs, "tmpfs options are incompatible with type bind"),
         ],
         "tmpfs" => &[
             (source, "invalid tmpfs source, source must be empty"),
             (bind, "bind options are incompatible with type tmpfs"),
             (options, "volume options are incompatible with type tmpfs"),
+            (image, "image options are incompatible with type tmpfs"),
         ],
         "npipe" => &[
             (!source, "invalid npipe source, source cannot be empty"),
             (options, "volume options are incompatible with type npipe"),
             (tmpfs, "tmpfs options are incompatible with type npipe"),
+            (image, "image options are incompatible with type npipe"),
+        ],
+        "image" => &[
+            (!source, "invalid image source, source cannot be empty"),
+            (options, "volume options are incompatible with type image"),
+            (bind, "bind options are incompatible with type image"),
+            (tmpfs, "tmpfs options are incompatible with type image"),
         ],
         _ => &[],
     };
@@ -661,6 +747,9 @@ fn named_volume_options(
     let mut options = Map::new();
     if volume.volume == Some(true) {
         options.insert("NoCopy".into(), true.into());
+    }
+    if let Some(subpath) = &volume.subpath {
+        options.insert("Subpath".into(), subpath.clone().into());
     }
     if !definition.external {
         options.insert(

@@ -22,7 +22,7 @@ use crate::apply::lock::{self, Guarded, Lock, LockError, LockTiming};
 use crate::apply::rollout::RolloutFailure;
 use crate::apply::{apply, record_seal, ApplyError, ApplyInput, ApplyOptions, CreatedVersions};
 use crate::engine::{Engine, EngineError};
-use crate::observe::{look_up_images, observe};
+use crate::observe::{add_content_diffs, look_up_images, observe};
 use crate::plan::images::ImageFacts;
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 use crate::progress::{Progress, Reporter};
@@ -87,6 +87,9 @@ pub struct DeployOutcome {
     pub deleted: Vec<String>,
     /// Services whose rollout failed (`outcome` is then `RolloutFailed`; nothing was pruned).
     pub failures: Vec<RolloutFailure>,
+    /// How long the plan took from its first write until every service converged (or
+    /// failed); None when it was not carried out or not waited for (`--detach`).
+    pub rollout: Option<Duration>,
 }
 
 impl DeployOutcome {
@@ -98,6 +101,7 @@ impl DeployOutcome {
             executed: false,
             deleted: Vec::new(),
             failures: Vec::new(),
+            rollout: None,
         }
     }
 }
@@ -135,9 +139,12 @@ pub async fn preview<E: Engine>(
     prune: bool,
     images: &ImageOptions,
 ) -> Result<Plan, DeployError> {
+    check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
     let facts = image_facts(engine, prepared, &observed, images).await;
-    Ok(plan_against(&observed, &facts, prepared, keep, prune)?)
+    let mut plan = plan_against(&observed, &facts, prepared, keep, prune)?;
+    add_content_diffs(engine, &mut plan, &prepared.contents).await;
+    Ok(plan)
 }
 
 /// Looks up the images the plan against `observed` pins (see `plan::images`).
@@ -221,6 +228,17 @@ pub async fn run_until<E: Engine>(
     result
 }
 
+/// Refuses, before anything is read or written, the fields the engine's negotiated API
+/// version does not know (`healthcheck.start_interval` below 1.44, ...).
+async fn check_engine_api<E: Engine>(engine: &E, prepared: &Prepared) -> Result<(), DeployError> {
+    let info = engine.info().await?;
+    let problems = prepared.converted.unsupported_by(&info.api_version);
+    if problems.has_errors() {
+        return Err(PlanError::Invalid(problems).into());
+    }
+    Ok(())
+}
+
 /// How a deploy's first read and plan ended.
 enum FirstLook {
     /// Nothing (more) to do: a dry run, or no change and no other deploy holding the lock.
@@ -247,9 +265,11 @@ async fn plan_and_lock<E: Engine>(
     options: &DeployOptions,
     reporter: &dyn Reporter,
 ) -> Result<FirstLook, DeployError> {
+    check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
     let facts = image_facts(engine, prepared, &observed, &options.images).await;
-    let plan = plan_against(&observed, &facts, prepared, options.keep, options.prune)?;
+    let mut plan = plan_against(&observed, &facts, prepared, options.keep, options.prune)?;
+    add_content_diffs(engine, &mut plan, &prepared.contents).await;
     if options.dry_run {
         return Ok(FirstLook::Done(Box::new(DeployOutcome::not_executed(
             plan,
@@ -293,7 +313,9 @@ async fn run_locked<E: Engine>(
     } else {
         tracing::debug!("the swarm changed before the lock was taken; planning again");
         let facts = image_facts(engine, prepared, &again, &options.images).await;
-        plan_against(&again, &facts, prepared, options.keep, options.prune)?
+        let mut plan = plan_against(&again, &facts, prepared, options.keep, options.prune)?;
+        add_content_diffs(engine, &mut plan, &prepared.contents).await;
+        plan
     };
     if !plan.needs_apply() {
         // Nothing to change, but no current content seal yet (a stack deployed before seals
@@ -307,6 +329,7 @@ async fn run_locked<E: Engine>(
         return Ok(DeployOutcome::not_executed(plan, Outcome::NoChanges));
     }
     reporter.applying(&plan);
+    let started = std::time::Instant::now();
     let result = apply(
         engine,
         &apply_input(&plan, prepared, options),
@@ -316,6 +339,7 @@ async fn run_locked<E: Engine>(
     .await;
     let mut deployed = DeployOutcome {
         executed: true,
+        rollout: (!options.apply.detach).then(|| started.elapsed()),
         ..DeployOutcome::not_executed(plan, Outcome::Applied)
     };
     match result {

@@ -305,6 +305,9 @@ impl Engine for Contended<'_> {
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         self.inner.list_nodes().await
     }
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        self.inner.config_data(id).await
+    }
     async fn set_object_labels(
         &self,
         kind: ObjectKind,
@@ -730,17 +733,23 @@ mod images {
             &Recorder::default(),
         )
         .unwrap();
-        let changes: Vec<(&str, &[String])> = moved
+        let changes: Vec<(&str, Vec<String>)> = moved
             .plan
             .changes
             .iter()
-            .map(|c| (c.name.as_str(), c.details.as_slice()))
+            .map(|c| {
+                let lines = c
+                    .details
+                    .iter()
+                    .map(|d| format!("{}: {}", d.label(), d.summary()));
+                (c.name.as_str(), lines.collect())
+            })
             .collect();
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert_eq!(changes[0].0, "demo_app");
         assert_eq!(
             changes[0].1[0],
-            format!("image reg.example:5000/app:main digest {A} -> {B}")
+            format!("image: reg.example:5000/app:main digest {A} -> {B}")
         );
         assert_eq!(
             image_of(&engine, "demo_app"),
@@ -845,4 +854,90 @@ mod images {
             run.plan.notes
         );
     }
+}
+/// Each field a newer engine API brought, with the version it needs, the version below it,
+/// and where its value lands in the ServiceSpec.
+const GATED_FIELDS: &[(&str, &str, &str, &str)] = &[
+    (
+        "    healthcheck: {test: [CMD, 'true'], start_interval: 2s}\n",
+        "1.44",
+        "1.43",
+        "/TaskTemplate/ContainerSpec/Healthcheck/StartInterval",
+    ),
+    (
+        "    volumes:\n      - {type: volume, source: data, target: /d, volume: {subpath: sub}}\n",
+        "1.45",
+        "1.44",
+        "/TaskTemplate/ContainerSpec/Mounts/0/VolumeOptions/Subpath",
+    ),
+    (
+        "    oom_score_adj: 500\n",
+        "1.46",
+        "1.45",
+        "/TaskTemplate/ContainerSpec/OomScoreAdj",
+    ),
+    (
+        "    volumes:\n      - {type: image, source: 'local/busybox:1', target: /img, image: {subpath: bin}}\n",
+        "1.48",
+        "1.47",
+        "/TaskTemplate/ContainerSpec/Mounts/0/ImageOptions/Subpath",
+    ),
+];
+
+/// A project whose one service uses `field` (written under the service).
+fn gated_project(field: &str) -> Project {
+    let compose =
+        format!("services:\n  app:\n    image: local/busybox:1\n{field}volumes:\n  data: {{}}\n");
+    Project::new(&compose, "unused")
+}
+
+#[test]
+fn fields_a_newer_engine_api_brought_are_refused_below_it_before_any_write() {
+    for (field, needs, below, _) in GATED_FIELDS {
+        let engine = FakeEngine::new();
+        engine.set_api_version(below);
+        let project = gated_project(field);
+        let error =
+            deploy_with(&engine, &project, &options(), &Recorder::default()).expect_err("refused");
+        assert_eq!(engine.write_count(), 0, "{field}");
+        let text = CliError::from(error).to_string();
+        assert!(
+            text.contains(&format!("needs Docker Engine API {needs}"))
+                && text.contains(&format!("this engine speaks API {below}")),
+            "{text}"
+        );
+        assert!(text.contains("compose.yaml:"), "names the location: {text}");
+        // `plan` refuses the same way.
+        let prepared = project.prepare();
+        let planned = block_on(super::preview(
+            &engine,
+            &prepared,
+            1,
+            false,
+            &ImageOptions::default(),
+        ));
+        assert!(planned.is_err(), "plan refuses {field}");
+    }
+}
+
+#[test]
+fn fields_a_newer_engine_api_brought_are_deployed_from_that_version_on() {
+    for (field, needs, _, pointer) in GATED_FIELDS {
+        let engine = FakeEngine::new();
+        engine.set_api_version(needs);
+        deploy(&engine, &gated_project(field));
+        let services = engine.services();
+        let spec = &services[0].spec;
+        assert!(spec.pointer(pointer).is_some(), "{field}: {spec:#}");
+    }
+    // A newer engine takes them all.
+    let engine = FakeEngine::new();
+    engine.set_api_version("1.50");
+    deploy(&engine, &gated_project(GATED_FIELDS[2].0));
+    assert_eq!(
+        engine.services()[0]
+            .spec
+            .pointer("/TaskTemplate/ContainerSpec/OomScoreAdj"),
+        Some(&serde_json::json!(500))
+    );
 }

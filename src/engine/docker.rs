@@ -1,7 +1,7 @@
 //! The real engine: [`DockerEngine`] speaks the Docker Engine API through bollard. This is the
-//! only module of the crate that imports bollard. It owns finding and reaching the engine
-//! (`-H`, `DOCKER_HOST`, TLS from `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`), negotiating and pinning
-//! the API version, turning bollard's errors into [`EngineError`], retrying idempotent reads, and
+//! only module of the crate that imports bollard. It owns reaching the engine an [`Endpoint`]
+//! names (a Unix socket or plain TCP through bollard's own clients, TLS and `ssh://` through
+//! [`Connector`] as a custom transport), negotiating and pinning the API version, turning bollard's errors into [`EngineError`], retrying idempotent reads, and
 //! converting between bollard's typed models and the API JSON ([`Spec`]) the rest of stackroll
 //! works with.
 //!
@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
@@ -34,13 +34,15 @@ use bollard::query_parameters::{
     ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, UpdateConfigOptions,
     UpdateSecretOptions, UpdateServiceOptions,
 };
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::{BollardRequest, Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::endpoint::{join_host_port, Endpoint, Transport};
+use super::transport::{is_ssh_failure, Connector};
 use super::{
     Distribution, Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState,
     NewObject, NodeState, Platform, ServiceState, Spec, SwarmObject, TaskState, UpdateStatus,
@@ -52,8 +54,8 @@ use crate::registry::RegistryAuth;
 /// The header registry credentials travel in (docker/cli `registry.AuthHeader`).
 const REGISTRY_AUTH_HEADER: &str = "X-Registry-Auth";
 
-/// Where the engine is when neither `-H` nor `DOCKER_HOST` says otherwise.
-const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// The address requests over ssh carry (the docker CLI's); the connection decides where they go.
+const SSH_REQUEST_ADDRESS: &str = "http://docker.example.com";
 
 /// The oldest API stackroll works with (Docker 20.10).
 const MIN_API_VERSION: (usize, usize) = (1, 41);
@@ -80,28 +82,24 @@ pub struct DockerEngine {
 }
 
 impl DockerEngine {
-    /// Connects to the engine at `host` (from `-H`/`--host`), else `DOCKER_HOST`, else
-    /// `unix:///var/run/docker.sock`. `tcp://` and `http://` use HTTP, or TLS when
-    /// `DOCKER_TLS_VERIFY` is set (not empty, not `0`) with `ca.pem`, `cert.pem` and `key.pem`
-    /// from `DOCKER_CERT_PATH` (default `~/.docker`); `https://` always uses TLS. Negotiates the
-    /// API version and fails with [`EngineError::TooOld`] below API 1.41, with
+    /// Connects to the engine `endpoint` names (see [`super::endpoint::resolve`]). Negotiates
+    /// the API version and fails with [`EngineError::TooOld`] below API 1.41, with
     /// [`EngineError::Unreachable`] when the engine cannot be reached.
-    pub async fn connect(host: Option<&str>) -> Result<DockerEngine, EngineError> {
-        let endpoint = choose_host(host, std::env::var("DOCKER_HOST").ok().as_deref());
-        let tls = tls_verify_requested(std::env::var("DOCKER_TLS_VERIFY").ok().as_deref());
-        let docker = open(&endpoint, tls).map_err(|message| EngineError::Unreachable {
-            endpoint: endpoint.clone(),
+    pub async fn connect(endpoint: &Endpoint) -> Result<DockerEngine, EngineError> {
+        let docker = open(endpoint).map_err(|message| EngineError::Unreachable {
+            endpoint: endpoint.address.clone(),
             message,
         })?;
         let unversioned = DockerEngine {
             docker,
-            endpoint,
+            endpoint: endpoint.address.clone(),
             api_version: String::new(),
             registry_auth: RegistryAuth::default(),
         };
         let docker = unversioned
             .read(|| unversioned.docker.clone().negotiate_version())
-            .await?;
+            .await
+            .map_err(|error| plain_http_to_tls(error, endpoint))?;
         let version = docker.client_version();
         let found = (version.major_version, version.minor_version);
         let api_version = format!("{}.{}", found.0, found.1);
@@ -283,6 +281,8 @@ impl Engine for DockerEngine {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             node_id: text(&info, "/Swarm/NodeID"),
+            node_name: text(&info, "/Name"),
+            cluster_id: text(&info, "/Swarm/Cluster/ID"),
             system_time: text(&info, "/SystemTime"),
         })
     }
@@ -545,6 +545,17 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        use base64::Engine as _;
+        let config = self.read(|| self.docker.inspect_config(id)).await?;
+        let data = config.spec.and_then(|spec| spec.data).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD
+            .decode(data.as_bytes())
+            .map_err(|error| {
+                EngineError::Other(format!("config {id}: data is not base64: {error}"))
+            })
+    }
+
     async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError> {
         let config = ExecConfig {
             attach_stdout: Some(true),
@@ -607,6 +618,7 @@ impl Engine for DockerEngine {
             .map(|node| NodeState {
                 id: text(node, "/ID"),
                 hostname: text(node, "/Description/Hostname"),
+                state: text(node, "/Status/State"),
             })
             .collect();
         states.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));
@@ -620,61 +632,31 @@ fn spec_image(spec: &Spec) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// The address to connect to: `-H` first, then `DOCKER_HOST`, then the local socket.
-fn choose_host(flag: Option<&str>, env: Option<&str>) -> String {
-    [flag, env]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .find(|host| !host.is_empty())
-        .unwrap_or(DEFAULT_HOST)
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// Whether `DOCKER_TLS_VERIFY` asks for TLS (set, not empty, not `0`), as the docker CLI reads it.
-fn tls_verify_requested(value: Option<&str>) -> bool {
-    matches!(value.map(str::trim), Some(value) if !value.is_empty() && value != "0")
-}
-
 /// Builds a client for `endpoint`; errors are messages for [`EngineError::Unreachable`].
-fn open(endpoint: &str, tls_verify: bool) -> Result<Docker, String> {
-    let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
-        "the host needs a scheme: unix://PATH, tcp://HOST:PORT, http:// or https://".to_string()
-    })?;
-    let client = match scheme {
-        "unix" => Docker::connect_with_unix(endpoint, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION),
-        "tcp" | "http" | "https" if tls_verify || scheme == "https" => {
-            let certs = cert_dir()?;
-            let [ca, cert, key] = ["ca.pem", "cert.pem", "key.pem"].map(|file| certs.join(file));
-            for file in [&ca, &cert, &key] {
-                if !file.is_file() {
-                    return Err(format!(
-                        "TLS is requested (DOCKER_TLS_VERIFY or https://) but {} does not exist \
-                         (set DOCKER_CERT_PATH)",
-                        file.display()
-                    ));
-                }
-            }
-            Docker::connect_with_ssl(
-                &format!("tcp://{rest}"),
-                &key,
-                &cert,
-                &ca,
-                REQUEST_TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
-            )
+fn open(endpoint: &Endpoint) -> Result<Docker, String> {
+    let client = match &endpoint.transport {
+        Transport::Unix { .. } => {
+            Docker::connect_with_unix(&endpoint.address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
         }
-        "tcp" | "http" => Docker::connect_with_http(
-            &format!("tcp://{rest}"),
+        Transport::Tcp {
+            host,
+            port,
+            tls: None,
+        } => Docker::connect_with_http(
+            &format!("tcp://{}", join_host_port(host, &port.to_string())),
             REQUEST_TIMEOUT_SECS,
             API_DEFAULT_VERSION,
         ),
-        other => {
-            return Err(format!(
-                "unsupported scheme '{other}://' (stackroll speaks unix://, tcp://, http:// and \
-                 https://)"
-            ))
+        Transport::Tcp {
+            host,
+            port,
+            tls: Some(tls),
+        } => with_connector(
+            Connector::tls(host, *port, tls)?,
+            format!("https://{}", join_host_port(host, &port.to_string())),
+        ),
+        Transport::Ssh(target) => {
+            with_connector(Connector::ssh(target), SSH_REQUEST_ADDRESS.to_string())
         }
     };
     client.map_err(|err| match err {
@@ -683,14 +665,36 @@ fn open(endpoint: &str, tls_verify: bool) -> Result<Docker, String> {
     })
 }
 
-/// The directory holding `ca.pem`, `cert.pem` and `key.pem`.
-fn cert_dir() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("DOCKER_CERT_PATH").filter(|path| !path.is_empty()) {
-        return Ok(PathBuf::from(path));
-    }
-    match std::env::var_os("HOME").filter(|home| !home.is_empty()) {
-        Some(home) => Ok(Path::new(&home).join(".docker")),
-        None => Err("TLS is requested but neither DOCKER_CERT_PATH nor HOME is set".to_string()),
+/// A bollard client whose connections `connector` opens; requests carry `address`.
+fn with_connector(connector: Connector, address: String) -> Result<Docker, BollardError> {
+    let client = Arc::new(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    );
+    Docker::connect_with_custom_transport(
+        move |request: BollardRequest| {
+            let client = client.clone();
+            async move { client.request(request).await.map_err(BollardError::from) }
+        },
+        Some(address),
+        REQUEST_TIMEOUT_SECS,
+        API_DEFAULT_VERSION,
+    )
+}
+
+/// The first answer of an engine that speaks TLS to a client that sent plain HTTP, said so.
+fn plain_http_to_tls(error: EngineError, endpoint: &Endpoint) -> EngineError {
+    match error {
+        EngineError::Api { message, .. } if message.contains("HTTP request to an HTTPS server") => {
+            EngineError::Unreachable {
+                endpoint: endpoint.address.clone(),
+                message: "the engine speaks TLS and stackroll sent plain HTTP: turn TLS on \
+                          (--tlsverify, DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH, or a context \
+                          with ca, cert and key)"
+                    .to_string(),
+            }
+        }
+        other => other,
     }
 }
 
@@ -743,14 +747,15 @@ fn is_transport(err: &BollardError) -> bool {
     )
 }
 
-/// Transport errors worth another try for a read (not timeouts: those already waited long).
+/// Transport errors worth another try for a read (not timeouts: those already waited long;
+/// not an ssh that failed: it would fail again the same way).
 fn is_retryable(err: &BollardError) -> bool {
     matches!(
         err,
         BollardError::HyperLegacyError { .. }
             | BollardError::IOError { .. }
             | BollardError::HyperResponseError { .. }
-    )
+    ) && !is_ssh_failure(err)
 }
 
 /// An error and its causes on one line ("client error (Connect): ... Connection refused").
@@ -1078,6 +1083,16 @@ mod tests {
         (address, seen)
     }
 
+    /// The endpoint `-H address` resolves to, with nothing else set.
+    fn tcp_endpoint(address: &str) -> Endpoint {
+        use crate::engine::endpoint::{resolve, DockerEnv, EngineFlags, RealFiles};
+        let flags = EngineFlags {
+            host: Some(address.to_string()),
+            ..EngineFlags::default()
+        };
+        resolve(&flags, &DockerEnv::default(), &RealFiles).unwrap()
+    }
+
     #[test]
     fn a_service_update_sends_a_64_bit_version_index() {
         let (address, seen) = fake_daemon();
@@ -1086,7 +1101,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let engine = DockerEngine::connect(Some(&address)).await.unwrap();
+            let engine = DockerEngine::connect(&tcp_endpoint(&address)).await.unwrap();
             let spec = json!({"Name": "demo_app", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}});
             engine
                 .update_service("abc", 3_000_000_000, &spec)
@@ -1120,35 +1135,6 @@ mod tests {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
         }
         assert_eq!(base64_encode(&[0xfb, 0xff, 0x00, 0x0a]), "+/8ACg==");
-    }
-
-    #[test]
-    fn host_comes_from_flag_then_env_then_default() {
-        assert_eq!(
-            choose_host(Some("tcp://a:2375"), Some("unix:///b")),
-            "tcp://a:2375"
-        );
-        assert_eq!(choose_host(None, Some("unix:///b.sock")), "unix:///b.sock");
-        assert_eq!(choose_host(Some(""), Some("")), DEFAULT_HOST);
-        assert_eq!(choose_host(None, None), DEFAULT_HOST);
-        assert_eq!(choose_host(Some("tcp://h:1/"), None), "tcp://h:1");
-    }
-
-    #[test]
-    fn tls_verify_is_any_value_but_empty_or_zero() {
-        assert!(tls_verify_requested(Some("1")));
-        assert!(tls_verify_requested(Some("yes")));
-        assert!(!tls_verify_requested(Some("0")));
-        assert!(!tls_verify_requested(Some("")));
-        assert!(!tls_verify_requested(None));
-    }
-
-    #[test]
-    fn unknown_schemes_are_refused() {
-        let err = open("ssh://user@host", false).unwrap_err();
-        assert!(err.contains("unsupported scheme"), "{err}");
-        let err = open("localhost:2375", false).unwrap_err();
-        assert!(err.contains("scheme"), "{err}");
     }
 
     #[test]

@@ -42,6 +42,19 @@ use crate::model::{ObjectKind, SensitiveBytes};
 /// The node every fake task runs on.
 const NODE_ID: &str = "fakenode0000000000000000a";
 
+/// The fake engine's node name and swarm ID, as its `info` reports them.
+const NODE_NAME: &str = "fake-manager";
+const CLUSTER_ID: &str = "fakecluster0000000000000";
+
+/// How outputs name the fake engine: the default context on the local socket.
+pub static TARGET: std::sync::LazyLock<super::Target> =
+    std::sync::LazyLock::new(|| super::Target {
+        context: "default".to_string(),
+        endpoint: "unix:///var/run/docker.sock".to_string(),
+        cluster_id: CLUSTER_ID.to_string(),
+        node: NODE_NAME.to_string(),
+    });
+
 /// Networks every engine has; they cannot be removed.
 const PREDEFINED_NETWORKS: [(&str, &str); 5] = [
     ("bridge", "bridge"),
@@ -115,6 +128,10 @@ struct State {
     registry: HashMap<String, Distribution>,
     /// Distribution lookups made, in order.
     lookups: Vec<String>,
+    /// The swarm's nodes (this manager first).
+    nodes: Vec<NodeState>,
+    /// Services whose next task-changing update loses a node midway, with its hostname.
+    scripted_node_losses: HashMap<String, String>,
 }
 
 /// An in-memory Swarm manager implementing [`Engine`], for tests. See the module docs for the
@@ -143,6 +160,8 @@ impl FakeEngine {
                 swarm_state: "active".to_string(),
                 is_manager: true,
                 node_id: NODE_ID.to_string(),
+                node_name: NODE_NAME.to_string(),
+                cluster_id: CLUSTER_ID.to_string(),
                 system_time: String::new(),
             },
             unreachable: false,
@@ -157,6 +176,12 @@ impl FakeEngine {
             scripted_job_failures: HashMap::new(),
             registry: HashMap::new(),
             lookups: Vec::new(),
+            nodes: vec![NodeState {
+                id: NODE_ID.to_string(),
+                hostname: "fake-node".to_string(),
+                state: "ready".to_string(),
+            }],
+            scripted_node_losses: HashMap::new(),
         };
         for (name, driver) in PREDEFINED_NETWORKS {
             let id = state.next_id();
@@ -240,6 +265,56 @@ impl FakeEngine {
         self.lock().lookups.clone()
     }
 
+    /// Makes the next update of `service_name` that changes its task template lose the
+    /// worker `hostname` midway, as a real swarm does when a node's engine dies while the
+    /// update rolls: the node turns `down` (added if new); the old task it ran stays `running`
+    /// (desired `shutdown`, never confirmed), the new task Swarm had assigned to it stays
+    /// `assigned` (desired `shutdown`, restarted elsewhere), every replica of the new spec runs
+    /// on this node, and the UpdateStatus stays `updating`, the updater waiting for that task.
+    pub fn lose_node_in_next_update(&self, service_name: &str, hostname: &str) {
+        self.lock()
+            .scripted_node_losses
+            .insert(service_name.to_string(), hostname.to_string());
+    }
+
+    /// Sets the state of node `hostname` ("ready", "down", ...), adding it if new.
+    pub fn set_node_state(&self, hostname: &str, node_state: &str) {
+        self.lock().set_node_state(hostname, node_state);
+    }
+
+    /// Brings node `hostname` back after [`FakeEngine::lose_node_in_next_update`], as Swarm
+    /// does: the node is `ready`, its stuck tasks end (the old one failed with exit 137, the
+    /// one assigned during the update `shutdown` without an error) and the updater, counting
+    /// that shutdown as a failure, marks the update `paused`, naming that task.
+    pub fn recover_node(&self, hostname: &str) {
+        let mut state = self.lock();
+        let node_id = state.set_node_state(hostname, "ready");
+        let mut paused_by = Vec::new();
+        for task in state.tasks.iter_mut().filter(|t| t.node_id == node_id) {
+            match task.state.as_str() {
+                "running" => {
+                    task.state = "failed".to_string();
+                    task.error = Some("task: non-zero exit (137)".to_string());
+                }
+                "assigned" => {
+                    task.state = "shutdown".to_string();
+                    paused_by.push((task.service_id.clone(), task.id.clone()));
+                }
+                _ => {}
+            }
+        }
+        for (service_id, task_id) in paused_by {
+            if let Some(service) = state.services.iter_mut().find(|s| s.id == service_id) {
+                service.update_status = Some(UpdateStatus {
+                    state: "paused".to_string(),
+                    message: format!(
+                        "update paused due to failure or early termination of task {task_id}"
+                    ),
+                });
+            }
+        }
+    }
+
     /// While `true`, every call fails with [`EngineError::Unreachable`].
     pub fn set_unreachable(&self, unreachable: bool) {
         self.lock().unreachable = unreachable;
@@ -251,6 +326,11 @@ impl FakeEngine {
         let mut state = self.lock();
         state.info.swarm_state = swarm_state.to_string();
         state.info.is_manager = is_manager;
+    }
+
+    /// Sets the API version [`Engine::info`] reports as negotiated, e.g. "1.44".
+    pub fn set_api_version(&self, api_version: &str) {
+        self.lock().info.api_version = api_version.to_string();
     }
 
     /// The secrets or configs held now, data included, sorted by name.
@@ -642,12 +722,17 @@ impl Engine for FakeEngine {
             })
     }
 
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        let state = self.reach()?;
+        let index = state
+            .find_object(ObjectKind::Config, id)
+            .ok_or_else(|| EngineError::NotFound(format!("config {id}")))?;
+        Ok(state.configs[index].data.expose().to_vec())
+    }
+
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
-        let _state = self.reach()?;
-        Ok(vec![NodeState {
-            id: NODE_ID.to_string(),
-            hostname: "fake-node".to_string(),
-        }])
+        let state = self.reach()?;
+        Ok(state.nodes.clone())
     }
 }
 
@@ -960,6 +1045,15 @@ impl State {
             let name = service.name.clone();
             self.start_tasks(&service.id, &name, &spec, service.job_iteration);
         } else if tasks_dirty {
+            if let Some(hostname) = self.scripted_node_losses.remove(&service.name) {
+                self.lose_node_during_update(&service.id, &hostname, &spec);
+                service.update_status = Some(UpdateStatus {
+                    state: "updating".to_string(),
+                    message: "update in progress".to_string(),
+                });
+                self.services[index] = service;
+                return Ok(());
+            }
             match self.scripted_updates.remove(&service.name) {
                 None => {
                     self.stop_tasks(&service.id);
@@ -1093,6 +1187,47 @@ impl State {
             return;
         }
         self.stop_tasks(service_id);
+        self.start_tasks(service_id, "", spec, None);
+    }
+
+    /// Sets the state of node `hostname`, adding it if new; returns its ID.
+    fn set_node_state(&mut self, hostname: &str, node_state: &str) -> String {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.hostname == hostname) {
+            node.state = node_state.to_string();
+            return node.id.clone();
+        }
+        let id = self.next_id();
+        self.nodes.push(NodeState {
+            id: id.clone(),
+            hostname: hostname.to_string(),
+            state: node_state.to_string(),
+        });
+        id
+    }
+
+    /// An update during which node `hostname` is lost (see
+    /// [`FakeEngine::lose_node_in_next_update`]).
+    fn lose_node_during_update(&mut self, service_id: &str, hostname: &str, spec: &Spec) {
+        let node_id = self.set_node_state(hostname, "down");
+        let old = self
+            .tasks
+            .iter()
+            .find(|t| t.service_id == service_id && t.desired_state == "running")
+            .cloned();
+        self.stop_tasks(service_id);
+        if let Some(mut old) = old {
+            // The lost node never confirmed the shutdown of its old task.
+            let id = self.next_id();
+            old.id = id;
+            old.node_id = node_id.clone();
+            old.desired_state = "shutdown".to_string();
+            old.state = "running".to_string();
+            self.tasks.push(old);
+        }
+        let mut assigned = self.new_task(service_id, spec, Some(1), "assigned");
+        assigned.node_id = node_id;
+        assigned.desired_state = "shutdown".to_string();
+        self.tasks.push(assigned);
         self.start_tasks(service_id, "", spec, None);
     }
 

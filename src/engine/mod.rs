@@ -2,13 +2,17 @@
 //! with a real implementation over bollard (`docker`, the only file that imports it) and an
 //! in-memory one for unit tests (`fake`, compiled only under `cfg(test)`, so never into the
 //! binary). Specs travel as Docker Engine API JSON (`Spec`), exactly what `docker service
-//! inspect` shows, so both implementations and the planner agree on one shape. Registry
+//! inspect` shows, so both implementations and the planner agree on one shape. Which engine to
+//! talk to is resolved in `endpoint` (pure, as the docker CLI resolves it); `transport` makes the
+//! TLS and `ssh://` connections; [`Target`] is what outputs say they talked to. Registry
 //! credentials (`--with-registry-auth`) are given to the real engine when it is built: it sends
 //! them on service creates and updates and on distribution lookups for the image's registry.
 
 pub mod docker;
+pub mod endpoint;
 #[cfg(test)]
 pub mod fake;
+pub mod transport;
 
 use indexmap::IndexMap;
 
@@ -30,9 +34,27 @@ pub struct EngineInfo {
     pub is_manager: bool,
     /// This node's swarm ID (Swarm.NodeID): commands run in containers only reach tasks on it.
     pub node_id: String,
+    /// This node's name (Name: its hostname).
+    pub node_name: String,
+    /// The swarm's ID (Swarm.Cluster.ID; empty when this node is not a manager).
+    pub cluster_id: String,
     /// The engine's clock at the time of the call (SystemTime), RFC 3339: what object
     /// timestamps (`created_at`, `updated_at`) compare against.
     pub system_time: String,
+}
+
+/// The engine a command talks to, as its output names it: the context and address it was
+/// reached by, and the swarm and manager node that answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Target {
+    /// The docker context (`default` for `-H`, `DOCKER_HOST` or the local socket).
+    pub context: String,
+    /// The engine's address, e.g. `ssh://deploy@manager1` or `unix:///var/run/docker.sock`.
+    pub endpoint: String,
+    /// The swarm's ID.
+    pub cluster_id: String,
+    /// The manager node that answered (its name).
+    pub node: String,
 }
 
 /// A secret or config as listed by the engine (data is never readable).
@@ -191,6 +213,8 @@ pub struct NodeState {
     pub id: String,
     /// Its hostname (Description.Hostname).
     pub hostname: String,
+    /// Status.State: "ready", "down", "unknown" or "disconnected".
+    pub state: String,
 }
 
 /// Why an engine call failed.
@@ -283,4 +307,7 @@ pub trait Engine {
     /// the digest its tag points at and the platforms it offers. The engine sends the
     /// registry credentials it was given for the image's registry, if any.
     async fn inspect_distribution(&self, image: &str) -> Result<Distribution, EngineError>;
+    /// A config's data (configs are not secret: the engine returns it; secrets' data it never
+    /// does, so there is no such call for them).
+    async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError>;
 }

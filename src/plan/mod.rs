@@ -5,8 +5,11 @@
 //! state and `crate::contents` reads secret and config data beforehand.
 
 pub mod canonical;
+pub mod content_diff;
+pub mod detail;
 pub mod fingerprint;
 pub mod images;
+pub mod impact;
 pub mod prune;
 pub mod rotation;
 pub mod seal;
@@ -17,7 +20,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::contents::Contents;
-use crate::convert::{ConvertedProject, ResolvedObject, ResolvedObjects};
+use crate::convert::{ConvertedProject, Provenance, ResolvedObject, ResolvedObjects};
 use crate::diagnostic::Diagnostics;
 use crate::engine::{NetworkState, ServiceState, Spec, SwarmObject};
 use crate::model::{Definition, ObjectKey, ObjectKind, Project, Source};
@@ -26,8 +29,9 @@ use crate::swarm::labels::{
     VERSION_LABEL,
 };
 use crate::swarm::namespace::Namespace;
-use crate::swarm::rollout::UNSETTLED_STATES;
+use crate::swarm::rollout::{PAUSED, UNSETTLED_STATES};
 use crate::swarm::versions::{versioned_name, versions_by_key, Version};
+use detail::Detail;
 use fingerprint::{Fingerprinter, Material};
 use prune::ServiceSpecs;
 
@@ -45,6 +49,8 @@ pub struct Observed {
     pub others: Vec<ServiceState>,
     /// Every network.
     pub networks: Vec<NetworkState>,
+    /// How many nodes the swarm has (a global service runs a task on each).
+    pub nodes: u64,
 }
 
 impl Observed {
@@ -140,6 +146,17 @@ pub struct ObjectCreation {
     pub driver_opts: IndexMap<String, String>,
     /// Templating driver.
     pub template_driver: Option<String>,
+    /// The newest existing version it replaces, if any.
+    pub replaces: Option<ReplacedVersion>,
+}
+
+/// A version a new one replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplacedVersion {
+    /// Its ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
 }
 
 /// The engine call a change makes.
@@ -194,8 +211,14 @@ pub struct Change {
     pub name: String,
     /// Why, in a few words.
     pub reason: String,
-    /// What changes in it, one line each (never a secret value).
-    pub details: Vec<String>,
+    /// What changes in it, field by field, in Compose terms (never a secret value).
+    pub details: Vec<Detail>,
+    /// For a config version replacing another: how the content changes.
+    #[serde(rename = "diff", skip_serializing_if = "Option::is_none")]
+    pub content_diff: Option<content_diff::ContentDiff>,
+    /// For a service created or updated: what happens to its tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<impact::Impact>,
     /// The engine call.
     #[serde(skip)]
     pub operation: Operation,
@@ -223,6 +246,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Counts by action.
     pub summary: Summary,
+    /// What the service changes do to running tasks, and about how long they take.
+    pub impact: impact::ImpactSummary,
     /// Names of the secret and config versions services will use (never pruned).
     #[serde(skip)]
     pub current_objects: Vec<String>,
@@ -400,6 +425,7 @@ pub fn plan(
     Ok(Plan {
         stack: input.namespace.0.clone(),
         summary: Summary::of(&draft.changes),
+        impact: impact::ImpactSummary::of(draft.changes.iter().filter_map(|c| c.impact.as_ref())),
         changes: draft.changes,
         notes: draft.notes,
         current_objects: objects.resolved.names().cloned().collect(),
@@ -584,11 +610,18 @@ fn plan_version(
         "{}; {reason}",
         input.contents.describe(definition.kind, &definition.key)
     );
+    let replaces = versions.first().map(|newest| ReplacedVersion {
+        id: newest.object.id.clone(),
+        name: newest.object.name.clone(),
+    });
     draft.changes.push(object_creation(
         input.namespace,
         definition,
-        version,
-        &name,
+        NewVersion {
+            number: version,
+            name: &name,
+            replaces,
+        },
         reason,
     ));
     ResolvedObject {
@@ -597,14 +630,28 @@ fn plan_version(
     }
 }
 
-/// The change creating version `version` of `definition`, named `name`.
+/// A version of a definition the plan creates.
+struct NewVersion<'a> {
+    /// Its number.
+    number: u64,
+    /// Its name.
+    name: &'a str,
+    /// The newest existing version, which it replaces.
+    replaces: Option<ReplacedVersion>,
+}
+
+/// The change creating `version` of `definition`.
 fn object_creation(
     namespace: &Namespace,
     definition: &Definition,
-    version: u64,
-    name: &str,
+    version: NewVersion<'_>,
     reason: String,
 ) -> Change {
+    let NewVersion {
+        number: version,
+        name,
+        replaces,
+    } = version;
     let mut labels = namespace.add_label(&definition.labels);
     labels.insert(MANAGED_LABEL.into(), "true".into());
     labels.insert(KEY_LABEL.into(), definition.key.clone());
@@ -619,6 +666,8 @@ fn object_creation(
         name: name.to_string(),
         reason,
         details: Vec::new(),
+        content_diff: None,
+        impact: None,
         operation: Operation::CreateObject(ObjectCreation {
             kind: definition.kind,
             key: definition.key.clone(),
@@ -628,6 +677,7 @@ fn object_creation(
             driver,
             driver_opts: definition.driver_opts.clone(),
             template_driver: definition.template_driver.clone(),
+            replaces,
         }),
     }
 }
@@ -692,6 +742,8 @@ fn plan_networks(
                 name,
                 reason: "new network".into(),
                 details: Vec::new(),
+                content_diff: None,
+                impact: None,
                 operation: Operation::CreateNetwork(spec),
             });
         }
@@ -712,6 +764,7 @@ fn plan_services(
     let mut invalid = Diagnostics::default();
     let mut desired = IndexMap::new();
     let mut unresolved = std::collections::BTreeSet::new();
+    let mut provenances: HashMap<String, &Provenance> = HashMap::new();
     for (name, service) in &converted.services {
         if service.problems.has_errors() {
             invalid.extend(service.problems.clone());
@@ -722,6 +775,7 @@ fn plan_services(
         let scoped = input.namespace.scope(name);
         let live = observed.services.iter().find(|live| live.name == scoped);
         unresolved.extend(images::pin(&mut spec, live, input.images));
+        provenances.insert(scoped.clone(), &service.provenance);
         desired.insert(scoped, spec);
     }
     if invalid.has_errors() {
@@ -741,6 +795,7 @@ fn plan_services(
             Some(service) => service.start.clone(),
             None => spec,
         };
+        let provenance = provenances.get(&name).copied();
         match observed.services.iter().position(|live| live.name == name) {
             None => {
                 services.running.push(ServiceSpecs {
@@ -752,14 +807,23 @@ fn plan_services(
                     action: Action::Create,
                     name,
                     reason: "new service".into(),
-                    details: canonical::reference_lines(&spec),
+                    details: detail::details(canonical::references(&spec), provenance),
+                    content_diff: None,
+                    impact: Some(impact::of_creation(&spec, observed.nodes)),
                     operation: Operation::CreateService(spec),
                 });
             }
             Some(index) => {
                 services.touched[index] = true;
                 let live = &observed.services[index];
-                plan_service_update(live, name, spec, &mut services, draft);
+                let update = ServiceUpdate {
+                    live,
+                    name,
+                    spec,
+                    provenance,
+                    nodes: observed.nodes,
+                };
+                plan_service_update(update, &mut services, draft);
             }
         }
     }
@@ -820,17 +884,30 @@ fn plan_rotations(
     rotations
 }
 
-/// Updates a live service whose spec differs from `spec`; leaves an equal one alone, noting
-/// a rolling update of it that has not settled.
-fn plan_service_update(
-    live: &ServiceState,
+/// A live service and the spec the Compose files want for it.
+struct ServiceUpdate<'a> {
+    live: &'a ServiceState,
     name: String,
-    mut spec: Spec,
-    services: &mut Services,
-    draft: &mut Draft,
-) {
+    spec: Spec,
+    /// Which Compose field produced which part of `spec`.
+    provenance: Option<&'a Provenance>,
+    /// How many nodes the swarm has.
+    nodes: u64,
+}
+
+/// Updates a live service whose spec differs from the wanted one; leaves an equal one alone,
+/// noting a rolling update of it that has not settled.
+fn plan_service_update(update: ServiceUpdate<'_>, services: &mut Services, draft: &mut Draft) {
+    let ServiceUpdate {
+        live,
+        name,
+        mut spec,
+        provenance,
+        nodes,
+    } = update;
     canonical::keep_force_update(&mut spec, &live.spec);
-    let details = canonical::differences(&live.spec, &spec);
+    let details = detail::details(canonical::differences(&live.spec, &spec), provenance);
+    let replaces_tasks = canonical::replaces_tasks(&live.spec, &spec);
     if details.is_empty() {
         services.running.push(ServiceSpecs {
             current: live.spec.clone(),
@@ -843,8 +920,13 @@ fn plan_service_update(
             .as_ref()
             .filter(|s| UNSETTLED_STATES.contains(&s.state.as_str()))
         {
+            let judged = if status.state == PAUSED {
+                "; judged again: a pause Swarm made after shutting down a task it could not start (a lost node's), with every wanted task running this spec on a Ready node, counts as done without a write, so the rollback target (PreviousSpec) is kept"
+            } else {
+                ""
+            };
             draft.notes.push(format!(
-                "service {name}: its rolling update is {} ({}); waiting for it",
+                "service {name}: its rolling update is {} ({}); waiting for it{judged}",
                 status.state.replace('_', " "),
                 if status.message.is_empty() {
                     "no message"
@@ -869,10 +951,12 @@ fn plan_service_update(
         name,
         reason: "spec changed".into(),
         details,
+        content_diff: None,
+        impact: Some(impact::of_update(&live.spec, &spec, replaces_tasks, nodes)),
         operation: Operation::UpdateService {
             id: live.id.clone(),
             version: live.version,
-            replaces_tasks: canonical::replaces_tasks(&live.spec, &spec),
+            replaces_tasks,
             spec,
         },
     });
@@ -909,6 +993,8 @@ fn plan_removals(
             name: live.name.clone(),
             reason: gone.into(),
             details: Vec::new(),
+            content_diff: None,
+            impact: None,
             operation: Operation::DeleteService {
                 id: live.id.clone(),
             },
@@ -931,6 +1017,8 @@ fn plan_removals(
                 name: network.name.clone(),
                 reason: gone.into(),
                 details: Vec::new(),
+                content_diff: None,
+                impact: None,
                 operation: Operation::DeleteNetwork {
                     id: network.id.clone(),
                 },
@@ -969,6 +1057,8 @@ fn plan_superseded(
                 name: object.object.name.clone(),
                 reason: object.reason,
                 details: Vec::new(),
+                content_diff: None,
+                impact: None,
                 operation: Operation::DeleteObject {
                     kind,
                     id: object.object.id.clone(),

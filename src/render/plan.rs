@@ -1,12 +1,18 @@
 //! `stackroll plan` and `stackroll deploy` output: a human printer that reads like a diff and
-//! a JSON printer (schema/plan.schema.json), both over the same [`Report`].
+//! a JSON printer (schema/plan.schema.json), both over the same [`Report`]; `plan` also has a
+//! Markdown printer for pull requests ([`super::markdown`]).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::target::target_line;
 use crate::apply::rollout::RolloutFailure;
 pub use crate::deploy::Outcome;
+use crate::engine::Target;
+use crate::plan::content_diff::{ContentDiff, Shown};
+use crate::plan::detail::Detail;
+use crate::plan::impact::{Impact, ImpactSummary};
 use crate::plan::rotation::Rotation;
 use crate::plan::{Action, Plan};
 
@@ -19,9 +25,37 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Output format of `stackroll plan`: the report formats and Markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Human-readable text.
+    Text,
+    /// JSON following schema/plan.schema.json.
+    Json,
+    /// GitHub-flavoured Markdown, for a pull-request comment.
+    Markdown,
+}
+
+/// Renders a plan in `format`; `warnings` (the loader's) are part of the Markdown only, the
+/// other formats leave them on stderr.
+pub fn render_plan(report: &Report<'_>, format: PlanFormat, warnings: &[String]) -> String {
+    match format {
+        PlanFormat::Text => render(report, OutputFormat::Text),
+        PlanFormat::Json => render(report, OutputFormat::Json),
+        PlanFormat::Markdown => super::markdown::render_markdown(report, warnings),
+    }
+}
+
+/// The major version of schema/plan.schema.json the JSON printer follows. Version 2 made
+/// `details` objects (`field`, `location`, `old`, `new`, `redacted`, ...); version 1's
+/// free-text details are gone.
+pub const SCHEMA_VERSION: u32 = 2;
+
 /// Everything plan and deploy print.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report<'a> {
+    /// The engine the plan was made against (first in the output).
+    pub target: &'a Target,
     /// The plan (flattened: stack, changes, notes, summary).
     #[serde(flatten)]
     pub plan: &'a Plan,
@@ -33,13 +67,30 @@ pub struct Report<'a> {
     /// Failed rollouts (deploy only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<RolloutFailure>,
+    /// How long the deploy took from its first write until every service converged, in
+    /// seconds (deploy only, when it waited), to compare with `impact.estimate_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_seconds: Option<u64>,
+}
+
+/// The JSON document: the schema's major version, then the report.
+#[derive(Serialize)]
+struct Versioned<'r> {
+    /// [`SCHEMA_VERSION`].
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'r Report<'r>,
 }
 
 /// Renders the report in `format`, ending with a newline.
 pub fn render(report: &Report<'_>, format: OutputFormat) -> String {
     match format {
         OutputFormat::Json => {
-            let mut text = serde_json::to_string_pretty(report).expect("reports serialize");
+            let versioned = Versioned {
+                schema_version: SCHEMA_VERSION,
+                report,
+            };
+            let mut text = serde_json::to_string_pretty(&versioned).expect("reports serialize");
             text.push('\n');
             text
         }
@@ -49,7 +100,7 @@ pub fn render(report: &Report<'_>, format: OutputFormat) -> String {
 
 fn render_text(report: &Report<'_>) -> String {
     let plan = report.plan;
-    let mut out = String::new();
+    let mut out = target_line(report.target);
     if plan.is_empty() {
         let _ = writeln!(
             out,
@@ -65,15 +116,18 @@ fn render_text(report: &Report<'_>) -> String {
                 Action::Delete => '-',
             };
             let noun = change.resource.noun();
-            match (change.action, change.details.as_slice()) {
-                (Action::Update, [single]) => {
-                    let _ = writeln!(out, "  {sign} {noun} {}: {single}", change.name);
-                }
-                (_, details) => {
-                    let _ = writeln!(out, "  {sign} {noun} {} ({})", change.name, change.reason);
-                    for detail in details {
-                        let _ = writeln!(out, "      {detail}");
-                    }
+            let impact = change.impact.map(impact_words).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {sign} {noun} {} ({}{impact})",
+                change.name, change.reason
+            );
+            for detail in &change.details {
+                let _ = writeln!(out, "      {}", detail_line(detail));
+            }
+            if let Some(diff) = &change.content_diff {
+                for line in diff_lines(diff) {
+                    let _ = writeln!(out, "      {line}");
                 }
             }
         }
@@ -84,6 +138,16 @@ fn render_text(report: &Report<'_>) -> String {
     for note in &plan.notes {
         let _ = writeln!(out, "Note: {note}");
     }
+    if plan.changes.iter().any(|change| change.impact.is_some()) {
+        let _ = writeln!(out, "{}", summary_line(&plan.impact));
+    }
+    if let Some(seconds) = report.measured_seconds {
+        let _ = writeln!(
+            out,
+            "Rollout took {seconds} s (estimated about {} s).",
+            plan.impact.estimate_seconds
+        );
+    }
     if !plan.is_empty() {
         let s = plan.summary;
         let _ = writeln!(
@@ -93,6 +157,81 @@ fn render_text(report: &Report<'_>) -> String {
         );
     }
     out
+}
+
+/// What a service change does to its tasks, after its reason: `; restarts 2 tasks, about 9 s`,
+/// `; no restart`, `; starts 3 tasks, about 2 s`.
+pub fn impact_words(impact: Impact) -> String {
+    let tasks = |count: u64| match count {
+        1 => "1 task".to_string(),
+        n => format!("{n} tasks"),
+    };
+    match (impact.restarts, impact.tasks) {
+        (true, count) => format!(
+            "; restarts {}, about {} s",
+            tasks(count),
+            impact.estimate_seconds
+        ),
+        (false, 0) => "; no restart".to_string(),
+        (false, count) => format!(
+            "; starts {}, about {} s",
+            tasks(count),
+            impact.estimate_seconds
+        ),
+    }
+}
+
+/// The plan's impact in one line: `Impact: 2 services restart (3 tasks), 1 task starts, about
+/// 25 s.`
+pub fn summary_line(impact: &ImpactSummary) -> String {
+    let count = |n: u64, one: &str, many: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    };
+    let mut parts = vec![match impact.services_restarted {
+        0 => "no service restarts".to_string(),
+        n => format!(
+            "{} ({})",
+            count(n as u64, "service restarts", "services restart"),
+            count(impact.tasks_replaced, "task", "tasks")
+        ),
+    }];
+    if impact.tasks_started > 0 {
+        parts.push(count(impact.tasks_started, "task starts", "tasks start"));
+    }
+    format!(
+        "Impact: {}, about {} s.",
+        parts.join(", "),
+        impact.estimate_seconds
+    )
+}
+
+/// One detail as a line: `deploy.replicas: 1 -> 2  (compose.yaml:14:16)`.
+pub fn detail_line(detail: &Detail) -> String {
+    format!(
+        "{}: {}  ({})",
+        detail.label(),
+        detail.summary(),
+        detail.whence()
+    )
+}
+
+/// A config content diff as lines: the unified diff and how many lines were left out, or
+/// why there is none.
+pub fn diff_lines(diff: &ContentDiff) -> Vec<String> {
+    let why = match diff.shown {
+        Shown::Text => {
+            let mut lines = diff.lines.clone();
+            if diff.omitted_lines > 0 {
+                lines.push(format!("... {} more lines of diff", diff.omitted_lines));
+            }
+            return lines;
+        }
+        Shown::Binary => "not text",
+        Shown::TooLarge => "over 64 KiB",
+        Shown::Unavailable => "the old content could not be read",
+    };
+    vec![format!("(no content diff: {why})")]
 }
 
 /// A staged rotation as a numbered list of its stages; the ones an earlier deploy did are

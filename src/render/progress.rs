@@ -10,17 +10,29 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::progress::{Progress, Reporter};
 
-/// Chooses the terminal or the plain reporter for stderr.
-pub fn stderr_reporter() -> Box<dyn Reporter> {
+/// Chooses the terminal or the plain reporter for stderr. `command` is how the user runs
+/// stackroll against this engine (`stackroll -H ...`): the commands events suggest repeat it.
+pub fn stderr_reporter(command: &str) -> Box<dyn Reporter> {
     if std::io::stderr().is_terminal() {
-        Box::new(TerminalReporter::default())
+        Box::new(TerminalReporter {
+            state: Mutex::default(),
+            command: command.to_string(),
+        })
     } else {
-        Box::new(PlainReporter::default())
+        Box::new(PlainReporter {
+            lock: Mutex::default(),
+            command: command.to_string(),
+        })
     }
 }
 
-/// One line of text for an event.
+/// One line of text for an event, suggesting commands as plain `stackroll`.
 pub fn describe(event: &Progress<'_>) -> String {
+    describe_for(event, "stackroll")
+}
+
+/// One line of text for an event; a command it suggests starts with `command`.
+pub fn describe_for(event: &Progress<'_>, command: &str) -> String {
     match *event {
         Progress::Created { resource, name } => format!("created {} {name}", resource.noun()),
         Progress::Updated { name } => format!("updated service {name}"),
@@ -49,6 +61,14 @@ pub fn describe(event: &Progress<'_>) -> String {
         Progress::Converged { service, elapsed } => {
             format!("{service}: converged ({:.1}s)", elapsed.as_secs_f64())
         }
+        Progress::ConvergedStranded {
+            service,
+            elapsed,
+            note,
+        } => format!(
+            "{service}: converged ({:.1}s); {note}",
+            elapsed.as_secs_f64()
+        ),
         Progress::RolloutFailed {
             service,
             state,
@@ -71,7 +91,7 @@ pub fn describe(event: &Progress<'_>) -> String {
             format!("warning: taking over the deploy lock held by {holder}: {why}")
         }
         Progress::LockNotReleased { stack, error } => format!(
-            "warning: could not release the deploy lock: {error}; run `stackroll unlock {stack}`"
+            "warning: could not release the deploy lock: {error}; run `{command} unlock {stack}`"
         ),
     }
 }
@@ -80,11 +100,13 @@ pub fn describe(event: &Progress<'_>) -> String {
 #[derive(Debug, Default)]
 pub struct PlainReporter {
     lock: Mutex<()>,
+    /// How the user runs stackroll (see [`stderr_reporter`]).
+    command: String,
 }
 
 impl Reporter for PlainReporter {
     fn report(&self, event: Progress<'_>) {
-        let line = describe(&event);
+        let line = describe_for(&event, &self.command);
         let _guard = self.lock.lock();
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
@@ -94,6 +116,8 @@ impl Reporter for PlainReporter {
 #[derive(Default)]
 pub struct TerminalReporter {
     state: Mutex<TerminalState>,
+    /// How the user runs stackroll (see [`stderr_reporter`]).
+    command: String,
 }
 
 #[derive(Default)]
@@ -113,9 +137,10 @@ impl Reporter for TerminalReporter {
             Progress::Rolling { service, .. }
             | Progress::JobRunning { service, .. }
             | Progress::Converged { service, .. }
+            | Progress::ConvergedStranded { service, .. }
             | Progress::RolloutFailed { service, .. } => service,
             _ => {
-                let _ = multi.println(describe(&event));
+                let _ = multi.println(describe_for(&event, &self.command));
                 return;
             }
         };
@@ -133,9 +158,9 @@ impl Reporter for TerminalReporter {
             .clone();
         match event {
             Progress::Rolling { .. } | Progress::JobRunning { .. } => {
-                bar.set_message(describe(&event))
+                bar.set_message(describe_for(&event, &self.command))
             }
-            _ => bar.finish_with_message(describe(&event)),
+            _ => bar.finish_with_message(describe_for(&event, &self.command)),
         }
     }
 }

@@ -12,6 +12,7 @@ use sha2::Digest as _;
 use tempfile::TempDir;
 
 use super::config::{render_project, ConfigFormat};
+use super::markdown::render_markdown;
 use super::plan::{render, Outcome, OutputFormat, Report};
 use super::progress::describe;
 use super::stacks::{render_removed, render_stacks, render_status, render_tasks};
@@ -20,7 +21,7 @@ use crate::apply::{apply, ApplyInput, ApplyOptions};
 use crate::compose::{load, LoadOptions, Loaded};
 use crate::contents::Contents;
 use crate::convert::ConvertedProject;
-use crate::engine::fake::FakeEngine;
+use crate::engine::fake::{FakeEngine, TARGET};
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
 use crate::plan::images::ImageFacts;
@@ -126,7 +127,8 @@ impl Scene {
                 images: &ImageFacts::default(),
             };
             let converted = ConvertedProject::new(&namespace, &loaded.project);
-            let plan = plan(&input, &converted, &observed).expect("the project plans");
+            let mut plan = plan(&input, &converted, &observed).expect("the project plans");
+            crate::observe::add_content_diffs(&self.engine, &mut plan, &contents).await;
             if write {
                 let apply_input = ApplyInput {
                     plan: &plan,
@@ -188,12 +190,29 @@ fn checked(text: String) -> String {
     text
 }
 
+/// `text`, after checking that it is a JSON document schema/plan.schema.json accepts.
+fn valid(text: String) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/plan.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let document: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "not valid: {errors:?}\n{text}");
+    text
+}
+
 fn report(plan: &Plan, outcome: Outcome) -> Report<'_> {
     Report {
+        target: &TARGET,
         plan,
         outcome,
         deleted: Vec::new(),
         failures: Vec::new(),
+        measured_seconds: None,
     }
 }
 
@@ -208,7 +227,7 @@ fn plan_of_a_new_stack() {
     );
     assert_snapshot!(
         "plan_new_stack_json",
-        checked(render(&report, OutputFormat::Json))
+        valid(checked(render(&report, OutputFormat::Json)))
     );
 }
 
@@ -226,7 +245,88 @@ fn plan_of_changes_to_a_deployed_stack() {
     );
     assert_snapshot!(
         "plan_changes_json",
-        checked(render(&report, OutputFormat::Json))
+        valid(checked(render(&report, OutputFormat::Json)))
+    );
+}
+
+/// The project after a pull request touching each kind of service field: replicas, update
+/// settings, an environment variable added and one changed, a port published, a label, a
+/// healthcheck, a config reference's target, a secret removed from a service; plus a field set
+/// by hand on the live service that the files do not set.
+const COMPOSE_AFTER_REVIEW: &str = "\
+services:
+  app:
+    image: local/busybox:2
+    environment:
+      MODE: ${MODE:-one}
+      LOG_LEVEL: debug
+    secrets: [db]
+    configs:
+      - source: site
+        target: /etc/site/site.conf
+    networks: [back]
+    ports:
+      - target: 80
+        published: 8080
+    healthcheck:
+      test: [\"CMD\", \"true\"]
+      interval: 5s
+    labels:
+      team: web
+  worker:
+    image: local/busybox:1
+    deploy:
+      replicas: 3
+      update_config:
+        parallelism: 2
+        delay: 3s
+    secrets:
+      - source: db
+        target: /run/db
+        mode: 0400
+    networks: [back]
+secrets:
+  db:
+    file: ./db.txt
+  token:
+    environment: TOKEN
+configs:
+  site:
+    file: ./site.conf
+networks:
+  back: {}
+";
+
+#[test]
+fn plan_of_a_pull_request_names_compose_fields_and_locations() {
+    let scene = Scene::deployed();
+    let rt = runtime();
+    // Someone set a stop grace period by hand: the files do not set it.
+    let app = scene
+        .engine
+        .services()
+        .into_iter()
+        .find(|service| service.name == "demo_app")
+        .unwrap();
+    let mut spec = app.spec.clone();
+    spec["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] = serde_json::json!(30_000_000_000u64);
+    rt.block_on(crate::engine::Engine::update_service(
+        &scene.engine,
+        &app.id,
+        app.version,
+        &spec,
+    ))
+    .unwrap();
+    std::fs::write(scene.dir.path().join("compose.yaml"), COMPOSE_AFTER_REVIEW).unwrap();
+    let plan = scene.plan(false);
+    let report = report(&plan, Outcome::Planned);
+    assert_snapshot!(
+        "plan_review_text",
+        checked(scene.stable(&render(&report, OutputFormat::Text)))
+    );
+    assert_snapshot!(
+        "plan_review_json",
+        valid(checked(scene.stable(&render(&report, OutputFormat::Json))))
     );
 }
 
@@ -241,7 +341,7 @@ fn plan_of_a_stack_that_matches_the_files() {
     );
     assert_snapshot!(
         "plan_no_changes_json",
-        checked(render(&report, OutputFormat::Json))
+        valid(checked(render(&report, OutputFormat::Json)))
     );
 }
 
@@ -259,7 +359,7 @@ fn deploy_reports_with_deletions_or_a_failed_rollout() {
     };
     assert_snapshot!(
         "deploy_applied_json",
-        checked(render(&applied, OutputFormat::Json))
+        valid(checked(render(&applied, OutputFormat::Json)))
     );
     let failed = Report {
         failures: vec![RolloutFailure {
@@ -272,7 +372,7 @@ fn deploy_reports_with_deletions_or_a_failed_rollout() {
     };
     assert_snapshot!(
         "deploy_rollout_failed_json",
-        checked(render(&failed, OutputFormat::Json))
+        valid(checked(render(&failed, OutputFormat::Json)))
     );
 }
 
@@ -310,7 +410,7 @@ fn ls_ps_status_and_rm_of_a_deployed_stack() {
     for (name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {
         assert_snapshot!(
             format!("rm_{name}"),
-            checked(render_removed("demo", &removed, format))
+            checked(render_removed(&TARGET, "demo", &removed, format))
         );
     }
 }
@@ -368,4 +468,134 @@ fn progress_lines() {
     ];
     let lines: Vec<String> = events.iter().map(describe).collect();
     assert_snapshot!("progress_lines", checked(lines.join("\n")));
+}
+
+#[test]
+fn context_of_a_tls_endpoint_and_an_ssh_one() {
+    use crate::engine::endpoint::{ChosenBy, Endpoint, SshTarget, TlsSettings, Transport};
+    use crate::render::target::render_endpoint;
+    let tls = Endpoint {
+        context: "prod".to_string(),
+        chosen_by: ChosenBy::ContextEnv,
+        address: "tcp://10.0.0.5:2376".to_string(),
+        transport: Transport::Tcp {
+            host: "10.0.0.5".to_string(),
+            port: 2376,
+            tls: Some(TlsSettings {
+                ca: Some("/certs/ca.pem".into()),
+                cert: Some("/certs/cert.pem".into()),
+                key: Some("/certs/key.pem".into()),
+                skip_verify: false,
+            }),
+        },
+        warnings: Vec::new(),
+    };
+    let ssh = Endpoint {
+        context: "default".to_string(),
+        chosen_by: ChosenBy::HostFlag,
+        address: "ssh://deploy@manager1".to_string(),
+        transport: Transport::Ssh(SshTarget {
+            user: Some("deploy".to_string()),
+            host: "manager1".to_string(),
+            port: None,
+            socket: None,
+        }),
+        warnings: Vec::new(),
+    };
+    for (name, endpoint) in [("tls", &tls), ("ssh", &ssh)] {
+        for (format_name, format) in [("text", OutputFormat::Text), ("json", OutputFormat::Json)] {
+            assert_snapshot!(
+                format!("context_{name}_{format_name}"),
+                render_endpoint(endpoint, format)
+            );
+        }
+    }
+}
+
+/// The Markdown of a plan, checked to render to HTML (pulldown-cmark, with GitHub's tables):
+/// one table of changes, collapsible details, and no HTML but the `<details>` blocks.
+fn markdown_checked(report: &Report<'_>, warnings: &[String]) -> String {
+    let markdown = checked(render_markdown(report, warnings));
+    let mut options = pulldown_cmark::Options::empty();
+    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(
+        &mut html,
+        pulldown_cmark::Parser::new_ext(&markdown, options),
+    );
+    let changes = report.plan.changes.len();
+    assert_eq!(
+        html.matches("<table>").count(),
+        usize::from(changes > 0),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<tr>").count(),
+        if changes > 0 { changes + 1 } else { 0 },
+        "{html}"
+    );
+    let detailed = report
+        .plan
+        .changes
+        .iter()
+        .filter(|c| !c.details.is_empty() || c.content_diff.is_some())
+        .count();
+    assert_eq!(html.matches("<details>").count(), detailed, "{html}");
+    assert!(html.contains("<h3>stackroll plan for <code>"), "{html}");
+    markdown
+}
+
+#[test]
+fn plans_as_markdown_for_pull_requests() {
+    let mut scene = Scene::deployed();
+    let plan = scene.plan(false);
+    let report_same = report(&plan, Outcome::NoChanges);
+    assert_snapshot!(
+        "plan_no_changes_markdown",
+        markdown_checked(&report_same, &[])
+    );
+
+    std::fs::write(scene.dir.path().join("db.txt"), DB_VALUE_ROTATED).unwrap();
+    std::fs::write(scene.dir.path().join("site.conf"), "listen 9090\n").unwrap();
+    scene.env.insert("MODE".into(), "two".into());
+    let plan = scene.plan(false);
+    let warnings = vec![
+        "warning: compose.yaml:3:5: services.app.x: a <b>warning</b> | with pipes\n  hint: h"
+            .to_string(),
+    ];
+    let text = markdown_checked(&report(&plan, Outcome::Planned), &warnings);
+    assert_snapshot!("plan_changes_markdown", scene.stable(&text));
+
+    let new = Scene::new().plan(false);
+    assert_snapshot!(
+        "plan_new_stack_markdown",
+        markdown_checked(&report(&new, Outcome::Planned), &[])
+    );
+}
+
+#[test]
+fn markdown_escapes_what_the_input_names() {
+    let mut plan = Scene::new().plan(false);
+    plan.changes[0].name = "x` | <script>alert(1)</script>".into();
+    plan.changes[0].reason = "a | b <img src=x> **bold**".into();
+    plan.changes[0].details = vec![crate::plan::detail::Detail {
+        field: "``` fence".into(),
+        source: crate::plan::detail::FieldSource::Api,
+        api_field: "``` fence".into(),
+        location: None,
+        change: crate::plan::canonical::How::Changed,
+        old: None,
+        new: None,
+        redacted: true,
+    }];
+    let text = markdown_checked(&report(&plan, Outcome::Planned), &[]);
+    let mut html = String::new();
+    let mut options = pulldown_cmark::Options::empty();
+    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new_ext(&text, options));
+    assert!(
+        !html.contains("<script>") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(!html.contains("<strong>"), "{html}");
 }

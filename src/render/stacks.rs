@@ -1,10 +1,15 @@
-//! Printers for `ls`, `ps`, `status` and `rm`: aligned text tables, or the same values as JSON.
+//! Printers for `ls`, `ps`, `status`, `rm`, `wait` and `rollback`: aligned text tables and
+//! lines, or the same values as JSON.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use super::plan::OutputFormat;
+use super::target::target_line;
+use crate::engine::Target;
+use crate::stacks::rollback::RollbackPlan;
+use crate::stacks::wait::WaitOutcome;
 use crate::stacks::{Removed, StackStatus, StackSummary, TaskRow};
 
 /// Renders rows as a table with a header, columns padded to the widest cell.
@@ -135,17 +140,27 @@ pub fn render_status(status: &StackStatus, format: OutputFormat) -> String {
 }
 
 /// `stackroll rm`.
-pub fn render_removed(stack: &str, removed: &Removed, format: OutputFormat) -> String {
+pub fn render_removed(
+    target: &Target,
+    stack: &str,
+    removed: &Removed,
+    format: OutputFormat,
+) -> String {
     #[derive(Serialize)]
     struct Report<'a> {
+        target: &'a Target,
         stack: &'a str,
         #[serde(flatten)]
         removed: &'a Removed,
     }
     if format == OutputFormat::Json {
-        return json(&Report { stack, removed });
+        return json(&Report {
+            target,
+            stack,
+            removed,
+        });
     }
-    let mut out = String::new();
+    let mut out = target_line(target);
     let _ = writeln!(
         out,
         "Removed stack {stack}: {} services, {} networks, {} secrets and configs.",
@@ -156,5 +171,62 @@ pub fn render_removed(stack: &str, removed: &Removed, format: OutputFormat) -> S
     for left in &removed.left {
         let _ = writeln!(out, "Left in place (not created by stackroll): {left}");
     }
+    out
+}
+
+/// `stackroll wait`.
+pub fn render_wait(outcome: &WaitOutcome, format: OutputFormat) -> String {
+    if format == OutputFormat::Json {
+        return json(outcome);
+    }
+    let mut out = String::new();
+    if outcome.failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "Stack {}: {} services converged.",
+            outcome.stack,
+            outcome.services.len()
+        );
+    } else {
+        let _ = writeln!(out, "Stack {}: the rollout failed.", outcome.stack);
+        for failure in &outcome.failures {
+            let _ = writeln!(out, "  {}: {}", failure.service, failure.reason);
+        }
+    }
+    out
+}
+
+/// `stackroll rollback`: what goes back (planned with `--dry-run`, done otherwise).
+pub fn render_rollback(plan: &RollbackPlan, done: bool, format: OutputFormat) -> String {
+    #[derive(Serialize)]
+    struct Report<'a> {
+        #[serde(flatten)]
+        plan: &'a RollbackPlan,
+        outcome: &'a str,
+    }
+    let outcome = if done { "rolled_back" } else { "planned" };
+    if format == OutputFormat::Json {
+        return json(&Report { plan, outcome });
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "Rollback of stack {}:", plan.stack);
+    for service in &plan.services {
+        let _ = writeln!(
+            out,
+            "  < service {}: back to its previous spec",
+            service.service
+        );
+        for change in &service.changes {
+            let _ = writeln!(out, "      {change}");
+        }
+    }
+    for name in &plan.unchanged {
+        let _ = writeln!(out, "  = service {name}: no previous spec, left as it is");
+    }
+    let count = plan.services.len();
+    let _ = match done {
+        true => writeln!(out, "Rolled back {count} services; they converged."),
+        false => writeln!(out, "Plan: {count} services to roll back."),
+    };
     out
 }

@@ -1,7 +1,11 @@
 //! Whole-stack commands: `ls` (stacks and what stackroll manages in each), `ps` (tasks),
-//! `status` (versions per secret/config, rollout state per service) and `rm`. Each returns a
-//! value the printers in `render::stacks` show as text or JSON. `rm` writes, so it takes the
-//! stack's deploy lock like a deploy (and renews it while it works).
+//! `status` (versions per secret/config, rollout state per service, and the stack's state as a
+//! whole), `rm`, `wait` ([`wait`]) and `rollback` ([`rollback`]). Each returns a value the
+//! printers in `render::stacks` show as text or JSON. `rm` and `rollback` write, so they take
+//! the stack's deploy lock like a deploy (and renew it while they work).
+
+pub mod rollback;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::apply::lock::{self, Guarded, LockError, LockTiming};
-use crate::engine::{Engine, EngineError, ServiceState, TaskState};
+use crate::engine::{Engine, EngineError, NodeState, ServiceState, TaskState};
 use crate::model::ObjectKind;
 use crate::plan::prune::references;
 use crate::plan::Resource;
@@ -177,6 +181,28 @@ pub struct ServiceStatus {
     pub message: String,
 }
 
+/// Where a stack stands as a whole, which `stackroll status` exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackState {
+    /// Every service converged (jobs: completed). Exit 0.
+    Converged,
+    /// A service was rolled back or its update paused, or a job failed. Exit 3.
+    Failed,
+    /// A service is still updating or starting (a job still running). Exit 4.
+    Updating,
+}
+
+impl StackState {
+    /// The exit code `stackroll status` gives.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            StackState::Converged => 0,
+            StackState::Failed => 3,
+            StackState::Updating => 4,
+        }
+    }
+}
+
 /// `stackroll status`: versions and rollout states.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StackStatus {
@@ -188,16 +214,32 @@ pub struct StackStatus {
     pub services: Vec<ServiceStatus>,
 }
 
+impl StackStatus {
+    /// The stack's state: failed when any service failed, else updating when any is not done,
+    /// else converged.
+    pub fn state(&self) -> StackState {
+        let states = || self.services.iter().map(|service| service.state.as_str());
+        if states().any(|state| matches!(state, "rolled_back" | "paused" | "job_failed")) {
+            StackState::Failed
+        } else if states().any(|state| !matches!(state, "converged" | "job_completed")) {
+            StackState::Updating
+        } else {
+            StackState::Converged
+        }
+    }
+}
+
 /// Reads the stack's versions and the state of its services.
 pub async fn stack_status<E: Engine>(
     engine: &E,
     namespace: &Namespace,
 ) -> Result<StackStatus, EngineError> {
     let label = namespace.label_filter();
-    let (services, secrets, configs) = futures_util::try_join!(
+    let (services, secrets, configs, nodes) = futures_util::try_join!(
         engine.list_services(Some(&label)),
         engine.list_objects(ObjectKind::Secret, Some(&label)),
         engine.list_objects(ObjectKind::Config, Some(&label)),
+        engine.list_nodes(),
     )?;
     let mut objects = Vec::new();
     for (kind, list) in [
@@ -211,7 +253,7 @@ pub async fn stack_status<E: Engine>(
     let mut service_states = Vec::new();
     for service in &services {
         let tasks = engine.list_tasks(&service.id).await?;
-        service_states.push(service_status(service, &tasks));
+        service_states.push(service_status(service, &tasks, &nodes));
     }
     Ok(StackStatus {
         stack: namespace.0.clone(),
@@ -254,14 +296,25 @@ fn object_status(
 }
 
 /// One service's rollout state, in the words `stackroll status` uses.
-fn service_status(service: &ServiceState, tasks: &[TaskState]) -> ServiceStatus {
-    let state = rollout_state(service, tasks, false, Duration::MAX);
+fn service_status(
+    service: &ServiceState,
+    tasks: &[TaskState],
+    nodes: &[NodeState],
+) -> ServiceStatus {
+    let state = rollout_state(service, tasks, nodes, false, Duration::MAX);
     let status_message = service
         .update_status
         .as_ref()
         .map(|s| s.message.clone())
         .unwrap_or_default();
     let (state, running, desired, message) = match state {
+        RolloutState::Stranded { note } => {
+            let desired = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running" && t.state == "running")
+                .count();
+            ("converged".to_string(), desired, desired, note)
+        }
         RolloutState::Converged => {
             let desired = tasks
                 .iter()
@@ -295,6 +348,7 @@ fn service_status(service: &ServiceState, tasks: &[TaskState]) -> ServiceStatus 
             running,
             desired,
             last_error,
+            ..
         } => {
             let updating = service
                 .update_status
@@ -463,6 +517,47 @@ mod tests {
     use crate::engine::fake::FakeEngine;
     use crate::progress::Recorder;
     use crate::swarm::labels::{HOLDER_LABEL, LEASE_LABEL};
+
+    /// A service in `state`.
+    fn service(state: &str) -> ServiceStatus {
+        ServiceStatus {
+            name: format!("demo_{state}"),
+            state: state.to_string(),
+            running: 1,
+            desired: 1,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_stack_is_failed_if_any_service_failed_else_updating_if_any_is_not_done() {
+        let status = |states: &[&str]| StackStatus {
+            stack: "demo".into(),
+            objects: Vec::new(),
+            services: states.iter().map(|state| service(state)).collect(),
+        };
+        assert_eq!(
+            status(&["converged", "job_completed"]).state(),
+            StackState::Converged
+        );
+        assert_eq!(
+            status(&["converged", "starting"]).state(),
+            StackState::Updating
+        );
+        assert_eq!(status(&["job_running"]).state(), StackState::Updating);
+        for failed in ["rolled_back", "paused", "job_failed"] {
+            assert_eq!(status(&["updating", failed]).state(), StackState::Failed);
+        }
+        assert_eq!(
+            [
+                StackState::Converged,
+                StackState::Failed,
+                StackState::Updating
+            ]
+            .map(StackState::exit_code),
+            [0, 3, 4]
+        );
+    }
 
     /// `rm` waits for the deploy lock another holds, then fails naming it and removes nothing;
     /// once the lock is free it removes the stack and gives the lock back.

@@ -1,12 +1,21 @@
-//! How a service's rollout is judged from Swarm's UpdateStatus and its tasks, and the update
-//! states Swarm reports. The executor's watcher and `stackroll status` both judge by
-//! `rollout_state`; the planner waits for the `UNSETTLED_STATES`.
+//! How a service's rollout is judged from Swarm's UpdateStatus, its tasks and the nodes they
+//! sit on, and the update states Swarm reports. The executor's watcher and `stackroll status`
+//! both judge by `rollout_state`; the planner waits for the `UNSETTLED_STATES`.
+//!
+//! On a multi-node swarm a node can be lost (its engine gone: Swarm marks it `down`) while an
+//! update rolls. Swarm's orchestrator restarts the lost node's tasks on live nodes, but its
+//! updater keeps waiting, without a timeout, for the task it had assigned to the lost node: the
+//! UpdateStatus stays `updating`, and once the node is back the updater counts that task's
+//! shutdown as a failure and marks the update `paused`. Neither is a failure of the new spec:
+//! when every wanted task runs it on a Ready node and what is stuck sits only on lost nodes (or
+//! the pause names a task Swarm shut down, not one that failed), the service counts as
+//! converged ([`RolloutState::Stranded`]).
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::engine::{ServiceState, TaskState};
+use crate::engine::{NodeState, ServiceState, TaskState};
 
 /// UpdateStatus.State: an update is under way.
 pub const UPDATING: &str = "updating";
@@ -44,11 +53,21 @@ pub enum RolloutState {
         running: usize,
         /// Tasks wanted.
         desired: usize,
-        /// A task's latest error, if any.
+        /// The latest error of a task started from the current spec, if any.
         last_error: Option<String>,
+        /// Swarm's UpdateStatus.State, if an update ran.
+        update_state: Option<String>,
+        /// Hostnames of the lost nodes (not Ready) that tasks of the service still sit on.
+        lost_nodes: Vec<String>,
     },
     /// Every task runs the new spec.
     Converged,
+    /// Every wanted task runs the new spec on a Ready node; Swarm's update state still waits on
+    /// a task of a lost node, or is paused by the shutdown of one (see the module docs).
+    Stranded {
+        /// What Swarm's update is stuck on, in words.
+        note: String,
+    },
     /// Swarm paused or rolled back the update.
     Failed {
         /// UpdateStatus.State.
@@ -78,19 +97,23 @@ pub enum RolloutState {
 /// The state word a failed job reports (`Progress::RolloutFailed`).
 pub const JOB_FAILED: &str = "task failed";
 
-/// Judges one service from its state and tasks. `since_write` is how long ago it was written.
+/// Judges one service from its state, its tasks and the swarm's nodes. `since_write` is how
+/// long ago it was written.
 pub fn rollout_state(
     service: &ServiceState,
     tasks: &[TaskState],
+    nodes: &[NodeState],
     replaces_tasks: bool,
     since_write: Duration,
 ) -> RolloutState {
     let status = service.update_status.as_ref();
     if let Some(status) = status {
-        if matches!(
-            status.state.as_str(),
-            PAUSED | ROLLBACK_STARTED | ROLLBACK_PAUSED | ROLLBACK_COMPLETED
-        ) {
+        let failed = match status.state.as_str() {
+            PAUSED => !pause_cause_gone(&status.message, tasks),
+            ROLLBACK_STARTED | ROLLBACK_PAUSED | ROLLBACK_COMPLETED => true,
+            _ => false,
+        };
+        if failed {
             return RolloutState::Failed {
                 state: status.state.clone(),
                 message: status.message.clone(),
@@ -101,19 +124,22 @@ pub fn rollout_state(
         return job_state(service, tasks);
     }
     let template = service.spec.get("TaskTemplate");
+    let live = |task: &&TaskState| lost_node(nodes, &task.node_id).is_none();
     let active: Vec<&TaskState> = tasks
         .iter()
         .filter(|task| task.desired_state == "running")
         .collect();
     let running = active
         .iter()
-        .filter(|task| task.state == "running" && runs_template(task, template))
+        .filter(|task| task.state == "running" && runs_template(task, template) && live(task))
         .count();
-    // An old task still running (desired shutdown, or desired running on an older spec).
-    let stale_running = tasks.iter().any(|task| {
+    // An old task still running on a live node (desired shutdown, or desired running on an
+    // older spec).
+    let stale_running = tasks.iter().filter(live).any(|task| {
         task.state == "running"
             && !(task.desired_state == "running" && runs_template(task, template))
     });
+    let stranded = stranded_on(tasks, nodes);
     let desired = match service.spec.pointer("/Mode/Replicated") {
         Some(replicated) => replicated
             .get("Replicas")
@@ -121,21 +147,94 @@ pub fn rollout_state(
             .unwrap_or(1) as usize,
         None => active.len().max(1),
     };
-    let pending = RolloutState::Pending {
-        running,
-        desired,
-        last_error: latest_error(tasks.iter()),
-    };
-    let update_done = match status.map(|s| s.state.as_str()) {
-        Some(COMPLETED) => true,
+    let state = status.map(|s| s.state.as_str());
+    let update_done = match state {
+        Some(COMPLETED | PAUSED) => true,
+        // Swarm's updater waits for a task it assigned to a lost node: it never will finish.
+        Some(UPDATING) => !stranded.is_empty(),
         Some(_) => false,
         None => !replaces_tasks || since_write >= NO_STATUS_GRACE,
     };
     if update_done && running == desired && active.len() == desired && !stale_running {
-        RolloutState::Converged
-    } else {
-        pending
+        return match state {
+            Some(UPDATING | PAUSED) => RolloutState::Stranded {
+                note: stranded_note(state.unwrap_or_default(), &stranded),
+            },
+            _ => RolloutState::Converged,
+        };
     }
+    RolloutState::Pending {
+        running,
+        desired,
+        last_error: current_error(service, tasks),
+        update_state: state.map(str::to_string),
+        lost_nodes: stranded,
+    }
+}
+
+/// The node `node_id` if it is lost: known to the swarm but not Ready (`down`, `unknown`,
+/// `disconnected`), or not listed at all (removed). `None` for a Ready node or no node.
+fn lost_node<'n>(nodes: &'n [NodeState], node_id: &str) -> Option<Option<&'n NodeState>> {
+    if node_id.is_empty() {
+        return None;
+    }
+    match nodes.iter().find(|node| node.id == node_id) {
+        Some(node) if node.state == "ready" => None,
+        found => Some(found),
+    }
+}
+
+/// Hostnames (IDs when unlisted) of the lost nodes holding tasks that have not ended: tasks
+/// Swarm cannot stop or start because their node's engine is gone. Sorted, each once.
+fn stranded_on(tasks: &[TaskState], nodes: &[NodeState]) -> Vec<String> {
+    let mut names: Vec<String> = tasks
+        .iter()
+        .filter(|task| !is_terminal(&task.state))
+        .filter_map(|task| {
+            lost_node(nodes, &task.node_id)
+                .map(|node| node.map_or_else(|| task.node_id.clone(), |node| node.hostname.clone()))
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Whether a task state is final (the task will not run again).
+fn is_terminal(state: &str) -> bool {
+    matches!(
+        state,
+        "complete" | "shutdown" | "failed" | "rejected" | "orphaned" | "remove"
+    )
+}
+
+/// Says what Swarm's update waits on, for a service that converged on its live nodes.
+fn stranded_note(state: &str, lost: &[String]) -> String {
+    if state == PAUSED {
+        return "Swarm paused its update after shutting down a task it could not start (a lost node's); every wanted task runs the new spec on a Ready node".to_string();
+    }
+    format!(
+        "Swarm's update is still `{state}`, waiting on tasks of lost node(s) {}; every wanted task runs the new spec on a Ready node",
+        lost.join(", ")
+    )
+}
+
+/// Whether the task a paused update names ("... of task <ID>") ended as a plain `shutdown`
+/// without an error: Swarm stopped it (its node was lost, or it was replaced), it did not
+/// fail. A task that failed, was rejected or completed early, or is no longer listed, keeps
+/// the pause a failure.
+fn pause_cause_gone(message: &str, tasks: &[TaskState]) -> bool {
+    let Some(id) = message
+        .rsplit_once("of task ")
+        .map(|(_, id)| id.trim())
+        .filter(|id| !id.is_empty())
+    else {
+        return false;
+    };
+    tasks
+        .iter()
+        .find(|task| task.id == id)
+        .is_some_and(|task| task.state == "shutdown" && task.error.is_none())
 }
 
 /// Whether `task` was started from the service's current task template (compared where a
@@ -152,8 +251,15 @@ fn runs_template(task: &TaskState, template: Option<&Value>) -> bool {
         && task.spec.get("ForceUpdate") == template.get("ForceUpdate")
 }
 
+/// The latest error of a task of the current rollout: started from the service's current
+/// task template (an error of an earlier spec's task is history, not news).
+pub(crate) fn current_error(service: &ServiceState, tasks: &[TaskState]) -> Option<String> {
+    let template = service.spec.get("TaskTemplate");
+    latest_error(tasks.iter().filter(|task| runs_template(task, template)))
+}
+
 /// The error of the newest task that has one.
-pub(crate) fn latest_error<'t>(tasks: impl Iterator<Item = &'t TaskState>) -> Option<String> {
+fn latest_error<'t>(tasks: impl Iterator<Item = &'t TaskState>) -> Option<String> {
     tasks
         .filter(|task| task.error.is_some())
         .max_by(|a, b| a.created_at.cmp(&b.created_at))

@@ -9,5 +9,8 @@ mod command;
 mod leaks;
 
 mod cli;
+mod completions;
+mod encrypted;
 mod loader;
+mod realworld;
 mod secrets_in_errors;

@@ -36,9 +36,23 @@ pub(crate) fn docker_binary() -> &'static str {
     }
 }
 
+/// The engine the oracle asks when it is not the default one (`DOCKER_HOST` for every docker
+/// run): the cluster tests point it at a manager of the multi-node swarm.
+static ENGINE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Points every later docker run at `host` (a cluster test moves it off a manager it kills).
+#[allow(dead_code)] // only the cluster binary has more than one engine
+pub(crate) fn use_engine(host: &str) {
+    *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = Some(host.to_string());
+}
+
 /// Runs docker and returns whatever it did.
 pub(crate) fn docker(args: &[&str]) -> Output {
-    StdCommand::new(docker_binary())
+    let mut command = StdCommand::new(docker_binary());
+    if let Some(host) = ENGINE.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        command.env("DOCKER_HOST", host);
+    }
+    command
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {} {args:?}: {e}", docker_binary()))

@@ -135,6 +135,15 @@ impl Stack {
         value
     }
 
+    /// Writes a fresh config content to `file` and returns it. Unlike [`Stack::write_secret`]
+    /// it is not registered as a secret value: configs are not secret, and a plan shows how a
+    /// config's content changes.
+    pub(crate) fn write_config(&self, file: &str, prefix: &str) -> String {
+        let value = format!("{prefix}-{} {}", self.name, random_suffix());
+        std::fs::write(self.path(file), &value).expect("write config file");
+        value
+    }
+
     /// Sets an environment variable for every later stackroll run.
     pub(crate) fn set_env(&self, key: &str, value: &str) {
         let mut env = self.env.borrow_mut();

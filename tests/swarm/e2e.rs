@@ -560,7 +560,7 @@ fn e2e_environment_secret() {
 fn e2e_configs_rotate() {
     let stack = Stack::new("cfg");
     stack.use_compose("configs/compose.yaml");
-    let conf1 = stack.write_secret("app.conf", "conf1");
+    let conf1 = stack.write_config("app.conf", "conf1");
     let inline = secret_value("inline", &format!("{} E2E_INLINE", stack.name));
     stack.set_env("E2E_INLINE", &inline);
     stack.deploy_ok(&[]);
@@ -589,7 +589,7 @@ fn e2e_configs_rotate() {
         "/inline",
     );
 
-    let conf2 = stack.write_secret("app.conf", "conf2");
+    let conf2 = stack.write_config("app.conf", "conf2");
     stack
         .deploy_ok(&[])
         .expect_contains(&stack.scoped("appconf_v2"));
@@ -627,6 +627,25 @@ fn check_report(run: &Run, stack: &Stack, outcome: &str) -> Value {
     let context = || format!("{}\n{}", redact(&report.to_string()), run.context());
     assert_eq!(report["stack"], stack.name.as_str(), "stack\n{}", context());
     assert_eq!(report["outcome"], outcome, "outcome\n{}", context());
+    let swarm = docker_ok(&["info", "--format", "{{.Swarm.Cluster.ID}} {{.Name}}"]);
+    let target = &report["target"];
+    assert_eq!(
+        format!(
+            "{} {}",
+            target["cluster_id"].as_str().unwrap_or_default(),
+            target["node"].as_str().unwrap_or_default()
+        ),
+        swarm.trim(),
+        "target names the swarm and the manager\n{}",
+        context()
+    );
+    assert_eq!(target["context"], "default", "{}", context());
+    assert_eq!(
+        target["endpoint"],
+        "unix:///var/run/docker.sock",
+        "{}",
+        context()
+    );
     let changes = report["changes"]
         .as_array()
         .unwrap_or_else(|| panic!("changes\n{}", context()));
@@ -689,12 +708,26 @@ fn plan_schema() -> jsonschema::Validator {
 fn e2e_schema_rejects_bad_reports() {
     let schema = plan_schema();
     let good = serde_json::json!({
+        "schema_version": 2,
+        "target": {"context": "default", "endpoint": "unix:///var/run/docker.sock",
+                   "cluster_id": "abc", "node": "manager1"},
         "stack": "demo",
         "changes": [{"kind": "secret", "action": "create", "name": "demo_db_v1",
-                     "reason": "first version", "details": []}],
+                     "reason": "first version", "details": []},
+                    {"kind": "service", "action": "update", "name": "demo_app",
+                     "reason": "spec changed", "details": [
+                        {"field": "deploy.replicas", "source": "compose",
+                         "api_field": "Mode.Replicated.Replicas", "location": "compose.yaml:9:17",
+                         "change": "changed", "old": 1, "new": 2, "redacted": false},
+                        {"field": "environment.TOKEN", "source": "compose",
+                         "api_field": "TaskTemplate.ContainerSpec.Env.TOKEN",
+                         "location": "compose.yaml:5:7", "change": "changed",
+                         "old": null, "new": null, "redacted": true}]}],
         "rotations": [],
         "notes": [],
         "summary": {"create": 1, "update": 0, "delete": 0},
+        "impact": {"services_restarted": 0, "tasks_replaced": 0, "tasks_started": 0,
+                   "estimate_seconds": 0},
         "outcome": "planned"
     });
     assert!(schema.is_valid(&good), "a well-formed report is valid");
@@ -707,7 +740,29 @@ fn e2e_schema_rejects_bad_reports() {
         .as_object_mut()
         .unwrap()
         .remove("delete");
-    for bad in [no_outcome, bad_kind, no_summary_key] {
+    let mut no_target = good.clone();
+    no_target.as_object_mut().unwrap().remove("target");
+    let mut no_endpoint = good.clone();
+    no_endpoint["target"]
+        .as_object_mut()
+        .unwrap()
+        .remove("endpoint");
+    let mut version_1 = good.clone();
+    version_1.as_object_mut().unwrap().remove("schema_version");
+    let mut text_details = good.clone();
+    text_details["changes"][1]["details"] = serde_json::json!(["Mode.Replicated.Replicas: 1 -> 2"]);
+    let mut redacted_with_values = good.clone();
+    redacted_with_values["changes"][1]["details"][1]["new"] = "a-value".into();
+    for bad in [
+        no_outcome,
+        bad_kind,
+        no_summary_key,
+        version_1,
+        text_details,
+        redacted_with_values,
+        no_target,
+        no_endpoint,
+    ] {
         assert!(!schema.is_valid(&bad), "accepted {bad}");
     }
 }
@@ -1120,4 +1175,132 @@ fn e2e_equal_contents_never_give_equal_labels() {
     let again = stack.deploy_ok(&[]);
     again.expect_contains("No changes");
     assert_eq!(stack.objects("secret").len(), 1, "nothing rotated");
+}
+
+/// Issue 18: a plan a reviewer reads in Compose terms, against the real swarm. After a
+/// pull-request-sized change (replicas, an environment variable, a config's content, update
+/// settings), the JSON plan names each service change by its Compose field with
+/// `compose.yaml:line:col`, withholds the environment value, shows the config's old content
+/// (read back from the engine) against the new one as a unified diff, and gives each service
+/// its impact; the deploy then reports the measured rollout time beside the estimate.
+#[test]
+fn e2e_review_plan_in_compose_terms() {
+    let stack = Stack::new("review");
+    let compose = |replicas: u32, level: &str| {
+        format!(
+            "services:\n  api:\n    image: local/busybox:1\n    command: [\"sleep\", \"3600\"]\n    stop_grace_period: 1s\n    environment:\n      LOG_LEVEL: {level}\n    configs:\n      - source: app_conf\n        target: /etc/app.conf\n    deploy:\n      replicas: {replicas}\n      update_config:\n        parallelism: 1\n        delay: 1s\n        monitor: 1s\nconfigs:\n  app_conf:\n    file: ./app.conf\n"
+        )
+    };
+    std::fs::write(stack.path("compose.yaml"), compose(1, "info")).unwrap();
+    std::fs::write(stack.path("app.conf"), "listen 8080\nworkers 2\n").unwrap();
+    stack.deploy_ok(&[]);
+
+    std::fs::write(stack.path("compose.yaml"), compose(2, "debug")).unwrap();
+    std::fs::write(stack.path("app.conf"), "listen 9090\nworkers 2\n").unwrap();
+    let run = stack.plan(&["--output", "json"]);
+    run.expect_code(0);
+    let report = check_report(&run, &stack, "planned");
+    let changes = report["changes"].as_array().unwrap();
+    let config = changes
+        .iter()
+        .find(|c| c["kind"] == "config" && c["action"] == "create")
+        .unwrap_or_else(|| panic!("no new config version\n{}", run.context()));
+    let diff: Vec<&str> = config["diff"]["lines"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no diff\n{}", run.context()))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        diff.contains(&"-listen 8080")
+            && diff.contains(&"+listen 9090")
+            && diff.contains(&" workers 2"),
+        "the diff reads the old content back from the engine\n{}",
+        run.context()
+    );
+    let api = changes
+        .iter()
+        .find(|c| c["kind"] == "service" && c["name"] == stack.scoped("api"))
+        .unwrap_or_else(|| panic!("no service change\n{}", run.context()));
+    let detail = |field: &str| {
+        api["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["field"] == field)
+            .cloned()
+            .unwrap_or_else(|| panic!("no detail {field}\n{}", run.context()))
+    };
+    let replicas = detail("deploy.replicas");
+    assert_eq!(
+        (
+            &replicas["location"],
+            &replicas["old"],
+            &replicas["new"],
+            &replicas["api_field"]
+        ),
+        (
+            &Value::from("compose.yaml:12:17"),
+            &Value::from(1),
+            &Value::from(2),
+            &Value::from("Mode.Replicated.Replicas")
+        ),
+        "{}",
+        run.context()
+    );
+    let level = detail("environment.LOG_LEVEL");
+    assert_eq!(
+        (
+            &level["location"],
+            &level["redacted"],
+            &level["old"],
+            &level["new"]
+        ),
+        (
+            &Value::from("compose.yaml:7:7"),
+            &Value::from(true),
+            &Value::Null,
+            &Value::Null
+        ),
+        "{}",
+        run.context()
+    );
+    let conf = detail("configs[app_conf]");
+    assert_eq!(
+        conf["new"],
+        Value::from(stack.scoped("app_conf_v2")),
+        "{}",
+        run.context()
+    );
+    // 2 tasks replaced one at a time: 2 × 2 s, a 1 s delay, a 1 s monitor.
+    assert_eq!(
+        api["impact"],
+        serde_json::json!({"restarts": true, "tasks": 2, "estimate_seconds": 6}),
+        "{}",
+        run.context()
+    );
+    assert_eq!(
+        report["impact"]["services_restarted"],
+        1,
+        "{}",
+        run.context()
+    );
+
+    let text = stack.plan(&[]);
+    text.expect_code(0);
+    text.expect_contains("deploy.replicas: 1 -> 2  (compose.yaml:12:17)");
+    text.expect_contains("+listen 9090");
+    text.expect_contains("Impact: 1 service restarts (2 tasks)");
+
+    let deployed = stack.deploy(&["--output", "json"]);
+    deployed.expect_code(0);
+    let report = check_report(&deployed, &stack, "applied");
+    let measured = report["measured_seconds"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no measured time\n{}", deployed.context()));
+    assert!(
+        measured >= 1,
+        "a rolling update takes time\n{}",
+        deployed.context()
+    );
 }

@@ -251,7 +251,7 @@ struct Round {
 fn write_round(stack: &Stack, n: u64) -> Round {
     Round {
         db: stack.write_secret("db.txt", &format!("db{n}")),
-        conf: stack.write_secret("app.conf", &format!("conf{n}")),
+        conf: stack.write_config("app.conf", &format!("conf{n}")),
     }
 }
 
@@ -1713,10 +1713,11 @@ fn engine_cut(
         "engine cut during {during:?} after {} requests: already written {written:?}; {checked} references exist",
         requests.len()
     );
-    // The lock could not be released: stackroll says so and how to remove it.
+    // The lock could not be released: stackroll says so and how to remove it, with the
+    // engine flag the deploy was given.
     let lock_left = lock_holder(&stack).is_some();
     if lock_left {
-        run.expect_contains(&format!("stackroll unlock {}", stack.name));
+        run.expect_contains(&format!("stackroll -H {host} unlock {}", stack.name));
     }
 
     // The engine is back (another port): unlock, then the same deploy finishes.

@@ -14,7 +14,9 @@ mod stack;
 
 mod compose;
 mod e2e;
+mod encrypted;
 mod faults;
+mod gitops;
 mod modes;
 mod parity;
 mod registry;

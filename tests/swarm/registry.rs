@@ -264,7 +264,7 @@ fn registry_moving_tag() {
     assert_ne!(first, second);
     let plan = stack.plan(&["--with-registry-auth", "--detailed-exitcode"]);
     plan.expect_code(2).expect_contains(&format!(
-        "~ service {app}: image {}/{repository}:main digest {first} -> {second}",
+        "image: {}/{repository}:main digest {first} -> {second}",
         registry().address
     ));
 
