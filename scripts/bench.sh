@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of stackroll against its peers, on this machine's local single-node swarm.
 #
-#   scripts/bench.sh [loader|deploy|full|rotate|all] (default: all; full: 100 services, every field)
+#   scripts/bench.sh [loader|deploy|full|rotate|registry|all] (default: all; full: 100 services, every field)
 #
 #   loader  `stackroll config` vs `docker stack config` on a generated 200-service,
 #           400-secret Compose file (anchors, `<<` merge keys, interpolation). No swarm needed.
@@ -11,6 +11,12 @@
 #           deploy converts (ports, volumes, configs, resources, placement, healthcheck, ...).
 #   rotate  one secret shared by 10 services: change it and `stackroll deploy` vs Docker's
 #           documented manual sequence (secret create + service update per service + secret rm).
+#   registry  no-op redeploy of a 50-service stack whose images (50 tags) live on the private
+#           registry of scripts/registry.sh (started if needed), `--with-registry-auth
+#           --resolve-image always` for both tools: every tag is looked up on every deploy.
+#
+# The other benchmarks run both tools with `--resolve-image never` (local/busybox:1 has no
+# registry to look up).
 #
 # Each benchmark prints a table with both times and the ratio stackroll/peer (measured in the
 # same run), and whether the goal is met. These are measurements, not tests: nothing fails
@@ -48,7 +54,7 @@ usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'; }
 
 WHAT=${1:-all}
 case $WHAT in
-loader | deploy | full | rotate | all) ;;
+loader | deploy | full | rotate | registry | all) ;;
 -h | --help | help) usage; exit 0 ;;
 *) usage >&2; exit 2 ;;
 esac
@@ -76,7 +82,7 @@ export BENCH_SETTLE=${BENCH_SETTLE:-20} # read by scripts/bench/fresh.sh
 
 # Fixed-name stacks (rotate), plus the names earlier versions of this script used (removed as
 # leftovers). deploy/full name their stacks with scripts/bench/fresh.sh, state in $WORK/fresh*.
-STACKS=(bench_rs bench_rd)
+STACKS=(bench_rs bench_rd bench_gs bench_gd)
 LEGACY_STACKS=(bench_s bench_d bench_h)
 BENCH_FRESH_TAG=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n') # this run's stack names
 export BENCH_FRESH_TAG
@@ -361,9 +367,9 @@ bench_deploy() {
     # First deploy: every run deploys a new stack from nothing (the previous run's stack is
     # removed before it, awaited and not timed).
     measure_first first_docker "$fresh" bench_d "$FIRST_RUNS" "$services" "${docker_deploy[@]}"
-    measure_first first_stackroll_detach "$fresh" bench_s "$FIRST_RUNS" "$services" "$BIN" deploy --detach -c "$file"
+    measure_first first_stackroll_detach "$fresh" bench_s "$FIRST_RUNS" "$services" "$BIN" deploy --resolve-image never --detach -c "$file"
     STACKROLL_FINGERPRINT_KEY=$key measure_first first_stackroll_detach_hmac "$fresh" bench_h "$FIRST_RUNS" "$services" \
-        "$BIN" deploy --detach -c "$file"
+        "$BIN" deploy --resolve-image never --detach -c "$file"
     local wait_rows=()
     if [[ ${BENCH_DOCKER_WAIT:-} == 1 ]]; then
         measure_first first_docker_wait "$fresh" bench_d 1 "$services" "${docker_deploy[@]}" --detach=false
@@ -372,7 +378,7 @@ bench_deploy() {
     fi
     # --timeout only bounds a run that cannot converge (e.g. an unallocated network).
     measure_first first_stackroll_wait "$fresh" bench_s "$FIRST_WAIT_RUNS" "$services" \
-        "$BIN" deploy --timeout "${WAIT_TIMEOUT}s" -c "$file"
+        "$BIN" deploy --resolve-image never --timeout "${WAIT_TIMEOUT}s" -c "$file"
     # The stack of the last waiting run stays: it is stackroll's stack for the no-op part.
     local s_stack s_subnet
     read -r s_stack s_subnet <"$fresh/last"
@@ -400,7 +406,7 @@ bench_deploy() {
     BENCH_SUBNET=$d_subnet run_logged noop_setup_docker "${docker_deploy[@]}" "$d_stack"
     wait_running "$d_stack" "$services"
     local pending=0
-    BENCH_SUBNET=$s_subnet "$BIN" plan --detailed-exitcode -c "$file" "$s_stack" >"$WORK/noop_plan.txt" 2>&1 || pending=$?
+    BENCH_SUBNET=$s_subnet "$BIN" plan --resolve-image never --detailed-exitcode -c "$file" "$s_stack" >"$WORK/noop_plan.txt" 2>&1 || pending=$?
     if ((pending == 2)); then
         log "warning: stackroll plan is not empty right after a converged deploy (every redeploy will write):"
         grep -m5 '^  ' "$WORK/noop_plan.txt" >&2 || true
@@ -410,14 +416,14 @@ bench_deploy() {
         die "stackroll plan failed"
     fi
     python3 "$BENCH/swarmstate.py" snapshot "$s_stack" "$WORK/s0.json"
-    BENCH_SUBNET=$s_subnet measure noop_stackroll "$NOOP_RUNS" 1 "" "$BIN" deploy -c "$file" "$s_stack"
+    BENCH_SUBNET=$s_subnet measure noop_stackroll "$NOOP_RUNS" 1 "" "$BIN" deploy --resolve-image never -c "$file" "$s_stack"
     python3 "$BENCH/swarmstate.py" snapshot "$s_stack" "$WORK/s1.json"
     BENCH_SUBNET=$d_subnet measure noop_docker "$NOOP_RUNS" 1 "" "${docker_deploy[@]}" "$d_stack"
     # Writes of one more (untimed) redeploy each.
     python3 "$BENCH/swarmstate.py" snapshot "$d_stack" "$WORK/d0.json"
     BENCH_SUBNET=$d_subnet run_logged noop_count_docker "${docker_deploy[@]}" "$d_stack"
     python3 "$BENCH/swarmstate.py" snapshot "$d_stack" "$WORK/d1.json"
-    BENCH_SUBNET=$s_subnet run_logged noop_count_stackroll "$BIN" deploy -c "$file" "$s_stack"
+    BENCH_SUBNET=$s_subnet run_logged noop_count_stackroll "$BIN" deploy --resolve-image never -c "$file" "$s_stack"
     python3 "$BENCH/swarmstate.py" snapshot "$s_stack" "$WORK/s2.json"
     python3 "$BENCH/swarmstate.py" diff "$WORK/s0.json" "$WORK/s1.json" >"$WORK/noop_s_all.kv"
     python3 "$BENCH/swarmstate.py" diff "$WORK/s1.json" "$WORK/s2.json" >"$WORK/noop_s_one.kv"
@@ -428,9 +434,9 @@ bench_deploy() {
     out=$("$BENCH/fresh.sh" new "$fresh" bench_h)
     read -r h_stack h_subnet <<<"$out"
     BENCH_SUBNET=$h_subnet STACKROLL_FINGERPRINT_KEY=$key run_logged noop_setup_hmac \
-        "$BIN" deploy --timeout "${WAIT_TIMEOUT}s" -c "$file" "$h_stack"
+        "$BIN" deploy --resolve-image never --timeout "${WAIT_TIMEOUT}s" -c "$file" "$h_stack"
     BENCH_SUBNET=$h_subnet STACKROLL_FINGERPRINT_KEY=$key measure noop_stackroll_hmac "$NOOP_RUNS" 1 "" \
-        "$BIN" deploy -c "$file" "$h_stack"
+        "$BIN" deploy --resolve-image never -c "$file" "$h_stack"
     popd >/dev/null
 
     local s_writes s_sum0 s_sum1 s_one d_services d_secrets d_total check
@@ -467,7 +473,7 @@ bench_rotate() {
     local file="$dir/compose.yaml"
     pushd "$dir" >/dev/null
     stack_rm bench_rs bench_rd
-    run_logged rotate_setup_stackroll "$BIN" deploy -c "$file" bench_rs
+    run_logged rotate_setup_stackroll "$BIN" deploy --resolve-image never -c "$file" bench_rs
     run_logged rotate_setup_docker "$DOCKER" stack deploy --resolve-image never -c "$file" bench_rd
     wait_running bench_rd "$services"
     wait_running bench_rs "$services"
@@ -482,7 +488,7 @@ bench_rotate() {
     local s_gen p_gen wrong=0 name
     s_gen=$(cat "$dir/.stackroll_gen")
     p_gen=$(cat "$dir/.peer_gen")
-    "$BIN" plan --detailed-exitcode -c "$file" bench_rs >"$WORK/rotate_plan.txt" 2>&1 ||
+    "$BIN" plan --resolve-image never --detailed-exitcode -c "$file" bench_rs >"$WORK/rotate_plan.txt" 2>&1 ||
         { cat "$WORK/rotate_plan.txt" >&2; die "stackroll plan not empty after the rotations"; }
     for name in $("$DOCKER" service ls --filter label=com.docker.stack.namespace=bench_rs --format '{{.Name}}'); do
         [[ $("$DOCKER" service inspect "$name" --format '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}}{{end}}') == "bench_rs_rotated_v$((s_gen + 1))" ]] || wrong=$((wrong + 1))
@@ -503,15 +509,86 @@ bench_rotate() {
     stack_rm bench_rs bench_rd
 }
 
+# --- 4. registry ---------------------------------------------------------------------------
+
+bench_registry() {
+    load_mark
+    local services=50 dir="$WORK/registry" config="$WORK/docker-config"
+    local state=${STACKROLL_REGISTRY_DIR:-/var/lib/stackroll-registry}
+    "$ROOT/scripts/registry.sh" up
+    local address
+    address=$(<"$state/address")
+    mkdir -p "$dir" "$config"
+    run_logged registry_login "$DOCKER" --config "$config" login --username "$(<"$state/user")" \
+        --password-stdin "$address" <"$state/password"
+    # One image, pushed under a tag per service (the layers once, then a manifest per tag).
+    local id
+    id=$("$DOCKER" create local/busybox:1)
+    "$DOCKER" export -o "$WORK/busybox.tar" "$id" >/dev/null
+    "$DOCKER" rm "$id" >/dev/null
+    "$DOCKER" import "$WORK/busybox.tar" "$address/bench/app:t1" >/dev/null
+    local i
+    {
+        echo 'version: "3.8"'
+        echo 'services:'
+        for ((i = 1; i <= services; i++)); do
+            ((i > 1)) && "$DOCKER" tag "$address/bench/app:t1" "$address/bench/app:t$i"
+            run_logged "registry_push_$i" "$DOCKER" --config "$config" push "$address/bench/app:t$i"
+            printf '  svc%d:\n    image: %s/bench/app:t%d\n    command: %s\n' "$i" "$address" "$i" \
+                '["sh", "-c", "trap \"exit 0\" TERM; sleep 3600 & wait"]'
+        done
+    } >"$dir/compose.yaml"
+    local file="$dir/compose.yaml"
+    local docker_deploy=("$DOCKER" --config "$config" stack deploy --with-registry-auth --resolve-image always -c "$file")
+    local stackroll_deploy=("$BIN" deploy --with-registry-auth --resolve-image always -c "$file")
+    pushd "$dir" >/dev/null
+    stack_rm bench_gs bench_gd
+    DOCKER_CONFIG=$config run_logged registry_setup_stackroll "${stackroll_deploy[@]}" --timeout "${WAIT_TIMEOUT}s" bench_gs
+    run_logged registry_setup_docker "${docker_deploy[@]}" bench_gd
+    wait_running bench_gd "$services"
+    wait_running bench_gs "$services"
+    local pinned
+    # (`service ls` shows images without their digest: read the specs.)
+    pinned=$("$DOCKER" service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' \
+        $("$DOCKER" service ls -q --filter label=com.docker.stack.namespace=bench_gs) | grep -c '@sha256:' || true)
+    ((pinned == services)) || die "only $pinned of $services stackroll services are pinned to a digest"
+    python3 "$BENCH/swarmstate.py" snapshot bench_gs "$WORK/g0.json"
+    DOCKER_CONFIG=$config measure registry_noop_stackroll "$NOOP_RUNS" 1 "" "${stackroll_deploy[@]}" bench_gs
+    python3 "$BENCH/swarmstate.py" snapshot bench_gs "$WORK/g1.json"
+    measure registry_noop_docker "$NOOP_RUNS" 1 "" "${docker_deploy[@]}" bench_gd
+    python3 "$BENCH/swarmstate.py" snapshot bench_gd "$WORK/gd0.json"
+    run_logged registry_count_docker "${docker_deploy[@]}" bench_gd
+    python3 "$BENCH/swarmstate.py" snapshot bench_gd "$WORK/gd1.json"
+    popd >/dev/null
+    python3 "$BENCH/swarmstate.py" diff "$WORK/g0.json" "$WORK/g1.json" >"$WORK/registry_s.kv"
+    python3 "$BENCH/swarmstate.py" diff "$WORK/gd0.json" "$WORK/gd1.json" >"$WORK/registry_d.kv"
+    local s_writes s_sum0 s_sum1 d_services check=fail
+    s_writes=$(kv "$WORK/registry_s.kv" writes)
+    s_sum0=$(kv "$WORK/registry_s.kv" service_index_sum_before)
+    s_sum1=$(kv "$WORK/registry_s.kv" service_index_sum_after)
+    d_services=$(kv "$WORK/registry_d.kv" services_changed)
+    [[ $s_writes -eq 0 && $s_sum0 -eq $s_sum1 ]] && check=ok
+    table --title "registry: no-op redeploy of $services services on the private registry (--with-registry-auth --resolve-image always)" \
+        --row "stackroll deploy=$RESULTS/registry_noop_stackroll.json" \
+        --row "docker stack deploy=$RESULTS/registry_noop_docker.json" \
+        --ratio "stackroll deploy/docker stack deploy:0.3" \
+        --check "stackroll writes nothing: sum of service Version.Index $s_sum0 before, $s_sum1 after $((NOOP_RUNS + 1)) redeploys; $s_writes objects changed=$check" \
+        --note "registry: scripts/registry.sh ($address, TLS, htpasswd); $services tags of one image, each looked up by both tools on every deploy (stackroll: concurrently, each tag once; docker: one lookup per service, in turn)" \
+        --note "writes per redeploy (one more, untimed): stackroll 0 expected; docker stack deploy updated $d_services of $services services"
+    stack_rm bench_gs bench_gd
+}
+
 case $WHAT in
 loader) bench_loader ;;
 deploy) bench_deploy ;;
 full) bench_deploy 100 --full ;;
 rotate) bench_rotate ;;
+registry) bench_registry ;;
 all)
     bench_loader
     bench_deploy
     bench_rotate
+    bench_registry
     bench_deploy 100 --full
     ;;
 esac

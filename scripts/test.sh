@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: every test target, those needing no engine first (unit tests against the
 # in-memory engine, the `hermetic` binary: seconds), then the local swarm is brought up and the
-# `swarm` binary (end to end, faults, stacks, parity, credential rotation) runs against it. The
+# `swarm` binary (end to end, faults, stacks, parity, credential rotation, the private registry
+# of scripts/registry.sh) runs against it. The
 # rotation tests' server images (Redis, MariaDB from Debian's packages) are built first, cached.
 # Then the `remote` binary: contexts against the docker CLI, ssh:// through a local sshd, TLS
 # against a dockerd with --tlsverify (scripts/sshd.sh, scripts/tls-engine.sh). Last, the
@@ -21,6 +22,7 @@ command -v cargo >/dev/null 2>&1 || {
 features=(--features test-kill-points)
 cargo test --locked "${features[@]}" --lib --bins --examples --test hermetic "$@"
 scripts/dev-swarm.sh up
+scripts/registry.sh up
 scripts/images.sh
 cargo test --locked "${features[@]}" --test swarm "$@"
 # Remote engines: an sshd in front of the swarm and a dockerd with --tlsverify (the tests would

@@ -11,6 +11,7 @@ use crate::diagnostic::Diagnostics;
 use crate::engine::endpoint::EndpointError;
 use crate::engine::EngineError;
 use crate::plan::PlanError;
+use crate::registry::credentials::CredentialError;
 use crate::stacks::rollback::RollbackError;
 use crate::stacks::RemoveError;
 
@@ -142,6 +143,16 @@ impl From<EngineError> for CliError {
             Some(hint) => error.hint(hint),
             None => error,
         }
+    }
+}
+
+impl From<CredentialError> for CliError {
+    fn from(error: CredentialError) -> CliError {
+        let hint = match &error {
+            CredentialError::Config { .. } => "fix the file (`docker login` rewrites it), or point DOCKER_CONFIG at another directory",
+            CredentialError::Helper { .. } => "check that the helper is on PATH and works (`docker login` uses it too), or deploy without --with-registry-auth",
+        };
+        CliError::new(ErrorKind::User, error.to_string()).hint(hint)
     }
 }
 

@@ -22,6 +22,7 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod progress;
+pub mod registry;
 pub mod render;
 pub mod signal;
 pub mod stacks;

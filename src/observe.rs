@@ -1,13 +1,23 @@
 //! Reading the swarm state a plan is made against (`plan::Observed`): five list calls, made
-//! together (and the node count); and, once a plan is made, the data of the config versions it replaces, for its
-//! content diffs (`plan::content_diff`). The planner itself never talks to the engine.
+//! together; the registry lookups of the services' image tags (`--resolve-image`), made
+//! through the engine once the live services are known; and, once a plan is made, the data of
+//! the config versions it replaces, for its content diffs (`plan::content_diff`). The planner
+//! itself never talks to the engine.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use crate::contents::Contents;
+use crate::convert::ConvertedProject;
 use crate::engine::{Engine, EngineError, ServiceState};
 use crate::model::ObjectKind;
+use crate::plan::images::{looks_up, lookup_reference, Lookup};
 use crate::plan::{content_diff, Observed, Plan};
+use crate::registry::reference::ImageReference;
+use crate::registry::ResolveImage;
 use crate::swarm::labels::STACK_NAMESPACE_LABEL;
 use crate::swarm::namespace::Namespace;
 
@@ -45,6 +55,108 @@ fn in_stack(service: &ServiceState, namespace: &Namespace) -> bool {
         .and_then(|labels| labels.get(STACK_NAMESPACE_LABEL))
         .and_then(|value| value.as_str())
         == Some(namespace.0.as_str())
+}
+
+/// How long the registry lookups of one plan may take together: a lookup not answered by
+/// then counts as failed (the image is deployed unpinned, with a warning).
+pub const LOOKUP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How many registry lookups run at once.
+const LOOKUPS_AT_ONCE: usize = 16;
+
+/// Looks up, through the engine, the tags of the services whose images `mode` says to resolve
+/// (see `plan::images::looks_up`): each reference once, concurrently, all within
+/// [`LOOKUP_DEADLINE`]. A registry the engine cannot reach at all (its `/v2/` endpoint fails:
+/// no such host, connection refused) fails the lookups still waiting for it at once, so a
+/// registry that is down costs one failed answer, not one per image. Never fails: a failed
+/// lookup is a [`Lookup::Failed`] with the reason.
+pub async fn look_up_images<E: Engine>(
+    engine: &E,
+    converted: &ConvertedProject,
+    namespace: &Namespace,
+    observed: &Observed,
+    mode: ResolveImage,
+) -> BTreeMap<String, Lookup> {
+    let wanted: BTreeSet<String> = converted
+        .services
+        .iter()
+        .filter(|(name, service)| {
+            let scoped = namespace.scope(name);
+            let live = observed.services.iter().find(|live| live.name == scoped);
+            looks_up(mode, service.image(), live)
+        })
+        .filter_map(|(_, service)| lookup_reference(service.image()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + LOOKUP_DEADLINE;
+    let down = RegistriesDown::default();
+    futures_util::stream::iter(wanted)
+        .map(|image| {
+            let down = &down;
+            async move {
+                let lookup = look_up(engine, &image, deadline, down).await;
+                tracing::debug!(image = %image, found = matches!(lookup, Lookup::Found(_)), "registry lookup");
+                (image, lookup)
+            }
+        })
+        .buffer_unordered(LOOKUPS_AT_ONCE)
+        .collect()
+        .await
+}
+
+/// Registries found unreachable during one round of lookups, by domain, with the reason;
+/// lookups waiting for one of them are woken.
+#[derive(Default)]
+struct RegistriesDown {
+    /// Domain -> the engine's message.
+    reasons: RefCell<BTreeMap<String, String>>,
+    /// Wakes the lookups waiting when a registry is found down.
+    found: tokio::sync::Notify,
+}
+
+/// One lookup: the engine's answer, unless the deadline passes or another lookup finds the
+/// image's registry unreachable first.
+async fn look_up<E: Engine>(
+    engine: &E,
+    image: &str,
+    deadline: tokio::time::Instant,
+    down: &RegistriesDown,
+) -> Lookup {
+    let domain = ImageReference::parse(image).map(|reference| reference.domain);
+    let known_down = || {
+        let reasons = down.reasons.borrow();
+        domain
+            .as_ref()
+            .and_then(|domain| reasons.get(domain).cloned())
+    };
+    if let Some(reason) = known_down() {
+        return Lookup::Failed(reason);
+    }
+    let answer = tokio::time::timeout_at(deadline, engine.inspect_distribution(image));
+    tokio::pin!(answer);
+    let answer = loop {
+        let woken = down.found.notified();
+        tokio::select! {
+            answer = &mut answer => break answer,
+            () = woken => {
+                if let Some(reason) = known_down() {
+                    return Lookup::Failed(reason);
+                }
+            }
+        }
+    };
+    match answer {
+        Ok(Ok(found)) => Lookup::Found(found),
+        Ok(Err(EngineError::Api { message, .. })) => {
+            // The engine could not reach the registry's API root: the registry is down.
+            if let (Some(domain), true) = (domain, message.contains("/v2/\": ")) {
+                down.reasons.borrow_mut().insert(domain, message.clone());
+                down.found.notify_waiters();
+            }
+            Lookup::Failed(message)
+        }
+        Ok(Err(other)) => Lookup::Failed(other.to_string()),
+        Err(_) => Lookup::Failed(format!("no answer within {} s", LOOKUP_DEADLINE.as_secs())),
+    }
 }
 
 /// Reads the data of the config versions `plan` replaces (configs only: the engine never

@@ -10,4 +10,4 @@ gen=$(($(cat "$dir/.stackroll_gen" 2>/dev/null || echo 0) + 1))
 printf 'bench-rotated-stackroll-g%d\n' "$gen" >"$dir/secrets/rotated.txt"
 echo "$gen" >"$dir/.stackroll_gen"
 cd "$dir"
-exec "$bin" deploy -c compose.yaml "$stack"
+exec "$bin" deploy --resolve-image never -c compose.yaml "$stack"

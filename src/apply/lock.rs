@@ -682,6 +682,12 @@ impl<E: Engine> Engine for Guarded<'_, E> {
         self.may_write(false).await?;
         self.engine.exec(request).await
     }
+    async fn inspect_distribution(
+        &self,
+        image: &str,
+    ) -> Result<crate::engine::Distribution, EngineError> {
+        self.engine.inspect_distribution(image).await
+    }
 }
 
 #[cfg(test)]

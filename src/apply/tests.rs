@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::model::ObjectKind;
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
+use crate::plan::images::ImageFacts;
 use crate::plan::{plan, Action, Plan, PlanError, PlanInput, Resource};
 use crate::swarm::namespace::Namespace;
 
@@ -95,6 +96,7 @@ fn attempt(
             fingerprinter: &fingerprinter,
             keep,
             prune: project.prune,
+            images: &ImageFacts::default(),
         };
         let converted = ConvertedProject::new(&namespace, &loaded.project);
         let plan = plan(&input, &converted, &observed)?;

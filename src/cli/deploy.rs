@@ -9,9 +9,10 @@ use clap::Args;
 
 use super::{
     connect, engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs,
+    RegistryArgs,
 };
 use crate::apply::{ApplyError, ApplyOptions};
-use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
+use crate::deploy::{self, DeployOptions, DeployOutcome, ImageOptions, Outcome};
 use crate::engine::endpoint::EngineFlags;
 use crate::engine::Target;
 use crate::error::CliError;
@@ -26,6 +27,9 @@ pub struct DeployArgs {
     /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
+    /// How images and their registries are treated.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Superseded versions of each secret and config to keep for rollbacks.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub keep: usize,
@@ -53,10 +57,12 @@ pub struct DeployArgs {
 
 impl DeployArgs {
     /// The deploy settings these flags give (and `STACKROLL_TEST_KILL_AT`, in test builds).
+    /// The image options are filled in once the project is loaded ([`RegistryArgs`]).
     fn resolve(&self) -> Result<DeployOptions, CliError> {
         let timeout = timeout_flag(&self.timeout)?;
         let lock_wait = timeout_flag(&self.lock_timeout)?;
         Ok(DeployOptions {
+            images: ImageOptions::default(),
             keep: self.keep,
             prune: self.prune,
             dry_run: self.dry_run,
@@ -84,12 +90,15 @@ fn test_kill_point() -> Option<String> {
 
 /// Deploys and prints the outcome; a failed rollout exits 3 after its report.
 pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliError> {
-    let options = args.resolve()?;
+    let mut options = args.resolve()?;
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
+    let (auth, images) = args.registry.resolve(&prepared)?;
+    options.images = images;
     let command = engine_command(engine);
     let (deployed, target) = runtime()?
         .block_on(async {
             let (engine, target) = connect(engine).await?;
+            let engine = engine.with_registry_auth(auth);
             let reporter = DeployReporter {
                 progress: stderr_reporter(&command),
                 output: args.output,

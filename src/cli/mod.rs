@@ -29,11 +29,14 @@ use crate::compose::{LoadOptions, MAX_FILE_BYTES};
 use crate::convert::parse_duration;
 use crate::decrypt::AgeKeys;
 use crate::deploy::prepare::{self, LoadedStack, Prepared};
+use crate::deploy::ImageOptions;
 use crate::engine::docker::DockerEngine;
 use crate::engine::endpoint::{self, DockerEnv, EngineFlags, RealFiles};
 use crate::engine::{Engine, Target};
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
+use crate::registry::credentials::{default_config_path, DockerConfig};
+use crate::registry::{local_credentials, LocalCredentials, RegistryAuth, ResolveImage};
 use crate::render::plan::OutputFormat;
 pub use completions::CompletionsArgs;
 pub use config::ConfigArgs;
@@ -186,6 +189,47 @@ fn shell_word(word: &str) -> String {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// How images and their registries are treated (plan and deploy).
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Send registry credentials from the docker CLI's config ($DOCKER_CONFIG/config.json,
+    /// `docker login`, credential helpers) to the swarm, so nodes can pull private images.
+    #[arg(long)]
+    pub with_registry_auth: bool,
+    /// Look image tags up in their registry and pin each service to the digest found:
+    /// `always`, `changed` (new services and changed images only) or `never`.
+    #[arg(long, value_enum, default_value_t = ResolveImage::Always, value_name = "WHEN")]
+    pub resolve_image: ResolveImage,
+}
+
+impl RegistryArgs {
+    /// Reads the docker configuration for the registries of the prepared project's images:
+    /// the credentials to send (with `--with-registry-auth`; a configuration that cannot be read
+    /// is then an error) and the image options of the plan.
+    fn resolve(&self, prepared: &Prepared) -> Result<(RegistryAuth, ImageOptions), CliError> {
+        let path = default_config_path(
+            std::env::var("DOCKER_CONFIG").ok().as_deref(),
+            std::env::var("HOME").ok().as_deref(),
+        );
+        let images: Vec<&str> = prepared
+            .converted
+            .services
+            .values()
+            .map(|service| service.image())
+            .collect();
+        let local = match DockerConfig::load(&path) {
+            Ok(config) => local_credentials(&config, &images, self.with_registry_auth)?,
+            Err(error) if self.with_registry_auth => return Err(error.into()),
+            Err(_) => LocalCredentials::default(),
+        };
+        let options = ImageOptions {
+            resolve: self.resolve_image,
+            credentials: local.facts,
+        };
+        Ok((local.auth, options))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{connect, prepare, print, runtime, ComposeArgs};
+use super::{connect, prepare, print, runtime, ComposeArgs, RegistryArgs};
 use crate::deploy::{self, Outcome};
 use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
@@ -14,6 +14,9 @@ pub struct PlanArgs {
     /// Which Compose files and environment to load.
     #[command(flatten)]
     pub compose: ComposeArgs,
+    /// How images and their registries are treated.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub output: PlanFormat,
@@ -34,9 +37,11 @@ pub struct PlanArgs {
 /// Plans against the swarm and prints the plan.
 pub(super) fn run(args: &PlanArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
+    let (auth, images) = args.registry.resolve(&prepared)?;
     let (plan, target) = runtime()?.block_on(async {
         let (engine, target) = connect(engine).await?;
-        let plan = deploy::preview(&engine, &prepared, args.keep, args.prune).await?;
+        let engine = engine.with_registry_auth(auth);
+        let plan = deploy::preview(&engine, &prepared, args.keep, args.prune, &images).await?;
         Ok::<_, CliError>((plan, target))
     })?;
     let report = Report {

@@ -144,6 +144,14 @@ impl ConvertedService {
         link(&mut spec, &self.slots, objects);
         spec
     }
+
+    /// The image as the compose file names it (`image:`); empty when it has none.
+    pub fn image(&self) -> &str {
+        self.spec
+            .pointer("/TaskTemplate/ContainerSpec/Image")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
 }
 
 /// Converts `service` as docker/cli's `convert.Service` does: the container, then the task,

@@ -22,9 +22,11 @@ use crate::apply::lock::{self, Guarded, Lock, LockError, LockTiming};
 use crate::apply::rollout::RolloutFailure;
 use crate::apply::{apply, record_seal, ApplyError, ApplyInput, ApplyOptions, CreatedVersions};
 use crate::engine::{Engine, EngineError};
-use crate::observe::{add_content_diffs, observe};
+use crate::observe::{add_content_diffs, look_up_images, observe};
+use crate::plan::images::ImageFacts;
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 use crate::progress::{Progress, Reporter};
+use crate::registry::{CredentialFacts, ResolveImage};
 use crate::signal::Signal;
 pub use prepare::{PrepareError, Prepared};
 
@@ -41,8 +43,20 @@ pub struct DeployOptions {
     pub lock_wait: Duration,
     /// How often to try the lock again while waiting.
     pub lock_poll: Duration,
+    /// How images are looked up, and what is known about registry credentials.
+    pub images: ImageOptions,
     /// How to apply the plan.
     pub apply: ApplyOptions,
+}
+
+/// How a plan treats images: when tags are looked up (`--resolve-image`) and what the docker
+/// configuration holds for their registries (`--with-registry-auth`).
+#[derive(Debug, Clone, Default)]
+pub struct ImageOptions {
+    /// When tags are looked up to pin digests.
+    pub resolve: ResolveImage,
+    /// Which registries' credentials are (not) sent, for the plan's notes.
+    pub credentials: CredentialFacts,
 }
 
 /// How a plan or deploy ended, as reported in JSON.
@@ -123,12 +137,36 @@ pub async fn preview<E: Engine>(
     prepared: &Prepared,
     keep: usize,
     prune: bool,
+    images: &ImageOptions,
 ) -> Result<Plan, DeployError> {
     check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
-    let mut plan = plan_against(&observed, prepared, keep, prune)?;
+    let facts = image_facts(engine, prepared, &observed, images).await;
+    let mut plan = plan_against(&observed, &facts, prepared, keep, prune)?;
     add_content_diffs(engine, &mut plan, &prepared.contents).await;
     Ok(plan)
+}
+
+/// Looks up the images the plan against `observed` pins (see `plan::images`).
+async fn image_facts<E: Engine>(
+    engine: &E,
+    prepared: &Prepared,
+    observed: &Observed,
+    images: &ImageOptions,
+) -> ImageFacts {
+    let lookups = look_up_images(
+        engine,
+        &prepared.converted,
+        &prepared.namespace,
+        observed,
+        images.resolve,
+    )
+    .await;
+    ImageFacts {
+        mode: images.resolve,
+        lookups,
+        credentials: images.credentials.clone(),
+    }
 }
 
 /// Deploys the prepared project (see the module docs), with no signal to stop it.
@@ -229,7 +267,8 @@ async fn plan_and_lock<E: Engine>(
 ) -> Result<FirstLook, DeployError> {
     check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
-    let mut plan = plan_against(&observed, prepared, options.keep, options.prune)?;
+    let facts = image_facts(engine, prepared, &observed, &options.images).await;
+    let mut plan = plan_against(&observed, &facts, prepared, options.keep, options.prune)?;
     add_content_diffs(engine, &mut plan, &prepared.contents).await;
     if options.dry_run {
         return Ok(FirstLook::Done(Box::new(DeployOutcome::not_executed(
@@ -273,7 +312,8 @@ async fn run_locked<E: Engine>(
         plan
     } else {
         tracing::debug!("the swarm changed before the lock was taken; planning again");
-        let mut plan = plan_against(&again, prepared, options.keep, options.prune)?;
+        let facts = image_facts(engine, prepared, &again, &options.images).await;
+        let mut plan = plan_against(&again, &facts, prepared, options.keep, options.prune)?;
         add_content_diffs(engine, &mut plan, &prepared.contents).await;
         plan
     };
@@ -334,9 +374,10 @@ fn apply_input<'a>(
     }
 }
 
-/// Plans the prepared project against an observed state.
+/// Plans the prepared project against an observed state and the image lookups made for it.
 fn plan_against(
     observed: &Observed,
+    images: &ImageFacts,
     prepared: &Prepared,
     keep: usize,
     prune: bool,
@@ -348,6 +389,7 @@ fn plan_against(
         fingerprinter: &prepared.fingerprinter,
         keep,
         prune,
+        images,
     };
     plan(&input, &prepared.converted, observed)
 }

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use tempfile::TempDir;
 
 use super::prepare::{self, Prepared};
-use super::{run, same_state, DeployError, DeployOptions, DeployOutcome, Outcome};
+use super::{run, same_state, DeployError, DeployOptions, DeployOutcome, ImageOptions, Outcome};
 use crate::apply::lock::LockError;
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::compose::LoadOptions;
@@ -78,6 +78,7 @@ fn options() -> DeployOptions {
         dry_run: false,
         lock_wait: Duration::ZERO,
         lock_poll: Duration::from_millis(1),
+        images: ImageOptions::default(),
         apply: ApplyOptions {
             detach: false,
             timeout: Duration::from_secs(5),
@@ -317,6 +318,12 @@ impl Engine for Contended<'_> {
     }
     async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError> {
         self.inner.exec(request).await
+    }
+    async fn inspect_distribution(
+        &self,
+        image: &str,
+    ) -> Result<crate::engine::Distribution, EngineError> {
+        self.inner.inspect_distribution(image).await
     }
 }
 
@@ -625,6 +632,229 @@ fn two_definitions_with_one_versioned_name_are_refused() {
     assert!(refusal("demo", apart).is_none());
 }
 
+/// Registry lookups (`--resolve-image`) against the fake's scripted registry.
+mod images {
+    use super::*;
+    use crate::registry::ResolveImage;
+
+    const APP_MAIN: &str = "services:
+  app:
+    image: reg.example:5000/app:main
+  web:
+    image: local/busybox:1
+";
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn resolving(resolve: ResolveImage) -> DeployOptions {
+        DeployOptions {
+            images: ImageOptions {
+                resolve,
+                ..ImageOptions::default()
+            },
+            ..options()
+        }
+    }
+
+    fn spec_of(engine: &FakeEngine, name: &str) -> Spec {
+        engine
+            .services()
+            .into_iter()
+            .find(|service| service.name == name)
+            .map(|service| service.spec)
+            .unwrap_or_else(|| panic!("service {name} exists"))
+    }
+
+    fn image_of(engine: &FakeEngine, name: &str) -> String {
+        spec_of(engine, name)["TaskTemplate"]["ContainerSpec"]["Image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn a_found_tag_is_pinned_with_its_platforms_and_a_moved_tag_rolls_only_its_service() {
+        let engine = FakeEngine::new();
+        let project = Project::new(APP_MAIN, "one");
+        engine.push_image(
+            "reg.example:5000/app:main",
+            A,
+            &["linux/amd64", "linux/arm", "unknown/unknown", "linux/amd64"],
+        );
+        let first = deploy_with(
+            &engine,
+            &project,
+            &resolving(ResolveImage::Always),
+            &Recorder::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            image_of(&engine, "demo_app"),
+            format!("reg.example:5000/app:main@{A}")
+        );
+        assert_eq!(
+            spec_of(&engine, "demo_app")["TaskTemplate"]["Placement"]["Platforms"],
+            serde_json::json!([{"Architecture": "amd64", "OS": "linux"}, {"OS": "linux"}])
+        );
+        // local/busybox:1 has no registry: unpinned, with docker/cli's warning.
+        assert_eq!(image_of(&engine, "demo_web"), "local/busybox:1");
+        let warning = first
+            .plan
+            .notes
+            .iter()
+            .find(|note| note.contains("local/busybox:1"))
+            .expect("a warning for the unreachable image");
+        assert!(
+            warning.contains("could not be accessed on a registry to record its digest"),
+            "{warning}"
+        );
+
+        engine.clear_writes();
+        let again = deploy_with(
+            &engine,
+            &project,
+            &resolving(ResolveImage::Always),
+            &Recorder::default(),
+        )
+        .unwrap();
+        assert_eq!(again.outcome, Outcome::NoChanges);
+        assert_eq!(
+            engine.write_count(),
+            0,
+            "an unchanged digest is no change: {:?}",
+            engine.writes()
+        );
+
+        engine.push_image("reg.example:5000/app:main", B, &["linux/amd64"]);
+        let moved = deploy_with(
+            &engine,
+            &project,
+            &resolving(ResolveImage::Always),
+            &Recorder::default(),
+        )
+        .unwrap();
+        let changes: Vec<(&str, Vec<String>)> = moved
+            .plan
+            .changes
+            .iter()
+            .map(|c| {
+                let lines = c
+                    .details
+                    .iter()
+                    .map(|d| format!("{}: {}", d.label(), d.summary()));
+                (c.name.as_str(), lines.collect())
+            })
+            .collect();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].0, "demo_app");
+        assert_eq!(
+            changes[0].1[0],
+            format!("image: reg.example:5000/app:main digest {A} -> {B}")
+        );
+        assert_eq!(
+            image_of(&engine, "demo_app"),
+            format!("reg.example:5000/app:main@{B}")
+        );
+    }
+
+    #[test]
+    fn never_and_changed_leave_an_unchanged_image_as_it_runs() {
+        let engine = FakeEngine::new();
+        let project = Project::new(APP_MAIN, "one");
+        engine.push_image("reg.example:5000/app:main", A, &["linux/amd64"]);
+        deploy_with(
+            &engine,
+            &project,
+            &resolving(ResolveImage::Always),
+            &Recorder::default(),
+        )
+        .unwrap();
+        engine.push_image("reg.example:5000/app:main", B, &["linux/amd64"]);
+        let lookups = engine.lookups().len();
+        for mode in [ResolveImage::Never, ResolveImage::Changed] {
+            engine.clear_writes();
+            let run =
+                deploy_with(&engine, &project, &resolving(mode), &Recorder::default()).unwrap();
+            assert_eq!(
+                run.outcome,
+                Outcome::NoChanges,
+                "{mode:?}: {:?}",
+                run.plan.changes
+            );
+            assert_eq!(engine.write_count(), 0, "{mode:?}");
+        }
+        assert_eq!(
+            engine.lookups().len(),
+            lookups,
+            "neither mode looks an unchanged image up"
+        );
+        assert_eq!(
+            image_of(&engine, "demo_app"),
+            format!("reg.example:5000/app:main@{A}")
+        );
+
+        // `changed` looks up a service whose image: changed; `never` sends the tag as written.
+        let changed = Project::new(&APP_MAIN.replace("app:main", "app:v2"), "one");
+        engine.push_image("reg.example:5000/app:v2", B, &["linux/amd64"]);
+        let never = deploy_with(
+            &engine,
+            &changed,
+            &resolving(ResolveImage::Never),
+            &Recorder::default(),
+        )
+        .unwrap();
+        assert_eq!(never.plan.changes.len(), 1);
+        assert_eq!(image_of(&engine, "demo_app"), "reg.example:5000/app:v2");
+        let back = Project::new(APP_MAIN, "one");
+        deploy_with(
+            &engine,
+            &back,
+            &resolving(ResolveImage::Changed),
+            &Recorder::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            image_of(&engine, "demo_app"),
+            format!("reg.example:5000/app:main@{B}")
+        );
+        assert_eq!(
+            engine.lookups().last().map(String::as_str),
+            Some("reg.example:5000/app:main")
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_keeps_a_pinned_service_as_it_runs() {
+        let engine = FakeEngine::new();
+        let project = Project::new(APP_MAIN, "one");
+        engine.push_image("reg.example:5000/app:main", A, &["linux/amd64"]);
+        deploy_with(
+            &engine,
+            &project,
+            &resolving(ResolveImage::Always),
+            &Recorder::default(),
+        )
+        .unwrap();
+        engine.remove_image("reg.example:5000/app:main");
+        engine.clear_writes();
+        let run = deploy_with(
+            &engine,
+            &project,
+            &resolving(ResolveImage::Always),
+            &Recorder::default(),
+        )
+        .unwrap();
+        assert_eq!(run.outcome, Outcome::NoChanges, "{:?}", run.plan.changes);
+        assert_eq!(engine.write_count(), 0);
+        assert!(
+            run.plan.notes.iter().any(|note| note.contains(&format!(
+                "service demo_app keeps running reg.example:5000/app:main@{A}"
+            ))),
+            "{:?}",
+            run.plan.notes
+        );
+    }
+}
 /// Each field a newer engine API brought, with the version it needs, the version below it,
 /// and where its value lands in the ServiceSpec.
 const GATED_FIELDS: &[(&str, &str, &str, &str)] = &[
@@ -679,7 +909,13 @@ fn fields_a_newer_engine_api_brought_are_refused_below_it_before_any_write() {
         assert!(text.contains("compose.yaml:"), "names the location: {text}");
         // `plan` refuses the same way.
         let prepared = project.prepare();
-        let planned = block_on(super::preview(&engine, &prepared, 1, false));
+        let planned = block_on(super::preview(
+            &engine,
+            &prepared,
+            1,
+            false,
+            &ImageOptions::default(),
+        ));
         assert!(planned.is_err(), "plan refuses {field}");
     }
 }

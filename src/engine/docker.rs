@@ -44,10 +44,15 @@ use serde_json::Value;
 use super::endpoint::{join_host_port, Endpoint, Transport};
 use super::transport::{is_ssh_failure, Connector};
 use super::{
-    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
-    ServiceState, Spec, SwarmObject, TaskState, UpdateStatus, EXEC_OUTPUT_MAX,
+    Distribution, Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState,
+    NewObject, NodeState, Platform, ServiceState, Spec, SwarmObject, TaskState, UpdateStatus,
+    EXEC_OUTPUT_MAX,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
+use crate::registry::RegistryAuth;
+
+/// The header registry credentials travel in (docker/cli `registry.AuthHeader`).
+const REGISTRY_AUTH_HEADER: &str = "X-Registry-Auth";
 
 /// The address requests over ssh carry (the docker CLI's); the connection decides where they go.
 const SSH_REQUEST_ADDRESS: &str = "http://docker.example.com";
@@ -72,6 +77,8 @@ pub struct DockerEngine {
     docker: Docker,
     endpoint: String,
     api_version: String,
+    /// Registry credentials to send (`--with-registry-auth`); none by default.
+    registry_auth: RegistryAuth,
 }
 
 impl DockerEngine {
@@ -87,6 +94,7 @@ impl DockerEngine {
             docker,
             endpoint: endpoint.address.clone(),
             api_version: String::new(),
+            registry_auth: RegistryAuth::default(),
         };
         let docker = unversioned
             .read(|| unversioned.docker.clone().negotiate_version())
@@ -114,7 +122,49 @@ impl DockerEngine {
             docker,
             endpoint: unversioned.endpoint,
             api_version,
+            registry_auth: RegistryAuth::default(),
         })
+    }
+
+    /// The same engine, sending `auth`'s credentials for an image's registry with service
+    /// creates and updates and with distribution lookups, as docker/cli does with
+    /// `--with-registry-auth`.
+    pub fn with_registry_auth(mut self, auth: RegistryAuth) -> DockerEngine {
+        self.registry_auth = auth;
+        self
+    }
+
+    /// This connection with every request's path rewritten by `rewrite` (after the negotiated
+    /// version is added) and, when there are credentials for `image`'s registry, the
+    /// `X-Registry-Auth` header (marked sensitive, so no debug output shows it).
+    fn modified(
+        &self,
+        image: Option<&str>,
+        rewrite: impl Fn(String) -> String + Send + Sync + 'static,
+    ) -> Docker {
+        let prefix = format!("/v{}", self.api_version);
+        let header = image
+            .and_then(|image| self.registry_auth.header_for(image))
+            .and_then(|header| http::HeaderValue::from_str(header).ok())
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            });
+        self.docker
+            .clone()
+            .with_request_modifier(move |mut request| {
+                let uri = request.uri().to_string();
+                let uri = versioned_uri(&uri, &prefix).unwrap_or(uri);
+                if let Ok(uri) = rewrite(uri).parse() {
+                    *request.uri_mut() = uri;
+                }
+                if let Some(header) = &header {
+                    request
+                        .headers_mut()
+                        .insert(REGISTRY_AUTH_HEADER, header.clone());
+                }
+                request
+            })
     }
 
     /// The address connected to, e.g. `unix:///var/run/docker.sock`.
@@ -366,33 +416,25 @@ impl Engine for DockerEngine {
     }
 
     async fn create_service(&self, spec: &Spec) -> Result<String, EngineError> {
+        let docker = self.modified(spec_image(spec), |uri| uri);
         let spec = bollard_service_spec(spec)?;
-        let created = self.write(self.docker.create_service(spec, None)).await?;
+        let created = self.write(docker.create_service(spec, None)).await?;
         created
             .id
             .ok_or_else(|| EngineError::Other("the engine created a service without an ID".into()))
     }
 
     async fn update_service(&self, id: &str, version: u64, spec: &Spec) -> Result<(), EngineError> {
-        let spec = bollard_service_spec(spec)?;
         // bollard types `version` as i32, but Version.Index is a 64-bit counter that passes
         // i32::MAX on long-lived swarms: the query is sent with a placeholder that the request
-        // modifier replaces with the full number (and the path gets the negotiated version, as
-        // the connection's own modifier, which this one replaces, would have done).
-        let prefix = format!("/v{}", self.api_version);
-        let docker = self
-            .docker
-            .clone()
-            .with_request_modifier(move |mut request| {
-                let uri = request.uri().to_string();
-                let uri = versioned_uri(&uri, &prefix).unwrap_or(uri);
-                if let Ok(uri) = with_version_query(&uri, version).parse() {
-                    *request.uri_mut() = uri;
-                }
-                request
-            });
-        // No X-Registry-Auth header: the engine keeps the pull options the current spec has, and
-        // with a versioned path (API >= 1.30) it does not query a registry to re-pin the image.
+        // modifier replaces with the full number.
+        let docker = self.modified(spec_image(spec), move |uri| {
+            with_version_query(&uri, version)
+        });
+        let spec = bollard_service_spec(spec)?;
+        // Without credentials to send, the engine keeps the pull options the current spec has
+        // (`registryAuthFrom=spec`), as docker/cli's update does; with a versioned path
+        // (API >= 1.30) it does not query a registry to re-pin the image itself.
         let options = UpdateServiceOptions {
             version: 0,
             registry_auth_from: "spec".to_string(),
@@ -551,6 +593,24 @@ impl Engine for DockerEngine {
         })
     }
 
+    async fn inspect_distribution(&self, image: &str) -> Result<Distribution, EngineError> {
+        let docker = self.modified(Some(image), |uri| uri);
+        let found = self
+            .write(docker.inspect_registry_image(image, None))
+            .await?;
+        Ok(Distribution {
+            digest: found.descriptor.digest.unwrap_or_default(),
+            platforms: found
+                .platforms
+                .into_iter()
+                .map(|platform| Platform {
+                    architecture: platform.architecture.unwrap_or_default(),
+                    os: platform.os.unwrap_or_default(),
+                })
+                .collect(),
+        })
+    }
+
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         let nodes = self.get_json("/nodes", None).await?;
         let mut states: Vec<NodeState> = as_list(nodes, "/nodes")?
@@ -564,6 +624,12 @@ impl Engine for DockerEngine {
         states.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));
         Ok(states)
     }
+}
+
+/// The image a ServiceSpec runs, if it names one.
+fn spec_image(spec: &Spec) -> Option<&str> {
+    spec.pointer("/TaskTemplate/ContainerSpec/Image")
+        .and_then(Value::as_str)
 }
 
 /// Builds a client for `endpoint`; errors are messages for [`EngineError::Unreachable`].

@@ -34,8 +34,8 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
-    ServiceState, Spec, SwarmObject, TaskState, UpdateStatus,
+    Distribution, Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState,
+    NewObject, NodeState, Platform, ServiceState, Spec, SwarmObject, TaskState, UpdateStatus,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
 
@@ -124,6 +124,10 @@ struct State {
     scripted_updates: HashMap<String, UpdateStatus>,
     scripted_execs: HashMap<String, Vec<ExecOutcome>>,
     scripted_job_failures: HashMap<String, String>,
+    /// What distribution lookups answer, by image reference as asked.
+    registry: HashMap<String, Distribution>,
+    /// Distribution lookups made, in order.
+    lookups: Vec<String>,
     /// The swarm's nodes (this manager first).
     nodes: Vec<NodeState>,
     /// Services whose next task-changing update loses a node midway, with its hostname.
@@ -170,6 +174,8 @@ impl FakeEngine {
             scripted_updates: HashMap::new(),
             scripted_execs: HashMap::new(),
             scripted_job_failures: HashMap::new(),
+            registry: HashMap::new(),
+            lookups: Vec::new(),
             nodes: vec![NodeState {
                 id: NODE_ID.to_string(),
                 hostname: "fake-node".to_string(),
@@ -224,6 +230,39 @@ impl FakeEngine {
                 message: message.to_string(),
             },
         );
+    }
+
+    /// Makes `image` (as it will be asked for, e.g. `app:main`) point at `digest` in its
+    /// registry, for an image offering `platforms` (`os/architecture` each). Images never
+    /// pushed are not found, as for a registry that cannot be reached.
+    pub fn push_image(&self, image: &str, digest: &str, platforms: &[&str]) {
+        let platforms = platforms
+            .iter()
+            .map(|platform| {
+                let (os, architecture) = platform.split_once('/').unwrap_or((platform, ""));
+                Platform {
+                    architecture: architecture.to_string(),
+                    os: os.to_string(),
+                }
+            })
+            .collect();
+        self.lock().registry.insert(
+            image.to_string(),
+            Distribution {
+                digest: digest.to_string(),
+                platforms,
+            },
+        );
+    }
+
+    /// Makes `image` unknown to its registry again (lookups of it fail).
+    pub fn remove_image(&self, image: &str) {
+        self.lock().registry.remove(image);
+    }
+
+    /// The distribution lookups made so far, in order.
+    pub fn lookups(&self) -> Vec<String> {
+        self.lock().lookups.clone()
     }
 
     /// Makes the next update of `service_name` that changes its task template lose the
@@ -666,6 +705,21 @@ impl Engine for FakeEngine {
             exit_code: 0,
             output: SensitiveBytes::new(Vec::new()),
         }))
+    }
+
+    /// Answers from the images [`FakeEngine::push_image`] pushed; any other image fails as
+    /// dockerd does when its registry cannot be reached (500).
+    async fn inspect_distribution(&self, image: &str) -> Result<Distribution, EngineError> {
+        let mut state = self.reach()?;
+        state.lookups.push(image.to_string());
+        state
+            .registry
+            .get(image)
+            .cloned()
+            .ok_or_else(|| EngineError::Api {
+                status: 500,
+                message: format!("Get \"https://registry.invalid/v2/\": no such host ({image})"),
+            })
     }
 
     async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {

@@ -4,7 +4,9 @@
 //! binary). Specs travel as Docker Engine API JSON (`Spec`), exactly what `docker service
 //! inspect` shows, so both implementations and the planner agree on one shape. Which engine to
 //! talk to is resolved in `endpoint` (pure, as the docker CLI resolves it); `transport` makes the
-//! TLS and `ssh://` connections; [`Target`] is what outputs say they talked to.
+//! TLS and `ssh://` connections; [`Target`] is what outputs say they talked to. Registry
+//! credentials (`--with-registry-auth`) are given to the real engine when it is built: it sends
+//! them on service creates and updates and on distribution lookups for the image's registry.
 
 pub mod docker;
 pub mod endpoint;
@@ -186,6 +188,24 @@ pub struct NetworkState {
     pub labels: IndexMap<String, String>,
 }
 
+/// What a registry says an image reference points at (`GET /distribution/{name}/json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distribution {
+    /// The manifest's digest, `sha256:<hex>`.
+    pub digest: String,
+    /// The platforms the image (or its index) offers, in the registry's order.
+    pub platforms: Vec<Platform>,
+}
+
+/// One platform of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// `amd64`, `arm64`, `arm`, ... (`unknown` for attestations).
+    pub architecture: String,
+    /// `linux`, `windows`, ... (`unknown` for attestations).
+    pub os: String,
+}
+
 /// A swarm node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeState {
@@ -283,6 +303,10 @@ pub trait Engine {
     ) -> Result<(), EngineError>;
     /// Runs a command in a running container on this engine's node and waits for it to end.
     async fn exec(&self, request: &ExecRequest) -> Result<ExecOutcome, EngineError>;
+    /// Looks `image` up in its registry through the engine (`GET /distribution/{image}/json`):
+    /// the digest its tag points at and the platforms it offers. The engine sends the
+    /// registry credentials it was given for the image's registry, if any.
+    async fn inspect_distribution(&self, image: &str) -> Result<Distribution, EngineError>;
     /// A config's data (configs are not secret: the engine returns it; secrets' data it never
     /// does, so there is no such call for them).
     async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError>;

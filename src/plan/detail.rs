@@ -8,6 +8,10 @@ use serde_json::Value;
 
 use super::canonical::{FieldChange, How};
 use crate::convert::Provenance;
+use crate::registry::reference::ImageReference;
+
+/// The spec path of a service's image.
+const IMAGE_FIELD: &str = "TaskTemplate.ContainerSpec.Image";
 
 /// Where a detail's field name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,12 +82,36 @@ impl Detail {
         if self.redacted {
             return format!("{} (value hidden)", self.change.word());
         }
+        if let Some(moved) = self.moved_tag() {
+            return moved;
+        }
         match (&self.old, &self.new) {
             (Some(old), Some(new)) => format!("{} -> {}", self.readable(old), self.readable(new)),
             (None, Some(new)) => format!("added {}", self.readable(new)),
             (Some(old), None) => format!("removed (was {})", self.readable(old)),
             (None, None) => self.change.word().to_string(),
         }
+    }
+
+    /// For an image pinned to another digest of the same tag (a tag that moved, see
+    /// `--resolve-image`): `app:main digest sha256:… -> sha256:…`.
+    fn moved_tag(&self) -> Option<String> {
+        if self.api_field != IMAGE_FIELD {
+            return None;
+        }
+        let reference = |value: &Option<Value>| {
+            let reference = ImageReference::parse(value.as_ref()?.as_str()?)?.tagged();
+            let digest = reference.digest.clone()?;
+            let tag = ImageReference {
+                digest: None,
+                ..reference
+            };
+            Some((tag.familiar(), digest))
+        };
+        let ((old_tag, old_digest), (new_tag, new_digest)) =
+            (reference(&self.old)?, reference(&self.new)?);
+        (old_tag == new_tag && old_digest != new_digest)
+            .then(|| format!("{new_tag} digest {old_digest} -> {new_digest}"))
     }
 
     /// A value of this detail as a line shows it (see [`readable`]).
@@ -290,5 +318,37 @@ mod tests {
         );
         assert_eq!(readable("X.Replicas", &json!(3)), "3");
         assert_eq!(duration_text(3_723_000_000_000), "1h2m3s");
+    }
+
+    /// A tag that moved shows as its digests; other image changes as the whole references.
+    #[test]
+    fn a_moved_tag_shows_its_digests() {
+        let a = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let b = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let image = |old: String, new: String| {
+            Detail::of(
+                FieldChange {
+                    path: IMAGE_FIELD.to_string(),
+                    how: How::Changed,
+                    old: Some(Value::from(old)),
+                    new: Some(Value::from(new)),
+                    redacted: false,
+                },
+                None,
+            )
+            .summary()
+        };
+        assert_eq!(
+            image(format!("app:main@{a}"), format!("app:main@{b}")),
+            format!("app:main digest {a} -> {b}")
+        );
+        assert_eq!(
+            image(format!("app:1@{a}"), format!("app:2@{b}")),
+            format!("app:1@{a} -> app:2@{b}")
+        );
+        assert_eq!(
+            image("app:main".into(), format!("app:main@{a}")),
+            format!("app:main -> app:main@{a}")
+        );
     }
 }

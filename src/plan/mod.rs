@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod content_diff;
 pub mod detail;
 pub mod fingerprint;
+pub mod images;
 pub mod impact;
 pub mod prune;
 pub mod rotation;
@@ -76,6 +77,8 @@ pub struct PlanInput<'a> {
     pub keep: usize,
     /// Remove the stack's services and networks that the Compose files no longer have.
     pub prune: bool,
+    /// Registry lookups of the services' images and what to say about credentials.
+    pub images: &'a images::ImageFacts,
 }
 
 /// What kind of thing a change is about.
@@ -402,6 +405,9 @@ pub fn plan(
         &rotations,
         &mut draft,
     )?;
+    draft
+        .notes
+        .extend(images::notes(&services.unresolved, input.images));
     plan_removals(
         input,
         observed,
@@ -473,6 +479,8 @@ struct Services {
     unsettled: Vec<UnsettledService>,
     /// The stage specs of the services rotations touch.
     staged: Vec<rotation::StagedService>,
+    /// Services whose image lookup failed.
+    unresolved: std::collections::BTreeSet<images::Unresolved>,
 }
 
 /// The versions the stored content seal vouches for, when it applies.
@@ -755,6 +763,7 @@ fn plan_services(
 ) -> Result<Services, PlanError> {
     let mut invalid = Diagnostics::default();
     let mut desired = IndexMap::new();
+    let mut unresolved = std::collections::BTreeSet::new();
     let mut provenances: HashMap<String, &Provenance> = HashMap::new();
     for (name, service) in &converted.services {
         if service.problems.has_errors() {
@@ -763,8 +772,11 @@ fn plan_services(
         }
         let mut spec = service.spec(resolved);
         resolve_network_ids(&mut spec, &observed.networks);
-        provenances.insert(input.namespace.scope(name), &service.provenance);
-        desired.insert(input.namespace.scope(name), spec);
+        let scoped = input.namespace.scope(name);
+        let live = observed.services.iter().find(|live| live.name == scoped);
+        unresolved.extend(images::pin(&mut spec, live, input.images));
+        provenances.insert(scoped.clone(), &service.provenance);
+        desired.insert(scoped, spec);
     }
     if invalid.has_errors() {
         return Err(PlanError::Invalid(invalid));
@@ -775,6 +787,7 @@ fn plan_services(
         running: Vec::new(),
         unsettled: Vec::new(),
         staged: Vec::new(),
+        unresolved,
     };
     for (name, spec) in desired {
         // A service a rotation touches is first written as its first stage wants it.

@@ -24,6 +24,7 @@ use crate::convert::ConvertedProject;
 use crate::engine::fake::{FakeEngine, TARGET};
 use crate::observe::observe;
 use crate::plan::fingerprint::Fingerprinter;
+use crate::plan::images::ImageFacts;
 use crate::plan::{plan, Plan, PlanInput, Resource};
 use crate::progress::{Progress, Reporter};
 use crate::stacks::{list_stacks, remove_stack, stack_status, stack_tasks};
@@ -123,6 +124,7 @@ impl Scene {
                 fingerprinter: &fingerprinter,
                 keep: 1,
                 prune: true,
+                images: &ImageFacts::default(),
             };
             let converted = ConvertedProject::new(&namespace, &loaded.project);
             let mut plan = plan(&input, &converted, &observed).expect("the project plans");

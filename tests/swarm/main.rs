@@ -19,5 +19,6 @@ mod faults;
 mod gitops;
 mod modes;
 mod parity;
+mod registry;
 mod rotation;
 mod stacks;

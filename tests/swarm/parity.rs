@@ -3,7 +3,8 @@
 //!
 //! Every case under `fixtures/parity/` is deployed twice from its directory: as stack
 //! `pA<NN>x<pid>` by `docker stack deploy --resolve-image never -c compose.yaml` (the oracle)
-//! and as stack `pB<NN>x<pid>` by `stackroll deploy --detach -c compose.yaml`. The spec of
+//! and as stack `pB<NN>x<pid>` by `stackroll deploy --detach --resolve-image never -c
+//! compose.yaml` (local/busybox:1 has no registry; tests/swarm/registry.rs compares pinning). The spec of
 //! every service of both stacks (`docker service inspect --format '{{json .Spec}}'`), the
 //! networks each stack created (`docker network inspect`) and the secrets and configs the
 //! services reference are read back, normalised by the few rules of [`Snapshot::normalize`] and
@@ -542,7 +543,15 @@ fn docker_stack_deploy(dir: &Path, stack: &str, run: &str) -> Result<(), String>
 fn stackroll_deploy(dir: &Path, stack: &str, run: &str) -> Result<(), String> {
     let mut command = stackroll(dir);
     command
-        .args(["deploy", "--detach", "-c", "compose.yaml", stack])
+        .args([
+            "deploy",
+            "--detach",
+            "--resolve-image",
+            "never",
+            "-c",
+            "compose.yaml",
+            stack,
+        ])
         .env(RUN_VARIABLE, run)
         .env_remove("RUST_LOG")
         .timeout(Duration::from_secs(120));
