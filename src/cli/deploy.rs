@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{
-    connect, engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs,
-};
+use super::managers::connect_first;
+use super::{engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs};
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
 use crate::engine::endpoint::EngineFlags;
@@ -89,19 +88,27 @@ pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliErr
     let command = engine_command(engine);
     let (deployed, target) = runtime()?
         .block_on(async {
-            let (engine, target) = connect(engine).await?;
+            let (engine, mut managers) = connect_first(engine).await?;
             let reporter = DeployReporter {
                 progress: stderr_reporter(&command),
                 output: args.output,
-                target: target.clone(),
+                target: managers.target.clone(),
                 print_error: Mutex::new(None),
             };
             let stop = signalled()?;
-            let deployed = deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?;
+            let deployed = deploy::run_failing_over(
+                &engine,
+                &mut managers,
+                &prepared,
+                &options,
+                &reporter,
+                stop,
+            )
+            .await?;
             if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
                 return Err(error);
             }
-            Ok::<_, CliError>((deployed, target))
+            Ok::<_, CliError>((deployed, managers.target))
         })
         .map_err(|error| error.for_command(&command))?;
     print_outcome(&deployed, &target, args)?;
