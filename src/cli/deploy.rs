@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::managers::connect_first;
+use super::managers::{connect_first, Managers};
 use super::{engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs};
 use crate::apply::{ApplyError, ApplyOptions};
-use crate::deploy::{self, DeployOptions, DeployOutcome, Outcome};
+use crate::deploy::{self, DeployOptions, DeployOutcome, Failover, Outcome};
+use crate::engine::docker::DockerEngine;
 use crate::engine::endpoint::EngineFlags;
 use crate::engine::Target;
 use crate::error::CliError;
@@ -92,13 +93,16 @@ pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliErr
             let reporter = DeployReporter {
                 progress: stderr_reporter(&command),
                 output: args.output,
-                target: managers.target.clone(),
+                target: Mutex::new(managers.target.clone()),
                 print_error: Mutex::new(None),
             };
             let stop = signalled()?;
             let deployed = deploy::run_failing_over(
                 &engine,
-                &mut managers,
+                &mut Retargeting {
+                    managers: &mut managers,
+                    reporter: &reporter,
+                },
                 &prepared,
                 &options,
                 &reporter,
@@ -167,8 +171,9 @@ struct DeployReporter {
     progress: Box<dyn Reporter>,
     /// The output format asked for.
     output: OutputFormat,
-    /// The engine deployed to, named at the top of the plan.
-    target: Target,
+    /// The engine deployed to, named at the top of the plan (the next manager's after a
+    /// failover).
+    target: Mutex<Target>,
     /// A failure to print the plan, returned once the deploy is over.
     print_error: Mutex<Option<CliError>>,
 }
@@ -182,8 +187,9 @@ impl Reporter for DeployReporter {
         if self.output != OutputFormat::Text {
             return;
         }
+        let target = self.target.lock().expect("target lock").clone();
         let report = Report {
-            target: &self.target,
+            target: &target,
             plan,
             outcome: Outcome::Planned,
             deleted: Vec::new(),
@@ -194,6 +200,22 @@ impl Reporter for DeployReporter {
             let mut slot = self.print_error.lock().expect("print error lock");
             slot.get_or_insert(error);
         }
+    }
+}
+
+/// The managers a deploy may go on with, telling the reporter which one it goes on with.
+struct Retargeting<'a> {
+    /// The managers named.
+    managers: &'a mut Managers,
+    /// The reporter whose plan header names the manager in use.
+    reporter: &'a DeployReporter,
+}
+
+impl Failover<DockerEngine> for Retargeting<'_> {
+    async fn next_manager(&mut self) -> Option<(DockerEngine, String)> {
+        let next = self.managers.next_manager().await?;
+        *self.reporter.target.lock().expect("target lock") = self.managers.target.clone();
+        Some(next)
     }
 }
 

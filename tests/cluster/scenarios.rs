@@ -349,6 +349,15 @@ fn with_several_managers_given_a_deploy_that_loses_its_manager_goes_on_with_the_
     );
     run.expect_code(0)
         .expect_contains(&format!("going on with {next_host}"));
+    let mut planned_on = run.stdout.lines().filter(|l| l.starts_with("Target:"));
+    assert!(
+        planned_on
+            .next_back()
+            .unwrap_or_default()
+            .contains(&next_host),
+        "the plan made again is shown naming the next manager\n{}",
+        run.context()
+    );
     assert!(
         !run.all().contains("taking over") && !run.all().contains("unlock"),
         "the lock was this deploy's own all along\n{}",
