@@ -6,8 +6,12 @@
 //! Under the lock the lease is renewed while the deploy works, every write goes through
 //! [`Guarded`] (no write once the lock is lost; the lock checked before every removal), and a
 //! signal ([`run_until`]) stops the writes, gives the lock back and reports what was written.
-//! The command line only resolves flags into [`DeployOptions`], calls [`run_until`] (or
-//! [`preview`]) and renders the [`DeployOutcome`].
+//! Given other managers of the swarm ([`Failover`], several `-H`), a deploy that loses the
+//! one it talks to ([`manager_lost`]: unreachable, never a refusal) goes on with the next,
+//! under the same lock, reading the swarm and planning again there first
+//! ([`run_failing_over`]).
+//! The command line only resolves flags into [`DeployOptions`], calls [`run_failing_over`]
+//! (or [`preview`]) and renders the [`DeployOutcome`].
 
 pub mod prepare;
 #[cfg(test)]
