@@ -103,6 +103,14 @@ pub enum Progress<'a> {
         /// Why it was taken over.
         why: &'a str,
     },
+    /// The swarm manager in use was lost; the deploy goes on with the next one, reading the
+    /// swarm and planning again there first.
+    ManagerLost {
+        /// Why the lost one failed.
+        error: &'a str,
+        /// The manager the deploy goes on with (address and node).
+        next: &'a str,
+    },
     /// The deploy lock could not be given back; `stackroll unlock` removes it.
     LockNotReleased {
         /// The stack.

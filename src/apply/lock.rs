@@ -50,6 +50,10 @@ pub struct LockTiming {
     pub wait: Duration,
     /// How often to try again while waiting.
     pub poll: Duration,
+    /// Whether a lock whose identity is exactly this process's is this caller's own, taken
+    /// again as it is: true only for a deploy that went on with another manager after losing
+    /// the one it talked to, which may have created the lock without answering.
+    pub reclaim_own: bool,
 }
 
 impl LockTiming {
@@ -59,6 +63,7 @@ impl LockTiming {
             ttl: LEASE,
             wait,
             poll,
+            reclaim_own: false,
         }
     }
 }
@@ -388,6 +393,13 @@ pub async fn acquire<E: Engine>(
         let Some(existing) = find_lock(engine, &name).await.map_err(LockError::Engine)? else {
             continue;
         };
+        let own = timing
+            .reclaim_own
+            .then(|| own_lock(&existing, namespace, timing, here.as_ref()));
+        if let Some(lock) = own.flatten() {
+            // Created by this very process through a manager lost before it answered.
+            return Ok(lock);
+        }
         let now = engine_now(engine).await.map_err(LockError::Engine)?;
         let holder = existing
             .labels
@@ -418,6 +430,28 @@ pub async fn acquire<E: Engine>(
         }
         tokio::time::sleep(timing.poll).await;
     }
+}
+
+/// `existing` as this process's lock, when its identity is exactly this process's (the
+/// lock was created by this process, through a manager lost before it answered); `None` for
+/// any other holder, and when this process has no identity.
+fn own_lock(
+    existing: &SwarmObject,
+    namespace: &Namespace,
+    timing: &LockTiming,
+    here: Option<&Identity>,
+) -> Option<Lock> {
+    let label = existing.labels.get(IDENTITY_LABEL)?;
+    if Identity::parse(label)? != *here? {
+        return None;
+    }
+    Some(Lock {
+        id: existing.id.clone(),
+        stack: namespace.0.clone(),
+        labels: existing.labels.clone(),
+        lease: timing.ttl,
+        renewed: Mutex::new(Instant::now()),
+    })
 }
 
 impl Lock {
@@ -737,6 +771,42 @@ mod tests {
     }
 
     #[test]
+    fn only_a_deploy_that_failed_over_reclaims_a_lock_with_its_own_identity() {
+        let ns = Namespace("demo".into());
+        let engine = FakeEngine::new();
+        runtime().block_on(async {
+            let first = take_at_once(&engine, &ns).await;
+            assert!(
+                !rival_gets_it(&engine, &ns).await,
+                "not without reclaim_own"
+            );
+            let timing = LockTiming {
+                reclaim_own: true,
+                ..timing(Duration::ZERO, Duration::from_millis(1))
+            };
+            let again = acquire(&engine, &ns, &timing, &Recorder::default())
+                .await
+                .unwrap();
+            assert_eq!(again.id, first.id, "the same lock, not a new one");
+            engine.insert_object(
+                ObjectKind::Config,
+                "other_stackroll-lock",
+                &[(
+                    IDENTITY_LABEL,
+                    "host=elsewhere machine=m boot=b pidns=pid:[1] pid=7 start=1",
+                )],
+            );
+            let other = Namespace("other".into());
+            let refused = acquire(&engine, &other, &timing, &Recorder::default()).await;
+            assert!(
+                matches!(refused, Err(LockError::Held { .. })),
+                "another holder's lock"
+            );
+            again.release(&engine).await.unwrap();
+        });
+    }
+
+    #[test]
     fn a_second_holder_waits_then_fails_naming_the_first() {
         let engine = FakeEngine::new();
         let ns = Namespace("demo".into());
@@ -886,6 +956,7 @@ mod tests {
                     ttl: Duration::from_millis(300),
                     wait: Duration::ZERO,
                     poll: Duration::from_millis(1),
+                    reclaim_own: false,
                 };
                 let lock = acquire(&engine, &ns, &timing, &Recorder::default())
                     .await

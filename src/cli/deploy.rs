@@ -7,17 +7,19 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::managers::{connect_first, Managers};
 use super::{
-    connect, engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs,
-    RegistryArgs,
+    engine_command, prepare, print, runtime, signalled, timeout_flag, ComposeArgs, RegistryArgs,
 };
 use crate::apply::{ApplyError, ApplyOptions};
-use crate::deploy::{self, DeployOptions, DeployOutcome, ImageOptions, Outcome};
+use crate::deploy::{self, DeployOptions, DeployOutcome, Failover, ImageOptions, Outcome};
+use crate::engine::docker::DockerEngine;
 use crate::engine::endpoint::EngineFlags;
 use crate::engine::Target;
 use crate::error::CliError;
 use crate::plan::Plan;
 use crate::progress::{Progress, Reporter};
+use crate::registry::RegistryAuth;
 use crate::render::plan::{render, OutputFormat, Report};
 use crate::render::progress::stderr_reporter;
 
@@ -97,20 +99,32 @@ pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliErr
     let command = engine_command(engine);
     let (deployed, target) = runtime()?
         .block_on(async {
-            let (engine, target) = connect(engine).await?;
-            let engine = engine.with_registry_auth(auth);
+            let (engine, mut managers) = connect_first(engine).await?;
+            let engine = engine.with_registry_auth(auth.clone());
             let reporter = DeployReporter {
                 progress: stderr_reporter(&command),
                 output: args.output,
-                target: target.clone(),
+                target: Mutex::new(managers.target.clone()),
                 print_error: Mutex::new(None),
             };
             let stop = signalled()?;
-            let deployed = deploy::run_until(&engine, &prepared, &options, &reporter, stop).await?;
+            let deployed = deploy::run_failing_over(
+                &engine,
+                &mut Retargeting {
+                    managers: &mut managers,
+                    reporter: &reporter,
+                    auth,
+                },
+                &prepared,
+                &options,
+                &reporter,
+                stop,
+            )
+            .await?;
             if let Some(error) = reporter.print_error.into_inner().expect("print error lock") {
                 return Err(error);
             }
-            Ok::<_, CliError>((deployed, target))
+            Ok::<_, CliError>((deployed, managers.target))
         })
         .map_err(|error| error.for_command(&command))?;
     print_outcome(&deployed, &target, args)?;
@@ -169,8 +183,9 @@ struct DeployReporter {
     progress: Box<dyn Reporter>,
     /// The output format asked for.
     output: OutputFormat,
-    /// The engine deployed to, named at the top of the plan.
-    target: Target,
+    /// The engine deployed to, named at the top of the plan (the next manager's after a
+    /// failover).
+    target: Mutex<Target>,
     /// A failure to print the plan, returned once the deploy is over.
     print_error: Mutex<Option<CliError>>,
 }
@@ -184,8 +199,9 @@ impl Reporter for DeployReporter {
         if self.output != OutputFormat::Text {
             return;
         }
+        let target = self.target.lock().expect("target lock").clone();
         let report = Report {
-            target: &self.target,
+            target: &target,
             plan,
             outcome: Outcome::Planned,
             deleted: Vec::new(),
@@ -196,6 +212,24 @@ impl Reporter for DeployReporter {
             let mut slot = self.print_error.lock().expect("print error lock");
             slot.get_or_insert(error);
         }
+    }
+}
+
+/// The managers a deploy may go on with, telling the reporter which one it goes on with.
+struct Retargeting<'a> {
+    /// The managers named.
+    managers: &'a mut Managers,
+    /// The reporter whose plan header names the manager in use.
+    reporter: &'a DeployReporter,
+    /// The registry credentials every manager's engine sends (`--with-registry-auth`).
+    auth: RegistryAuth,
+}
+
+impl Failover<DockerEngine> for Retargeting<'_> {
+    async fn next_manager(&mut self) -> Option<(DockerEngine, String)> {
+        let (engine, named) = self.managers.next_manager().await?;
+        *self.reporter.target.lock().expect("target lock") = self.managers.target.clone();
+        Some((engine.with_registry_auth(self.auth.clone()), named))
     }
 }
 

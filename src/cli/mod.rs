@@ -8,6 +8,7 @@ mod config;
 mod context;
 mod deploy;
 mod ls;
+mod managers;
 mod plan;
 mod plugin;
 mod ps;
@@ -32,7 +33,7 @@ use crate::deploy::prepare::{self, LoadedStack, Prepared};
 use crate::deploy::ImageOptions;
 use crate::engine::docker::DockerEngine;
 use crate::engine::endpoint::{self, DockerEnv, EngineFlags, RealFiles};
-use crate::engine::{Engine, Target};
+use crate::engine::Target;
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::registry::credentials::{default_config_path, DockerConfig};
@@ -119,8 +120,10 @@ pub struct EngineArgs {
     pub context: Option<String>,
     /// Engine address: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]; default:
     /// $DOCKER_HOST, else the current docker context, else unix:///var/run/docker.sock.
+    /// Repeat for several managers of one swarm: the first that answers as a manager is used,
+    /// and a deploy that loses it goes on with the next.
     #[arg(short = 'H', long = "host", global = true, value_name = "ADDRESS")]
-    pub host: Option<String>,
+    pub hosts: Vec<String>,
     /// Use TLS; implied by --tlsverify ($DOCKER_TLS).
     #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub tls: Option<bool>,
@@ -147,7 +150,7 @@ impl EngineArgs {
     fn flags(&self) -> EngineFlags {
         EngineFlags {
             context: self.context.clone(),
-            host: self.host.clone(),
+            hosts: self.hosts.clone(),
             tls: self.tls,
             tls_verify: self.tls_verify,
             tls_ca_cert: self.tls_ca_cert.clone(),
@@ -170,7 +173,9 @@ fn engine_command(engine: &EngineFlags) -> String {
     let path = |path: &Option<PathBuf>| path.as_ref().map(|p| p.display().to_string());
     flag("--docker-config", path(&engine.docker_config));
     flag("--context", engine.context.clone());
-    flag("-H", engine.host.clone());
+    for host in &engine.hosts {
+        flag("-H", Some(host.clone()));
+    }
     flag("--tlscacert", path(&engine.tls_ca_cert));
     flag("--tlscert", path(&engine.tls_cert));
     flag("--tlskey", path(&engine.tls_key));
@@ -439,43 +444,29 @@ fn signalled() -> Result<impl std::future::Future<Output = crate::signal::Signal
 
 /// Resolves which engine to talk to, as the docker CLI would, and prints its warnings.
 fn resolve_endpoint(engine: &EngineFlags) -> Result<endpoint::Endpoint, CliError> {
-    let endpoint = endpoint::resolve(engine, &DockerEnv::from_process(), &RealFiles)?;
-    let mut stderr = std::io::stderr().lock();
-    for warning in &endpoint.warnings {
-        let _ = writeln!(stderr, "warning: {warning}");
-    }
-    Ok(endpoint)
+    let mut endpoints = resolve_endpoints(&EngineFlags {
+        hosts: engine.hosts.iter().take(1).cloned().collect(),
+        ..engine.clone()
+    })?;
+    Ok(endpoints.remove(0))
 }
 
-/// Connects to the engine, checks that it is a swarm manager and says which one it is.
+/// Resolves every engine the flags name (several with several `-H`) and prints their
+/// warnings.
+fn resolve_endpoints(engine: &EngineFlags) -> Result<Vec<endpoint::Endpoint>, CliError> {
+    let endpoints = endpoint::resolve_all(engine, &DockerEnv::from_process(), &RealFiles)?;
+    let mut stderr = std::io::stderr().lock();
+    for warning in endpoints.iter().flat_map(|endpoint| &endpoint.warnings) {
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
+    Ok(endpoints)
+}
+
+/// Connects to the first engine named that answers as a swarm manager and says which one it
+/// is.
 async fn connect(engine: &EngineFlags) -> Result<(DockerEngine, Target), CliError> {
-    let endpoint = resolve_endpoint(engine)?;
-    let docker = DockerEngine::connect(&endpoint).await?;
-    let info = docker.info().await?;
-    if info.swarm_state != "active" {
-        return Err(CliError::new(
-            ErrorKind::Engine,
-            format!(
-                "the Docker engine at {} is not part of a swarm (state: {})",
-                endpoint.address, info.swarm_state
-            ),
-        )
-        .hint("run `docker swarm init`, or choose a swarm manager (--context, -H, DOCKER_HOST)"));
-    }
-    if !info.is_manager {
-        return Err(CliError::new(
-            ErrorKind::Engine,
-            format!("{} is not a swarm manager", endpoint.address),
-        )
-        .hint("deploy from a manager node, or choose one (--context, -H, DOCKER_HOST)"));
-    }
-    let target = Target {
-        context: endpoint.context,
-        endpoint: endpoint.address,
-        cluster_id: info.cluster_id,
-        node: info.node_name,
-    };
-    Ok((docker, target))
+    let (docker, managers) = managers::connect_first(engine).await?;
+    Ok((docker, managers.target))
 }
 
 /// Writes `text` to stdout. A reader that went away (`| head`) is not an error: what is
@@ -513,7 +504,7 @@ mod tests {
     #[test]
     fn commands_in_hints_repeat_the_engine_flags() {
         let host = |host: &str| EngineFlags {
-            host: Some(host.into()),
+            hosts: vec![host.into()],
             ..EngineFlags::default()
         };
         assert_eq!(

@@ -6,8 +6,12 @@
 //! Under the lock the lease is renewed while the deploy works, every write goes through
 //! [`Guarded`] (no write once the lock is lost; the lock checked before every removal), and a
 //! signal ([`run_until`]) stops the writes, gives the lock back and reports what was written.
-//! The command line only resolves flags into [`DeployOptions`], calls [`run_until`] (or
-//! [`preview`]) and renders the [`DeployOutcome`].
+//! Given other managers of the swarm ([`Failover`], several `-H`), a deploy that loses the
+//! one it talks to ([`manager_lost`]: unreachable, never a refusal) goes on with the next,
+//! under the same lock, reading the swarm and planning again there first
+//! ([`run_failing_over`]).
+//! The command line only resolves flags into [`DeployOptions`], calls [`run_failing_over`]
+//! (or [`preview`]) and renders the [`DeployOutcome`].
 
 pub mod prepare;
 #[cfg(test)]
@@ -189,36 +193,111 @@ pub async fn run_until<E: Engine>(
     reporter: &dyn Reporter,
     stop: impl Future<Output = Signal>,
 ) -> Result<DeployOutcome, DeployError> {
+    run_failing_over(engine, &mut NoFailover, prepared, options, reporter, stop).await
+}
+
+/// Other managers of the swarm a deploy may go on with when it loses the one it talks to.
+#[allow(async_fn_in_trait)]
+pub trait Failover<E> {
+    /// The next manager of the same swarm that answers, and how to name it; `None` when no
+    /// other one is left.
+    async fn next_manager(&mut self) -> Option<(E, String)>;
+}
+
+/// No other manager: a lost manager ends the deploy.
+pub struct NoFailover;
+
+impl<E> Failover<E> for NoFailover {
+    async fn next_manager(&mut self) -> Option<(E, String)> {
+        None
+    }
+}
+
+/// Whether a deploy failed because the manager it talks to could not be reached (a transport
+/// failure, never a refusal): only then may it go on against another manager.
+pub fn manager_lost(error: &DeployError) -> bool {
+    let unreachable = |error: &EngineError| matches!(error, EngineError::Unreachable { .. });
+    match error {
+        DeployError::Engine(error) | DeployError::Lock(LockError::Engine(error)) => {
+            unreachable(error)
+        }
+        DeployError::Apply(ApplyError::Engine { error, .. }) => unreachable(error),
+        _ => false,
+    }
+}
+
+/// [`run_until`], going on against the next manager `failover` gives whenever the one in use
+/// is lost ([`manager_lost`]): the deploy reads the swarm and plans again there before
+/// writing anything more, under the same lock (the lock lives in the swarm, and this process
+/// recognises it as its own).
+pub async fn run_failing_over<E: Engine>(
+    first: &E,
+    failover: &mut impl Failover<E>,
+    prepared: &Prepared,
+    options: &DeployOptions,
+    reporter: &dyn Reporter,
+    stop: impl Future<Output = Signal>,
+) -> Result<DeployOutcome, DeployError> {
     let mut stop = std::pin::pin!(stop);
-    let first = tokio::select! {
-        first = plan_and_lock(engine, prepared, options, reporter) => first?,
-        signal = &mut stop => {
-            // The lock may have been created as the signal came.
-            lock::release_if_ours(engine, &prepared.namespace).await;
-            return Err(DeployError::Interrupted { signal, written: Vec::new() });
+    let mut replaced: Option<E> = None;
+    let first_look = loop {
+        let engine = replaced.as_ref().unwrap_or(first);
+        let look = tokio::select! {
+            look = plan_and_lock(engine, prepared, options, reporter, replaced.is_some()) => look,
+            signal = &mut stop => {
+                // The lock may have been created as the signal came.
+                lock::release_if_ours(engine, &prepared.namespace).await;
+                return Err(DeployError::Interrupted { signal, written: Vec::new() });
+            }
+        };
+        match look {
+            Err(error) if manager_lost(&error) => {
+                replaced = Some(go_on_with(failover, reporter, error).await?);
+            }
+            other => break other?,
         }
     };
-    let (observed, plan, lock) = match first {
+    let (observed, plan, lock) = match first_look {
         FirstLook::Done(outcome) => return Ok(*outcome),
         FirstLook::Locked(locked) => (locked.observed, locked.plan, locked.lock),
     };
-    let guarded = Guarded::new(engine, &lock);
-    let result = tokio::select! {
-        result = run_locked(&guarded, prepared, options, reporter, &observed, plan) => result,
-        lost = lock.keep_alive(engine) => Err(lost.into()),
-        signal = &mut stop => Err(DeployError::Interrupted { signal, written: guarded.written() }),
-    };
-    let result = match result {
-        Err(DeployError::Apply(ApplyError::Engine { .. })) if guarded.lost() => {
-            Err(guarded.lost_error().into())
+    let mut first_plan = Some((observed, plan));
+    let mut written = Vec::new();
+    let result = loop {
+        let engine = replaced.as_ref().unwrap_or(first);
+        let guarded = Guarded::new(engine, &lock);
+        let result = tokio::select! {
+            result = run_locked(&guarded, prepared, options, reporter, first_plan.take()) => result,
+            lost = lock.keep_alive(engine) => Err(lost.into()),
+            signal = &mut stop => Err(DeployError::Interrupted { signal, written: Vec::new() }),
+        };
+        written.extend(guarded.written());
+        match result {
+            Err(error) if manager_lost(&error) && !guarded.lost() => {
+                match go_on_with(failover, reporter, error).await {
+                    Ok(next) => replaced = Some(next),
+                    Err(error) => break Err(with_written(error, &written)),
+                }
+                let engine = replaced.as_ref().unwrap_or(first);
+                // Still ours? (Not taken over while no manager answered.) Then renewed at once.
+                if let Err(error) = lock.check(engine).await {
+                    break Err(with_written(error.into(), &written));
+                }
+                if let Err(error) = lock.renew(engine).await {
+                    break Err(with_written(error.into(), &written));
+                }
+            }
+            Err(DeployError::Apply(ApplyError::Engine { .. })) if guarded.lost() => {
+                break Err(LockError::Lost {
+                    stack: prepared.namespace.0.clone(),
+                    written,
+                }
+                .into())
+            }
+            other => break other.map_err(|error| with_written(error, &written)),
         }
-        Err(DeployError::Lock(LockError::Lost { stack, .. })) => Err(LockError::Lost {
-            stack,
-            written: guarded.written(),
-        }
-        .into()),
-        other => other,
     };
+    let engine = replaced.as_ref().unwrap_or(first);
     if let Err(error) = lock.release(engine).await {
         reporter.report(Progress::LockNotReleased {
             stack: &prepared.namespace.0,
@@ -226,6 +305,39 @@ pub async fn run_until<E: Engine>(
         });
     }
     result
+}
+
+/// The next manager after `lost` (reported), or the error when there is none.
+async fn go_on_with<E>(
+    failover: &mut impl Failover<E>,
+    reporter: &dyn Reporter,
+    lost: DeployError,
+) -> Result<E, DeployError> {
+    let Some((engine, address)) = failover.next_manager().await else {
+        return Err(lost);
+    };
+    reporter.report(Progress::ManagerLost {
+        error: &lost.to_string(),
+        next: &address,
+    });
+    Ok(engine)
+}
+
+/// `error` naming everything this deploy wrote (on every manager it talked to), where it
+/// names what was written.
+fn with_written(error: DeployError, written: &[String]) -> DeployError {
+    match error {
+        DeployError::Interrupted { signal, .. } => DeployError::Interrupted {
+            signal,
+            written: written.to_vec(),
+        },
+        DeployError::Lock(LockError::Lost { stack, .. }) => LockError::Lost {
+            stack,
+            written: written.to_vec(),
+        }
+        .into(),
+        other => other,
+    }
 }
 
 /// Refuses, before anything is read or written, the fields the engine's negotiated API
@@ -258,12 +370,14 @@ struct LockedLook {
 }
 
 /// Reads the swarm and plans; when there is something to write, or another deploy holds the
-/// lock, takes the lock.
+/// lock, takes the lock. `failed_over`: this deploy lost the manager it talked to, maybe as
+/// it created the lock; a lock with exactly this process's identity is then its own.
 async fn plan_and_lock<E: Engine>(
     engine: &E,
     prepared: &Prepared,
     options: &DeployOptions,
     reporter: &dyn Reporter,
+    failed_over: bool,
 ) -> Result<FirstLook, DeployError> {
     check_engine_api(engine, prepared).await?;
     let observed = observe(engine, &prepared.namespace).await?;
@@ -287,7 +401,10 @@ async fn plan_and_lock<E: Engine>(
         }
         tracing::info!("nothing to change as seen now, but another deploy holds the lock: waiting for it, then planning again");
     }
-    let timing = LockTiming::waiting(options.lock_wait, options.lock_poll);
+    let timing = LockTiming {
+        reclaim_own: failed_over,
+        ..LockTiming::waiting(options.lock_wait, options.lock_poll)
+    };
     let lock = lock::acquire(engine, &prepared.namespace, &timing, reporter).await?;
     Ok(FirstLook::Locked(Box::new(LockedLook {
         observed,
@@ -296,26 +413,27 @@ async fn plan_and_lock<E: Engine>(
     })))
 }
 
-/// The part of a deploy done under the lock. `observed` and `plan` are the first read and
-/// plan: they stand only if the swarm is still as it was, since another deploy may have
-/// written before this one got the lock.
+/// The part of a deploy done under the lock. `first` is the first read and plan: it stands
+/// only if the swarm is still as it was, since another deploy may have written before this
+/// one got the lock; without it (on another manager after a lost one) the plan is made anew.
 async fn run_locked<E: Engine>(
     engine: &E,
     prepared: &Prepared,
     options: &DeployOptions,
     reporter: &dyn Reporter,
-    observed: &Observed,
-    plan: Plan,
+    first: Option<(Observed, Plan)>,
 ) -> Result<DeployOutcome, DeployError> {
     let again = observe(engine, &prepared.namespace).await?;
-    let plan = if same_state(observed, &again, &lock::lock_name(&prepared.namespace)) {
-        plan
-    } else {
-        tracing::debug!("the swarm changed before the lock was taken; planning again");
-        let facts = image_facts(engine, prepared, &again, &options.images).await;
-        let mut plan = plan_against(&again, &facts, prepared, options.keep, options.prune)?;
-        add_content_diffs(engine, &mut plan, &prepared.contents).await;
-        plan
+    let lock_name = lock::lock_name(&prepared.namespace);
+    let plan = match first {
+        Some((observed, plan)) if same_state(&observed, &again, &lock_name) => plan,
+        _ => {
+            tracing::debug!("the swarm changed before the lock was taken, or this is another manager; planning again");
+            let facts = image_facts(engine, prepared, &again, &options.images).await;
+            let mut plan = plan_against(&again, &facts, prepared, options.keep, options.prune)?;
+            add_content_diffs(engine, &mut plan, &prepared.contents).await;
+            plan
+        }
     };
     if !plan.needs_apply() {
         // Nothing to change, but no current content seal yet (a stack deployed before seals

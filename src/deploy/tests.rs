@@ -9,7 +9,10 @@ use indexmap::IndexMap;
 use tempfile::TempDir;
 
 use super::prepare::{self, Prepared};
-use super::{run, same_state, DeployError, DeployOptions, DeployOutcome, ImageOptions, Outcome};
+use super::{
+    manager_lost, run, run_failing_over, same_state, DeployError, DeployOptions, DeployOutcome,
+    Failover, ImageOptions, Outcome,
+};
 use crate::apply::lock::LockError;
 use crate::apply::{ApplyError, ApplyOptions};
 use crate::compose::LoadOptions;
@@ -940,4 +943,106 @@ fn fields_a_newer_engine_api_brought_are_deployed_from_that_version_on() {
             .pointer("/TaskTemplate/ContainerSpec/OomScoreAdj"),
         Some(&serde_json::json!(500))
     );
+}
+
+/// The managers a test deploy may go on with, in order.
+struct Spares(Vec<FakeEngine>);
+
+impl Failover<FakeEngine> for Spares {
+    async fn next_manager(&mut self) -> Option<(FakeEngine, String)> {
+        (!self.0.is_empty()).then(|| (self.0.remove(0), "fake://spare".to_string()))
+    }
+}
+
+#[test]
+fn a_deploy_that_loses_its_manager_goes_on_with_the_next_and_converges() {
+    let project = Project::new(APP, "one");
+    let lost = FakeEngine::new();
+    deploy(&lost, &project);
+    project.db("two");
+    let spare = lost.another_manager();
+    // Lost after the lock and the new secret version, before the service is updated.
+    lost.lose_after_writes(lost.write_count() + 2);
+    let recorder = Recorder::default();
+    let mut spares = Spares(vec![spare]);
+    let deployed = block_on(run_failing_over(
+        &lost,
+        &mut spares,
+        &project.prepare(),
+        &options(),
+        &recorder,
+        std::future::pending(),
+    ))
+    .unwrap();
+    assert_eq!(deployed.outcome, Outcome::Applied);
+    let swarm = lost.another_manager();
+    let secrets = names(&swarm, ObjectKind::Secret);
+    assert_eq!(
+        secrets,
+        ["demo_db_v1", "demo_db_v2"],
+        "one new version (not made twice), v1 kept by --keep 1"
+    );
+    let service = &swarm.services()[0];
+    assert_eq!(
+        service.spec["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretName"],
+        "demo_db_v2"
+    );
+    assert!(!names(&swarm, ObjectKind::Config).iter().any(|n| n == LOCK));
+    let events = recorder.lines();
+    let lost_at = events
+        .iter()
+        .position(|e| e.contains("lost the swarm manager"));
+    assert!(lost_at.is_some(), "{events:#?}");
+    assert!(
+        events.iter().all(|e| !e.contains("taking over")),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn a_deploy_without_another_manager_reports_the_lost_one_and_what_it_wrote() {
+    let project = Project::new(APP, "one");
+    let lost = FakeEngine::new();
+    deploy(&lost, &project);
+    project.db("two");
+    lost.lose_after_writes(lost.write_count() + 2);
+    let error = deploy_with(&lost, &project, &options(), &Recorder::default()).unwrap_err();
+    assert!(manager_lost(&error), "{error}");
+    let error = CliError::from(error);
+    assert!(
+        error.hints[0].starts_with("already written: "),
+        "{:?}",
+        error.hints
+    );
+}
+
+#[test]
+fn only_an_unreachable_manager_is_failed_over_never_a_refusal() {
+    let unreachable = EngineError::Unreachable {
+        endpoint: "tcp://m1:2375".into(),
+        message: "connection refused".into(),
+    };
+    let refused = EngineError::Api {
+        status: 500,
+        message: "rpc error: code = Unknown".into(),
+    };
+    assert!(manager_lost(&DeployError::Engine(unreachable.clone())));
+    assert!(manager_lost(&DeployError::Lock(LockError::Engine(
+        unreachable.clone()
+    ))));
+    assert!(manager_lost(&DeployError::Apply(ApplyError::Engine {
+        during: "updating service demo_app".into(),
+        error: unreachable,
+        done: Vec::new(),
+    })));
+    assert!(!manager_lost(&DeployError::Engine(refused.clone())));
+    assert!(!manager_lost(&DeployError::Apply(ApplyError::Engine {
+        during: "creating secret demo_db_v2".into(),
+        error: refused,
+        done: Vec::new(),
+    })));
+    assert!(!manager_lost(&DeployError::Lock(LockError::Lost {
+        stack: "demo".into(),
+        written: Vec::new(),
+    })));
 }

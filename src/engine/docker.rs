@@ -1087,7 +1087,7 @@ mod tests {
     fn tcp_endpoint(address: &str) -> Endpoint {
         use crate::engine::endpoint::{resolve, DockerEnv, EngineFlags, RealFiles};
         let flags = EngineFlags {
-            host: Some(address.to_string()),
+            hosts: vec![address.to_string()],
             ..EngineFlags::default()
         };
         resolve(&flags, &DockerEnv::default(), &RealFiles).unwrap()

@@ -42,8 +42,10 @@ const SSH_CONNECT_TIMEOUT_SECS: u32 = 30;
 pub struct EngineFlags {
     /// `--context NAME`.
     pub context: Option<String>,
-    /// `-H/--host ADDRESS`.
-    pub host: Option<String>,
+    /// `-H/--host ADDRESS`, in the order given. The docker CLI takes one; stackroll takes
+    /// several addresses of one swarm's managers and uses the first that answers as a manager
+    /// (see [`resolve_all`]).
+    pub hosts: Vec<String>,
     /// `--tls[=BOOL]`, when given.
     pub tls: Option<bool>,
     /// `--tlsverify[=BOOL]`, when given (given at all, even `=false`, turns TLS on).
@@ -318,7 +320,7 @@ pub fn resolve(
         context: flags.context.clone().filter(|name| !name.is_empty()),
         ..flags.clone()
     };
-    if flags.context.is_some() && flags.host.is_some() {
+    if flags.context.is_some() && !flags.hosts.is_empty() {
         return Err(EndpointError::Conflict);
     }
     let env = &DockerEnv {
@@ -338,6 +340,32 @@ pub fn resolve(
     Ok(endpoint)
 }
 
+/// Every engine the flags name, in order: one for a context, `DOCKER_HOST` or a single `-H`
+/// (exactly [`resolve`]); one per address when `-H` is given several times, each resolved as
+/// the `default` context with that one address and the same TLS settings. Several `-H` are
+/// stackroll's extension (the docker CLI refuses them): the addresses of one swarm's managers,
+/// tried in order until one answers as a manager, and the next taken when it is lost.
+pub fn resolve_all(
+    flags: &EngineFlags,
+    env: &DockerEnv,
+    files: &dyn Files,
+) -> Result<Vec<Endpoint>, EndpointError> {
+    if flags.hosts.len() < 2 {
+        return Ok(vec![resolve(flags, env, files)?]);
+    }
+    flags
+        .hosts
+        .iter()
+        .map(|host| {
+            let one = EngineFlags {
+                hosts: vec![host.clone()],
+                ..flags.clone()
+            };
+            resolve(&one, env, files)
+        })
+        .collect()
+}
+
 /// The context's name and what chose it (the docker CLI's `resolveContextName`).
 fn context_name(
     flags: &EngineFlags,
@@ -347,7 +375,7 @@ fn context_name(
     if let Some(name) = &flags.context {
         return Ok((name.clone(), ChosenBy::ContextFlag));
     }
-    if flags.host.is_some() {
+    if !flags.hosts.is_empty() {
         return Ok((DEFAULT_CONTEXT.to_string(), ChosenBy::HostFlag));
     }
     if env.host.is_some() {
@@ -392,7 +420,12 @@ fn default_endpoint(
     chosen_by: ChosenBy,
 ) -> Result<Endpoint, EndpointError> {
     let tls = default_tls(flags, env, files)?;
-    let given = flags.host.as_deref().or(env.host.as_deref()).unwrap_or("");
+    let given = flags
+        .hosts
+        .first()
+        .map(String::as_str)
+        .or(env.host.as_deref())
+        .unwrap_or("");
     let address = normalize_host(given, tls.is_some())?;
     let transport = transport(&address, tls)?;
     Ok(Endpoint {

@@ -28,7 +28,7 @@
 //! whose `Debug` shows only the length.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
@@ -138,7 +138,10 @@ struct State {
 /// Swarm rules it follows.
 #[derive(Debug)]
 pub struct FakeEngine {
-    state: Mutex<State>,
+    /// The swarm, shared by every manager of it ([`FakeEngine::another_manager`]).
+    state: Arc<Mutex<State>>,
+    /// This manager is lost once the swarm has recorded this many writes.
+    lost_at: Mutex<Option<usize>>,
 }
 
 impl Default for FakeEngine {
@@ -196,7 +199,8 @@ impl FakeEngine {
             });
         }
         FakeEngine {
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
+            lost_at: Mutex::new(None),
         }
     }
 
@@ -313,6 +317,20 @@ impl FakeEngine {
                 });
             }
         }
+    }
+
+    /// Another manager of the same swarm: the same state, reachable on its own.
+    pub fn another_manager(&self) -> FakeEngine {
+        FakeEngine {
+            state: Arc::clone(&self.state),
+            lost_at: Mutex::new(None),
+        }
+    }
+
+    /// Loses this manager (every call unreachable) once the swarm has recorded `writes`
+    /// writes; other managers of the swarm go on answering.
+    pub fn lose_after_writes(&self, writes: usize) {
+        *self.lost_at.lock().expect("lost_at") = Some(writes);
     }
 
     /// While `true`, every call fails with [`EngineError::Unreachable`].
@@ -479,7 +497,8 @@ impl FakeEngine {
     /// The state, or `Unreachable` when [`FakeEngine::set_unreachable`] is on.
     fn reach(&self) -> Result<MutexGuard<'_, State>, EngineError> {
         let state = self.lock();
-        if state.unreachable {
+        let lost_at = *self.lost_at.lock().expect("lost_at");
+        if state.unreachable || lost_at.is_some_and(|writes| state.writes.len() >= writes) {
             return Err(EngineError::Unreachable {
                 endpoint: "fake://engine".to_string(),
                 message: "the fake engine is set unreachable".to_string(),

@@ -90,6 +90,9 @@ pub fn describe_for(event: &Progress<'_>, command: &str) -> String {
         Progress::LockTakenOver { holder, why } => {
             format!("warning: taking over the deploy lock held by {holder}: {why}")
         }
+        Progress::ManagerLost { error, next } => format!(
+            "warning: lost the swarm manager ({error}); going on with {next}, reading the swarm and planning again first"
+        ),
         Progress::LockNotReleased { stack, error } => format!(
             "warning: could not release the deploy lock: {error}; run `{command} unlock {stack}`"
         ),

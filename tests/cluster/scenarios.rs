@@ -321,6 +321,68 @@ fn the_manager_stackroll_talks_to_lost_mid_deploy_is_reported_and_the_rerun_conv
 }
 
 #[test]
+fn with_several_managers_given_a_deploy_that_loses_its_manager_goes_on_with_the_next() {
+    let _cluster = Cluster::lock();
+    let lost = *MANAGERS
+        .iter()
+        .find(|m| **m != leader())
+        .expect("a follower");
+    let next = other_manager(lost);
+    use_engine(&host(next));
+    let (stack, _v1) = spread_stack("fo", lost);
+    stack.deploy_ok(&[]);
+    let v2 = stack.write_secret("token.txt", "tok2");
+    let (lost_host, next_host) = (host(lost), host(next));
+    let args = ["-H", lost_host.as_str(), "-H", next_host.as_str()];
+    let mut deploy = stack.spawn(&stack.deploy_args(&args), &[]);
+    deploy.wait_for_output("updated service", Duration::from_secs(60));
+    kill_node(lost);
+    let killed = Instant::now();
+    deploy.wait_for_output("lost the swarm manager", Duration::from_secs(60));
+    let failed_over = killed.elapsed();
+    let run = deploy.finish();
+    let converged = killed.elapsed();
+    eprintln!(
+        "measured: went on with the next manager {:.1}s after the kill, converged {:.1}s after it",
+        failed_over.as_secs_f64(),
+        converged.as_secs_f64()
+    );
+    run.expect_code(0)
+        .expect_contains(&format!("going on with {next_host}"));
+    let mut planned_on = run.stdout.lines().filter(|l| l.starts_with("Target:"));
+    assert!(
+        planned_on
+            .next_back()
+            .unwrap_or_default()
+            .contains(&next_host),
+        "the plan made again is shown naming the next manager\n{}",
+        run.context()
+    );
+    assert!(
+        !run.all().contains("taking over") && !run.all().contains("unlock"),
+        "the lock was this deploy's own all along\n{}",
+        run.context()
+    );
+    assert!(
+        !docker(&["config", "inspect", &stack.scoped("stackroll-lock")])
+            .status
+            .success(),
+        "the lock was given back"
+    );
+    assert_no_colour(&run);
+    assert_no_dangling_reference(&stack);
+    // The first address still does not answer: commands use the next that does.
+    stack
+        .plan(&args)
+        .expect_code(0)
+        .expect_contains("No changes");
+    restore();
+    assert_every_node_reads(&stack, &v2, 3);
+    assert_plan_empty(&stack);
+    assert_no_dangling_reference(&stack);
+}
+
+#[test]
 fn status_ps_and_rm_work_on_the_cluster() {
     let _cluster = Cluster::lock();
     let (stack, _v1) = spread_stack("ops", 2);

@@ -56,6 +56,25 @@ fn unreachable_engine_exits_1_with_a_hint() {
 }
 
 #[test]
+fn several_engines_none_answering_are_each_named() {
+    let dir = project(VALID);
+    stackroll(&dir)
+        .args(["plan", "-H", "unix:///nonexistent/a.sock"])
+        .args(["-H", "unix:///nonexistent/b.sock", "demo"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "none of the engines given answers as a swarm manager",
+        ))
+        .stderr(predicate::str::contains(
+            "unix:///nonexistent/a.sock: cannot reach",
+        ))
+        .stderr(predicate::str::contains(
+            "unix:///nonexistent/b.sock: cannot reach",
+        ));
+}
+
+#[test]
 fn bad_input_is_reported_before_the_engine_is_contacted() {
     let dir = project("services:\n  app:\n    image: local/busybox:1\n    secrets: [missing]\n");
     stackroll(&dir)

@@ -87,7 +87,11 @@ struct Case {
 fn run(case: &Case) -> Result<(String, String, ChosenBy), EndpointError> {
     let flags = EngineFlags {
         context: case.context_flag.then(|| "flagged".to_string()),
-        host: case.host_flag.then(|| "tcp://127.0.0.1:1".to_string()),
+        hosts: case
+            .host_flag
+            .then(|| "tcp://127.0.0.1:1".to_string())
+            .into_iter()
+            .collect(),
         ..EngineFlags::default()
     };
     let env = DockerEnv {
@@ -342,7 +346,7 @@ fn tls_of_the_default_context_follows_the_docker_cli() {
             files = files.with(format!("/certs/{file}"), "pem");
         }
         let flags = EngineFlags {
-            host: Some("tcp://10.0.0.5:2376".into()),
+            hosts: vec!["tcp://10.0.0.5:2376".into()],
             tls: case.tls_flag,
             tls_verify: case.tls_verify_flag,
             ..EngineFlags::default()
@@ -376,7 +380,7 @@ fn tls_flags_name_the_files_and_missing_ones_are_refused() {
         .with("/a/me.pem", "pem")
         .with("/a/me-key.pem", "pem");
     let flags = EngineFlags {
-        host: Some("tcp://10.0.0.5:2376".into()),
+        hosts: vec!["tcp://10.0.0.5:2376".into()],
         tls_verify: Some(true),
         tls_ca_cert: Some("/a/my-ca.pem".into()),
         tls_cert: Some("/a/me.pem".into()),
@@ -486,7 +490,7 @@ fn warnings_name_plain_http_unverified_tls_and_a_hidden_context() {
             .warnings
     };
     let host = |host: &str| EngineFlags {
-        host: Some(host.to_string()),
+        hosts: vec![host.to_string()],
         ..EngineFlags::default()
     };
     let plain = warnings(host("tcp://10.0.0.5:2375"), env());
