@@ -959,7 +959,7 @@ fn the_plan_lists_the_stages_of_a_rotation() {
     };
     insta::assert_snapshot!(crate::render::plan::render(
         &report,
-        crate::render::plan::OutputFormat::Text
+        crate::render::format::OutputFormat::Text
     ));
 }
 

@@ -6,7 +6,7 @@ use clap::Args;
 use super::{print, resolve_endpoint};
 use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
-use crate::render::plan::OutputFormat;
+use crate::render::format::OutputFormat;
 use crate::render::target::render_endpoint;
 
 /// Flags of `stackroll context`.

@@ -20,7 +20,8 @@ use crate::error::CliError;
 use crate::plan::Plan;
 use crate::progress::{Progress, Reporter};
 use crate::registry::RegistryAuth;
-use crate::render::plan::{render, OutputFormat, Report};
+use crate::render::format::OutputFormat;
+use crate::render::plan::{render, Report};
 use crate::render::progress::stderr_reporter;
 
 /// Flags of `stackroll deploy`.

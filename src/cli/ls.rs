@@ -5,7 +5,7 @@ use clap::Args;
 use super::{connect, print, runtime};
 use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
-use crate::render::plan::OutputFormat;
+use crate::render::format::OutputFormat;
 use crate::render::stacks::render_stacks;
 use crate::stacks::list_stacks;
 

@@ -38,7 +38,7 @@ use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
 use crate::registry::credentials::{default_config_path, DockerConfig};
 use crate::registry::{local_credentials, LocalCredentials, RegistryAuth, ResolveImage};
-use crate::render::plan::OutputFormat;
+use crate::render::format::OutputFormat;
 pub use completions::CompletionsArgs;
 pub use config::ConfigArgs;
 pub use context::ContextArgs;

@@ -6,7 +6,9 @@ use super::{connect, prepare, print, runtime, ComposeArgs, RegistryArgs};
 use crate::deploy::{self, Outcome};
 use crate::engine::endpoint::EngineFlags;
 use crate::error::CliError;
-use crate::render::plan::{render_plan, PlanFormat, Report};
+use crate::render::format::PlanFormat;
+use crate::render::plan::Report;
+use crate::render::render_plan;
 
 /// Flags of `stackroll plan`.
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod profiles;
 pub mod project_name;
 pub mod read;
 pub mod rotation;
+pub mod scalars;
 pub mod validate;
 pub mod yaml;
 

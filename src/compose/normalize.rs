@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::environment::Environment;
+use super::scalars::string_field;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::node::{Entry, Node, ScalarStyle, Typed, Value};
 use crate::model::{
@@ -721,28 +722,6 @@ fn mapping<'n>(
         .hint("write `key: value` pairs indented under it"),
     );
     None
-}
-
-/// A scalar's text, or an error at `field` for a mapping or list.
-pub(super) fn string_field(
-    node: &Node,
-    field: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<String> {
-    match node.scalar_text() {
-        Some(text) => Some(text.to_string()),
-        None => {
-            diagnostics.push(
-                Diagnostic::error(
-                    Some(node.location.clone()),
-                    format!("expected a string, not {}", node.kind_name()),
-                )
-                .field(field)
-                .hint("write a single value here"),
-            );
-            None
-        }
-    }
 }
 
 /// Reads labels or driver options: a mapping, or a list of `KEY=VALUE` strings.

@@ -15,7 +15,7 @@
 
 use indexmap::IndexMap;
 
-use super::normalize::string_field;
+use super::scalars::string_field;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::node::{Entry, Node, Value};
 use crate::model::{

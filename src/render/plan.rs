@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::format::OutputFormat;
 use super::target::target_line;
 use crate::apply::rollout::RolloutFailure;
 pub use crate::deploy::Outcome;
@@ -15,36 +16,6 @@ use crate::plan::detail::Detail;
 use crate::plan::impact::{Impact, ImpactSummary};
 use crate::plan::rotation::Rotation;
 use crate::plan::{Action, Plan};
-
-/// Output format of plan and deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Human-readable text.
-    Text,
-    /// JSON following schema/plan.schema.json.
-    Json,
-}
-
-/// Output format of `stackroll plan`: the report formats and Markdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlanFormat {
-    /// Human-readable text.
-    Text,
-    /// JSON following schema/plan.schema.json.
-    Json,
-    /// GitHub-flavoured Markdown, for a pull-request comment.
-    Markdown,
-}
-
-/// Renders a plan in `format`; `warnings` (the loader's) are part of the Markdown only, the
-/// other formats leave them on stderr.
-pub fn render_plan(report: &Report<'_>, format: PlanFormat, warnings: &[String]) -> String {
-    match format {
-        PlanFormat::Text => render(report, OutputFormat::Text),
-        PlanFormat::Json => render(report, OutputFormat::Json),
-        PlanFormat::Markdown => super::markdown::render_markdown(report, warnings),
-    }
-}
 
 /// The major version of schema/plan.schema.json the JSON printer follows. Version 2 made
 /// `details` objects (`field`, `location`, `old`, `new`, `redacted`, ...); version 1's

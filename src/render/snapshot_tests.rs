@@ -12,8 +12,9 @@ use sha2::Digest as _;
 use tempfile::TempDir;
 
 use super::config::{render_project, ConfigFormat};
+use super::format::OutputFormat;
 use super::markdown::render_markdown;
-use super::plan::{render, Outcome, OutputFormat, Report};
+use super::plan::{render, Outcome, Report};
 use super::progress::describe;
 use super::stacks::{render_removed, render_stacks, render_status, render_tasks};
 use crate::apply::rollout::RolloutFailure;

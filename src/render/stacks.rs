@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::plan::OutputFormat;
+use super::format::OutputFormat;
 use super::target::target_line;
 use crate::engine::Target;
 use crate::stacks::rollback::RollbackPlan;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::plan::OutputFormat;
+use super::format::OutputFormat;
 use crate::engine::endpoint::{ChosenBy, Endpoint, TlsSettings, Transport};
 use crate::engine::Target;
 
