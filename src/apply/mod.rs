@@ -49,6 +49,20 @@ pub struct ApplyOptions {
     pub kill_at: Option<String>,
 }
 
+impl ApplyOptions {
+    /// Waiting for rollouts up to `timeout` at the command line's pace: a poll every 500 ms,
+    /// 5 s for unmonitored tasks to prove they keep running, no fault injection.
+    pub fn waiting(timeout: Duration) -> ApplyOptions {
+        ApplyOptions {
+            detach: false,
+            timeout,
+            poll: Duration::from_millis(500),
+            settle: Duration::from_secs(5),
+            kill_at: None,
+        }
+    }
+}
+
 /// Kills this process with SIGKILL when `point` is the configured fault point (tests of crash
 /// safety only). Compiled in only with the `test-kill-points` feature; otherwise it does
 /// nothing.

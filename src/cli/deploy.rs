@@ -73,10 +73,8 @@ impl DeployArgs {
             lock_poll: Duration::from_secs(1),
             apply: ApplyOptions {
                 detach: self.detach,
-                timeout,
-                poll: Duration::from_millis(500),
-                settle: Duration::from_secs(5),
                 kill_at: test_kill_point(),
+                ..ApplyOptions::waiting(timeout)
             },
         })
     }

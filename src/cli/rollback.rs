@@ -34,13 +34,7 @@ pub struct RollbackArgs {
 
 /// Plans or runs the rollback and prints it.
 pub(super) fn run(args: &RollbackArgs, flags: &EngineFlags) -> Result<i32, CliError> {
-    let options = ApplyOptions {
-        detach: false,
-        timeout: timeout_flag(&args.timeout)?,
-        poll: Duration::from_millis(500),
-        settle: Duration::from_secs(5),
-        kill_at: None,
-    };
+    let options = ApplyOptions::waiting(timeout_flag(&args.timeout)?);
     let lock_timing =
         LockTiming::waiting(timeout_flag(&args.lock_timeout)?, Duration::from_secs(1));
     let namespace = Namespace(args.stack.stack.clone());

@@ -1,8 +1,6 @@
 //! `stackroll wait`: wait for a stack's services, whoever deployed them, judged as `deploy`
 //! judges them; exit 0 when all converged, 3 when one failed or did not converge in time.
 
-use std::time::Duration;
-
 use clap::Args;
 
 use super::{connect, engine_command, print, runtime, timeout_flag, StackArgs};
@@ -27,13 +25,7 @@ pub struct WaitArgs {
 
 /// Waits, reporting progress on stderr, prints the outcome and exits with it.
 pub(super) fn run(args: &WaitArgs, flags: &EngineFlags) -> Result<i32, CliError> {
-    let options = ApplyOptions {
-        detach: false,
-        timeout: timeout_flag(&args.timeout)?,
-        poll: Duration::from_millis(500),
-        settle: Duration::from_secs(5),
-        kill_at: None,
-    };
+    let options = ApplyOptions::waiting(timeout_flag(&args.timeout)?);
     let namespace = Namespace(args.stack.stack.clone());
     let outcome = runtime()?.block_on(async {
         let (engine, _) = connect(flags).await?;
