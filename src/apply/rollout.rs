@@ -209,7 +209,7 @@ fn report_state(
     reporter: &dyn Reporter,
 ) -> Option<RolloutFailure> {
     match state {
-        RolloutState::Converged => {
+        RolloutState::Converged | RolloutState::JobCompleted { .. } => {
             reporter.report(Progress::Converged {
                 service: &w.name,
                 elapsed,
@@ -234,13 +234,6 @@ fn report_state(
                 service: w.name.clone(),
                 reason: failure_reason(state, message),
             })
-        }
-        RolloutState::JobCompleted { .. } => {
-            reporter.report(Progress::Converged {
-                service: &w.name,
-                elapsed,
-            });
-            None
         }
         RolloutState::JobFailed { error } => {
             reporter.report(Progress::RolloutFailed {
