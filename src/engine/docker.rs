@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
@@ -57,6 +57,9 @@ const REGISTRY_AUTH_HEADER: &str = "X-Registry-Auth";
 /// The address requests over ssh carry (the docker CLI's); the connection decides where they go.
 const SSH_REQUEST_ADDRESS: &str = "http://docker.example.com";
 
+/// The address requests over a Unix socket carry (the docker CLI's); the socket decides.
+const UNIX_REQUEST_ADDRESS: &str = "http://docker.example.com";
+
 /// The oldest API stackroll works with (Docker 20.10).
 const MIN_API_VERSION: (usize, usize) = (1, 41);
 
@@ -86,22 +89,20 @@ impl DockerEngine {
     /// the API version and fails with [`EngineError::TooOld`] below API 1.41, with
     /// [`EngineError::Unreachable`] when the engine cannot be reached.
     pub async fn connect(endpoint: &Endpoint) -> Result<DockerEngine, EngineError> {
-        let docker = open(endpoint).map_err(|message| EngineError::Unreachable {
+        let opened = open(endpoint).map_err(|message| EngineError::Unreachable {
             endpoint: endpoint.address.clone(),
             message,
         })?;
         let unversioned = DockerEngine {
-            docker,
+            docker: opened.docker,
             endpoint: endpoint.address.clone(),
             api_version: String::new(),
             registry_auth: RegistryAuth::default(),
         };
-        let docker = unversioned
-            .read(|| unversioned.docker.clone().negotiate_version())
+        let found = unversioned
+            .negotiate(&opened.api_version_seen)
             .await
             .map_err(|error| plain_http_to_tls(error, endpoint))?;
-        let version = docker.client_version();
-        let found = (version.major_version, version.minor_version);
         let api_version = format!("{}.{}", found.0, found.1);
         if found < MIN_API_VERSION {
             return Err(EngineError::TooOld {
@@ -110,20 +111,49 @@ impl DockerEngine {
             });
         }
         let prefix = format!("/v{api_version}");
-        let docker = docker.with_request_modifier(move |mut request| {
-            if let Some(uri) = versioned_uri(&request.uri().to_string(), &prefix) {
-                if let Ok(uri) = uri.parse() {
-                    *request.uri_mut() = uri;
+        let docker = unversioned
+            .docker
+            .with_request_modifier(move |mut request| {
+                if let Some(uri) = versioned_uri(&request.uri().to_string(), &prefix) {
+                    if let Ok(uri) = uri.parse() {
+                        *request.uri_mut() = uri;
+                    }
                 }
-            }
-            request
-        });
+                request
+            });
         Ok(DockerEngine {
             docker,
             endpoint: unversioned.endpoint,
             api_version,
             registry_auth: RegistryAuth::default(),
         })
+    }
+
+    /// The API version to speak, as the docker CLI negotiates it: the `Api-Version` header of
+    /// the engine's answer to `GET /_ping` (a request dockerd answers at once, where `/version`
+    /// asks containerd and takes ~10 ms), capped at the newest version bollard knows. An
+    /// engine that sends no header (an old or proxied one) is asked `GET /version` instead.
+    async fn negotiate(
+        &self,
+        api_version_seen: &Mutex<Option<String>>,
+    ) -> Result<(usize, usize), EngineError> {
+        self.read(|| self.docker.ping()).await?;
+        let header = api_version_seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        let newest = (
+            API_DEFAULT_VERSION.major_version,
+            API_DEFAULT_VERSION.minor_version,
+        );
+        if let Some(found) = header.as_deref().and_then(parse_api_version) {
+            return Ok(found.min(newest));
+        }
+        let docker = self
+            .read(|| self.docker.clone().negotiate_version())
+            .await?;
+        let version = docker.client_version();
+        Ok((version.major_version, version.minor_version))
     }
 
     /// The same engine, sending `auth`'s credentials for an image's registry with service
@@ -271,10 +301,8 @@ impl Engine for DockerEngine {
         // /info is read as plain JSON: bollard's SystemInfo has many closed enums, and a daemon
         // with a value it does not know would make the whole answer unreadable.
         let info = self.get_json("/info", None).await?;
-        let version = self.read(|| self.docker.version()).await?;
         Ok(EngineInfo {
             api_version: self.api_version.clone(),
-            server_version: version.version.unwrap_or_default(),
             swarm_state: text(&info, "/Swarm/LocalNodeState"),
             is_manager: info
                 .pointer("/Swarm/ControlAvailable")
@@ -633,53 +661,74 @@ fn spec_image(spec: &Spec) -> Option<&str> {
 }
 
 /// Builds a client for `endpoint`; errors are messages for [`EngineError::Unreachable`].
-fn open(endpoint: &Endpoint) -> Result<Docker, String> {
-    let client = match &endpoint.transport {
-        Transport::Unix { .. } => {
-            Docker::connect_with_unix(&endpoint.address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+fn open(endpoint: &Endpoint) -> Result<Opened, String> {
+    let (connector, address) = match &endpoint.transport {
+        Transport::Unix { path } => {
+            if !path.exists() {
+                return Err(format!("no socket at {}", path.display()));
+            }
+            (Connector::unix(path), UNIX_REQUEST_ADDRESS.to_string())
         }
         Transport::Tcp {
             host,
             port,
             tls: None,
-        } => Docker::connect_with_http(
-            &format!("tcp://{}", join_host_port(host, &port.to_string())),
-            REQUEST_TIMEOUT_SECS,
-            API_DEFAULT_VERSION,
+        } => (
+            Connector::tcp(host, *port),
+            format!("http://{}", join_host_port(host, &port.to_string())),
         ),
         Transport::Tcp {
             host,
             port,
             tls: Some(tls),
-        } => with_connector(
+        } => (
             Connector::tls(host, *port, tls)?,
             format!("https://{}", join_host_port(host, &port.to_string())),
         ),
-        Transport::Ssh(target) => {
-            with_connector(Connector::ssh(target), SSH_REQUEST_ADDRESS.to_string())
-        }
+        Transport::Ssh(target) => (Connector::ssh(target), SSH_REQUEST_ADDRESS.to_string()),
     };
-    client.map_err(|err| match err {
-        BollardError::SocketNotFoundError(path) => format!("no socket at {path}"),
-        other => describe(&other),
-    })
+    with_connector(connector, address).map_err(|err| describe(&err))
 }
 
-/// A bollard client whose connections `connector` opens; requests carry `address`.
-fn with_connector(connector: Connector, address: String) -> Result<Docker, BollardError> {
+/// A bollard client and what the engine's answers say of its API version.
+struct Opened {
+    docker: Docker,
+    /// The `Api-Version` header of the engine's latest answer, once one came.
+    api_version_seen: Arc<Mutex<Option<String>>>,
+}
+
+/// A bollard client whose connections `connector` opens; requests carry `address`. Every
+/// answer's `Api-Version` header is kept, so `GET /_ping` can negotiate the version.
+fn with_connector(connector: Connector, address: String) -> Result<Opened, BollardError> {
     let client = Arc::new(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(connector),
     );
-    Docker::connect_with_custom_transport(
+    let api_version_seen = Arc::new(Mutex::new(None));
+    let seen = api_version_seen.clone();
+    let docker = Docker::connect_with_custom_transport(
         move |request: BollardRequest| {
             let client = client.clone();
-            async move { client.request(request).await.map_err(BollardError::from) }
+            let seen = seen.clone();
+            async move {
+                let response = client.request(request).await.map_err(BollardError::from)?;
+                if let Some(version) = response.headers().get("api-version") {
+                    if let Ok(version) = version.to_str() {
+                        *seen.lock().unwrap_or_else(|poison| poison.into_inner()) =
+                            Some(version.to_string());
+                    }
+                }
+                Ok(response)
+            }
         },
         Some(address),
         REQUEST_TIMEOUT_SECS,
         API_DEFAULT_VERSION,
-    )
+    )?;
+    Ok(Opened {
+        docker,
+        api_version_seen,
+    })
 }
 
 /// The first answer of an engine that speaks TLS to a client that sent plain HTTP, said so.
@@ -696,6 +745,12 @@ fn plain_http_to_tls(error: EngineError, endpoint: &Endpoint) -> EngineError {
         }
         other => other,
     }
+}
+
+/// `1.41` as `(1, 41)`.
+fn parse_api_version(text: &str) -> Option<(usize, usize)> {
+    let (major, minor) = text.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// `uri` with `prefix` (`/v1.41`) put before its path, or `None` when it already has a version.
@@ -1040,6 +1095,13 @@ mod tests {
     /// A one-thread HTTP responder on 127.0.0.1 standing in for dockerd: it answers
     /// `/version` (API 1.41) and anything else with `{}`, and records each request line.
     fn fake_daemon() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        fake_daemon_sending(None)
+    }
+
+    /// [`fake_daemon`], with an `Api-Version` header on every answer when `header` is given.
+    fn fake_daemon_sending(
+        header: Option<&'static str>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("tcp://{}", listener.local_addr().unwrap());
@@ -1073,9 +1135,12 @@ mod tests {
                 } else {
                     "{}"
                 };
+                let version = header
+                    .map(|v| format!("Api-Version: {v}\r\n"))
+                    .unwrap_or_default();
                 let _ = write!(
                     &stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    "HTTP/1.1 200 OK\r\n{version}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
                     answer.len()
                 );
             }
@@ -1118,6 +1183,52 @@ mod tests {
             "{update}"
         );
         assert!(update.contains("registryAuthFrom=spec"), "{update}");
+    }
+
+    /// The requests `connect` then `info` send to an engine whose answers carry `header`.
+    fn negotiation_requests(header: Option<&'static str>) -> Vec<String> {
+        let (address, seen) = fake_daemon_sending(header);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let engine = DockerEngine::connect(&tcp_endpoint(&address))
+                .await
+                .unwrap();
+            engine.info().await.unwrap();
+        });
+        let seen = seen.lock().unwrap().clone();
+        seen
+    }
+
+    #[test]
+    fn the_api_version_is_negotiated_from_the_ping_answer_and_capped() {
+        let newest = format!(
+            "{}.{}",
+            API_DEFAULT_VERSION.major_version, API_DEFAULT_VERSION.minor_version
+        );
+        assert_eq!(
+            negotiation_requests(Some("1.43")),
+            ["GET /_ping HTTP/1.1", "GET /v1.43/info HTTP/1.1"],
+            "one cheap request negotiates; /version (slow: dockerd asks containerd) is not sent"
+        );
+        assert_eq!(
+            negotiation_requests(Some("1.999")),
+            [
+                "GET /_ping HTTP/1.1".to_string(),
+                format!("GET /v{newest}/info HTTP/1.1")
+            ],
+        );
+        assert_eq!(
+            negotiation_requests(None),
+            [
+                "GET /_ping HTTP/1.1",
+                "GET /version HTTP/1.1",
+                "GET /v1.41/info HTTP/1.1"
+            ],
+            "an engine that sends no Api-Version header is asked /version"
+        );
     }
 
     #[test]

@@ -159,7 +159,6 @@ impl FakeEngine {
             clock: 0,
             info: EngineInfo {
                 api_version: "1.41".to_string(),
-                server_version: "20.10.24".to_string(),
                 swarm_state: "active".to_string(),
                 is_manager: true,
                 node_id: NODE_ID.to_string(),

@@ -26,8 +26,6 @@ pub type Spec = serde_json::Value;
 pub struct EngineInfo {
     /// The API version both sides speak after negotiation, e.g. "1.41".
     pub api_version: String,
-    /// The daemon's version, e.g. "20.10.24".
-    pub server_version: String,
     /// Swarm's LocalNodeState: "active", "inactive", "pending", "error", "locked".
     pub swarm_state: String,
     /// Whether this node is a swarm manager (can deploy).

@@ -1,9 +1,9 @@
-//! The connections to the engine that the docker CLI makes and bollard does not make its way:
-//! TLS that trusts only the given CA (bollard's adds the system's roots) with an optional client
-//! certificate and the docker CLI's `SkipTLSVerify`, and `ssh://` as
-//! `ssh ... -- HOST docker system dial-stdio`, with HTTP over the command's standard input and
-//! output. [`Connector`] is a hyper-util connector for either; `docker.rs` hands a client built
-//! on it to bollard as a custom transport.
+//! Every connection to the engine: a Unix socket, plain TCP, TLS that trusts only the given CA
+//! (bollard's adds the system's roots) with an optional client certificate and the docker
+//! CLI's `SkipTLSVerify`, and `ssh://` as `ssh ... -- HOST docker system dial-stdio`, with HTTP
+//! over the command's standard input and output. [`Connector`] is a hyper-util connector for
+//! each; `docker.rs` hands a client built on it to bollard as a custom transport, so every
+//! answer passes through one place (where the engine's `Api-Version` header is read).
 //!
 //! The client key is a secret: it is read into memory that is zeroed when dropped, and its path,
 //! never its content, appears in errors. An `ssh` that fails ends the connection with ssh's own
@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
@@ -40,7 +40,7 @@ const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of ssh's standard error is kept for the error message (its end).
 const SSH_STDERR_MAX: usize = 4096;
 
-/// Opens connections to one engine, over TLS or through ssh.
+/// Opens connections to one engine: a Unix socket, plain TCP, TLS or through ssh.
 #[derive(Clone)]
 pub struct Connector {
     dial: Arc<Dial>,
@@ -48,6 +48,10 @@ pub struct Connector {
 
 /// What a [`Connector`] does for each new connection.
 enum Dial {
+    /// The Unix socket at this path.
+    Unix(PathBuf),
+    /// Plain TCP to `host:port`.
+    Tcp { host: String, port: u16 },
     /// TCP to `host:port`, then a TLS handshake.
     Tls {
         host: String,
@@ -60,6 +64,23 @@ enum Dial {
 }
 
 impl Connector {
+    /// The Unix socket at `path`.
+    pub fn unix(path: &Path) -> Connector {
+        Connector {
+            dial: Arc::new(Dial::Unix(path.to_path_buf())),
+        }
+    }
+
+    /// Plain TCP to `host:port`.
+    pub fn tcp(host: &str, port: u16) -> Connector {
+        Connector {
+            dial: Arc::new(Dial::Tcp {
+                host: host.to_string(),
+                port,
+            }),
+        }
+    }
+
     /// TLS to `host:port` with `settings`; reads the CA, certificate and key files now.
     pub fn tls(host: &str, port: u16, settings: &TlsSettings) -> Result<Connector, String> {
         let config = tls_config(settings)?;
@@ -87,19 +108,15 @@ impl Connector {
     /// Opens one connection.
     async fn open(&self) -> io::Result<Stream> {
         match &*self.dial {
+            Dial::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            Dial::Tcp { host, port } => Ok(Stream::Tcp(tcp_connect(host, *port).await?)),
             Dial::Tls {
                 host,
                 port,
                 server_name,
                 config,
             } => {
-                let tcp =
-                    tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect((&**host, *port)))
-                        .await
-                        .map_err(|_| {
-                            io::Error::new(io::ErrorKind::TimedOut, "timed out connecting")
-                        })??;
-                tcp.set_nodelay(true)?;
+                let tcp = tcp_connect(host, *port).await?;
                 let connector = tokio_rustls::TlsConnector::from(config.clone());
                 let tls = connector
                     .connect(server_name.clone(), tcp)
@@ -110,6 +127,15 @@ impl Connector {
             Dial::Ssh { args } => SshStream::spawn(args).map(Stream::Ssh),
         }
     }
+}
+
+/// A TCP connection to `host:port`, given up after [`TCP_CONNECT_TIMEOUT`].
+async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    let tcp = tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out connecting"))??;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -129,6 +155,10 @@ impl tower_service::Service<Uri> for Connector {
 
 /// One connection to the engine.
 pub enum Stream {
+    /// A Unix socket.
+    Unix(UnixStream),
+    /// Plain TCP.
+    Tcp(TcpStream),
     /// TLS over TCP.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// An `ssh` process's standard input and output.
@@ -148,6 +178,8 @@ impl AsyncRead for Stream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
+            Stream::Unix(unix) => Pin::new(unix).poll_read(cx, buf),
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
             Stream::Tls(tls) => Pin::new(tls.as_mut())
                 .poll_read(cx, buf)
                 .map_err(explain_tls_error),
@@ -163,6 +195,8 @@ impl AsyncWrite for Stream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
+            Stream::Unix(unix) => Pin::new(unix).poll_write(cx, buf),
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
             Stream::Tls(tls) => Pin::new(tls.as_mut())
                 .poll_write(cx, buf)
                 .map_err(explain_tls_error),
@@ -172,6 +206,8 @@ impl AsyncWrite for Stream {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
+            Stream::Unix(unix) => Pin::new(unix).poll_flush(cx),
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
             Stream::Ssh(ssh) => Pin::new(&mut ssh.stdin).poll_flush(cx),
         }
@@ -179,6 +215,8 @@ impl AsyncWrite for Stream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
+            Stream::Unix(unix) => Pin::new(unix).poll_shutdown(cx),
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
             Stream::Ssh(ssh) => Pin::new(&mut ssh.stdin).poll_shutdown(cx),
         }
