@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of stackroll against its peers, on this machine's local single-node swarm.
 #
-#   scripts/bench.sh [loader|deploy|full|rotate|registry|all] (default: all; full: 100 services, every field)
+#   scripts/bench.sh [loader|deploy|full|rotate|registry|scale|floor|regression|all]
+#                    (default: all; full: 100 services, every field; scale, floor and
+#                    regression are not part of all)
 #
 #   loader  `stackroll config` vs `docker stack config` on a generated 200-service,
 #           400-secret Compose file (anchors, `<<` merge keys, interpolation). No swarm needed.
@@ -14,6 +16,16 @@
 #   registry  no-op redeploy of a 50-service stack whose images (50 tags) live on the private
 #           registry of scripts/registry.sh (started if needed), `--with-registry-auth
 #           --resolve-image always` for both tools: every tag is looked up on every deploy.
+#   scale   issue 16: generated stacks of 250, 500 and 1000 services at replicas 0 (2N + 10
+#           secrets, 20 configs, 4 networks): config, plan on an empty swarm, first deploy
+#           (Argon2id and HMAC), no-op redeploy and a changed shared secret, stackroll and
+#           docker side by side; wall and CPU time, peak RSS and engine requests of each
+#           (scripts/bench/scale.py, requests counted by scripts/bench/count_proxy.py).
+#   floor   the small-stack floor: no-op redeploy of a 30-service stack, stackroll and docker
+#           in turn (pairs), with the requests each sends.
+#   regression  `stackroll config` on the loader's 200-service file against the baseline
+#           figure in BENCHMARKS.md ("regression baseline" line): says REGRESSION when the
+#           median is more than 20 % slower, also relative to docker stack config.
 #
 # The other benchmarks run both tools with `--resolve-image never` (local/busybox:1 has no
 # registry to look up).
@@ -43,6 +55,8 @@
 #                                deploy (the peer of a waiting stackroll deploy; ~5 min)
 #   BENCH_RESULTS=FILE           also write the tables (Markdown) to FILE
 #   BENCH_KEEP_WORK=1            keep the temporary directory (generated files, logs)
+#   BENCH_SCALE_SIZES (250,500,1000)  BENCH_SCALE_RUNS (3)  BENCH_FLOOR_SERVICES (30)
+#   BENCH_FLOOR_RUNS (15)
 #   DOCKER=PATH                  docker CLI for everything but `stack config` (default: docker)
 set -euo pipefail
 
@@ -54,7 +68,7 @@ usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'; }
 
 WHAT=${1:-all}
 case $WHAT in
-loader | deploy | full | rotate | registry | all) ;;
+loader | deploy | full | rotate | registry | scale | floor | regression | all) ;;
 -h | --help | help) usage; exit 0 ;;
 *) usage >&2; exit 2 ;;
 esac
@@ -264,14 +278,14 @@ machine() {
     echo "- $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
     echo "- stackroll: $("$BIN" --version | awk '{print $2}'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
     echo "- docker CLI ($DOCKER): $("$DOCKER" version --format '{{.Client.Version}}' 2>/dev/null || echo unknown)"
-    if [[ $WHAT != loader ]]; then
+    if [[ $WHAT != loader && $WHAT != regression ]]; then
         echo "- dockerd: $("$DOCKER" version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'), storage driver $("$DOCKER" info --format '{{.Driver}}')"
     fi
     echo "- timer: $TIMER$([[ $TIMER == hyperfine ]] && echo " ($(hyperfine --version | awk '{print $2}'))")"
     echo
 }
 
-if [[ $WHAT != loader ]]; then
+if [[ $WHAT != loader && $WHAT != regression ]]; then
     log "starting the local swarm (scripts/dev-swarm.sh up)"
     scripts/dev-swarm.sh up
     SWARM_USED=1
@@ -578,8 +592,44 @@ bench_registry() {
     stack_rm bench_gs bench_gd
 }
 
+# --- scale, floor (issue 16) ----------------------------------------------------------------
+
+bench_scale() {
+    log "scale: sizes ${BENCH_SCALE_SIZES:-250,500,1000}, ${BENCH_SCALE_RUNS:-3} runs of each repeatable phase"
+    echo "### scale" | tee -a "$SUMMARY"
+    echo | tee -a "$SUMMARY"
+    python3 "$BENCH/scale.py" --bin "$BIN" --docker "$DOCKER" --work "$WORK/scale" --tag "$BENCH_FRESH_TAG" \
+        --sizes "${BENCH_SCALE_SIZES:-250,500,1000}" --runs "${BENCH_SCALE_RUNS:-3}" | tee -a "$SUMMARY"
+}
+
+bench_floor() {
+    echo "### floor" | tee -a "$SUMMARY"
+    echo | tee -a "$SUMMARY"
+    python3 "$BENCH/scale.py" --bin "$BIN" --docker "$DOCKER" --work "$WORK/floor" --tag "$BENCH_FRESH_TAG" \
+        --floor "${BENCH_FLOOR_SERVICES:-30}" --floor-runs "${BENCH_FLOOR_RUNS:-15}" | tee -a "$SUMMARY"
+}
+
+# --- regression check ---------------------------------------------------------------------
+
+bench_regression() {
+    local dir="$WORK/loader" baseline
+    baseline=$(sed -n 's/^<!-- regression baseline: \(.*\) -->$/\1/p' BENCHMARKS.md)
+    [[ -n $baseline ]] || die "BENCHMARKS.md has no '<!-- regression baseline: ... -->' line"
+    python3 "$BENCH/gen_compose.py" loader "$dir" --services 200 --secrets 400 >/dev/null
+    pushd "$dir" >/dev/null
+    measure regression_stackroll "$LOADER_RUNS" 3 "" "$BIN" config -c "$dir/compose.yaml" --format yaml
+    measure regression_docker "$LOADER_RUNS" 3 "" "$DOCKER" stack config -c "$dir/compose.yaml"
+    popd >/dev/null
+    python3 "$BENCH/regression.py" --baseline "$baseline" \
+        --stackroll "$RESULTS/regression_stackroll.json" --docker "$RESULTS/regression_docker.json" |
+        tee -a "$SUMMARY"
+}
+
 case $WHAT in
 loader) bench_loader ;;
+scale) bench_scale ;;
+floor) bench_floor ;;
+regression) bench_regression ;;
 deploy) bench_deploy ;;
 full) bench_deploy 100 --full ;;
 rotate) bench_rotate ;;

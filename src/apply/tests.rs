@@ -685,6 +685,104 @@ fn a_seal_covers_the_keys_it_names_when_a_key_is_added() {
     assert_eq!(config_names(&engine), vec!["demo_stackroll-seal_2"]);
 }
 
+/// A stack of 40 secrets (keys s00..s39, one service using them all): its seal has three
+/// level 1 parts (s00..s15, s16..s31, s32..s39).
+fn forty_secrets() -> Project {
+    let keys: Vec<String> = (0..40).map(|i| format!("s{i:02}")).collect();
+    let mut compose = format!(
+        "services:\n  app:\n    image: local/busybox:1\n    secrets: [{}]\nsecrets:\n",
+        keys.join(", ")
+    );
+    for key in &keys {
+        compose.push_str(&format!("  {key}:\n    file: ./{key}.txt\n"));
+    }
+    let project = Project::new(&compose);
+    for key in &keys {
+        project.file(&format!("{key}.txt"), key);
+    }
+    project
+}
+
+/// The seal's part fingerprints (level 1) as stored.
+fn seal_parts(engine: &FakeEngine) -> Vec<Vec<String>> {
+    let configs = engine.objects(ObjectKind::Config);
+    let seal = configs
+        .iter()
+        .find(|c| c.labels.contains_key(crate::swarm::labels::SEAL_LABEL))
+        .expect("a seal");
+    serde_json::from_str(&seal.labels[crate::swarm::labels::SEAL_PARTS_LABEL]).unwrap()
+}
+
+/// Spoils the per-version fingerprints of the keys `spoil` accepts.
+fn spoil_fingerprints_of(engine: &FakeEngine, spoil: impl Fn(&str) -> bool) {
+    for object in engine.objects(ObjectKind::Secret) {
+        if object
+            .labels
+            .get(crate::swarm::labels::KEY_LABEL)
+            .is_some_and(|key| spoil(key))
+        {
+            engine.set_object_label(
+                ObjectKind::Secret,
+                &object.name,
+                crate::swarm::labels::FINGERPRINT_LABEL,
+                "spoiled",
+            );
+        }
+    }
+}
+
+#[test]
+fn a_changed_key_among_many_is_found_through_the_seal_parts() {
+    let engine = FakeEngine::new();
+    let project = forty_secrets();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    let before = seal_parts(&engine);
+    assert_eq!(before.len(), 1, "one level of parts: {before:?}");
+    assert_eq!(before[0].len(), 3);
+
+    // s05 changes. Every key outside s05's part can be vouched for by its part alone: their
+    // own fingerprints are spoiled, so a key the parts did not vouch for would rotate.
+    project.file("s05.txt", "changed");
+    spoil_fingerprints_of(&engine, |key| key >= "s16");
+    let (plan, result) = deploy(&engine, &project, 1, How::Wait);
+    result.unwrap();
+    assert_eq!(names(&plan, Action::Create), vec!["demo_s05_v2"]);
+
+    // The new seal reuses the fingerprints of the two parts that cover the same versions
+    // (Argon2id is salted: a fingerprint made again would differ) and makes the third anew.
+    let after = seal_parts(&engine);
+    assert_eq!(after[0][1..], before[0][1..]);
+    assert_ne!(after[0][0], before[0][0]);
+    assert_noop(&engine, &project);
+}
+
+#[test]
+fn without_its_parts_a_seal_that_does_not_verify_vouches_for_nothing() {
+    let engine = FakeEngine::new();
+    let project = forty_secrets();
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    let seal = engine
+        .objects(ObjectKind::Config)
+        .into_iter()
+        .find(|c| c.labels.contains_key(crate::swarm::labels::SEAL_LABEL))
+        .unwrap();
+    engine.set_object_label(
+        ObjectKind::Config,
+        &seal.name,
+        crate::swarm::labels::SEAL_PARTS_LABEL,
+        "[]",
+    );
+    project.file("s05.txt", "changed");
+    spoil_fingerprints_of(&engine, |key| key >= "s16");
+    let (plan, _) = deploy(&engine, &project, 1, How::PlanOnly);
+    assert_eq!(
+        plan.summary.create,
+        25,
+        "s05 and the 24 spoiled keys: {:?}",
+        names(&plan, Action::Create)
+    );
+}
+
 #[test]
 fn a_seal_does_not_verify_with_another_content_or_without_every_key() {
     use crate::plan::seal::{material, SealedVersion};

@@ -18,7 +18,7 @@ use crate::observe;
 use crate::plan::fingerprint::Material;
 use crate::plan::prune::{self, ServiceSpecs};
 use crate::plan::seal::{self, SealedVersion};
-use crate::plan::{ObjectCreation, Observed, Operation, Resource, VersionToSeal};
+use crate::plan::{ObjectCreation, Observed, Operation, Resource, SealWrite, VersionToSeal};
 use crate::swarm::labels::FINGERPRINT_LABEL;
 
 /// A secret or config by kind and name.
@@ -199,7 +199,7 @@ pub async fn record_seal<E: Engine>(engine: &E, input: &ApplyInput<'_>, created:
                 id,
             });
         }
-        if !create_seal(engine, input, write.serial, &versions).await {
+        if !create_seal(engine, input, write, &versions).await {
             return;
         }
     }
@@ -211,23 +211,33 @@ pub async fn record_seal<E: Engine>(engine: &E, input: &ApplyInput<'_>, created:
     }
 }
 
-/// Creates the seal config numbered `serial` over `versions`; says whether it exists now.
+/// Creates the seal config `write` numbers over `versions`, reusing the fingerprints of the
+/// stored seal's parts that cover the same versions; says whether it exists now.
 async fn create_seal<E: Engine>(
     engine: &E,
     input: &ApplyInput<'_>,
-    serial: u64,
+    write: &SealWrite,
     versions: &[SealedVersion],
 ) -> bool {
-    let Some(material) = seal::material(input.namespace, versions, input.project, input.contents)
-    else {
+    let serial = write.serial;
+    let Some(inputs) = seal::inputs(
+        input.namespace,
+        versions,
+        input.project,
+        input.contents,
+        &write.reusable,
+    ) else {
         tracing::warn!("a key the seal should cover has no data; not recording a seal");
         return false;
     };
+    tracing::debug!(
+        to_compute = inputs.to_compute(),
+        "fingerprinting the content seal and its parts"
+    );
     let fingerprinter = input.fingerprinter.clone();
-    let fingerprint =
-        tokio::task::spawn_blocking(move || fingerprinter.fingerprint_bytes(&material))
-            .await
-            .expect("fingerprinting does not panic");
+    let fingerprint = tokio::task::spawn_blocking(move || inputs.fingerprints(&fingerprinter))
+        .await
+        .expect("fingerprinting does not panic");
     let object = NewObject {
         kind: ObjectKind::Config,
         name: seal::seal_name(input.namespace, serial),

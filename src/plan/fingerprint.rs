@@ -268,6 +268,30 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// `work` applied to every job, on every core (fingerprints are deliberately slow: Argon2id
+/// takes ~16 ms of CPU each), results in the jobs' order.
+pub fn on_every_core<T: Sync, R: Send + Sync>(jobs: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let results: Vec<std::sync::OnceLock<R>> =
+        jobs.iter().map(|_| std::sync::OnceLock::new()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = jobs.get(index) else { break };
+                let _ = results[index].set(work(job));
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|result| result.into_inner().expect("every job ran"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@ use crate::swarm::namespace::Namespace;
 use crate::swarm::rollout::{PAUSED, ROLLBACK_PAUSED, UNSETTLED_STATES};
 use crate::swarm::versions::{versioned_name, versions_by_key, Version};
 use detail::Detail;
-use fingerprint::{Fingerprinter, Material};
+use fingerprint::{on_every_core, Fingerprinter, Material};
 use prune::ServiceSpecs;
 
 /// What the swarm holds, as far as planning a stack needs.
@@ -300,6 +300,9 @@ pub struct SealWrite {
     pub versions: Vec<VersionToSeal>,
     /// IDs of the stack's older seals, deleted once the new one exists.
     pub replaces: Vec<String>,
+    /// The fingerprints of the stored seal and its parts, by the versions each covers
+    /// (`seal::reusable`): the new seal's parts that cover the same versions reuse them.
+    pub reusable: HashMap<String, String>,
 }
 
 impl Plan {
@@ -378,7 +381,7 @@ pub fn plan(
     let mut draft = Draft::default();
     let stored_seal = seal::newest(&observed.configs, input.namespace);
     let sealed = verified_seal(input, observed, stored_seal.as_ref());
-    let objects = plan_objects(input, observed, sealed.as_ref(), &mut draft);
+    let objects = plan_objects(input, observed, &sealed.vouched, &mut draft);
     if !objects.taken.is_empty() {
         return Err(PlanError::NameTaken(objects.taken));
     }
@@ -387,7 +390,7 @@ pub fn plan(
         observed,
         &objects.resolved,
         stored_seal.as_ref(),
-        sealed.is_some(),
+        sealed.whole,
     );
     let rotations = plan_rotations(input, observed, &objects.resolved, &mut draft);
     let desired_networks = plan_networks(
@@ -483,35 +486,33 @@ struct Services {
     unresolved: std::collections::BTreeSet<images::Unresolved>,
 }
 
-/// The versions the stored content seal vouches for, when it applies.
+/// The versions the stored content seal vouches for: all when it verifies as a whole, else
+/// those its verified parts cover.
 fn verified_seal(
     input: &PlanInput<'_>,
     observed: &Observed,
     stored: Option<&seal::StoredSeal<'_>>,
-) -> Option<HashMap<ObjectKey, String>> {
-    let sealed = stored.and_then(|stored| {
-        seal::verified(
-            input.namespace,
-            stored,
-            |kind, key, id| existing_version(input, observed, kind, key, id),
-            input.project,
-            input.contents,
-            input.fingerprinter,
-        )
-    });
-    match (stored, &sealed) {
-        (Some(stored), Some(vouched)) => tracing::debug!(
-            serial = stored.serial,
-            versions = vouched.len(),
-            "content seal verified: its versions need no check of their own"
-        ),
-        (Some(stored), None) => tracing::debug!(
-            serial = stored.serial,
-            "content seal does not apply: checking each version's fingerprint"
-        ),
-        (None, _) => tracing::debug!("no content seal: checking each version's fingerprint"),
-    }
-    sealed
+) -> seal::SealCheck {
+    let Some(stored) = stored else {
+        tracing::debug!("no content seal: checking each version's fingerprint");
+        return seal::SealCheck::default();
+    };
+    let check = seal::verified(
+        input.namespace,
+        stored,
+        |kind, key, id| existing_version(input, observed, kind, key, id),
+        input.project,
+        input.contents,
+        input.fingerprinter,
+    );
+    tracing::debug!(
+        serial = stored.serial,
+        whole = check.whole,
+        vouched = check.vouched.len(),
+        of = stored.versions.len(),
+        "content seal checked: the versions it vouches for need no check of their own"
+    );
+    check
 }
 
 /// Resolves every secret and config: an external one to the object of its name, one with
@@ -519,7 +520,7 @@ fn verified_seal(
 fn plan_objects(
     input: &PlanInput<'_>,
     observed: &Observed,
-    sealed: Option<&HashMap<ObjectKey, String>>,
+    sealed: &HashMap<ObjectKey, String>,
     draft: &mut Draft,
 ) -> Objects {
     let matches = matching_versions(input, observed, sealed);
@@ -1164,6 +1165,7 @@ fn seal_write(
         serial,
         versions,
         replaces: seals.iter().map(|object| object.id.clone()).collect(),
+        reusable: stored.map(seal::reusable).unwrap_or_default(),
     })
 }
 
@@ -1191,7 +1193,7 @@ fn resolve_network_ids(spec: &mut Spec, networks: &[NetworkState]) {
 fn matching_versions(
     input: &PlanInput<'_>,
     observed: &Observed,
-    sealed: Option<&HashMap<ObjectKey, String>>,
+    sealed: &HashMap<ObjectKey, String>,
 ) -> HashMap<ObjectKey, Option<usize>> {
     let mut found = HashMap::new();
     let mut jobs = Vec::new();
@@ -1211,7 +1213,7 @@ fn matching_versions(
                 &base,
             );
             let key = ObjectKey::new(kind, &definition.key);
-            if let Some(id) = sealed.and_then(|sealed| sealed.get(&key)) {
+            if let Some(id) = sealed.get(&key) {
                 // The seal vouches for this version: no check of its own.
                 let index = existing.iter().position(|version| &version.object.id == id);
                 found.insert(key, index);
@@ -1256,28 +1258,14 @@ fn check_fingerprints(
     jobs: Vec<FingerprintCheck<'_>>,
     fingerprinter: &Fingerprinter,
 ) -> Vec<(ObjectKey, Option<usize>)> {
-    let results: Vec<std::sync::OnceLock<Option<usize>>> =
-        jobs.iter().map(|_| std::sync::OnceLock::new()).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, jobs.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(job) = jobs.get(index) else { break };
-                let found = job
-                    .stored
-                    .iter()
-                    .position(|stored| fingerprinter.matches(stored, job.material));
-                let _ = results[index].set(found);
-            });
-        }
+    let found = on_every_core(&jobs, |job| {
+        job.stored
+            .iter()
+            .position(|stored| fingerprinter.matches(stored, job.material))
     });
     jobs.into_iter()
-        .zip(results)
-        .map(|(job, result)| (job.key, result.into_inner().flatten()))
+        .map(|job| job.key)
+        .zip(found)
         .collect()
 }
 

@@ -19,6 +19,9 @@ pub const FINGERPRINT_LABEL: &str = "io.stackroll.fingerprint";
 pub const SEAL_LABEL: &str = "io.stackroll.seal";
 /// Label listing the versions a seal covers, as JSON `[["secret", key, id], ...]`.
 pub const SEAL_OBJECTS_LABEL: &str = "io.stackroll.seal.objects";
+/// Label holding the fingerprints of the seal's parts (see `plan::seal`), as JSON
+/// `[[level 1 fingerprints], [level 2 fingerprints], ...]`.
+pub const SEAL_PARTS_LABEL: &str = "io.stackroll.seal.parts";
 /// Label holding the seal's serial number (the newest seal is the one that counts).
 pub const SEAL_SERIAL_LABEL: &str = "io.stackroll.seal.serial";
 
