@@ -14,7 +14,7 @@ pub mod prune;
 pub mod rotation;
 pub mod seal;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -337,21 +337,42 @@ pub enum PlanError {
     NameTaken(Vec<String>),
 }
 
-/// The versions of one key (`swarm::versions`) that carry the name this deploy gives its
-/// versions (`<base>_v<N>`), newest first: after a `name:` change, versions under the old name
-/// are not reused, and numbering starts again under the new one.
-fn versions<'o>(
-    observed: &'o [SwarmObject],
-    namespace: &Namespace,
-    key: &str,
-    base: &str,
-) -> Vec<Version<'o>> {
-    versions_by_key(observed, namespace)
-        .remove(key)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|version| version.object.name == versioned_name(base, version.number))
-        .collect()
+/// The stack's versions of every secret and config key (`swarm::versions`), found once per
+/// plan: finding them key by key would read every object once per key (quadratic in the
+/// size of the stack).
+struct KeyVersions<'o> {
+    secrets: BTreeMap<&'o str, Vec<Version<'o>>>,
+    configs: BTreeMap<&'o str, Vec<Version<'o>>>,
+}
+
+impl<'o> KeyVersions<'o> {
+    /// Indexes the observed secrets and configs of `namespace`'s stack.
+    fn new(observed: &'o Observed, namespace: &Namespace) -> KeyVersions<'o> {
+        KeyVersions {
+            secrets: versions_by_key(&observed.secrets, namespace),
+            configs: versions_by_key(&observed.configs, namespace),
+        }
+    }
+
+    /// The versions of one key that carry the name this deploy gives its versions
+    /// (`<base>_v<N>`), newest first: after a `name:` change, versions under the old name are
+    /// not reused, and numbering starts again under the new one.
+    fn of(&self, kind: ObjectKind, key: &str, base: &str) -> Vec<Version<'o>> {
+        let by_key = match kind {
+            ObjectKind::Secret => &self.secrets,
+            ObjectKind::Config => &self.configs,
+        };
+        by_key
+            .get(key)
+            .map(|versions| {
+                versions
+                    .iter()
+                    .filter(|version| version.object.name == versioned_name(base, version.number))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// The unversioned name of a definition: `name:` or `<stack>_<key>`.
@@ -380,8 +401,9 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let mut draft = Draft::default();
     let stored_seal = seal::newest(&observed.configs, input.namespace);
-    let sealed = verified_seal(input, observed, stored_seal.as_ref());
-    let objects = plan_objects(input, observed, &sealed.vouched, &mut draft);
+    let index = KeyVersions::new(observed, input.namespace);
+    let sealed = verified_seal(input, &index, stored_seal.as_ref());
+    let objects = plan_objects(input, observed, &index, &sealed.vouched, &mut draft);
     if !objects.taken.is_empty() {
         return Err(PlanError::NameTaken(objects.taken));
     }
@@ -392,7 +414,7 @@ pub fn plan(
         stored_seal.as_ref(),
         sealed.whole,
     );
-    let rotations = plan_rotations(input, observed, &objects.resolved, &mut draft);
+    let rotations = plan_rotations(input, observed, &index, &objects.resolved, &mut draft);
     let desired_networks = plan_networks(
         input.namespace,
         converted,
@@ -490,7 +512,7 @@ struct Services {
 /// those its verified parts cover.
 fn verified_seal(
     input: &PlanInput<'_>,
-    observed: &Observed,
+    index: &KeyVersions<'_>,
     stored: Option<&seal::StoredSeal<'_>>,
 ) -> seal::SealCheck {
     let Some(stored) = stored else {
@@ -500,7 +522,7 @@ fn verified_seal(
     let check = seal::verified(
         input.namespace,
         stored,
-        |kind, key, id| existing_version(input, observed, kind, key, id),
+        |kind, key, id| existing_version(input, index, kind, key, id),
         input.project,
         input.contents,
         input.fingerprinter,
@@ -520,10 +542,11 @@ fn verified_seal(
 fn plan_objects(
     input: &PlanInput<'_>,
     observed: &Observed,
+    index: &KeyVersions<'_>,
     sealed: &HashMap<ObjectKey, String>,
     draft: &mut Draft,
 ) -> Objects {
-    let matches = matching_versions(input, observed, sealed);
+    let matches = matching_versions(input, index, sealed);
     let mut objects = Objects {
         resolved: ResolvedObjects::new(),
         missing: Vec::new(),
@@ -534,7 +557,7 @@ fn plan_objects(
         for definition in input.project.definitions(kind).values() {
             let key = ObjectKey::new(kind, &definition.key);
             if !definition.is_external() {
-                let version = plan_version(input, definition, live, &matches, draft);
+                let version = plan_version(input, definition, live, index, &matches, draft);
                 if let Some(holder) = name_holder(input.namespace, kind, &version, live) {
                     objects.taken.push(holder);
                 }
@@ -583,11 +606,12 @@ fn plan_version(
     input: &PlanInput<'_>,
     definition: &Definition,
     live: &[SwarmObject],
+    index: &KeyVersions<'_>,
     matches: &HashMap<ObjectKey, Option<usize>>,
     draft: &mut Draft,
 ) -> ResolvedObject {
     let base = base_name(input.namespace, definition);
-    let versions = versions(live, input.namespace, &definition.key, &base);
+    let versions = index.of(definition.kind, &definition.key, &base);
     let reason = match choose_version(matches, definition, &versions, &mut draft.notes) {
         Chosen::Existing(object) => {
             return ResolvedObject {
@@ -837,6 +861,7 @@ fn plan_services(
 fn plan_rotations(
     input: &PlanInput<'_>,
     observed: &Observed,
+    index: &KeyVersions<'_>,
     resolved: &ResolvedObjects,
     draft: &mut Draft,
 ) -> Vec<rotation::Rotation> {
@@ -850,11 +875,11 @@ fn plan_rotations(
                 continue;
             };
             let base = base_name(input.namespace, definition);
-            let mut candidates: Vec<&SwarmObject> =
-                versions(live, input.namespace, &definition.key, &base)
-                    .into_iter()
-                    .map(|version| version.object)
-                    .collect();
+            let mut candidates: Vec<&SwarmObject> = index
+                .of(kind, &definition.key, &base)
+                .into_iter()
+                .map(|version| version.object)
+                .collect();
             candidates.extend(live.iter().filter(|object| object.name == base));
             let state = rotation::KeyState {
                 definition,
@@ -1084,7 +1109,7 @@ fn plan_superseded(
 /// `key`.
 fn existing_version(
     input: &PlanInput<'_>,
-    observed: &Observed,
+    index: &KeyVersions<'_>,
     kind: ObjectKind,
     key: &str,
     id: &str,
@@ -1097,14 +1122,10 @@ fn existing_version(
             !definition.is_external() && !matches!(definition.source, Source::Driver(_))
         })
         .is_some_and(|definition| {
-            versions(
-                observed.objects(kind),
-                input.namespace,
-                key,
-                &base_name(input.namespace, definition),
-            )
-            .iter()
-            .any(|version| version.object.id == id)
+            index
+                .of(kind, key, &base_name(input.namespace, definition))
+                .iter()
+                .any(|version| version.object.id == id)
         })
 }
 
@@ -1192,7 +1213,7 @@ fn resolve_network_ids(spec: &mut Spec, networks: &[NetworkState]) {
 /// so those checks run on every core.
 fn matching_versions(
     input: &PlanInput<'_>,
-    observed: &Observed,
+    index: &KeyVersions<'_>,
     sealed: &HashMap<ObjectKey, String>,
 ) -> HashMap<ObjectKey, Option<usize>> {
     let mut found = HashMap::new();
@@ -1206,12 +1227,7 @@ fn matching_versions(
                 continue;
             }
             let base = base_name(input.namespace, definition);
-            let existing = versions(
-                observed.objects(kind),
-                input.namespace,
-                &definition.key,
-                &base,
-            );
+            let existing = index.of(kind, &definition.key, &base);
             let key = ObjectKey::new(kind, &definition.key);
             if let Some(id) = sealed.get(&key) {
                 // The seal vouches for this version: no check of its own.
@@ -1263,10 +1279,7 @@ fn check_fingerprints(
             .iter()
             .position(|stored| fingerprinter.matches(stored, job.material))
     });
-    jobs.into_iter()
-        .map(|job| job.key)
-        .zip(found)
-        .collect()
+    jobs.into_iter().map(|job| job.key).zip(found).collect()
 }
 
 enum Chosen<'o> {

@@ -237,7 +237,11 @@ pub fn verified(
     }
     let ranges = part_ranges(seal.versions.len());
     let parts_match = seal.parts.len() == ranges.len()
-        && seal.parts.iter().zip(&ranges).all(|(f, r)| f.len() == r.len());
+        && seal
+            .parts
+            .iter()
+            .zip(&ranges)
+            .all(|(f, r)| f.len() == r.len());
     let parts: &[Vec<String>] = if parts_match { &seal.parts } else { &[] };
     let mut round = vec![PartToCheck {
         level: ranges.len() + 1,
@@ -250,8 +254,9 @@ pub fn verified(
             versions
                 .iter()
                 .all(|version| existing(version.kind, &version.key, &version.id))
-                && material(namespace, versions, project, contents)
-                    .is_some_and(|material| fingerprinter.matches_bytes(part.fingerprint, &material))
+                && material(namespace, versions, project, contents).is_some_and(|material| {
+                    fingerprinter.matches_bytes(part.fingerprint, &material)
+                })
         });
         let mut next = Vec::new();
         for (part, passed) in round.into_iter().zip(passed) {
@@ -362,12 +367,9 @@ pub fn inputs(
         let covered_versions = &versions[range];
         fingerprints.push(match reusable.get(&covered(covered_versions)) {
             Some(known) => PartFingerprint::Known(known.clone()),
-            None => PartFingerprint::Compute(material(
-                namespace,
-                covered_versions,
-                project,
-                contents,
-            )?),
+            None => {
+                PartFingerprint::Compute(material(namespace, covered_versions, project, contents)?)
+            }
         });
     }
     Some(SealInputs {
@@ -415,7 +417,10 @@ mod tests {
                 .collect()
         };
         assert!(part_ranges(0).is_empty());
-        assert!(part_ranges(16).is_empty(), "16 versions: the whole seal alone");
+        assert!(
+            part_ranges(16).is_empty(),
+            "16 versions: the whole seal alone"
+        );
         assert_eq!(sizes(17), [vec![16, 1]]);
         assert_eq!(sizes(40), [vec![16, 16, 8]]);
         assert_eq!(sizes(256).len(), 1);
