@@ -53,6 +53,33 @@ impl Credentials {
             && self.registry_token.is_empty()
     }
 
+    /// The `Authorization` value for a registry that asks for Basic authentication:
+    /// `Basic base64(user:password)`; `None` without a user name and password.
+    pub fn basic_authorization(&self) -> Option<Zeroizing<String>> {
+        if self.username.is_empty() || self.password.is_empty() {
+            return None;
+        }
+        let mut pair = Zeroizing::new(String::with_capacity(
+            self.username.len() + self.password.len() + 1,
+        ));
+        pair.push_str(&self.username);
+        pair.push(':');
+        pair.push_str(&self.password);
+        let mut header = Zeroizing::new(String::from("Basic "));
+        base64::engine::general_purpose::STANDARD.encode_string(pair.as_bytes(), &mut header);
+        Some(header)
+    }
+
+    /// The bearer token to send as it is (`registrytoken`), if there is one.
+    pub fn registry_token(&self) -> Option<&str> {
+        Some(self.registry_token.as_str()).filter(|token| !token.is_empty())
+    }
+
+    /// Whether these are an OAuth identity token (which is exchanged for a bearer token).
+    pub fn has_identity_token(&self) -> bool {
+        !self.identity_token.is_empty()
+    }
+
     /// The `X-Registry-Auth` value: base64url (padded) of the AuthConfig JSON with empty
     /// members left out, as docker/cli's `authconfig.Encode` makes it.
     pub fn header(&self) -> Zeroizing<String> {
