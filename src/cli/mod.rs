@@ -36,7 +36,7 @@ use crate::engine::endpoint::{self, DockerEnv, EngineFlags, RealFiles};
 use crate::engine::Target;
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
-use crate::registry::credentials::{default_config_path, DockerConfig};
+use crate::registry::credentials::{default_config_path, DockerConfig, DOCKER_AUTH_CONFIG};
 use crate::registry::direct::{RegistryClient, TagDigests, DOCKER_CERTS_DIR};
 use crate::registry::{local_credentials, LocalCredentials, RegistryAuth, ResolveImage};
 use crate::render::format::OutputFormat;
@@ -232,8 +232,15 @@ impl RegistryArgs {
             .values()
             .map(|service| service.image())
             .collect();
+        let env_auths = std::env::var(DOCKER_AUTH_CONFIG).ok();
         let local = match DockerConfig::load(&path) {
-            Ok(config) => local_credentials(&config, &images, self.with_registry_auth)?,
+            Ok(config) => {
+                let config = config.with_env_auths(env_auths.as_deref());
+                for warning in config.warnings() {
+                    eprintln!("warning: {warning}");
+                }
+                local_credentials(&config, &images, self.with_registry_auth)?
+            }
             Err(error) if self.with_registry_auth => return Err(error.into()),
             Err(_) => LocalCredentials::default(),
         };

@@ -83,6 +83,8 @@ pub struct CredentialFacts {
     pub not_sent: Vec<String>,
     /// Registries with no credentials although `--with-registry-auth` was given.
     pub missing: Vec<String>,
+    /// Registries (of `not_sent`) whose credentials are in `DOCKER_AUTH_CONFIG`, not `config`.
+    pub in_env: Vec<String>,
 }
 
 /// Loads what `config` holds for the registries of `images`: with `send`
@@ -109,6 +111,9 @@ pub fn local_credentials(
     for (key, domain) in registries {
         if !send {
             if config.has_credentials(&key) {
+                if config.in_env(&key) {
+                    local.facts.in_env.push(domain.clone());
+                }
                 local.facts.not_sent.push(domain);
             }
             continue;

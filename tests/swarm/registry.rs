@@ -12,6 +12,8 @@
 //!   content, the next deploy writes nothing (`registry_moving_tag`);
 //! - parity: `docker stack deploy --with-registry-auth --resolve-image always` pins the same
 //!   image and platforms (`registry_parity_with_docker_stack_deploy`);
+//! - credentials from `DOCKER_AUTH_CONFIG` alone, as docker/cli 28.3+ reads them
+//!   (`registry_docker_auth_config`);
 //! - a pinned tag is checked with the registry itself: a no-op redeploy makes no
 //!   `/distribution` call to the engine (counted through a proxy in front of it), a moved tag
 //!   is still found and pinned with the engine's platforms (`registry_noop_asks_the_registry`);
@@ -451,4 +453,38 @@ fn registry_untrusted_certificate_falls_back_to_the_engine() {
     assert_eq!(version_index(&app), index, "a redeploy writes nothing");
     assert_eq!(pinned_spec(&app), pinned);
     assert_eq!(content_in(&app), "plain");
+}
+
+/// Credentials given only in `DOCKER_AUTH_CONFIG` (an empty DOCKER_CONFIG directory), as
+/// docker/cli 28.3.0 and later reads them: sent to the swarm, which pulls the private image,
+/// and used for the lookups.
+#[test]
+fn registry_docker_auth_config() {
+    let pusher = logged_in();
+    let repository = repository("envauth");
+    let digest = push(pusher.path(), &repository, "from-env");
+    let registry = registry();
+    let password = std::fs::read_to_string(&registry.password_file).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", registry.user, password.trim()));
+    register("registry auth in DOCKER_AUTH_CONFIG", auth.as_bytes());
+    let empty = TempDir::new().unwrap();
+    let stack = stack_on("rge", &repository, empty.path());
+    stack.set_env(
+        "DOCKER_AUTH_CONFIG",
+        &format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address),
+    );
+    let app = stack.scoped("app");
+    let plan = stack.plan(&[]);
+    plan.expect_code(0).expect_contains(&format!(
+        "registry {} has credentials in DOCKER_AUTH_CONFIG",
+        registry.address
+    ));
+    stack.deploy_ok(&["--with-registry-auth"]);
+    assert_eq!(
+        pinned_spec(&app).0,
+        serde_json::json!(format!("{}/{repository}:main@{digest}", registry.address))
+    );
+    assert_eq!(content_in(&app), "from-env");
 }
