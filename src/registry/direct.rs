@@ -684,4 +684,154 @@ mod tests {
         let untagged = ImageReference::parse("ghcr.io/a/b@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap();
         assert!(client.digest(&untagged).await.is_err());
     }
+
+    /// An in-process registry over TLS on 127.0.0.1 that wants a bearer token from its own
+    /// `/token` realm (Basic credentials `u:p` there), as Docker Hub or GHCR do.
+    mod token_flow {
+        use super::*;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        const DIGEST: &str =
+            "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+        fn fixture(name: &str) -> PathBuf {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/registry-tls")
+                .join(name)
+        }
+
+        /// Serves until dropped; counts token requests and records the request lines.
+        struct Server {
+            port: u16,
+            tokens: Arc<AtomicUsize>,
+            lines: Arc<Mutex<Vec<String>>>,
+        }
+
+        async fn start() -> Server {
+            let chain = certificates(&fixture("server.crt")).unwrap();
+            let key = private_key(&fixture("server.key")).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = Server {
+                port,
+                tokens: Arc::default(),
+                lines: Arc::default(),
+            };
+            let (tokens, lines) = (server.tokens.clone(), server.lines.clone());
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let (acceptor, tokens, lines) = (acceptor.clone(), tokens.clone(), lines.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                        let mut buffer = Vec::new();
+                        loop {
+                            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                                let mut chunk = [0u8; 4096];
+                                match tls.read(&mut chunk).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+                                }
+                                continue;
+                            };
+                            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                            buffer.drain(..end + 4);
+                            let answer = respond(&head, port, &tokens);
+                            lines.lock().unwrap().push(head.lines().next().unwrap_or_default().to_string());
+                            if tls.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            server
+        }
+
+        /// The answer to one request.
+        fn respond(head: &str, port: u16, tokens: &AtomicUsize) -> String {
+            let line = head.lines().next().unwrap_or_default();
+            let authorization = head
+                .lines()
+                .find_map(|h| h.strip_prefix("authorization: ").or_else(|| h.strip_prefix("Authorization: ")))
+                .unwrap_or_default();
+            let basic = format!(
+                "Basic {}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "u:p")
+            );
+            if line.starts_with("GET /token?service=reg&scope=repository%3Ateam%2Fapp%3Apull ") {
+                if authorization != basic {
+                    return "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n".into();
+                }
+                tokens.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"token":"t-1"}"#;
+                return format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            if line.starts_with("HEAD /v2/team/app/manifests/") {
+                if !head.contains("application/vnd.oci.image.index.v1+json") {
+                    return "HTTP/1.1 406 Not Acceptable\r\ncontent-length: 0\r\n\r\n".into();
+                }
+                if authorization == "Bearer t-1" {
+                    return format!("HTTP/1.1 200 OK\r\ndocker-content-digest: {DIGEST}\r\ncontent-length: 0\r\n\r\n");
+                }
+                return format!(
+                    "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm=\"https://127.0.0.1:{port}/token\",service=\"reg\",scope=\"repository:team/app:pull\"\r\ncontent-length: 0\r\n\r\n"
+                );
+            }
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".into()
+        }
+
+        /// A client with `u:p` for the server, trusting its CA through a certs.d directory.
+        fn client(port: u16, certs: &Path) -> RegistryClient {
+            let authority = format!("127.0.0.1:{port}");
+            std::fs::create_dir_all(certs.join(&authority)).unwrap();
+            std::fs::copy(fixture("ca.crt"), certs.join(&authority).join("ca.crt")).unwrap();
+            let config_dir = tempfile::tempdir().unwrap();
+            let path = config_dir.path().join("config.json");
+            let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "u:p");
+            std::fs::write(&path, format!(r#"{{"auths": {{"{authority}": {{"auth": "{auth}"}}}}}}"#)).unwrap();
+            let config = crate::registry::credentials::DockerConfig::load(&path).unwrap();
+            let image = format!("{authority}/team/app:x");
+            let local = crate::registry::local_credentials(&config, &[image.as_str()], true).unwrap();
+            RegistryClient::new(local.auth, certs, true)
+        }
+
+        #[tokio::test]
+        async fn a_bearer_token_is_fetched_once_per_repository_and_reused() {
+            let server = start().await;
+            let certs = tempfile::tempdir().unwrap();
+            let client = client(server.port, certs.path());
+            for tag in ["main", "v2", "v3"] {
+                let reference = ImageReference::parse(&format!("127.0.0.1:{}/team/app:{tag}", server.port)).unwrap();
+                assert_eq!(client.digest(&reference).await.unwrap(), DIGEST);
+            }
+            assert_eq!(server.tokens.load(Ordering::SeqCst), 1, "{:?}", server.lines.lock().unwrap());
+            let heads = server.lines.lock().unwrap().iter().filter(|l| l.starts_with("HEAD")).count();
+            assert_eq!(heads, 4, "one challenge, then the token is sent from the start");
+        }
+
+        #[tokio::test]
+        async fn an_untrusted_certificate_is_an_error_not_an_answer() {
+            let server = start().await;
+            let certs = tempfile::tempdir().unwrap();
+            let client = client(server.port, certs.path());
+            std::fs::remove_file(certs.path().join(format!("127.0.0.1:{}", server.port)).join("ca.crt")).unwrap();
+            let untrusting = RegistryClient::new(client.auth.clone(), certs.path(), true);
+            let reference = ImageReference::parse(&format!("127.0.0.1:{}/team/app:main", server.port)).unwrap();
+            let error = untrusting.digest(&reference).await.unwrap_err();
+            assert!(error.0.to_lowercase().contains("certificate"), "{error}");
+            assert!(server.lines.lock().unwrap().is_empty(), "no request was sent");
+        }
+    }
 }
