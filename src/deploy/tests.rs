@@ -841,7 +841,10 @@ mod images {
     impl Direct {
         fn answer(&self, image: &str, answer: Result<&str, &str>) {
             let answer = answer.map(str::to_string).map_err(str::to_string);
-            self.answers.lock().unwrap().insert(image.to_string(), answer);
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(image.to_string(), answer);
         }
 
         fn asked(&self) -> Vec<String> {
@@ -888,17 +891,29 @@ mod images {
         );
         let options = resolving_directly(&direct);
         deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
-        assert_eq!(app_lookups(&engine), 1, "a tag no service runs is asked of the engine");
+        assert_eq!(
+            app_lookups(&engine),
+            1,
+            "a tag no service runs is asked of the engine"
+        );
         assert!(direct.asked().is_empty(), "{:?}", direct.asked());
         let platforms = spec_of(&engine, "demo_app")["TaskTemplate"]["Placement"].clone();
 
         direct.answer("reg.example:5000/app:main", Ok(A));
         engine.clear_writes();
         let again = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
-        assert_eq!(again.outcome, Outcome::NoChanges, "{:?}", again.plan.changes);
+        assert_eq!(
+            again.outcome,
+            Outcome::NoChanges,
+            "{:?}",
+            again.plan.changes
+        );
         assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
         assert_eq!(app_lookups(&engine), 1, "the engine was not asked again");
-        assert_eq!(direct.asked(), vec!["reg.example:5000/app:main".to_string()]);
+        assert_eq!(
+            direct.asked(),
+            vec!["reg.example:5000/app:main".to_string()]
+        );
         assert_eq!(
             spec_of(&engine, "demo_app")["TaskTemplate"]["Placement"],
             platforms
@@ -941,7 +956,11 @@ mod images {
         engine.push_image("reg.example:5000/app:main", B, &["linux/amd64"]);
         direct.answer("reg.example:5000/app:main", Ok(A));
         let stale = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
-        assert_eq!(stale.outcome, Outcome::NoChanges, "the direct answer matched the pin");
+        assert_eq!(
+            stale.outcome,
+            Outcome::NoChanges,
+            "the direct answer matched the pin"
+        );
         direct.answer("reg.example:5000/app:main", Ok(B));
         let moved = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
         assert_eq!(moved.plan.changes.len(), 1);

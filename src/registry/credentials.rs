@@ -645,7 +645,11 @@ mod tests {
         let error = run_helper_program("slow", &path, "r:1", Duration::from_millis(300))
             .unwrap_err()
             .to_string();
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(
             error.contains("docker-credential-slow") && error.contains("r:1"),
             "{error}"
@@ -668,11 +672,16 @@ mod tests {
         let found = run_helper_program("slow", &path, "r:1", Duration::from_secs(10))
             .unwrap()
             .unwrap();
-        assert_eq!(found.basic_authorization().unwrap().as_str(), "Basic dTpzLTE=");
+        assert_eq!(
+            found.basic_authorization().unwrap().as_str(),
+            "Basic dTpzLTE="
+        );
         let (_dir, path) = helper_script("echo 'credentials not found in native keychain'; exit 1");
-        assert!(run_helper_program("slow", &path, "r:1", Duration::from_secs(10))
-            .unwrap()
-            .is_none());
+        assert!(
+            run_helper_program("slow", &path, "r:1", Duration::from_secs(10))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -696,7 +705,10 @@ mod tests {
         let from_file = config.credentials("r:2").unwrap().unwrap();
         assert!(decoded_header(&from_file).contains(r#""username":"file""#));
         assert!(config.has_credentials("r:3"));
-        assert!(config.credentials("https://r:3/v1/").unwrap().is_none(), "exact keys only");
+        assert!(
+            config.credentials("https://r:3/v1/").unwrap().is_none(),
+            "exact keys only"
+        );
     }
 
     #[test]
@@ -718,9 +730,14 @@ mod tests {
                 .with_env_auths(Some(&value));
             assert!(config.credentials("r:1").unwrap().is_none(), "{value}");
             let warnings = config.warnings().join("\n");
-            assert!(warnings.contains("DOCKER_AUTH_CONFIG is ignored"), "{value}: {warnings}");
             assert!(
-                !warnings.contains("secret-9") && !warnings.contains(&good) && !warnings.contains(&bad),
+                warnings.contains("DOCKER_AUTH_CONFIG is ignored"),
+                "{value}: {warnings}"
+            );
+            assert!(
+                !warnings.contains("secret-9")
+                    && !warnings.contains(&good)
+                    && !warnings.contains(&bad),
                 "{warnings}"
             );
         }

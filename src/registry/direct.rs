@@ -81,7 +81,7 @@ pub struct RegistryClient {
     /// One HTTP client per `host:port`, its connections reused.
     hosts: Mutex<HashMap<String, Arc<HostClient>>>,
     /// Bearer tokens by registry and repository scope.
-    tokens: Mutex<HashMap<(String, String), Arc<Zeroizing<String>>>>,
+    tokens: Mutex<HashMap<TokenScope, Arc<Zeroizing<String>>>>,
     /// Registries that asked for Basic authentication.
     basic: Mutex<HashSet<String>>,
     /// The system's root certificates, read once.
@@ -95,6 +95,15 @@ impl fmt::Debug for RegistryClient {
             .field("certs_dir", &self.certs_dir)
             .finish_non_exhaustive()
     }
+}
+
+/// What a bearer token is good for: one repository scope on one registry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TokenScope {
+    /// The registry's `host:port`.
+    registry: String,
+    /// `repository:<path>:pull`.
+    scope: String,
 }
 
 /// A client for one registry host, or the error that keeps it from being made.
@@ -163,10 +172,7 @@ impl RegistryClient {
                 "identity tokens are exchanged by the engine".into(),
             ));
         }
-        let url = format!(
-            "https://{authority}/v2/{}/manifests/{tag}",
-            reference.path
-        );
+        let url = format!("https://{authority}/v2/{}/manifests/{tag}", reference.path);
         let scope = format!("repository:{}:pull", reference.path);
         let first = self
             .authorization(&authority, &scope, credentials)
@@ -185,7 +191,10 @@ impl RegistryClient {
             _ => answer,
         };
         if answer.status != StatusCode::OK {
-            return Err(DirectError(format!("the registry answered {}", answer.status)));
+            return Err(DirectError(format!(
+                "the registry answered {}",
+                answer.status
+            )));
         }
         answer
             .headers
@@ -207,7 +216,10 @@ impl RegistryClient {
         if let Some(token) = credentials.and_then(Credentials::registry_token) {
             return Some(Zeroizing::new(format!("Bearer {token}")));
         }
-        let key = (authority.to_string(), scope.to_string());
+        let key = TokenScope {
+            registry: authority.to_string(),
+            scope: scope.to_string(),
+        };
         if let Some(token) = lock(&self.tokens).get(&key) {
             return Some(Zeroizing::new(format!("Bearer {}", token.as_str())));
         }
@@ -235,9 +247,15 @@ impl RegistryClient {
                 Ok(basic.to_string())
             }
             Challenge::Bearer { realm, service } => {
-                let token = self.token(realm, service.as_deref(), scope, credentials).await?;
+                let token = self
+                    .token(realm, service.as_deref(), scope, credentials)
+                    .await?;
                 let value = format!("Bearer {}", token.as_str());
-                lock(&self.tokens).insert((authority.to_string(), scope.to_string()), token);
+                let key = TokenScope {
+                    registry: authority.to_string(),
+                    scope: scope.to_string(),
+                };
+                lock(&self.tokens).insert(key, token);
                 Ok(value)
             }
         }
@@ -255,7 +273,11 @@ impl RegistryClient {
         let rest = realm
             .strip_prefix("https://")
             .ok_or_else(|| DirectError("the token realm is not HTTPS".into()))?;
-        let authority = rest.split(['/', '?']).next().unwrap_or_default().to_string();
+        let authority = rest
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let mut url = realm.to_string();
         let mut separator = if realm.contains('?') { '&' } else { '?' };
         for (name, value) in [("service", service), ("scope", Some(scope))] {
@@ -269,7 +291,12 @@ impl RegistryClient {
         }
         let basic = credentials.and_then(Credentials::basic_authorization);
         let answer = self
-            .send(&authority, Method::GET, &url, basic.as_deref().map(String::as_str))
+            .send(
+                &authority,
+                Method::GET,
+                &url,
+                basic.as_deref().map(String::as_str),
+            )
             .await?;
         if answer.status != StatusCode::OK {
             return Err(DirectError(format!(
@@ -313,7 +340,10 @@ impl RegistryClient {
             .method(method.clone())
             .uri(url)
             .header(header::ACCEPT, MANIFEST_TYPES)
-            .header(header::USER_AGENT, concat!("stackroll/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("stackroll/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(value) = authorization {
             let mut value = header::HeaderValue::from_str(value)
                 .map_err(|_| DirectError("the credentials cannot be sent in a header".into()))?;
@@ -361,11 +391,9 @@ impl RegistryClient {
         let config = self.tls_config(authority)?;
         let connector = Connector::tls_with(&host, port, Arc::new(config), CONNECT_TIMEOUT)
             .map_err(DirectError)?;
-        Ok(
-            Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector),
-        )
+        Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector))
     }
 
     /// dockerd's TLS configuration for a secure registry at `authority`: the system's roots,
@@ -393,7 +421,10 @@ impl RegistryClient {
                 let chain = certificates(&cert).map_err(DirectError)?;
                 let key = private_key(&key).map_err(DirectError)?;
                 builder.with_client_auth_cert(chain, key).map_err(|error| {
-                    DirectError(format!("{}: not a client certificate: {error}", cert.display()))
+                    DirectError(format!(
+                        "{}: not a client certificate: {error}",
+                        cert.display()
+                    ))
                 })
             }
             None => Ok(builder.with_no_client_auth()),
@@ -454,9 +485,7 @@ fn read_certs_directory(dir: &Path) -> Result<CertsDirectory, DirectError> {
                     dir.display()
                 )));
             }
-            found
-                .client
-                .get_or_insert((dir.join(name), dir.join(key)));
+            found.client.get_or_insert((dir.join(name), dir.join(key)));
         } else if let Some(base) = name.strip_suffix(".key") {
             let cert = format!("{base}.cert");
             if !names.contains(&cert) {
@@ -608,7 +637,9 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// Locks `mutex`, also after a panic elsewhere (the maps stay usable).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -618,7 +649,9 @@ mod tests {
     #[test]
     fn challenges_are_read_as_the_distribution_client_reads_them() {
         assert_eq!(
-            parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#),
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.docker.io/token".into(),
                 service: Some("registry.docker.io".into()),
@@ -651,27 +684,41 @@ mod tests {
         );
         assert_eq!(split_authority("ghcr.io").unwrap(), ("ghcr.io".into(), 443));
         assert_eq!(split_authority("[::1]:5000").unwrap(), ("::1".into(), 5000));
-        assert!(is_loopback("127.0.0.1:5055") && is_loopback("localhost:1") && is_loopback("[::1]:5"));
+        assert!(
+            is_loopback("127.0.0.1:5055") && is_loopback("localhost:1") && is_loopback("[::1]:5")
+        );
         assert!(!is_loopback("ghcr.io") && !is_loopback("10.0.0.1:5000"));
-        assert_eq!(percent_encode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(
+            percent_encode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
     }
 
     #[test]
     fn a_certs_directory_follows_moby_rules() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_certs_directory(&dir.path().join("absent")).unwrap().authorities.is_empty());
+        assert!(read_certs_directory(&dir.path().join("absent"))
+            .unwrap()
+            .authorities
+            .is_empty());
         std::fs::write(dir.path().join("client.cert"), "x").unwrap();
         let error = read_certs_directory(dir.path()).err().unwrap();
         assert!(error.0.contains("missing key client.key"), "{error}");
         std::fs::remove_file(dir.path().join("client.cert")).unwrap();
         std::fs::write(dir.path().join("client.key"), "x").unwrap();
         let error = read_certs_directory(dir.path()).err().unwrap();
-        assert!(error.0.contains("missing client certificate client.cert"), "{error}");
+        assert!(
+            error.0.contains("missing client certificate client.cert"),
+            "{error}"
+        );
         std::fs::write(dir.path().join("client.cert"), "x").unwrap();
         let found = read_certs_directory(dir.path()).unwrap();
         assert_eq!(
             found.client,
-            Some((dir.path().join("client.cert"), dir.path().join("client.key")))
+            Some((
+                dir.path().join("client.cert"),
+                dir.path().join("client.key")
+            ))
         );
     }
 
@@ -681,7 +728,10 @@ mod tests {
         let reference = ImageReference::parse("127.0.0.1:5055/app:main").unwrap();
         let error = client.digest(&reference).await.unwrap_err();
         assert!(error.0.contains("loopback"), "{error}");
-        let untagged = ImageReference::parse("ghcr.io/a/b@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap();
+        let untagged = ImageReference::parse(
+            "ghcr.io/a/b@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        )
+        .unwrap();
         assert!(client.digest(&untagged).await.is_err());
     }
 
@@ -729,9 +779,12 @@ mod tests {
             let (tokens, lines) = (server.tokens.clone(), server.lines.clone());
             tokio::spawn(async move {
                 while let Ok((tcp, _)) = listener.accept().await {
-                    let (acceptor, tokens, lines) = (acceptor.clone(), tokens.clone(), lines.clone());
+                    let (acceptor, tokens, lines) =
+                        (acceptor.clone(), tokens.clone(), lines.clone());
                     tokio::spawn(async move {
-                        let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
                         let mut buffer = Vec::new();
                         loop {
                             let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -745,7 +798,10 @@ mod tests {
                             let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
                             buffer.drain(..end + 4);
                             let answer = respond(&head, port, &tokens);
-                            lines.lock().unwrap().push(head.lines().next().unwrap_or_default().to_string());
+                            lines
+                                .lock()
+                                .unwrap()
+                                .push(head.lines().next().unwrap_or_default().to_string());
                             if tls.write_all(answer.as_bytes()).await.is_err() {
                                 return;
                             }
@@ -761,7 +817,10 @@ mod tests {
             let line = head.lines().next().unwrap_or_default();
             let authorization = head
                 .lines()
-                .find_map(|h| h.strip_prefix("authorization: ").or_else(|| h.strip_prefix("Authorization: ")))
+                .find_map(|h| {
+                    h.strip_prefix("authorization: ")
+                        .or_else(|| h.strip_prefix("Authorization: "))
+                })
                 .unwrap_or_default();
             let basic = format!(
                 "Basic {}",
@@ -800,10 +859,15 @@ mod tests {
             let config_dir = tempfile::tempdir().unwrap();
             let path = config_dir.path().join("config.json");
             let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "u:p");
-            std::fs::write(&path, format!(r#"{{"auths": {{"{authority}": {{"auth": "{auth}"}}}}}}"#)).unwrap();
+            std::fs::write(
+                &path,
+                format!(r#"{{"auths": {{"{authority}": {{"auth": "{auth}"}}}}}}"#),
+            )
+            .unwrap();
             let config = crate::registry::credentials::DockerConfig::load(&path).unwrap();
             let image = format!("{authority}/team/app:x");
-            let local = crate::registry::local_credentials(&config, &[image.as_str()], true).unwrap();
+            let local =
+                crate::registry::local_credentials(&config, &[image.as_str()], true).unwrap();
             RegistryClient::new(local.auth, certs, true)
         }
 
@@ -813,12 +877,28 @@ mod tests {
             let certs = tempfile::tempdir().unwrap();
             let client = client(server.port, certs.path());
             for tag in ["main", "v2", "v3"] {
-                let reference = ImageReference::parse(&format!("127.0.0.1:{}/team/app:{tag}", server.port)).unwrap();
+                let reference =
+                    ImageReference::parse(&format!("127.0.0.1:{}/team/app:{tag}", server.port))
+                        .unwrap();
                 assert_eq!(client.digest(&reference).await.unwrap(), DIGEST);
             }
-            assert_eq!(server.tokens.load(Ordering::SeqCst), 1, "{:?}", server.lines.lock().unwrap());
-            let heads = server.lines.lock().unwrap().iter().filter(|l| l.starts_with("HEAD")).count();
-            assert_eq!(heads, 4, "one challenge, then the token is sent from the start");
+            assert_eq!(
+                server.tokens.load(Ordering::SeqCst),
+                1,
+                "{:?}",
+                server.lines.lock().unwrap()
+            );
+            let heads = server
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.starts_with("HEAD"))
+                .count();
+            assert_eq!(
+                heads, 4,
+                "one challenge, then the token is sent from the start"
+            );
         }
 
         #[tokio::test]
@@ -826,12 +906,22 @@ mod tests {
             let server = start().await;
             let certs = tempfile::tempdir().unwrap();
             let client = client(server.port, certs.path());
-            std::fs::remove_file(certs.path().join(format!("127.0.0.1:{}", server.port)).join("ca.crt")).unwrap();
+            std::fs::remove_file(
+                certs
+                    .path()
+                    .join(format!("127.0.0.1:{}", server.port))
+                    .join("ca.crt"),
+            )
+            .unwrap();
             let untrusting = RegistryClient::new(client.auth.clone(), certs.path(), true);
-            let reference = ImageReference::parse(&format!("127.0.0.1:{}/team/app:main", server.port)).unwrap();
+            let reference =
+                ImageReference::parse(&format!("127.0.0.1:{}/team/app:main", server.port)).unwrap();
             let error = untrusting.digest(&reference).await.unwrap_err();
             assert!(error.0.to_lowercase().contains("certificate"), "{error}");
-            assert!(server.lines.lock().unwrap().is_empty(), "no request was sent");
+            assert!(
+                server.lines.lock().unwrap().is_empty(),
+                "no request was sent"
+            );
         }
     }
 }

@@ -422,8 +422,11 @@ fn registry_untrusted_certificate_falls_back_to_the_engine() {
     let config = TempDir::new().unwrap();
     let password = std::fs::read_to_string(&registry.password_file).unwrap();
     use base64::Engine as _;
-    let auth = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", registry.user, password.trim()));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        registry.user,
+        password.trim()
+    ));
     std::fs::write(
         config.path().join("config.json"),
         format!(r#"{{"auths": {{"{address}": {{"auth": "{auth}"}}}}}}"#),
@@ -466,14 +469,20 @@ fn registry_docker_auth_config() {
     let registry = registry();
     let password = std::fs::read_to_string(&registry.password_file).unwrap();
     use base64::Engine as _;
-    let auth = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", registry.user, password.trim()));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        registry.user,
+        password.trim()
+    ));
     register("registry auth in DOCKER_AUTH_CONFIG", auth.as_bytes());
     let empty = TempDir::new().unwrap();
     let stack = stack_on("rge", &repository, empty.path());
     stack.set_env(
         "DOCKER_AUTH_CONFIG",
-        &format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address),
+        &format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.address
+        ),
     );
     let app = stack.scoped("app");
     let plan = stack.plan(&[]);
