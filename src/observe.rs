@@ -100,7 +100,7 @@ pub async fn look_up_images<E: Engine>(
         .map(|image| {
             let down = &down;
             async move {
-                let running = direct.and(running_pinned(&observed.services, &image));
+                let running = direct.and_then(|_| running_pinned(&observed.services, &image));
                 let lookup = match (direct, running) {
                     (Some(direct), Some(running)) => {
                         check_directly(direct, &image, running, deadline).await
