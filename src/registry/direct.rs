@@ -737,7 +737,7 @@ mod tests {
 
     /// An in-process registry over TLS on 127.0.0.1 that wants a bearer token from its own
     /// `/token` realm (Basic credentials `u:p` there), as Docker Hub or GHCR do.
-    mod token_flow {
+    mod in_process_registry {
         use super::*;
         use std::sync::atomic::{AtomicUsize, Ordering};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -759,15 +759,34 @@ mod tests {
         }
 
         async fn start() -> Server {
+            start_with(false).await
+        }
+
+        /// With `client_auth`, the server wants a client certificate from `client-ca.crt`.
+        async fn start_with(client_auth: bool) -> Server {
             let chain = certificates(&fixture("server.crt")).unwrap();
             let key = private_key(&fixture("server.key")).unwrap();
             let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ServerConfig::builder_with_provider(provider)
+            let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
                 .unwrap();
+            let builder = match client_auth {
+                true => {
+                    let mut roots = RootCertStore::empty();
+                    roots.add_parsable_certificates(
+                        certificates(&fixture("client-ca.crt")).unwrap(),
+                    );
+                    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider,
+                    )
+                    .build()
+                    .unwrap();
+                    builder.with_client_cert_verifier(verifier)
+                }
+                false => builder.with_no_client_auth(),
+            };
+            let config = builder.with_single_cert(chain, key).unwrap();
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let port = listener.local_addr().unwrap().port();
@@ -922,6 +941,89 @@ mod tests {
                 server.lines.lock().unwrap().is_empty(),
                 "no request was sent"
             );
+        }
+
+        #[tokio::test]
+        async fn refused_plain_http_and_wrong_credentials_are_errors_without_values() {
+            // Connection refused: a port that was just freed.
+            let freed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = freed.local_addr().unwrap().port();
+            drop(freed);
+            let certs = tempfile::tempdir().unwrap();
+            let refused = client(port, certs.path());
+            let reference =
+                ImageReference::parse(&format!("127.0.0.1:{port}/team/app:main")).unwrap();
+            let started = std::time::Instant::now();
+            assert!(refused.digest(&reference).await.is_err());
+            assert!(started.elapsed() < REQUEST_TIMEOUT);
+
+            // A registry that speaks plain HTTP (an insecure registry).
+            let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = plain.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                while let Ok((mut tcp, _)) = plain.accept().await {
+                    let mut chunk = [0u8; 1024];
+                    let _ = tcp.read(&mut chunk).await;
+                    let _ = tcp
+                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                }
+            });
+            let insecure = client(port, certs.path());
+            let reference =
+                ImageReference::parse(&format!("127.0.0.1:{port}/team/app:main")).unwrap();
+            assert!(insecure.digest(&reference).await.is_err());
+
+            // Credentials the token server refuses: an error that shows no credential.
+            let server = start().await;
+            let authority = format!("127.0.0.1:{}", server.port);
+            std::fs::create_dir_all(certs.path().join(&authority)).unwrap();
+            std::fs::copy(
+                fixture("ca.crt"),
+                certs.path().join(&authority).join("ca.crt"),
+            )
+            .unwrap();
+            let config_dir = tempfile::tempdir().unwrap();
+            let path = config_dir.path().join("config.json");
+            let auth = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "u:wrong-secret-7",
+            );
+            std::fs::write(
+                &path,
+                format!(r#"{{"auths": {{"{authority}": {{"auth": "{auth}"}}}}}}"#),
+            )
+            .unwrap();
+            let config = crate::registry::credentials::DockerConfig::load(&path).unwrap();
+            let image = format!("{authority}/team/app:main");
+            let local =
+                crate::registry::local_credentials(&config, &[image.as_str()], true).unwrap();
+            let wrong = RegistryClient::new(local.auth, certs.path(), true);
+            let reference = ImageReference::parse(&image).unwrap();
+            let error = wrong.digest(&reference).await.unwrap_err();
+            assert!(error.0.contains("token server answered 401"), "{error}");
+            let shown = format!("{error} {error:?} {wrong:?}");
+            assert!(
+                !shown.contains("wrong-secret-7") && !shown.contains(&auth),
+                "{shown}"
+            );
+        }
+
+        /// A registry that wants a client certificate gets the `*.cert`/`*.key` pair of its
+        /// certs.d directory, as dockerd presents it; without the pair it cannot be asked.
+        #[tokio::test]
+        async fn the_client_certificate_of_the_certs_directory_is_presented() {
+            let server = start_with(true).await;
+            let certs = tempfile::tempdir().unwrap();
+            let without = client(server.port, certs.path());
+            let reference =
+                ImageReference::parse(&format!("127.0.0.1:{}/team/app:main", server.port)).unwrap();
+            assert!(without.digest(&reference).await.is_err());
+            let dir = certs.path().join(format!("127.0.0.1:{}", server.port));
+            std::fs::copy(fixture("client.cert"), dir.join("client.cert")).unwrap();
+            std::fs::copy(fixture("client.key"), dir.join("client.key")).unwrap();
+            let with = client(server.port, certs.path());
+            assert_eq!(with.digest(&reference).await.unwrap(), DIGEST);
         }
     }
 }
