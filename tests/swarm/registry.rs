@@ -367,9 +367,11 @@ fn registry_noop_asks_the_registry() {
     let proxy = Proxy::start();
     let host = proxy.host();
     stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
-    assert_eq!(
-        distribution_calls(&proxy),
-        1,
+    // (A deploy that finds the swarm changed when it takes the lock plans again, with its
+    // lookups: other tests write to the same swarm, so counts are compared, not fixed.)
+    let first_deploy = distribution_calls(&proxy);
+    assert!(
+        first_deploy >= 1,
         "a new service's tag is looked up through the engine: {:?}",
         proxy.requests()
     );
@@ -386,7 +388,7 @@ fn registry_noop_asks_the_registry() {
     assert_eq!(version_index(&app), index, "a redeploy writes nothing");
     assert_eq!(
         distribution_calls(&proxy),
-        1,
+        first_deploy,
         "the unchanged tag was checked with the registry, not the engine\n{}",
         again.context()
     );
@@ -394,9 +396,8 @@ fn registry_noop_asks_the_registry() {
     let second = push(config.path(), &repository, "two");
     assert_ne!(first, second);
     let moved = stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
-    assert_eq!(
-        distribution_calls(&proxy),
-        2,
+    assert!(
+        distribution_calls(&proxy) > first_deploy,
         "the moved tag is looked up through the engine\n{}",
         moved.context()
     );
@@ -444,13 +445,13 @@ fn registry_untrusted_certificate_falls_back_to_the_engine() {
     );
     assert_eq!(pinned_spec(&app), pinned);
     let index = version_index(&app);
+    let first_deploy = distribution_calls(&proxy);
     let again = stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
     again.expect_contains("No changes");
     again.expect_contains("could not be asked directly");
-    assert_eq!(
-        distribution_calls(&proxy),
-        2,
-        "both deploys looked the tag up through the engine\n{}",
+    assert!(
+        distribution_calls(&proxy) > first_deploy,
+        "the redeploy looked the tag up through the engine\n{}",
         again.context()
     );
     assert_eq!(version_index(&app), index, "a redeploy writes nothing");
