@@ -587,7 +587,7 @@ bench_registry() {
         --row "docker stack deploy=$RESULTS/registry_noop_docker.json" \
         --ratio "stackroll deploy/docker stack deploy:0.3" \
         --check "stackroll writes nothing: sum of service Version.Index $s_sum0 before, $s_sum1 after $((NOOP_RUNS + 1)) redeploys; $s_writes objects changed=$check" \
-        --note "registry: scripts/registry.sh ($address, TLS, htpasswd); $services tags of one image, each looked up by both tools on every deploy (stackroll: concurrently, each tag once; docker: one lookup per service, in turn)" \
+        --note "registry: scripts/registry.sh ($address, TLS, htpasswd); $services tags of one image, each looked up by both tools on every deploy (stackroll: concurrently, each tag once, a tag its services already run pinned checked with the registry itself, HEAD of the manifest, the engine's /distribution lookup only for a moved or new tag; docker: one engine lookup per service, in turn)" \
         --note "writes per redeploy (one more, untimed): stackroll 0 expected; docker stack deploy updated $d_services of $services services"
     stack_rm bench_gs bench_gd
 }

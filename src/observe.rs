@@ -1,6 +1,7 @@
 //! Reading the swarm state a plan is made against (`plan::Observed`): five list calls, made
 //! together; the registry lookups of the services' image tags (`--resolve-image`), made
-//! through the engine once the live services are known; and, once a plan is made, the data of
+//! once the live services are known (the registry asked directly whether a pinned tag still
+//! points at the digest a service runs, the engine asked for everything else); and, once a plan is made, the data of
 //! the config versions it replaces, for its content diffs (`plan::content_diff`). The planner
 //! itself never talks to the engine.
 
@@ -12,10 +13,11 @@ use futures_util::StreamExt;
 
 use crate::contents::Contents;
 use crate::convert::ConvertedProject;
-use crate::engine::{Engine, EngineError, ServiceState};
+use crate::engine::{Distribution, Engine, EngineError, Platform, ServiceState};
 use crate::model::ObjectKind;
 use crate::plan::images::{looks_up, lookup_reference, Lookup};
 use crate::plan::{content_diff, Observed, Plan};
+use crate::registry::direct::TagDigests;
 use crate::registry::reference::ImageReference;
 use crate::registry::ResolveImage;
 use crate::swarm::labels::STACK_NAMESPACE_LABEL;
@@ -64,14 +66,19 @@ pub const LOOKUP_DEADLINE: Duration = Duration::from_secs(5);
 /// How many registry lookups run at once.
 const LOOKUPS_AT_ONCE: usize = 16;
 
-/// Looks up, through the engine, the tags of the services whose images `mode` says to resolve
-/// (see `plan::images::looks_up`): each reference once, concurrently, all within
-/// [`LOOKUP_DEADLINE`]. A registry the engine cannot reach at all (its `/v2/` endpoint fails:
-/// no such host, connection refused) fails the lookups still waiting for it at once, so a
-/// registry that is down costs one failed answer, not one per image. Never fails: a failed
-/// lookup is a [`Lookup::Failed`] with the reason.
+/// Looks up the tags of the services whose images `mode` says to resolve (see
+/// `plan::images::looks_up`): each reference once, concurrently, all within
+/// [`LOOKUP_DEADLINE`]. A tag the stack's services already run pinned is first checked with
+/// `direct` (the registry itself, [`TagDigests`]): the same digest keeps the platforms they
+/// run with, and the engine is not asked. A moved digest, a tag no service runs pinned, or a
+/// registry `direct` cannot ask is looked up through the engine, as `docker stack deploy`
+/// does. A registry the engine cannot reach at all (its `/v2/` endpoint fails: no such host,
+/// connection refused) fails the engine lookups still waiting for it at once, so a registry
+/// that is down costs one failed answer, not one per image. Never fails: a failed lookup is a
+/// [`Lookup::Failed`] with the reason.
 pub async fn look_up_images<E: Engine>(
     engine: &E,
+    direct: Option<&dyn TagDigests>,
     converted: &ConvertedProject,
     namespace: &Namespace,
     observed: &Observed,
@@ -93,7 +100,17 @@ pub async fn look_up_images<E: Engine>(
         .map(|image| {
             let down = &down;
             async move {
-                let lookup = look_up(engine, &image, deadline, down).await;
+                let running = direct.and_then(|_| running_pinned(&observed.services, &image));
+                let lookup = match (direct, running) {
+                    (Some(direct), Some(running)) => {
+                        check_directly(direct, &image, running, deadline).await
+                    }
+                    _ => None,
+                };
+                let lookup = match lookup {
+                    Some(found) => found,
+                    None => look_up(engine, &image, deadline, down).await,
+                };
                 tracing::debug!(image = %image, found = matches!(lookup, Lookup::Found(_)), "registry lookup");
                 (image, lookup)
             }
@@ -101,6 +118,86 @@ pub async fn look_up_images<E: Engine>(
         .buffer_unordered(LOOKUPS_AT_ONCE)
         .collect()
         .await
+}
+
+/// Asks the registry directly whether `image` still points at the digest the stack's services
+/// run (`running`): `Some` (those digest and platforms, exactly what the engine's lookup gave
+/// when they were pinned) when it does; `None` when it moved or the registry could not be
+/// asked, and the engine is asked instead.
+async fn check_directly(
+    direct: &dyn TagDigests,
+    image: &str,
+    running: Distribution,
+    deadline: tokio::time::Instant,
+) -> Option<Lookup> {
+    let reference = ImageReference::parse(image)?;
+    let answer = tokio::time::timeout_at(deadline, direct.digest(&reference)).await;
+    match answer {
+        Ok(Ok(digest)) if digest == running.digest => Some(Lookup::Found(running)),
+        Ok(Ok(digest)) => {
+            tracing::debug!(image, %digest, "the tag moved; looked up through the engine");
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(image, %error, "the registry could not be asked directly; looked up through the engine");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The digest and platforms the stack's services run `image` (a tagged reference) pinned
+/// with, when at least one runs it as `image@digest` with platforms and all that do agree.
+fn running_pinned(services: &[ServiceState], image: &str) -> Option<Distribution> {
+    let mut found: Option<Distribution> = None;
+    for service in services {
+        let spec = &service.spec;
+        let Some(running) = spec
+            .pointer("/TaskTemplate/ContainerSpec/Image")
+            .and_then(|image| image.as_str())
+            .and_then(ImageReference::parse)
+        else {
+            continue;
+        };
+        let Some(digest) = running.digest.clone() else {
+            continue;
+        };
+        let unpinned = ImageReference {
+            digest: None,
+            ..running
+        };
+        if unpinned.tag.is_none() || unpinned.familiar() != image {
+            continue;
+        }
+        let platforms: Vec<Platform> = spec
+            .pointer("/TaskTemplate/Placement/Platforms")
+            .and_then(|platforms| platforms.as_array())
+            .into_iter()
+            .flatten()
+            .map(|platform| Platform {
+                architecture: text_at(platform, "Architecture"),
+                os: text_at(platform, "OS"),
+            })
+            .collect();
+        if platforms.is_empty() {
+            return None;
+        }
+        let this = Distribution { digest, platforms };
+        match &found {
+            Some(earlier) if *earlier != this => return None,
+            _ => found = Some(this),
+        }
+    }
+    found
+}
+
+/// The text member `name` of a JSON object, empty when absent.
+fn text_at(value: &serde_json::Value, name: &str) -> String {
+    value
+        .get(name)
+        .and_then(|text| text.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Registries found unreachable during one round of lookups, by domain, with the reason;

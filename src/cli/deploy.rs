@@ -93,7 +93,7 @@ fn test_kill_point() -> Option<String> {
 pub(super) fn run(args: &DeployArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let mut options = args.resolve()?;
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
-    let (auth, images) = args.registry.resolve(&prepared)?;
+    let (auth, images) = args.registry.resolve(&prepared, engine)?;
     options.images = images;
     let command = engine_command(engine);
     let (deployed, target) = runtime()?

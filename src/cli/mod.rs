@@ -36,7 +36,8 @@ use crate::engine::endpoint::{self, DockerEnv, EngineFlags, RealFiles};
 use crate::engine::Target;
 use crate::error::{CliError, ErrorKind};
 use crate::plan::fingerprint::Fingerprinter;
-use crate::registry::credentials::{default_config_path, DockerConfig};
+use crate::registry::credentials::{default_config_path, DockerConfig, DOCKER_AUTH_CONFIG};
+use crate::registry::direct::{RegistryClient, TagDigests, DOCKER_CERTS_DIR};
 use crate::registry::{local_credentials, LocalCredentials, RegistryAuth, ResolveImage};
 use crate::render::format::OutputFormat;
 pub use completions::CompletionsArgs;
@@ -213,8 +214,14 @@ pub struct RegistryArgs {
 impl RegistryArgs {
     /// Reads the docker configuration for the registries of the prepared project's images:
     /// the credentials to send (with `--with-registry-auth`; a configuration that cannot be read
-    /// is then an error) and the image options of the plan.
-    fn resolve(&self, prepared: &Prepared) -> Result<(RegistryAuth, ImageOptions), CliError> {
+    /// is then an error) and the image options of the plan, with the client that asks
+    /// registries directly (the same credentials; registries on a loopback address only when
+    /// the engine given by `engine` runs on this host).
+    fn resolve(
+        &self,
+        prepared: &Prepared,
+        engine: &EngineFlags,
+    ) -> Result<(RegistryAuth, ImageOptions), CliError> {
         let path = default_config_path(
             std::env::var("DOCKER_CONFIG").ok().as_deref(),
             std::env::var("HOME").ok().as_deref(),
@@ -225,17 +232,52 @@ impl RegistryArgs {
             .values()
             .map(|service| service.image())
             .collect();
+        let env_auths = std::env::var(DOCKER_AUTH_CONFIG).ok();
         let local = match DockerConfig::load(&path) {
-            Ok(config) => local_credentials(&config, &images, self.with_registry_auth)?,
+            Ok(config) => {
+                let config = config.with_env_auths(env_auths.as_deref());
+                for warning in config.warnings() {
+                    eprintln!("warning: {warning}");
+                }
+                local_credentials(&config, &images, self.with_registry_auth)?
+            }
             Err(error) if self.with_registry_auth => return Err(error.into()),
             Err(_) => LocalCredentials::default(),
         };
+        let direct = (self.resolve_image != ResolveImage::Never).then(|| {
+            let client = RegistryClient::new(
+                local.auth.clone(),
+                std::path::Path::new(DOCKER_CERTS_DIR),
+                engine_on_this_host(engine),
+            );
+            std::sync::Arc::new(client) as std::sync::Arc<dyn TagDigests>
+        });
         let options = ImageOptions {
             resolve: self.resolve_image,
             credentials: local.facts,
+            direct,
         };
         Ok((local.auth, options))
     }
+}
+
+/// Whether every engine `engine` names runs on this host (a Unix socket, or TCP to a loopback
+/// address), so a registry on a loopback address is the one the engine sees too.
+fn engine_on_this_host(engine: &EngineFlags) -> bool {
+    let Ok(endpoints) = endpoint::resolve_all(engine, &DockerEnv::from_process(), &RealFiles)
+    else {
+        return false;
+    };
+    endpoints.iter().all(|endpoint| match &endpoint.transport {
+        endpoint::Transport::Unix { .. } => true,
+        endpoint::Transport::Tcp { host, .. } => {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        endpoint::Transport::Ssh(_) => false,
+    })
 }
 
 /// Flags that choose and interpret the Compose files.

@@ -39,7 +39,7 @@ pub struct PlanArgs {
 /// Plans against the swarm and prints the plan.
 pub(super) fn run(args: &PlanArgs, engine: &EngineFlags) -> Result<i32, CliError> {
     let prepared = prepare(&args.compose, args.stack.as_deref())?;
-    let (auth, images) = args.registry.resolve(&prepared)?;
+    let (auth, images) = args.registry.resolve(&prepared, engine)?;
     let (plan, target) = runtime()?.block_on(async {
         let (engine, target) = connect(engine).await?;
         let engine = engine.with_registry_auth(auth);

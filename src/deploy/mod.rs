@@ -18,6 +18,7 @@ pub mod prepare;
 mod tests;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -30,6 +31,7 @@ use crate::observe::{add_content_diffs, look_up_images, observe};
 use crate::plan::images::ImageFacts;
 use crate::plan::{plan, Observed, Plan, PlanError, PlanInput};
 use crate::progress::{Progress, Reporter};
+use crate::registry::direct::TagDigests;
 use crate::registry::{CredentialFacts, ResolveImage};
 use crate::signal::Signal;
 pub use prepare::{PrepareError, Prepared};
@@ -61,6 +63,9 @@ pub struct ImageOptions {
     pub resolve: ResolveImage,
     /// Which registries' credentials are (not) sent, for the plan's notes.
     pub credentials: CredentialFacts,
+    /// Asks registries directly whether a pinned tag moved (`observe::look_up_images`);
+    /// `None`: every lookup goes through the engine.
+    pub direct: Option<Arc<dyn TagDigests>>,
 }
 
 /// How a plan or deploy ended, as reported in JSON.
@@ -159,6 +164,7 @@ async fn image_facts<E: Engine>(
 ) -> ImageFacts {
     let lookups = look_up_images(
         engine,
+        images.direct.as_deref(),
         &prepared.converted,
         &prepared.namespace,
         observed,

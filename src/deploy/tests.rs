@@ -638,6 +638,10 @@ fn two_definitions_with_one_versioned_name_are_refused() {
 /// Registry lookups (`--resolve-image`) against the fake's scripted registry.
 mod images {
     use super::*;
+    use std::sync::Arc;
+
+    use crate::registry::direct::{DigestFuture, DirectError, TagDigests};
+    use crate::registry::reference::ImageReference;
     use crate::registry::ResolveImage;
 
     const APP_MAIN: &str = "services:
@@ -824,6 +828,162 @@ mod images {
             engine.lookups().last().map(String::as_str),
             Some("reg.example:5000/app:main")
         );
+    }
+
+    /// A registry asked directly: answers a digest (or fails) per tagged reference, and
+    /// records what it was asked.
+    #[derive(Debug, Default)]
+    struct Direct {
+        answers: Mutex<std::collections::HashMap<String, Result<String, String>>>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl Direct {
+        fn answer(&self, image: &str, answer: Result<&str, &str>) {
+            let answer = answer.map(str::to_string).map_err(str::to_string);
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(image.to_string(), answer);
+        }
+
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap().clone()
+        }
+    }
+
+    impl TagDigests for Direct {
+        fn digest<'a>(&'a self, reference: &'a ImageReference) -> DigestFuture<'a> {
+            let image = reference.familiar();
+            self.asked.lock().unwrap().push(image.clone());
+            let answer = self.answers.lock().unwrap().get(&image).cloned();
+            Box::pin(async move {
+                answer
+                    .unwrap_or_else(|| Err("not known".into()))
+                    .map_err(DirectError)
+            })
+        }
+    }
+
+    fn resolving_directly(direct: &Arc<Direct>) -> DeployOptions {
+        let mut options = resolving(ResolveImage::Always);
+        options.images.direct = Some(direct.clone() as Arc<dyn TagDigests>);
+        options
+    }
+
+    fn app_lookups(engine: &FakeEngine) -> usize {
+        engine
+            .lookups()
+            .iter()
+            .filter(|image| *image == "reg.example:5000/app:main")
+            .count()
+    }
+
+    #[test]
+    fn a_pinned_tag_the_registry_confirms_keeps_its_platforms_without_the_engine() {
+        let engine = FakeEngine::new();
+        let project = Project::new(APP_MAIN, "one");
+        let direct = Arc::new(Direct::default());
+        engine.push_image(
+            "reg.example:5000/app:main",
+            A,
+            &["linux/amd64", "linux/arm", "unknown/unknown"],
+        );
+        let options = resolving_directly(&direct);
+        deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        assert_eq!(
+            app_lookups(&engine),
+            1,
+            "a tag no service runs is asked of the engine"
+        );
+        assert!(direct.asked().is_empty(), "{:?}", direct.asked());
+        let platforms = spec_of(&engine, "demo_app")["TaskTemplate"]["Placement"].clone();
+
+        direct.answer("reg.example:5000/app:main", Ok(A));
+        engine.clear_writes();
+        let again = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        assert_eq!(
+            again.outcome,
+            Outcome::NoChanges,
+            "{:?}",
+            again.plan.changes
+        );
+        assert_eq!(engine.write_count(), 0, "{:?}", engine.writes());
+        assert_eq!(app_lookups(&engine), 1, "the engine was not asked again");
+        assert_eq!(
+            direct.asked(),
+            vec!["reg.example:5000/app:main".to_string()]
+        );
+        assert_eq!(
+            spec_of(&engine, "demo_app")["TaskTemplate"]["Placement"],
+            platforms
+        );
+
+        // The tag moved: the engine is asked, for the digest and platforms it now gives.
+        engine.push_image("reg.example:5000/app:main", B, &["linux/arm64"]);
+        direct.answer("reg.example:5000/app:main", Ok(B));
+        let moved = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        assert_eq!(moved.plan.changes.len(), 1, "{:?}", moved.plan.changes);
+        assert_eq!(app_lookups(&engine), 2);
+        assert_eq!(
+            image_of(&engine, "demo_app"),
+            format!("reg.example:5000/app:main@{B}")
+        );
+        assert_eq!(
+            spec_of(&engine, "demo_app")["TaskTemplate"]["Placement"]["Platforms"],
+            serde_json::json!([{"Architecture": "arm64", "OS": "linux"}])
+        );
+    }
+
+    #[test]
+    fn a_registry_that_cannot_be_asked_directly_is_asked_through_the_engine() {
+        let engine = FakeEngine::new();
+        let project = Project::new(APP_MAIN, "one");
+        let direct = Arc::new(Direct::default());
+        engine.push_image("reg.example:5000/app:main", A, &["linux/amd64"]);
+        let options = resolving_directly(&direct);
+        deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+
+        // Unreachable, untrusted, refused: the engine answers, and nothing changes.
+        direct.answer("reg.example:5000/app:main", Err("certificate not trusted"));
+        engine.clear_writes();
+        let run = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        assert_eq!(run.outcome, Outcome::NoChanges, "{:?}", run.plan.changes);
+        assert_eq!(engine.write_count(), 0);
+        assert_eq!(app_lookups(&engine), 2, "the engine was asked instead");
+
+        // The registry answers an older digest than the engine: the engine's answer stands.
+        engine.push_image("reg.example:5000/app:main", B, &["linux/amd64"]);
+        direct.answer("reg.example:5000/app:main", Ok(A));
+        let stale = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        assert_eq!(
+            stale.outcome,
+            Outcome::NoChanges,
+            "the direct answer matched the pin"
+        );
+        direct.answer("reg.example:5000/app:main", Ok(B));
+        let moved = deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        assert_eq!(moved.plan.changes.len(), 1);
+        assert_eq!(
+            image_of(&engine, "demo_app"),
+            format!("reg.example:5000/app:main@{B}")
+        );
+    }
+
+    /// A service pinned without platforms (by hand, or by a lookup that found none) is not
+    /// confirmed directly: the engine's platforms are not known.
+    #[test]
+    fn a_pin_without_platforms_is_asked_through_the_engine() {
+        let engine = FakeEngine::new();
+        let project = Project::new(APP_MAIN, "one");
+        let direct = Arc::new(Direct::default());
+        engine.push_image("reg.example:5000/app:main", A, &["unknown/unknown"]);
+        let options = resolving_directly(&direct);
+        deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        direct.answer("reg.example:5000/app:main", Ok(A));
+        deploy_with(&engine, &project, &options, &Recorder::default()).unwrap();
+        assert!(direct.asked().is_empty(), "{:?}", direct.asked());
+        assert_eq!(app_lookups(&engine), 2);
     }
 
     #[test]

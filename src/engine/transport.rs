@@ -58,6 +58,8 @@ enum Dial {
         port: u16,
         server_name: ServerName<'static>,
         config: Arc<ClientConfig>,
+        /// How long the TCP connection may take to open.
+        connect_timeout: Duration,
     },
     /// `ssh ARGS`: HTTP over its standard input and output.
     Ssh { args: Vec<String> },
@@ -84,6 +86,17 @@ impl Connector {
     /// TLS to `host:port` with `settings`; reads the CA, certificate and key files now.
     pub fn tls(host: &str, port: u16, settings: &TlsSettings) -> Result<Connector, String> {
         let config = tls_config(settings)?;
+        Connector::tls_with(host, port, Arc::new(config), TCP_CONNECT_TIMEOUT)
+    }
+
+    /// TLS to `host:port` with a ready client configuration; a TCP connection not open within
+    /// `connect_timeout` fails.
+    pub fn tls_with(
+        host: &str,
+        port: u16,
+        config: Arc<ClientConfig>,
+        connect_timeout: Duration,
+    ) -> Result<Connector, String> {
         let server_name = ServerName::try_from(host.to_string())
             .map_err(|_| format!("{host:?} is not a valid TLS server name"))?;
         Ok(Connector {
@@ -91,7 +104,8 @@ impl Connector {
                 host: host.to_string(),
                 port,
                 server_name,
-                config: Arc::new(config),
+                config,
+                connect_timeout,
             }),
         })
     }
@@ -109,14 +123,17 @@ impl Connector {
     async fn open(&self) -> io::Result<Stream> {
         match &*self.dial {
             Dial::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
-            Dial::Tcp { host, port } => Ok(Stream::Tcp(tcp_connect(host, *port).await?)),
+            Dial::Tcp { host, port } => {
+                Ok(Stream::Tcp(tcp_connect(host, *port, TCP_CONNECT_TIMEOUT).await?))
+            }
             Dial::Tls {
                 host,
                 port,
                 server_name,
                 config,
+                connect_timeout,
             } => {
-                let tcp = tcp_connect(host, *port).await?;
+                let tcp = tcp_connect(host, *port, *connect_timeout).await?;
                 let connector = tokio_rustls::TlsConnector::from(config.clone());
                 let tls = connector
                     .connect(server_name.clone(), tcp)
@@ -129,9 +146,9 @@ impl Connector {
     }
 }
 
-/// A TCP connection to `host:port`, given up after [`TCP_CONNECT_TIMEOUT`].
-async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
-    let tcp = tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+/// A TCP connection to `host:port`, given up after `timeout`.
+async fn tcp_connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out connecting"))??;
     tcp.set_nodelay(true)?;
@@ -415,7 +432,7 @@ fn trusted_roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
 }
 
 /// The PEM certificates of `path`.
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -427,7 +444,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The PEM private key of `path`, read into memory that is zeroed afterwards.
-fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+pub(crate) fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let bytes = Zeroizing::new(
         std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?,
     );

@@ -206,9 +206,12 @@ pub fn notes(unresolved: &BTreeSet<Unresolved>, facts: &ImageFacts) -> Vec<Strin
         .collect();
     let credentials = &facts.credentials;
     for registry in &credentials.not_sent {
+        let source = match credentials.in_env.contains(registry) {
+            true => "DOCKER_AUTH_CONFIG",
+            false => credentials.config.as_str(),
+        };
         notes.push(format!(
-            "registry {registry} has credentials in {}, but --with-registry-auth was not given: none are sent, so nodes without its images cannot pull them (and their digests are looked up without credentials)",
-            credentials.config
+            "registry {registry} has credentials in {source}, but --with-registry-auth was not given: none are sent, so nodes without its images cannot pull them (and their digests are looked up without credentials)"
         ));
     }
     for registry in &credentials.missing {

@@ -4,6 +4,7 @@
 //! (`--resolve-image`, [`ResolveImage`]).
 
 pub mod credentials;
+pub mod direct;
 pub mod reference;
 
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use credentials::{CredentialError, DockerConfig};
+use credentials::{CredentialError, Credentials, DockerConfig};
 use reference::ImageReference;
 
 /// When a deploy looks image tags up in their registry to pin the digest they point at
@@ -30,12 +31,15 @@ pub enum ResolveImage {
     Never,
 }
 
-/// The `X-Registry-Auth` values a deploy sends, by registry (config.json key). Secret: shown by
+/// The `X-Registry-Auth` values a deploy sends, by registry (config.json key), and the
+/// credentials they encode (for asking registries directly, `direct`). Secret: shown by
 /// `Debug` only as the registries it covers.
 #[derive(Clone, Default)]
 pub struct RegistryAuth {
     /// Encoded credentials by config key.
     headers: BTreeMap<String, Arc<Zeroizing<String>>>,
+    /// The credentials themselves, by config key.
+    credentials: BTreeMap<String, Arc<Credentials>>,
 }
 
 impl fmt::Debug for RegistryAuth {
@@ -51,6 +55,13 @@ impl RegistryAuth {
         self.headers
             .get(&reference.config_key())
             .map(|header| header.as_str())
+    }
+
+    /// The credentials for the registry `reference` lives on, if they were loaded.
+    pub fn credentials_for(&self, reference: &ImageReference) -> Option<&Credentials> {
+        self.credentials
+            .get(&reference.config_key())
+            .map(|credentials| &**credentials)
     }
 }
 
@@ -72,6 +83,8 @@ pub struct CredentialFacts {
     pub not_sent: Vec<String>,
     /// Registries with no credentials although `--with-registry-auth` was given.
     pub missing: Vec<String>,
+    /// Registries (of `not_sent`) whose credentials are in `DOCKER_AUTH_CONFIG`, not `config`.
+    pub in_env: Vec<String>,
 }
 
 /// Loads what `config` holds for the registries of `images`: with `send`
@@ -98,6 +111,9 @@ pub fn local_credentials(
     for (key, domain) in registries {
         if !send {
             if config.has_credentials(&key) {
+                if config.in_env(&key) {
+                    local.facts.in_env.push(domain.clone());
+                }
                 local.facts.not_sent.push(domain);
             }
             continue;
@@ -105,7 +121,8 @@ pub fn local_credentials(
         match config.credentials(&key)? {
             Some(credentials) => {
                 let header = Arc::new(credentials.header());
-                local.auth.headers.insert(key, header);
+                local.auth.headers.insert(key.clone(), header);
+                local.auth.credentials.insert(key, Arc::new(credentials));
             }
             None => local.facts.missing.push(domain),
         }

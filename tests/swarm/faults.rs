@@ -964,15 +964,16 @@ impl ProxyState {
     }
 }
 
-/// A proxy from 127.0.0.1:<port> to the engine's socket.
-struct Proxy {
+/// A proxy from 127.0.0.1:<port> to the engine's socket (also used by `registry` to count
+/// the engine's distribution lookups).
+pub(crate) struct Proxy {
     port: u16,
     state: Arc<ProxyState>,
     accepter: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proxy {
-    fn start() -> Proxy {
+    pub(crate) fn start() -> Proxy {
         Proxy::with_state(ProxyState::default())
     }
 
@@ -1012,7 +1013,7 @@ impl Proxy {
     }
 
     /// `tcp://127.0.0.1:<port>`, for `-H`.
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.port)
     }
 
@@ -1035,7 +1036,7 @@ impl Proxy {
     }
 
     /// The request lines seen so far.
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.state
             .log
             .lock()

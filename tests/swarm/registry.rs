@@ -11,7 +11,14 @@
 //! - a moving tag: `plan` shows the digest change, `deploy` rolls, the container runs the new
 //!   content, the next deploy writes nothing (`registry_moving_tag`);
 //! - parity: `docker stack deploy --with-registry-auth --resolve-image always` pins the same
-//!   image and platforms (`registry_parity_with_docker_stack_deploy`).
+//!   image and platforms (`registry_parity_with_docker_stack_deploy`);
+//! - credentials from `DOCKER_AUTH_CONFIG` alone, as docker/cli 28.3+ reads them
+//!   (`registry_docker_auth_config`);
+//! - a pinned tag is checked with the registry itself: a no-op redeploy makes no
+//!   `/distribution` call to the engine (counted through a proxy in front of it), a moved tag
+//!   is still found and pinned with the engine's platforms (`registry_noop_asks_the_registry`);
+//!   a registry whose certificate stackroll does not trust is asked through the engine, and
+//!   pins the same (`registry_untrusted_certificate_falls_back_to_the_engine`).
 //!
 //! The registry password is registered with the leak harness: no stackroll output may hold it.
 
@@ -24,6 +31,7 @@ use tempfile::TempDir;
 use crate::docker::{
     docker_binary, exec_in_service, random_suffix, service_inspect, version_index,
 };
+use crate::faults::Proxy;
 use crate::leaks::register;
 use crate::stack::Stack;
 
@@ -326,4 +334,167 @@ fn registry_parity_with_docker_stack_deploy() {
         ours, theirs,
         "stackroll (left) and docker stack deploy (right)"
     );
+}
+
+/// The engine's `/distribution` lookups `proxy` has forwarded so far.
+fn distribution_calls(proxy: &Proxy) -> usize {
+    proxy
+        .requests()
+        .iter()
+        .filter(|line| line.contains("/distribution/"))
+        .count()
+}
+
+/// The image and platforms `service` runs with.
+fn pinned_spec(service: &str) -> (serde_json::Value, serde_json::Value) {
+    let spec = &service_inspect(service)["Spec"]["TaskTemplate"];
+    (
+        spec["ContainerSpec"]["Image"].clone(),
+        spec["Placement"]["Platforms"].clone(),
+    )
+}
+
+/// A tag the service runs pinned is checked with the registry itself: the no-op redeploy
+/// asks the engine nothing about it; a moved tag is still found, looked up through the engine
+/// (for its platforms) and rolled.
+#[test]
+fn registry_noop_asks_the_registry() {
+    let config = logged_in();
+    let repository = repository("direct");
+    let first = push(config.path(), &repository, "one");
+    let stack = stack_on("rgd", &repository, config.path());
+    let app = stack.scoped("app");
+    let proxy = Proxy::start();
+    let host = proxy.host();
+    stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
+    // (A deploy that finds the swarm changed when it takes the lock plans again, with its
+    // lookups: other tests write to the same swarm, so counts are compared, not fixed.)
+    let first_deploy = distribution_calls(&proxy);
+    assert!(
+        first_deploy >= 1,
+        "a new service's tag is looked up through the engine: {:?}",
+        proxy.requests()
+    );
+    let image = |digest: &str| format!("{}/{repository}:main@{digest}", registry().address);
+    let platforms = serde_json::json!([{"Architecture": "amd64", "OS": "linux"}]);
+    assert_eq!(
+        pinned_spec(&app),
+        (serde_json::json!(image(&first)), platforms.clone())
+    );
+
+    let index = version_index(&app);
+    let again = stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
+    again.expect_contains("No changes");
+    assert_eq!(version_index(&app), index, "a redeploy writes nothing");
+    assert_eq!(
+        distribution_calls(&proxy),
+        first_deploy,
+        "the unchanged tag was checked with the registry, not the engine\n{}",
+        again.context()
+    );
+
+    let second = push(config.path(), &repository, "two");
+    assert_ne!(first, second);
+    let moved = stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
+    assert!(
+        distribution_calls(&proxy) > first_deploy,
+        "the moved tag is looked up through the engine\n{}",
+        moved.context()
+    );
+    assert_eq!(
+        pinned_spec(&app),
+        (serde_json::json!(image(&second)), platforms)
+    );
+    assert_eq!(content_in(&app), "two");
+}
+
+/// A registry whose certificate stackroll does not trust (`localhost:<port>`: no certs.d
+/// entry, and the certificate names only 127.0.0.1) is asked through the engine, which
+/// reaches it (dockerd treats loopback registries as insecure): the no-op redeploy still pins
+/// the same digest and platforms and writes nothing.
+#[test]
+fn registry_untrusted_certificate_falls_back_to_the_engine() {
+    let pusher = logged_in();
+    let repository = repository("untrusted");
+    let digest = push(pusher.path(), &repository, "plain");
+    let registry = registry();
+    let port = registry.address.rsplit(':').next().unwrap();
+    let address = format!("localhost:{port}");
+    let config = TempDir::new().unwrap();
+    let password = std::fs::read_to_string(&registry.password_file).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        registry.user,
+        password.trim()
+    ));
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"auths": {{"{address}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let stack = stack_on("rgu", &repository, config.path());
+    stack.set_env("REGISTRY", &address);
+    let app = stack.scoped("app");
+    let proxy = Proxy::start();
+    let host = proxy.host();
+    stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
+    let pinned = (
+        serde_json::json!(format!("{address}/{repository}:main@{digest}")),
+        serde_json::json!([{"Architecture": "amd64", "OS": "linux"}]),
+    );
+    assert_eq!(pinned_spec(&app), pinned);
+    let index = version_index(&app);
+    let first_deploy = distribution_calls(&proxy);
+    let again = stack.deploy_ok(&["-H", &host, "--with-registry-auth"]);
+    again.expect_contains("No changes");
+    again.expect_contains("could not be asked directly");
+    assert!(
+        distribution_calls(&proxy) > first_deploy,
+        "the redeploy looked the tag up through the engine\n{}",
+        again.context()
+    );
+    assert_eq!(version_index(&app), index, "a redeploy writes nothing");
+    assert_eq!(pinned_spec(&app), pinned);
+    assert_eq!(content_in(&app), "plain");
+}
+
+/// Credentials given only in `DOCKER_AUTH_CONFIG` (an empty DOCKER_CONFIG directory), as
+/// docker/cli 28.3.0 and later reads them: sent to the swarm, which pulls the private image,
+/// and used for the lookups.
+#[test]
+fn registry_docker_auth_config() {
+    let pusher = logged_in();
+    let repository = repository("envauth");
+    let digest = push(pusher.path(), &repository, "from-env");
+    let registry = registry();
+    let password = std::fs::read_to_string(&registry.password_file).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        registry.user,
+        password.trim()
+    ));
+    register("registry auth in DOCKER_AUTH_CONFIG", auth.as_bytes());
+    let empty = TempDir::new().unwrap();
+    let stack = stack_on("rge", &repository, empty.path());
+    stack.set_env(
+        "DOCKER_AUTH_CONFIG",
+        &format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.address
+        ),
+    );
+    let app = stack.scoped("app");
+    let plan = stack.plan(&[]);
+    plan.expect_code(0).expect_contains(&format!(
+        "registry {} has credentials in DOCKER_AUTH_CONFIG",
+        registry.address
+    ));
+    stack.deploy_ok(&["--with-registry-auth"]);
+    assert_eq!(
+        pinned_spec(&app).0,
+        serde_json::json!(format!("{}/{repository}:main@{digest}", registry.address))
+    );
+    assert_eq!(content_in(&app), "from-env");
 }
