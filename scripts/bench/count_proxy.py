@@ -77,11 +77,14 @@ async def main(listen, upstream, counts):
     counter = Counter()
 
     async def handle(client_reader, client_writer):
-        engine_reader, engine_writer = await asyncio.open_unix_connection(upstream)
-        await asyncio.gather(
-            pipe(client_reader, engine_writer, counter),
-            pipe(engine_reader, client_writer),
-        )
+        try:
+            engine_reader, engine_writer = await asyncio.open_unix_connection(upstream)
+            await asyncio.gather(
+                pipe(client_reader, engine_writer, counter),
+                pipe(engine_reader, client_writer),
+            )
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the proxy is stopping: nothing left to count
 
     if os.path.exists(listen):
         os.unlink(listen)

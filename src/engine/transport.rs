@@ -123,9 +123,9 @@ impl Connector {
     async fn open(&self) -> io::Result<Stream> {
         match &*self.dial {
             Dial::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
-            Dial::Tcp { host, port } => {
-                Ok(Stream::Tcp(tcp_connect(host, *port, TCP_CONNECT_TIMEOUT).await?))
-            }
+            Dial::Tcp { host, port } => Ok(Stream::Tcp(
+                tcp_connect(host, *port, TCP_CONNECT_TIMEOUT).await?,
+            )),
             Dial::Tls {
                 host,
                 port,

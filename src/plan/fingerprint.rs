@@ -222,25 +222,31 @@ fn parse_params(text: &str) -> Option<(u32, u32, u32)> {
     Some((m?, t?, p?))
 }
 
-thread_local! {
-    /// Argon2id's working memory, kept per thread: allocating (and faulting in) 19 MiB for
-    /// every evaluation costs a good part of the evaluation itself.
-    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
+/// Argon2id's working memory, 19 MiB a piece: allocating (and faulting in) it for every
+/// evaluation costs a good part of the evaluation itself, so pieces are kept and reused. They
+/// are kept in one pool, not per thread: the runtime's blocking threads come and go, and
+/// memory kept per thread grew with every thread that ever evaluated (~115 MB of a first
+/// deploy's peak). The pool holds at most as many pieces as evaluations ever ran at once
+/// (one per core: `on_every_core`, and the executor's one-per-core bound).
+static ARGON2_MEMORY: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
 
 fn argon2id(input: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> Option<Vec<u8>> {
     let params = Params::new(m, t, p, Some(OUTPUT_LEN)).ok()?;
     let blocks = params.block_count();
     let mut out = vec![0u8; OUTPUT_LEN];
-    ARGON2_MEMORY.with_borrow_mut(|memory| {
-        if memory.len() < blocks {
-            memory.resize(blocks, argon2::Block::default());
-        }
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into_with_memory(input, salt, &mut out, &mut memory[..blocks])
-            .ok()
-    })?;
+    let pool = || {
+        ARGON2_MEMORY
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    };
+    let mut memory = pool().pop().unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let hashed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into_with_memory(input, salt, &mut out, &mut memory[..blocks]);
+    pool().push(memory);
+    hashed.ok()?;
     Some(out)
 }
 

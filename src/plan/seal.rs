@@ -12,11 +12,13 @@
 //! guess of one secret: checking it needs every other content of the stack as well.
 //!
 //! So that one changed key among thousands does not cost a check of every other one, the seal
-//! also holds the fingerprints of its parts: a tree whose level 1 parts cover 16 consecutive
-//! versions (in the seal's order), level 2 parts 256, and so on below the whole seal. When the
+//! also holds the fingerprints of its parts: a tree whose level 1 parts cover 8 consecutive
+//! versions (in the seal's order), level 2 parts 64, and so on below the whole seal. When the
 //! whole does not verify, its parts are checked level by level, each failing part handing on
-//! to its own parts, so one changed key costs about 16 evaluations per level (~40 for 2,000
-//! keys, on every core) instead of one per key. A part is no easier to guess than a version's
+//! to its own parts, so one changed key costs about 8 evaluations per level (~30 for 2,000
+//! keys, on every core) instead of one per key. Recording the parts costs one evaluation per
+//! 7 versions when they are first made; later seals make again only the parts whose versions
+//! changed. A part is no easier to guess than a version's
 //! own fingerprint: it needs the data of all the versions it covers. A new seal reuses the
 //! fingerprints of the parts that cover exactly the versions they covered in the seal it
 //! replaces (versions are immutable, so those stay true); a stored part that is wrong only
@@ -70,7 +72,7 @@ pub struct StoredSeal<'o> {
 
 /// How many versions a level 1 part covers, and how many parts of a level one part of the
 /// next level covers.
-pub const BRANCHING: usize = 16;
+pub const BRANCHING: usize = 8;
 
 /// The version ranges of a seal's parts over `len` versions, level by level from 1: level
 /// `l`'s parts cover `BRANCHING^l` consecutive versions each (the last one may cover fewer).
@@ -418,16 +420,18 @@ mod tests {
         };
         assert!(part_ranges(0).is_empty());
         assert!(
-            part_ranges(16).is_empty(),
-            "16 versions: the whole seal alone"
+            part_ranges(8).is_empty(),
+            "8 versions: the whole seal alone"
         );
-        assert_eq!(sizes(17), [vec![16, 1]]);
-        assert_eq!(sizes(40), [vec![16, 16, 8]]);
-        assert_eq!(sizes(256).len(), 1);
+        assert_eq!(sizes(9), [vec![8, 1]]);
+        assert_eq!(sizes(40), [vec![8; 5]]);
+        assert_eq!(sizes(64).len(), 1);
+        assert_eq!(sizes(65), [vec![8, 8, 8, 8, 8, 8, 8, 8, 1], vec![64, 1]]);
         let big = part_ranges(2030);
-        assert_eq!(big.len(), 2);
-        assert_eq!(big[0].len(), 127);
-        assert_eq!(big[1].len(), 8);
+        assert_eq!(big.len(), 3);
+        assert_eq!(big[0].len(), 254);
+        assert_eq!(big[1].len(), 32);
+        assert_eq!(big[2].len(), 4);
         for level in &big {
             assert_eq!(level.first().unwrap().start, 0);
             assert_eq!(level.last().unwrap().end, 2030);
