@@ -381,8 +381,9 @@ enum FirstLook {
 
 /// The first read and plan of a deploy that took the lock.
 struct LockedLook {
-    /// The first read.
-    observed: Observed,
+    /// The first read, as a digest: a large swarm's read is tens of megabytes, and a deploy
+    /// only needs to know whether the read under the lock found the same.
+    observed: StateDigest,
     /// The plan made from it.
     plan: Plan,
     /// The lock.
@@ -426,7 +427,7 @@ async fn plan_and_lock<E: Engine>(
     };
     let lock = lock::acquire(engine, &prepared.namespace, &timing, reporter).await?;
     Ok(FirstLook::Locked(Box::new(LockedLook {
-        observed,
+        observed: StateDigest::of(&observed, &lock_name),
         plan,
         lock,
     })))
@@ -440,12 +441,12 @@ async fn run_locked<E: Engine>(
     prepared: &Prepared,
     options: &DeployOptions,
     reporter: &dyn Reporter,
-    first: Option<(Observed, Plan)>,
+    first: Option<(StateDigest, Plan)>,
 ) -> Result<DeployOutcome, DeployError> {
     let again = observe(engine, &prepared.namespace).await?;
     let lock_name = lock::lock_name(&prepared.namespace);
     let plan = match first {
-        Some((observed, plan)) if same_state(&observed, &again, &lock_name) => plan,
+        Some((observed, plan)) if observed == StateDigest::of(&again, &lock_name) => plan,
         _ => {
             tracing::debug!("the swarm changed before the lock was taken, or this is another manager; planning again");
             let facts = image_facts(engine, prepared, &again, &options.images).await;
@@ -531,19 +532,43 @@ fn plan_against(
     plan(&input, &prepared.converted, observed)
 }
 
-/// Whether two reads of the swarm saw the same state, the deploy lock (named `lock`) set
-/// aside.
-fn same_state(a: &Observed, b: &Observed, lock: &str) -> bool {
-    let configs = |observed: &Observed| -> Vec<_> {
-        observed
-            .configs
-            .iter()
-            .filter(|config| config.name != lock)
-            .cloned()
-            .collect()
-    };
-    a.secrets == b.secrets
-        && a.services == b.services
-        && a.networks == b.networks
-        && configs(a) == configs(b)
+/// A SHA-256 of everything of a read of the swarm that a plan depends on: secrets,
+/// services, networks and configs, the deploy lock's config left out (taking the lock changes
+/// only that). Two reads with equal digests found the same swarm. What is hashed is what the
+/// engine lists (names, IDs, labels, specs), never secret data, which the engine never gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StateDigest([u8; 32]);
+
+impl StateDigest {
+    /// The digest of `observed`, leaving out the config named `lock`.
+    pub(crate) fn of(observed: &Observed, lock: &str) -> StateDigest {
+        use sha2::{Digest, Sha256};
+        use std::fmt::Write as _;
+        /// Feeds what is written into the hash, with no string of the whole read in memory.
+        struct Hashing(Sha256);
+        impl std::fmt::Write for Hashing {
+            fn write_str(&mut self, text: &str) -> std::fmt::Result {
+                self.0.update(text.as_bytes());
+                Ok(())
+            }
+        }
+        /// Writes a section's name, then each item on its own line.
+        fn section<T: std::fmt::Debug>(
+            hashing: &mut Hashing,
+            name: &str,
+            items: impl Iterator<Item = T>,
+        ) {
+            let _ = writeln!(hashing, "{name}");
+            for item in items {
+                let _ = writeln!(hashing, "{item:?}");
+            }
+        }
+        let mut hashing = Hashing(Sha256::new());
+        section(&mut hashing, "secrets", observed.secrets.iter());
+        section(&mut hashing, "services", observed.services.iter());
+        section(&mut hashing, "networks", observed.networks.iter());
+        let configs = observed.configs.iter().filter(|config| config.name != lock);
+        section(&mut hashing, "configs", configs);
+        StateDigest(hashing.0.finalize().into())
+    }
 }

@@ -10,8 +10,8 @@ use tempfile::TempDir;
 
 use super::prepare::{self, Prepared};
 use super::{
-    manager_lost, run, run_failing_over, same_state, DeployError, DeployOptions, DeployOutcome,
-    Failover, ImageOptions, Outcome,
+    manager_lost, run, run_failing_over, DeployError, DeployOptions, DeployOutcome, Failover,
+    ImageOptions, Outcome, StateDigest,
 };
 use crate::apply::lock::LockError;
 use crate::apply::{ApplyError, ApplyOptions};
@@ -362,10 +362,16 @@ fn the_first_plan_stands_when_only_the_lock_changed() {
     let before = block_on(observe(&engine, &namespace)).unwrap();
     engine.insert_object(ObjectKind::Config, LOCK, &[]);
     let locked = block_on(observe(&engine, &namespace)).unwrap();
-    assert!(same_state(&before, &locked, LOCK));
+    assert_eq!(
+        StateDigest::of(&before, LOCK),
+        StateDigest::of(&locked, LOCK)
+    );
     engine.insert_object(ObjectKind::Config, "demo_other", &[]);
     let changed = block_on(observe(&engine, &namespace)).unwrap();
-    assert!(!same_state(&before, &changed, LOCK));
+    assert_ne!(
+        StateDigest::of(&before, LOCK),
+        StateDigest::of(&changed, LOCK)
+    );
 }
 
 #[test]
