@@ -641,6 +641,9 @@ impl<E: Engine> Engine for Guarded<'_, E> {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         self.engine.info().await
     }
+    fn api_version(&self) -> String {
+        self.engine.api_version()
+    }
     async fn list_objects(
         &self,
         kind: ObjectKind,

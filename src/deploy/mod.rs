@@ -148,7 +148,8 @@ pub async fn preview<E: Engine>(
     prune: bool,
     images: &ImageOptions,
 ) -> Result<Plan, DeployError> {
-    let observed = checked_observe(engine, prepared).await?;
+    check_engine_api(engine, prepared)?;
+    let observed = observe(engine, &prepared.namespace).await?;
     let facts = image_facts(engine, prepared, &observed, images).await;
     let mut plan = plan_against(&observed, &facts, prepared, keep, prune)?;
     add_content_diffs(engine, &mut plan, &prepared.contents).await;
@@ -345,26 +346,10 @@ fn with_written(error: DeployError, written: &[String]) -> DeployError {
     }
 }
 
-/// Reads the swarm (`observe`) while checking the engine's API version
-/// (`check_engine_api`): both only read, so they go together, and a field the engine does
-/// not know is the error reported when both fail.
-async fn checked_observe<E: Engine>(
-    engine: &E,
-    prepared: &Prepared,
-) -> Result<Observed, DeployError> {
-    let (checked, observed) = tokio::join!(
-        check_engine_api(engine, prepared),
-        observe(engine, &prepared.namespace)
-    );
-    checked?;
-    Ok(observed?)
-}
-
-/// Refuses, before anything is written, the fields the engine's negotiated API
+/// Refuses, before anything is read or written, the fields the engine's negotiated API
 /// version does not know (`healthcheck.start_interval` below 1.44, ...).
-async fn check_engine_api<E: Engine>(engine: &E, prepared: &Prepared) -> Result<(), DeployError> {
-    let info = engine.info().await?;
-    let problems = prepared.converted.unsupported_by(&info.api_version);
+fn check_engine_api<E: Engine>(engine: &E, prepared: &Prepared) -> Result<(), DeployError> {
+    let problems = prepared.converted.unsupported_by(&engine.api_version());
     if problems.has_errors() {
         return Err(PlanError::Invalid(problems).into());
     }
@@ -400,7 +385,8 @@ async fn plan_and_lock<E: Engine>(
     reporter: &dyn Reporter,
     failed_over: bool,
 ) -> Result<FirstLook, DeployError> {
-    let observed = checked_observe(engine, prepared).await?;
+    check_engine_api(engine, prepared)?;
+    let observed = observe(engine, &prepared.namespace).await?;
     let facts = image_facts(engine, prepared, &observed, &options.images).await;
     let mut plan = plan_against(&observed, &facts, prepared, options.keep, options.prune)?;
     add_content_diffs(engine, &mut plan, &prepared.contents).await;

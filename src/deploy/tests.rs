@@ -235,6 +235,9 @@ impl Engine for Contended<'_> {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         self.inner.info().await
     }
+    fn api_version(&self) -> String {
+        self.inner.api_version()
+    }
     async fn list_objects(
         &self,
         kind: ObjectKind,

@@ -202,11 +202,6 @@ impl DockerEngine {
         &self.endpoint
     }
 
-    /// The negotiated API version every request is sent with, e.g. `1.41`.
-    pub fn api_version(&self) -> &str {
-        &self.api_version
-    }
-
     /// `GET path?filters=...` with the answer as plain JSON, retried like every read.
     ///
     /// bollard's typed models lose what the API documents loosely: its `Service` has no
@@ -297,6 +292,10 @@ impl DockerEngine {
 }
 
 impl Engine for DockerEngine {
+    fn api_version(&self) -> String {
+        self.api_version.clone()
+    }
+
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         // /info is read as plain JSON: bollard's SystemInfo has many closed enums, and a daemon
         // with a value it does not know would make the whole answer unreadable.

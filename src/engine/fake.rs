@@ -508,6 +508,9 @@ impl FakeEngine {
 }
 
 impl Engine for FakeEngine {
+    fn api_version(&self) -> String {
+        self.lock().info.api_version.clone()
+    }
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let state = self.reach()?;
         Ok(EngineInfo {

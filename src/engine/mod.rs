@@ -262,6 +262,9 @@ pub enum EngineError {
 pub trait Engine {
     /// Engine, API and swarm facts.
     async fn info(&self) -> Result<EngineInfo, EngineError>;
+    /// The API version negotiated when connecting (`EngineInfo::api_version`, without a
+    /// request: `/info` makes dockerd gather facts about the whole host).
+    fn api_version(&self) -> String;
     /// Secrets or configs, optionally only those with `label` (`key=value`).
     async fn list_objects(
         &self,
