@@ -527,13 +527,20 @@ fn verified_seal(
         input.contents,
         input.fingerprinter,
     );
-    tracing::debug!(
-        serial = stored.serial,
-        whole = check.whole,
-        vouched = check.vouched.len(),
-        of = stored.versions.len(),
-        "content seal checked: the versions it vouches for need no check of their own"
-    );
+    if check.whole {
+        tracing::debug!(
+            serial = stored.serial,
+            versions = check.vouched.len(),
+            "content seal verified: its versions need no check of their own"
+        );
+    } else {
+        tracing::debug!(
+            serial = stored.serial,
+            "content seal does not apply as a whole: its verified parts vouch for {} of {} versions; checking the others' own fingerprints",
+            check.vouched.len(),
+            stored.versions.len()
+        );
+    }
     check
 }
 

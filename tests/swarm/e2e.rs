@@ -1304,3 +1304,57 @@ fn e2e_review_plan_in_compose_terms() {
         deployed.context()
     );
 }
+
+/// The content seal's parts (issue 16 §1): with 20 secrets the seal has three level 1 parts
+/// (s00..s07, s08..s15, s16..s19). One changed secret voids the whole seal and its own part;
+/// the two other parts still vouch for their 12 versions, only the changed key rotates, and
+/// the new seal reuses the fingerprints of the parts whose versions did not change.
+#[test]
+fn e2e_one_changed_secret_among_many_is_found_through_the_seal_parts() {
+    let stack = Stack::new("parts");
+    let keys: Vec<String> = (0..20).map(|i| format!("s{i:02}")).collect();
+    let mut compose = String::from(
+        "services:\n  app:\n    image: local/busybox:1\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n    secrets:\n",
+    );
+    for key in &keys {
+        compose.push_str(&format!("      - {key}\n"));
+    }
+    compose.push_str("secrets:\n");
+    for key in &keys {
+        compose.push_str(&format!("  {key}:\n    file: ./{key}.txt\n"));
+        stack.write_secret(&format!("{key}.txt"), key);
+    }
+    std::fs::write(stack.path("compose.yaml"), compose).unwrap();
+    stack.deploy_ok(&[]);
+    let parts = |serial: u64| -> Vec<Vec<String>> {
+        let labels = labels_of("config", &stack.scoped(&format!("stackroll-seal_{serial}")));
+        serde_json::from_str(&labels["io.stackroll.seal.parts"]).unwrap()
+    };
+    let before = parts(1);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0].len(), 3, "{before:?}");
+
+    stack.write_secret("s05.txt", "s05-changed");
+    let run = stack.deploy_ok(&[]);
+    run.expect_contains("its verified parts vouch for 12 of 20 versions");
+    let created: Vec<String> = stack
+        .objects("secret")
+        .into_iter()
+        .filter(|name| !name.ends_with("_v1"))
+        .collect();
+    assert_eq!(created, vec![stack.scoped("s05_v2")], "{}", run.context());
+    assert_eq!(
+        stack.objects("config"),
+        BTreeSet::from([stack.scoped("stackroll-seal_2")])
+    );
+    let after = parts(2);
+    assert_eq!(
+        after[0][1..],
+        before[0][1..],
+        "parts without s05 are reused"
+    );
+    assert_ne!(after[0][0], before[0][0], "the part with s05 is made anew");
+
+    let again = stack.deploy_ok(&[]);
+    again.expect_contains("content seal verified");
+}
