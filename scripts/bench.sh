@@ -11,8 +11,11 @@
 #           `docker stack deploy`), then no-op redeploys with a count of the writes each makes.
 #   full    the deploy benchmark with 100 services using every kind of field docker stack
 #           deploy converts (ports, volumes, configs, resources, placement, healthcheck, ...).
-#   rotate  one secret shared by 10 services: change it and `stackroll deploy` vs Docker's
-#           documented manual sequence (secret create + service update per service + secret rm).
+#   rotate  one secret shared by 10 services: change it and `stackroll deploy` vs the floor
+#           (Swarm updating one of those services: `docker service update --detach=false`),
+#           vs the same 10 updates at once through the docker CLI, run by run in turn; then vs
+#           Docker's documented manual sequence (secret create + service update per service +
+#           secret rm).
 #   registry  no-op redeploy of a 50-service stack whose images (50 tags) live on the private
 #           registry of scripts/registry.sh (started if needed), `--with-registry-auth
 #           --resolve-image always` for both tools: every tag is looked up on every deploy.
@@ -46,7 +49,7 @@
 # (scripts/bench/timeit.py). Knobs (environment):
 #   BENCH_TIMER=hyperfine|loop   force the timer
 #   BENCH_LOADER_RUNS (20)  BENCH_FIRST_RUNS (5)  BENCH_FIRST_WAIT_RUNS (2)
-#   BENCH_NOOP_RUNS (5)  BENCH_ROTATE_RUNS (3)  BENCH_ROTATE_PEER_RUNS (2)
+#   BENCH_NOOP_RUNS (5)  BENCH_ROTATE_RUNS (5)  BENCH_ROTATE_PEER_RUNS (2)
 #   BENCH_WAIT_TIMEOUT (300)     seconds to wait for a stack's tasks to run before giving up
 #   BENCH_SETTLE (20)            first deploy: seconds to wait (untimed) after removing the
 #                                previous run's stack, so the swarm is done with it
@@ -87,7 +90,7 @@ LOADER_RUNS=${BENCH_LOADER_RUNS:-20}
 FIRST_RUNS=${BENCH_FIRST_RUNS:-5}
 FIRST_WAIT_RUNS=${BENCH_FIRST_WAIT_RUNS:-2}
 NOOP_RUNS=${BENCH_NOOP_RUNS:-5}
-ROTATE_RUNS=${BENCH_ROTATE_RUNS:-3}
+ROTATE_RUNS=${BENCH_ROTATE_RUNS:-5}
 ROTATE_PEER_RUNS=${BENCH_ROTATE_PEER_RUNS:-2}
 WAIT_TIMEOUT=${BENCH_WAIT_TIMEOUT:-300}
 [[ $WAIT_TIMEOUT =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_WAIT_TIMEOUT must be a number of seconds" >&2; exit 2; }
@@ -495,7 +498,18 @@ bench_rotate() {
     mapfile -t peers < <("$DOCKER" service ls --filter label=com.docker.stack.namespace=bench_rd --format '{{.Name}}' | sort)
     ((${#peers[@]} == services)) || die "bench_rd has ${#peers[@]} services, not $services"
 
-    measure rotate_stackroll "$ROTATE_RUNS" 0 "" bash "$BENCH/rotate_stackroll.sh" "$BIN" "$dir" bench_rs
+    # stackroll's rotation, the floor (Swarm updating one of the services, the docker CLI
+    # waiting) and the same ten updates at once, in turn run by run: their ratios do not drift
+    # with the machine's speed. The floor and the ten run on docker's stack, whose services
+    # have the same update_config.
+    log "timing rotate (stackroll / one service / ten at once, in turn): $ROTATE_RUNS runs, 1 warmup"
+    python3 "$BENCH/interleave.py" --runs "$ROTATE_RUNS" --warmup 1 \
+        --command "$RESULTS/rotate_stackroll.json" "$(printf '%q ' bash "$BENCH/rotate_stackroll.sh" "$BIN" "$dir" bench_rs)" \
+        --command "$RESULTS/rotate_floor.json" "$(printf '%q ' bash "$BENCH/rotate_floor.sh" "${peers[0]}")" \
+        --command "$RESULTS/rotate_swarm10.json" "$(printf '%q ' bash "$BENCH/rotate_floor.sh" "${peers[@]}")" |
+        tee "$WORK/rotate_pairs.txt" >&2 || die "timing rotate failed (a run exited non-zero; message above)"
+    local paired
+    paired=$(sed -n 's/^  paired ratio first \/ .*: median \([0-9.]*x\) .*/\1/p' "$WORK/rotate_pairs.txt" | paste -sd/ -)
     measure rotate_docker "$ROTATE_PEER_RUNS" 0 "" bash "$BENCH/rotate_peer.sh" "$dir" bench_rd app_token "${peers[@]}"
 
     # Both ended where they should: every service on the newest secret, and converged.
@@ -514,10 +528,19 @@ bench_rotate() {
     local kept
     kept=$("$DOCKER" secret ls -q --filter label=com.docker.stack.namespace=bench_rs | wc -l)
     popd >/dev/null
+    local rotation="stackroll deploy (new version, roll all, wait, prune)"
+    local floor="floor: docker service update --detach=false --force of one of the services"
+    local ten="the same $services updates at once: $services x docker service update --detach=false --force"
+    local peer="docker secret create + $services x docker service update (waits) + docker secret rm"
     table --title "rotate: one secret shared by $services services" \
-        --row "stackroll deploy (new version, roll all, wait, prune)=$RESULTS/rotate_stackroll.json" \
-        --row "docker secret create + $services x docker service update (waits) + docker secret rm=$RESULTS/rotate_docker.json" \
-        --ratio "stackroll deploy (new version, roll all, wait, prune)/docker secret create + $services x docker service update (waits) + docker secret rm:0.3" \
+        --row "$rotation=$RESULTS/rotate_stackroll.json" \
+        --row "$floor=$RESULTS/rotate_floor.json" \
+        --row "$ten=$RESULTS/rotate_swarm10.json" \
+        --row "$peer=$RESULTS/rotate_docker.json" \
+        --ratio "$rotation/$floor:1.15" \
+        --ratio "$rotation/$ten" \
+        --ratio "$rotation/$peer:0.3" \
+        --note "the first three rows ran in turn, run by run; median of the per-run ratios stackroll / floor and stackroll / ten at once: $paired" \
         --note "both end with every service on the new secret (checked) and converged; stackroll kept $kept versions (--keep 1), the peer removed the old secret" \
         --note "services: replicas 1, update_config parallelism 1, order stop-first, failure_action rollback, monitor default (5s)"
     stack_rm bench_rs bench_rd

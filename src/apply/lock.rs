@@ -24,8 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use indexmap::IndexMap;
 
 use crate::engine::{
-    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
-    ServiceState, Spec, SwarmObject, TaskState,
+    Engine, EngineError, EngineInfo, EventStream, ExecOutcome, ExecRequest, NetworkState,
+    NewObject, NodeState, ServiceState, Spec, SwarmObject, TaskState,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
 use crate::swarm::labels::{EXPIRES_LABEL, HOLDER_LABEL, IDENTITY_LABEL, LEASE_LABEL, SINCE_LABEL};
@@ -685,6 +685,9 @@ impl<E: Engine> Engine for Guarded<'_, E> {
     async fn list_tasks(&self, service_id: &str) -> Result<Vec<TaskState>, EngineError> {
         self.engine.list_tasks(service_id).await
     }
+    async fn list_all_tasks(&self) -> Result<Vec<TaskState>, EngineError> {
+        self.engine.list_all_tasks().await
+    }
     async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError> {
         self.engine.list_networks(label).await
     }
@@ -700,6 +703,9 @@ impl<E: Engine> Engine for Guarded<'_, E> {
     }
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         self.engine.list_nodes().await
+    }
+    fn watch_events(&self) -> EventStream {
+        self.engine.watch_events()
     }
     async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
         self.engine.config_data(id).await

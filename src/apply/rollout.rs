@@ -1,5 +1,5 @@
 //! Watching services converge after a write: Swarm's UpdateStatus and the service's tasks,
-//! polled until every service runs its new spec, fails, or the timeout passes. A rollback or a
+//! read until every service runs its new spec, fails, or the timeout passes. A rollback or a
 //! paused update is a failure, whatever `docker stack deploy` would have said.
 //!
 //! Tasks are judged against the service's current task template, not only counted: a task
@@ -9,18 +9,27 @@
 //! period (by default 5 s, as `docker service create` waits), so a crash-looping service is not taken for converged.
 //! Job services (`replicated-job`, `global-job`) are judged by completion instead.
 //!
+//! Every service is waited for at once, and read again as soon as something may have moved
+//! it ([`Wakeups`]): an engine event about it (its UpdateStatus changed, a task's container
+//! started or ended) or about a node, a deadline of its judgement (the end of its settle
+//! period, of [`NO_STATUS_GRACE`]), and at the latest every `poll` (tasks on other nodes send
+//! no events to this manager). The events only say when to read; what is read is judged.
+//!
 //! The wait only reads, so it rides out a raft election (server errors such as
 //! `DeadlineExceeded` or "no leader") until the timeout; a manager that cannot be reached at
 //! all is given up after a short grace (see [`read_through_election`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::time::Instant;
 
 use super::{ApplyOptions, Progress, Reporter};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, EngineEvent, EventStream};
 use crate::swarm::retry::read_through_election;
 use crate::swarm::rollout::{
-    current_error, rollout_state, running_ids, settle_period, RolloutState, JOB_FAILED, PAUSED,
-    ROLLBACK_PAUSED,
+    current_error, rollout_state, running_ids, settle_period, RolloutState, JOB_FAILED,
+    NO_STATUS_GRACE, PAUSED, ROLLBACK_PAUSED,
 };
 
 /// A service to wait for.
@@ -67,7 +76,8 @@ pub fn describe_failures(failures: &[RolloutFailure]) -> String {
     names.join("; ")
 }
 
-/// Waits for every watched service together; returns those that failed or timed out.
+/// Waits for every watched service together; returns those that failed or timed out. Each is
+/// read again when [`Wakeups`] says it may have moved (see the module docs).
 pub async fn wait_for_rollouts<E: Engine>(
     engine: &E,
     watched: &[Watched],
@@ -80,47 +90,194 @@ pub async fn wait_for_rollouts<E: Engine>(
         settle,
         ..
     } = *options;
+    if watched.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut wakeups = Wakeups::new(engine.watch_events());
     let started = Instant::now();
-    let mut pending: Vec<&Watched> = watched.iter().collect();
+    let mut polled = started;
+    let mut tracks = vec![Track::default(); watched.len()];
     let mut failures = Vec::new();
-    let mut last_reported: Vec<Option<RolloutState>> = vec![None; watched.len()];
-    let mut steady: Vec<Option<Steady>> = vec![None; watched.len()];
-    let index_of = |w: &Watched| watched.iter().position(|x| x.id == w.id).expect("watched");
-    while !pending.is_empty() {
+    let mut due: Vec<usize> = (0..watched.len()).collect();
+    loop {
         let elapsed = started.elapsed();
+        let reading: Vec<&Watched> = due.iter().map(|&index| &watched[index]).collect();
         let observations = read_through_election(timeout.saturating_sub(elapsed), || {
-            read_states(engine, &pending, elapsed, settle)
+            read_states(engine, &reading, elapsed, settle)
         })
         .await?;
-        let mut still = Vec::new();
-        for (w, observation) in pending.into_iter().zip(observations) {
-            let index = index_of(w);
-            let state = observation.settled(&mut steady[index]);
-            let last = last_reported[index].as_ref();
-            failures.extend(report_state(w, &state, last, elapsed, reporter));
-            if matches!(
-                state,
-                RolloutState::Pending { .. } | RolloutState::JobRunning { .. }
-            ) {
-                still.push(w);
-            }
-            last_reported[index] = Some(state);
+        for (&index, observation) in due.iter().zip(observations) {
+            let judged = tracks[index].judge(&watched[index], observation, elapsed, reporter);
+            failures.extend(judged);
         }
-        pending = still;
+        let pending: Vec<usize> = (0..watched.len())
+            .filter(|&index| tracks[index].is_pending())
+            .collect();
         if pending.is_empty() {
             break;
         }
         if started.elapsed() >= timeout {
             failures.extend(
                 pending
-                    .into_iter()
-                    .map(|w| timed_out(w, last_reported[index_of(w)].as_ref(), timeout)),
+                    .iter()
+                    .map(|&index| timed_out(&watched[index], tracks[index].last.as_ref(), timeout)),
             );
             break;
         }
-        tokio::time::sleep(poll).await;
+        let deadlines = [polled + poll, started + timeout]
+            .into_iter()
+            .chain((elapsed < NO_STATUS_GRACE).then(|| started + NO_STATUS_GRACE))
+            .chain(pending.iter().filter_map(|&index| tracks[index].settles_at));
+        let deadline = deadlines.min().expect("the poll deadline is always there");
+        due = match wakeups.next(deadline, watched, &pending).await {
+            Wake::All => {
+                polled = Instant::now();
+                pending
+            }
+            Wake::Services(services) => services,
+        };
     }
     Ok(failures)
+}
+
+/// What the watcher knows of one service between reads.
+#[derive(Debug, Clone, Default)]
+struct Track {
+    /// Its state at the last read (`None` before the first).
+    last: Option<RolloutState>,
+    /// Since when its running tasks have been the same ones.
+    steady: Option<Steady>,
+    /// When its running tasks will have kept running for its settle period, while that is
+    /// all that keeps it pending.
+    settles_at: Option<Instant>,
+}
+
+impl Track {
+    /// Whether the service is still to wait for.
+    fn is_pending(&self) -> bool {
+        matches!(
+            self.last,
+            None | Some(RolloutState::Pending { .. } | RolloutState::JobRunning { .. })
+        )
+    }
+
+    /// Judges a new observation of the service, tells the reporter, and returns the failure
+    /// if its rollout failed.
+    fn judge(
+        &mut self,
+        w: &Watched,
+        observation: Observation,
+        elapsed: Duration,
+        reporter: &dyn Reporter,
+    ) -> Option<RolloutFailure> {
+        let settled = observation.settled(&mut self.steady);
+        self.settles_at = settled.settles_at;
+        let failure = report_state(w, &settled.state, self.last.as_ref(), elapsed, reporter);
+        self.last = Some(settled.state);
+        failure
+    }
+}
+
+/// Why the watcher reads again.
+#[derive(Debug, PartialEq, Eq)]
+enum Wake {
+    /// A deadline passed, a node changed, or events are not available: every pending service.
+    All,
+    /// Events about these services (indexes into the watched list), and nothing else yet.
+    Services(Vec<usize>),
+}
+
+/// Tells the watcher when to read again: at a deadline, or as soon as the engine's event
+/// stream says a pending service or a node moved. A stream that fails or ends is dropped and
+/// the watcher polls.
+struct Wakeups {
+    /// The engine's events, while they flow.
+    events: Option<EventStream>,
+}
+
+impl Wakeups {
+    /// Wakes up with `events`.
+    fn new(events: EventStream) -> Wakeups {
+        Wakeups {
+            events: Some(events),
+        }
+    }
+
+    /// Waits for `deadline` or for events about the `pending` services (indexes into
+    /// `watched`) or a node, whichever comes first; events already received are taken too.
+    async fn next(&mut self, deadline: Instant, watched: &[Watched], pending: &[usize]) -> Wake {
+        loop {
+            let Some(events) = self.events.as_mut() else {
+                tokio::time::sleep_until(deadline).await;
+                return Wake::All;
+            };
+            let first = tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return Wake::All,
+                event = events.next() => event,
+            };
+            let mut woken = Woken::default();
+            let mut received = Some(first);
+            while let Some(event) = received {
+                match event {
+                    Some(Ok(event)) => woken.note(&event, watched, pending),
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "the engine's event stream failed; polling instead");
+                        self.events = None;
+                        break;
+                    }
+                    None => {
+                        tracing::debug!("the engine's event stream ended; polling instead");
+                        self.events = None;
+                        break;
+                    }
+                }
+                received = self.events.as_mut().and_then(|e| e.next().now_or_never());
+            }
+            if let Some(wake) = woken.wake() {
+                return wake;
+            }
+        }
+    }
+}
+
+/// The services (and whether a node) a batch of events concerned.
+#[derive(Debug, Default)]
+struct Woken {
+    /// Pending services named by an event, in order, each once.
+    services: Vec<usize>,
+    /// Whether a node changed (every service may have moved).
+    node: bool,
+}
+
+impl Woken {
+    /// Notes what `event` concerns among the `pending` services of `watched`.
+    fn note(&mut self, event: &EngineEvent, watched: &[Watched], pending: &[usize]) {
+        let id = match event {
+            EngineEvent::Node => {
+                self.node = true;
+                return;
+            }
+            EngineEvent::Service { id } => id,
+            EngineEvent::Task { service_id } => service_id,
+        };
+        let found = pending.iter().find(|&&index| watched[index].id == *id);
+        if let Some(&index) = found {
+            if !self.services.contains(&index) {
+                self.services.push(index);
+            }
+        }
+    }
+
+    /// What to read, if anything.
+    fn wake(self) -> Option<Wake> {
+        if self.node {
+            Some(Wake::All)
+        } else if self.services.is_empty() {
+            None
+        } else {
+            Some(Wake::Services(self.services))
+        }
+    }
 }
 
 /// Since when a service's running tasks have been the same ones.
@@ -132,9 +289,9 @@ struct Steady {
     since: Instant,
 }
 
-/// One poll of one service.
+/// One read of one service.
 struct Observation {
-    /// Its state judged from this poll alone.
+    /// Its state judged from this read alone.
     state: RolloutState,
     /// Its running tasks.
     running: Vec<String>,
@@ -144,10 +301,20 @@ struct Observation {
     last_error: Option<String>,
 }
 
+/// A service's state once steadiness is taken into account.
+#[derive(Debug)]
+struct Settled {
+    /// The state.
+    state: RolloutState,
+    /// When the service's running tasks will have kept running for its settle period, if
+    /// that is all that keeps it pending.
+    settles_at: Option<Instant>,
+}
+
 impl Observation {
     /// The state once steadiness is taken into account: a service whose running tasks have
     /// not stayed the same for its settle period is still pending.
-    fn settled(self, steady: &mut Option<Steady>) -> RolloutState {
+    fn settled(self, steady: &mut Option<Steady>) -> Settled {
         let now = Instant::now();
         let since = match steady {
             Some(seen) if seen.running == self.running => seen.since,
@@ -165,38 +332,46 @@ impl Observation {
             RolloutState::Converged | RolloutState::Stranded { .. }
         );
         if converged && unsettled {
-            return RolloutState::Pending {
-                running: self.running.len(),
-                desired: self.running.len(),
-                last_error: self.last_error,
-                update_state: None,
-                lost_nodes: Vec::new(),
+            return Settled {
+                state: RolloutState::Pending {
+                    running: self.running.len(),
+                    desired: self.running.len(),
+                    last_error: self.last_error,
+                    update_state: None,
+                    lost_nodes: Vec::new(),
+                },
+                settles_at: Some(since + self.settle),
             };
         }
-        self.state
+        Settled {
+            state: self.state,
+            settles_at: None,
+        }
     }
 }
 
-/// Reads where each pending service's rollout stands, `elapsed` after the writes.
+/// Reads where each of `services` stands, `elapsed` after the writes: the nodes, and each
+/// service with its tasks, all at once.
 async fn read_states<E: Engine>(
     engine: &E,
-    pending: &[&Watched],
+    services: &[&Watched],
     elapsed: Duration,
     settle: Duration,
 ) -> Result<Vec<Observation>, EngineError> {
-    let nodes = engine.list_nodes().await?;
-    let nodes = &nodes;
-    futures_util::future::try_join_all(pending.iter().map(|w| async move {
-        let (service, tasks) =
-            futures_util::try_join!(engine.inspect_service(&w.id), engine.list_tasks(&w.id))?;
-        Ok::<_, EngineError>(Observation {
-            state: rollout_state(&service, &tasks, nodes, w.replaces_tasks, elapsed),
+    let reads = futures_util::future::try_join_all(services.iter().map(|w| async move {
+        futures_util::try_join!(engine.inspect_service(&w.id), engine.list_tasks(&w.id))
+    }));
+    let (nodes, reads) = futures_util::try_join!(engine.list_nodes(), reads)?;
+    Ok(services
+        .iter()
+        .zip(reads)
+        .map(|(w, (service, tasks))| Observation {
+            state: rollout_state(&service, &tasks, &nodes, w.replaces_tasks, elapsed),
             running: running_ids(&tasks),
             settle: settle_period(&service, settle),
             last_error: current_error(&service, &tasks),
         })
-    }))
-    .await
+        .collect())
 }
 
 /// Tells the reporter where a service stands (a pending one only when that changed since
@@ -319,7 +494,6 @@ mod tests {
     use crate::engine::fake::FakeEngine;
     use crate::engine::{NodeState, ServiceState, TaskState, UpdateStatus};
     use crate::progress::Recorder;
-    use crate::swarm::rollout::NO_STATUS_GRACE;
     use serde_json::json;
 
     fn service(replicas: u64, status: Option<&str>) -> ServiceState {
@@ -429,6 +603,8 @@ mod tests {
         let settle = Duration::from_millis(50);
         let mut steady = None;
         let first = observation(RolloutState::Converged, &["t1"], settle).settled(&mut steady);
+        assert!(first.settles_at.is_some(), "{first:?}");
+        let first = first.state;
         assert!(
             matches!(
                 first,
@@ -442,16 +618,21 @@ mod tests {
         );
         std::thread::sleep(settle);
         // The task crashed and Swarm started another: the clock starts again.
-        let restarted = observation(RolloutState::Converged, &["t2"], settle).settled(&mut steady);
+        let restarted = observation(RolloutState::Converged, &["t2"], settle)
+            .settled(&mut steady)
+            .state;
         assert!(
             matches!(restarted, RolloutState::Pending { .. }),
             "{restarted:?}"
         );
         std::thread::sleep(settle);
         let stable = observation(RolloutState::Converged, &["t2"], settle).settled(&mut steady);
+        assert_eq!(stable.settles_at, None);
+        let stable = stable.state;
         assert_eq!(stable, RolloutState::Converged);
-        let monitored =
-            observation(RolloutState::Converged, &["t3"], Duration::ZERO).settled(&mut None);
+        let monitored = observation(RolloutState::Converged, &["t3"], Duration::ZERO)
+            .settled(&mut None)
+            .state;
         assert_eq!(monitored, RolloutState::Converged);
     }
 
@@ -813,5 +994,163 @@ mod tests {
         assert_eq!(failures, Vec::new(), "{:?}", recorder.lines());
         assert_eq!(engine.write_count(), 0);
         assert!(engine.services()[0].previous_spec.is_some());
+    }
+
+    /// `count` services `demo_app0..` of one replica each, running `app:1`.
+    fn services(engine: &FakeEngine, count: usize) -> Vec<Watched> {
+        (0..count)
+            .map(|n| {
+                let name = format!("demo_app{n}");
+                let spec = json!({
+                    "Name": name,
+                    "TaskTemplate": {"ContainerSpec": {"Image": "app:1"}},
+                    "Mode": {"Replicated": {"Replicas": 1}},
+                });
+                let id = engine.insert_service(&spec).expect("service");
+                Watched {
+                    id,
+                    name,
+                    replaces_tasks: true,
+                }
+            })
+            .collect()
+    }
+
+    /// Moves every service to `app:2` (the writes take no time; Swarm's updates do).
+    async fn update_all(engine: &FakeEngine, watched: &[Watched]) {
+        for w in watched {
+            let live = engine.inspect_service(&w.id).await.expect("inspect");
+            let mut spec = live.spec.clone();
+            spec["TaskTemplate"]["ContainerSpec"]["Image"] = json!("app:2");
+            engine
+                .update_service(&w.id, live.version, &spec)
+                .await
+                .expect("update");
+        }
+    }
+
+    /// Waiting at the command line's pace, except that a poll comes only every minute: a wait
+    /// that ends sooner was woken by an event or a deadline.
+    fn rare_polls() -> ApplyOptions {
+        ApplyOptions {
+            poll: Duration::from_secs(60),
+            ..ApplyOptions::waiting(Duration::from_secs(600))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_updates_taking_t_each_are_seen_converged_at_t_through_events() {
+        let engine = FakeEngine::new();
+        let rollout = Duration::from_secs(8);
+        engine.set_rollout_time(rollout);
+        let watched = services(&engine, 10);
+        let started = Instant::now();
+        update_all(&engine, &watched).await;
+        let recorder = Recorder::default();
+        let failures = wait_for_rollouts(&engine, &watched, &rare_polls(), &recorder)
+            .await
+            .expect("wait");
+        let took = started.elapsed();
+        assert_eq!(failures, Vec::new(), "{:?}", recorder.lines());
+        // Serial waits would take 10 x 8 s; a wait that missed Swarm's `completed` events
+        // would end at the first poll, after a minute.
+        assert!(
+            took >= rollout && took < rollout + Duration::from_millis(100),
+            "took {took:?}"
+        );
+        let converged = recorder
+            .lines()
+            .iter()
+            .filter(|l| l.contains("converged"))
+            .count();
+        assert_eq!(converged, 10, "{:?}", recorder.lines());
+        for service in engine.services() {
+            assert_eq!(service.update_status.expect("status").state, "completed");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_new_services_settle_together_at_their_deadline() {
+        let engine = FakeEngine::new();
+        // New services: Swarm watches nothing, each must keep running for the settle period.
+        let watched: Vec<Watched> = services(&engine, 10)
+            .into_iter()
+            .map(|w| Watched {
+                replaces_tasks: false,
+                ..w
+            })
+            .collect();
+        // A settle period other than NO_STATUS_GRACE, so that only its own deadline ends it.
+        let options = ApplyOptions {
+            settle: Duration::from_secs(7),
+            ..rare_polls()
+        };
+        let started = Instant::now();
+        let recorder = Recorder::default();
+        let failures = wait_for_rollouts(&engine, &watched, &options, &recorder)
+            .await
+            .expect("wait");
+        let took = started.elapsed();
+        assert_eq!(failures, Vec::new(), "{:?}", recorder.lines());
+        // Waiting for one service after another would take 10 settle periods.
+        assert!(
+            took >= options.settle && took < options.settle + Duration::from_millis(100),
+            "took {took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_events_the_watcher_polls() {
+        let engine = FakeEngine::new();
+        engine.close_events();
+        let rollout = Duration::from_secs(8);
+        engine.set_rollout_time(rollout);
+        let watched = services(&engine, 3);
+        let started = Instant::now();
+        update_all(&engine, &watched).await;
+        let options = ApplyOptions {
+            poll: Duration::from_millis(500),
+            ..rare_polls()
+        };
+        let recorder = Recorder::default();
+        let failures = wait_for_rollouts(&engine, &watched, &options, &recorder)
+            .await
+            .expect("wait");
+        let took = started.elapsed();
+        assert_eq!(failures, Vec::new(), "{:?}", recorder.lines());
+        assert!(
+            took >= rollout && took <= rollout + options.poll,
+            "took {took:?}"
+        );
+    }
+
+    #[test]
+    fn events_wake_the_watcher_only_for_pending_services_or_nodes() {
+        let watched: Vec<Watched> = ["a", "b", "c"]
+            .iter()
+            .map(|id| Watched {
+                id: id.to_string(),
+                name: format!("demo_{id}"),
+                replaces_tasks: true,
+            })
+            .collect();
+        let pending = [0, 2];
+        let woken = |events: &[EngineEvent]| {
+            let mut woken = Woken::default();
+            for event in events {
+                woken.note(event, &watched, &pending);
+            }
+            woken.wake()
+        };
+        let service = |id: &str| EngineEvent::Service { id: id.into() };
+        let task = |id: &str| EngineEvent::Task {
+            service_id: id.into(),
+        };
+        assert_eq!(woken(&[service("b"), task("other")]), None);
+        assert_eq!(
+            woken(&[task("c"), service("a"), service("c")]),
+            Some(Wake::Services(vec![2, 0]))
+        );
+        assert_eq!(woken(&[service("b"), EngineEvent::Node]), Some(Wake::All));
     }
 }

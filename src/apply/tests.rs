@@ -77,17 +77,37 @@ fn attempt(
     keep: usize,
     how: How,
 ) -> Result<(Plan, Result<(), ApplyError>), PlanError> {
-    let options = LoadOptions {
+    let options = ApplyOptions {
+        detach: how == How::Detach,
+        timeout: Duration::from_secs(5),
+        poll: Duration::from_millis(1),
+        settle: Duration::ZERO,
+        kill_at: None,
+    };
+    attempt_on(&runtime(), engine, project, keep, how, &options)
+}
+
+/// [`attempt`] on `runtime` with `options`.
+fn attempt_on(
+    runtime: &tokio::runtime::Runtime,
+    engine: &FakeEngine,
+    project: &Project,
+    keep: usize,
+    how: How,
+    options: &ApplyOptions,
+) -> Result<(Plan, Result<(), ApplyError>), PlanError> {
+    let load_options = LoadOptions {
         working_dir: project.path().to_path_buf(),
         process_env: project.env.clone(),
         ..LoadOptions::default()
     };
-    let loaded = load(&options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()));
+    let loaded =
+        load(&load_options).unwrap_or_else(|d| panic!("{:?}", d.errors().collect::<Vec<_>>()));
     let contents = Contents::read(&loaded, project.path()).unwrap();
     let namespace = Namespace("demo".into());
     let fingerprinter =
         Fingerprinter::from_key(Some("test-key-0123456789abcdef0123456789".into())).unwrap();
-    runtime().block_on(async {
+    runtime.block_on(async {
         let observed = observe(engine, &namespace).await.unwrap();
         let input = PlanInput {
             namespace: &namespace,
@@ -111,14 +131,7 @@ fn attempt(
             project: &loaded.project,
             keep,
         };
-        let options = ApplyOptions {
-            detach: how == How::Detach,
-            timeout: Duration::from_secs(5),
-            poll: Duration::from_millis(1),
-            settle: Duration::ZERO,
-            kill_at: None,
-        };
-        let result = apply(engine, &apply_input, &Quiet, &options)
+        let result = apply(engine, &apply_input, &Quiet, options)
             .await
             .map(|_| ());
         Ok((plan, result))
@@ -292,6 +305,50 @@ fn a_shared_secret_is_created_once_and_every_service_moves_to_it() {
     assert_eq!((plan.summary.create, plan.summary.update), (1, 3));
     for service in ["demo_a", "demo_b", "demo_c"] {
         assert_eq!(service_secret_names(&engine, service), vec!["demo_db_v2"]);
+    }
+}
+
+#[test]
+fn a_rotation_of_ten_services_takes_the_time_of_one_update_not_ten() {
+    let engine = FakeEngine::new();
+    let mut compose = String::from("services:\n");
+    for n in 0..10 {
+        compose.push_str(&format!("  app{n}: {{image: i, secrets: [token]}}\n"));
+    }
+    compose.push_str("secrets:\n  token: {file: ./token.txt}\n");
+    let project = Project::new(&compose);
+    project.file("token.txt", "one");
+    deploy(&engine, &project, 1, How::Wait).1.unwrap();
+    // From now on each of Swarm's updates takes 8 s (on the paused clock of this runtime);
+    // rollouts are seen through events, polls come only every minute.
+    let rollout = Duration::from_secs(8);
+    engine.set_rollout_time(rollout);
+    project.file("token.txt", "two");
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let options = ApplyOptions {
+        poll: Duration::from_secs(60),
+        ..ApplyOptions::waiting(Duration::from_secs(600))
+    };
+    let started = paused.block_on(async { tokio::time::Instant::now() });
+    let (plan, result) = attempt_on(&paused, &engine, &project, 1, How::Wait, &options).unwrap();
+    let took = paused.block_on(async { started.elapsed() });
+    result.unwrap();
+    assert_eq!(plan.summary.update, 10);
+    // Writing and waiting for one service after another would take 10 x 8 s.
+    assert!(
+        took >= rollout && took < rollout + Duration::from_millis(100),
+        "took {took:?}"
+    );
+    for n in 0..10 {
+        let service = format!("demo_app{n}");
+        assert_eq!(
+            service_secret_names(&engine, &service),
+            vec!["demo_token_v2"]
+        );
     }
 }
 

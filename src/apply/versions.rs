@@ -307,17 +307,15 @@ pub(super) async fn prune_versions<E: Engine>(
 }
 
 /// What keeps objects from being pruned, as service specs: every service's current and
-/// previous spec, and the spec of every task that is not shut down yet (an old task of a
-/// `start-first` update, a job still running), as a task template.
+/// previous spec, and the spec of every task of the swarm that is not shut down yet (an old
+/// task of a `start-first` update, a job still running), as a task template. The tasks come
+/// in one read: one per service would be a thousand on a swarm of a thousand services.
 pub(super) async fn live_references<E: Engine>(
     engine: &E,
     observed: &Observed,
 ) -> Result<Vec<ServiceSpecs>, EngineError> {
     let all: Vec<&ServiceState> = observed.services.iter().chain(&observed.others).collect();
-    let tasks = futures_util::future::try_join_all(
-        all.iter().map(|service| engine.list_tasks(&service.id)),
-    )
-    .await?;
+    let tasks = engine.list_all_tasks().await?;
     let mut specs: Vec<ServiceSpecs> = all
         .iter()
         .map(|s| ServiceSpecs {
@@ -328,7 +326,6 @@ pub(super) async fn live_references<E: Engine>(
     specs.extend(
         tasks
             .iter()
-            .flatten()
             .filter(|task| !TASK_ENDED.contains(&task.state.as_str()))
             .map(|task| ServiceSpecs {
                 current: serde_json::json!({ "TaskTemplate": task.spec }),

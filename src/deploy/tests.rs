@@ -18,8 +18,8 @@ use crate::apply::{ApplyError, ApplyOptions};
 use crate::compose::LoadOptions;
 use crate::engine::fake::FakeEngine;
 use crate::engine::{
-    Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState, NewObject, NodeState,
-    ServiceState, Spec, SwarmObject, TaskState,
+    Engine, EngineError, EngineInfo, EventStream, ExecOutcome, ExecRequest, NetworkState,
+    NewObject, NodeState, ServiceState, Spec, SwarmObject, TaskState,
 };
 use crate::error::{CliError, ErrorKind};
 use crate::model::ObjectKind;
@@ -299,6 +299,9 @@ impl Engine for Contended<'_> {
         }
         self.inner.list_tasks(service_id).await
     }
+    async fn list_all_tasks(&self) -> Result<Vec<TaskState>, EngineError> {
+        self.inner.list_all_tasks().await
+    }
     async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError> {
         self.inner.list_networks(label).await
     }
@@ -310,6 +313,9 @@ impl Engine for Contended<'_> {
     }
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         self.inner.list_nodes().await
+    }
+    fn watch_events(&self) -> EventStream {
+        self.inner.watch_events()
     }
     async fn config_data(&self, id: &str) -> Result<Vec<u8>, EngineError> {
         self.inner.config_data(id).await

@@ -29,10 +29,13 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::exec::StartExecResults;
 use bollard::models::ExecConfig;
-use bollard::models::{ConfigSpec, Driver, NetworkCreateRequest, SecretSpec, ServiceSpec};
+use bollard::models::{
+    ConfigSpec, Driver, EventMessage, EventMessageTypeEnum, NetworkCreateRequest, SecretSpec,
+    ServiceSpec,
+};
 use bollard::query_parameters::{
-    ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, UpdateConfigOptions,
-    UpdateSecretOptions, UpdateServiceOptions,
+    EventsOptions, ListConfigsOptions, ListNetworksOptions, ListSecretsOptions,
+    UpdateConfigOptions, UpdateSecretOptions, UpdateServiceOptions,
 };
 use bollard::{BollardRequest, Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
@@ -44,9 +47,9 @@ use serde_json::Value;
 use super::endpoint::{join_host_port, Endpoint, Transport};
 use super::transport::{is_ssh_failure, Connector};
 use super::{
-    Distribution, Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState,
-    NewObject, NodeState, Platform, ServiceState, Spec, SwarmObject, TaskState, UpdateStatus,
-    EXEC_OUTPUT_MAX,
+    Distribution, Engine, EngineError, EngineEvent, EngineInfo, EventStream, ExecOutcome,
+    ExecRequest, NetworkState, NewObject, NodeState, Platform, ServiceState, Spec, SwarmObject,
+    TaskState, UpdateStatus, EXEC_OUTPUT_MAX,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
 use crate::registry::RegistryAuth;
@@ -243,6 +246,17 @@ impl DockerEngine {
                 "cannot read the engine's answer to GET {path}: {err}"
             ))
         })
+    }
+
+    /// `GET /tasks`, filtered as given, sorted by slot, creation time and ID.
+    async fn tasks(
+        &self,
+        filters: Option<HashMap<String, Vec<String>>>,
+    ) -> Result<Vec<TaskState>, EngineError> {
+        let tasks = self.get_json("/tasks", filters).await?;
+        let mut states: Vec<TaskState> = as_list(tasks, "/tasks")?.iter().map(task_state).collect();
+        states.sort_by(|a, b| (a.slot, &a.created_at, &a.id).cmp(&(b.slot, &b.created_at, &b.id)));
+        Ok(states)
     }
 
     /// Runs an idempotent read, retrying twice (after 100 ms, then 300 ms) on transport errors.
@@ -478,10 +492,11 @@ impl Engine for DockerEngine {
 
     async fn list_tasks(&self, service_id: &str) -> Result<Vec<TaskState>, EngineError> {
         let filters = HashMap::from([("service".to_string(), vec![service_id.to_string()])]);
-        let tasks = self.get_json("/tasks", Some(filters)).await?;
-        let mut states: Vec<TaskState> = as_list(tasks, "/tasks")?.iter().map(task_state).collect();
-        states.sort_by(|a, b| (a.slot, &a.created_at, &a.id).cmp(&(b.slot, &b.created_at, &b.id)));
-        Ok(states)
+        self.tasks(Some(filters)).await
+    }
+
+    async fn list_all_tasks(&self) -> Result<Vec<TaskState>, EngineError> {
+        self.tasks(None).await
     }
 
     async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError> {
@@ -650,6 +665,58 @@ impl Engine for DockerEngine {
             .collect();
         states.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));
         Ok(states)
+    }
+
+    /// `GET /events` filtered to what can move a rollout: services updated or removed (an
+    /// UpdateStatus change is a service `update`, dockerd's `updatestate.new` attribute), nodes
+    /// updated or removed, and task containers started or ended on this node.
+    fn watch_events(&self) -> EventStream {
+        let filters = HashMap::from([
+            (
+                "type".to_string(),
+                vec!["service".into(), "node".into(), "container".into()],
+            ),
+            (
+                "event".to_string(),
+                vec![
+                    "update".into(),
+                    "remove".into(),
+                    "start".into(),
+                    "die".into(),
+                ],
+            ),
+        ]);
+        let options = EventsOptions {
+            filters: Some(filters),
+            ..EventsOptions::default()
+        };
+        let engine = self.clone();
+        let events = self.docker.events(Some(options)).filter_map(move |item| {
+            let event = match item {
+                Ok(message) => engine_event(message).map(Ok),
+                Err(err) => Some(Err(engine.engine_error(err))),
+            };
+            futures_util::future::ready(event)
+        });
+        Box::pin(events)
+    }
+}
+
+/// What an event from `GET /events` says moved, if it is one stackroll watches: a task's
+/// container carries its service's ID in the label `com.docker.swarm.service.id`.
+fn engine_event(message: EventMessage) -> Option<EngineEvent> {
+    let actor = message.actor.unwrap_or_default();
+    match message.typ? {
+        EventMessageTypeEnum::SERVICE => Some(EngineEvent::Service { id: actor.id? }),
+        EventMessageTypeEnum::NODE => Some(EngineEvent::Node),
+        EventMessageTypeEnum::CONTAINER => {
+            let service_id = actor
+                .attributes?
+                .remove("com.docker.swarm.service.id")
+                .filter(|id| !id.is_empty())?;
+            Some(EngineEvent::Task { service_id })
+        }
+        _ => None,
     }
 }
 
@@ -1227,6 +1294,46 @@ mod tests {
                 "GET /v1.41/info HTTP/1.1"
             ],
             "an engine that sends no Api-Version header is asked /version"
+        );
+    }
+
+    #[test]
+    fn events_name_the_service_they_concern() {
+        // As dockerd 20.10 (API 1.41) sends them, shortened.
+        let event = |line: &str| engine_event(serde_json::from_str(line).unwrap());
+        let service = |id: &str| Some(EngineEvent::Service { id: id.into() });
+        assert_eq!(
+            event(
+                r#"{"Type":"service","Action":"update","Actor":{"ID":"wp8s","Attributes":{"name":"demo_app","updatestate.new":"completed","updatestate.old":"updating"}},"scope":"swarm","time":1796023356,"timeNano":1796023356793181807}"#
+            ),
+            service("wp8s")
+        );
+        assert_eq!(
+            event(
+                r#"{"status":"start","id":"522a","from":"local/busybox:1","Type":"container","Action":"start","Actor":{"ID":"522a","Attributes":{"com.docker.stack.namespace":"demo","com.docker.swarm.service.id":"wp8s","com.docker.swarm.task.id":"lb73","image":"local/busybox:1","name":"demo_app.1.lb73"}},"scope":"local","time":1796023351,"timeNano":1796023351793181807}"#
+            ),
+            Some(EngineEvent::Task {
+                service_id: "wp8s".into()
+            })
+        );
+        assert_eq!(
+            event(
+                r#"{"Type":"node","Action":"update","Actor":{"ID":"8ykx","Attributes":{"name":"vm","state.new":"down","state.old":"ready"}},"scope":"swarm","time":1,"timeNano":1}"#
+            ),
+            Some(EngineEvent::Node)
+        );
+        // A container that is no task, and events of other kinds, are not ours.
+        assert_eq!(
+            event(
+                r#"{"Type":"container","Action":"die","Actor":{"ID":"9e28","Attributes":{"name":"plain"}},"scope":"local","time":1,"timeNano":1}"#
+            ),
+            None
+        );
+        assert_eq!(
+            event(
+                r#"{"Type":"secret","Action":"create","Actor":{"ID":"s1","Attributes":{"name":"demo_db_v2"}},"scope":"swarm","time":1,"timeNano":1}"#
+            ),
+            None
         );
     }
 

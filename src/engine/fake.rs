@@ -22,20 +22,27 @@
 //!   (`UpdateStatus` "completed", old tasks shut down, one running task per replica); one that
 //!   does not leaves `UpdateStatus` empty, as Swarm does. [`FakeEngine::fail_next_update`]
 //!   scripts a failed or rolled-back update; a rollback restores the previous spec and clears
-//!   `previous_spec`, as swarmkit's updater does.
+//!   `previous_spec`, as swarmkit's updater does. [`FakeEngine::set_rollout_time`] makes such
+//!   updates take time instead, on tokio's clock (a paused clock in tests).
+//! - Events ([`Engine::watch_events`]): a service event for every service update or removal
+//!   (Swarm's UpdateStatus changes included), a node event for every node change.
 //!
 //! Secret and config data is kept (tests may check what was uploaded) in [`SensitiveBytes`],
 //! whose `Debug` shows only the length.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
 
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    Distribution, Engine, EngineError, EngineInfo, ExecOutcome, ExecRequest, NetworkState,
-    NewObject, NodeState, Platform, ServiceState, Spec, SwarmObject, TaskState, UpdateStatus,
+    Distribution, Engine, EngineError, EngineEvent, EngineInfo, EventStream, ExecOutcome,
+    ExecRequest, NetworkState, NewObject, NodeState, Platform, ServiceState, Spec, SwarmObject,
+    TaskState, UpdateStatus,
 };
 use crate::model::{ObjectKind, SensitiveBytes};
 
@@ -54,6 +61,9 @@ pub static TARGET: std::sync::LazyLock<super::Target> =
         cluster_id: CLUSTER_ID.to_string(),
         node: NODE_NAME.to_string(),
     });
+
+/// How many events a subscriber that does not read may fall behind by before it misses some.
+const EVENT_BUFFER: usize = 1024;
 
 /// Networks every engine has; they cannot be removed.
 const PREDEFINED_NETWORKS: [(&str, &str); 5] = [
@@ -132,6 +142,15 @@ struct State {
     nodes: Vec<NodeState>,
     /// Services whose next task-changing update loses a node midway, with its hostname.
     scripted_node_losses: HashMap<String, String>,
+    /// How long an update that replaces tasks takes ([`FakeEngine::set_rollout_time`]); such
+    /// updates complete at once when `None`.
+    rollout_time: Option<Duration>,
+    /// Services whose timed rollout the last update started, for the caller to complete later.
+    started_rollouts: Vec<String>,
+    /// Where events go to every [`Engine::watch_events`] subscriber.
+    events: broadcast::Sender<EngineEvent>,
+    /// Whether subscriptions end at once ([`FakeEngine::close_events`]).
+    events_closed: bool,
 }
 
 /// An in-memory Swarm manager implementing [`Engine`], for tests. See the module docs for the
@@ -184,6 +203,10 @@ impl FakeEngine {
                 state: "ready".to_string(),
             }],
             scripted_node_losses: HashMap::new(),
+            rollout_time: None,
+            started_rollouts: Vec::new(),
+            events: broadcast::channel(EVENT_BUFFER).0,
+            events_closed: false,
         };
         for (name, driver) in PREDEFINED_NETWORKS {
             let id = state.next_id();
@@ -280,6 +303,20 @@ impl FakeEngine {
             .insert(service_name.to_string(), hostname.to_string());
     }
 
+    /// Makes every later update that replaces tasks take `time` on tokio's clock, as Swarm's
+    /// updater does: the UpdateStatus is `updating` and the old tasks are shut down at once
+    /// (`stop-first`); after `time` the new tasks run, the status is `completed` and a service
+    /// event is sent. Needs a tokio runtime (the completion is a spawned task).
+    pub fn set_rollout_time(&self, time: Duration) {
+        self.lock().rollout_time = Some(time);
+    }
+
+    /// Makes every later [`Engine::watch_events`] subscription end at once, as an engine (or
+    /// a proxy in front of it) that closes `GET /events`.
+    pub fn close_events(&self) {
+        self.lock().events_closed = true;
+    }
+
     /// Sets the state of node `hostname` ("ready", "down", ...), adding it if new.
     pub fn set_node_state(&self, hostname: &str, node_state: &str) {
         self.lock().set_node_state(hostname, node_state);
@@ -314,6 +351,7 @@ impl FakeEngine {
                         "update paused due to failure or early termination of task {task_id}"
                     ),
                 });
+                state.emit(EngineEvent::Service { id: service_id });
             }
         }
     }
@@ -584,7 +622,21 @@ impl Engine for FakeEngine {
             .find_service(id)
             .map_or(id.to_string(), |index| state.services[index].name.clone());
         state.writes.push(format!("update service {shown}"));
-        state.update_service(id, version, spec)
+        let result = state.update_service(id, version, spec);
+        let started = std::mem::take(&mut state.started_rollouts);
+        let time = state.rollout_time.unwrap_or_default();
+        drop(state);
+        for service_id in started {
+            let shared = Arc::clone(&self.state);
+            tokio::spawn(async move {
+                tokio::time::sleep(time).await;
+                let mut state = shared
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                state.complete_rollout(&service_id);
+            });
+        }
+        result
     }
 
     async fn remove_service(&self, id: &str) -> Result<(), EngineError> {
@@ -596,6 +648,7 @@ impl Engine for FakeEngine {
         let index = state.find_service(id)?;
         let service = state.services.remove(index);
         state.tasks.retain(|task| task.service_id != service.id);
+        state.emit(EngineEvent::Service { id: service.id });
         Ok(())
     }
 
@@ -609,6 +662,10 @@ impl Engine for FakeEngine {
             .filter(|task| &task.service_id == id)
             .cloned()
             .collect())
+    }
+
+    async fn list_all_tasks(&self) -> Result<Vec<TaskState>, EngineError> {
+        Ok(self.reach()?.tasks.clone())
     }
 
     async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError> {
@@ -754,6 +811,27 @@ impl Engine for FakeEngine {
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError> {
         let state = self.reach()?;
         Ok(state.nodes.clone())
+    }
+
+    /// The events sent from now on; one error and the end when the engine is unreachable.
+    fn watch_events(&self) -> EventStream {
+        let receiver = match self.reach() {
+            Ok(state) if state.events_closed => return Box::pin(futures_util::stream::empty()),
+            Ok(state) => state.events.subscribe(),
+            Err(error) => return Box::pin(futures_util::stream::iter([Err(error)])),
+        };
+        Box::pin(futures_util::stream::unfold(
+            receiver,
+            |mut receiver| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) => return Some((Ok(event), receiver)),
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            },
+        ))
     }
 }
 
@@ -1076,6 +1154,14 @@ impl State {
                 return Ok(());
             }
             match self.scripted_updates.remove(&service.name) {
+                None if self.rollout_time.is_some() => {
+                    self.stop_tasks(&service.id);
+                    service.update_status = Some(UpdateStatus {
+                        state: "updating".to_string(),
+                        message: "update in progress".to_string(),
+                    });
+                    self.started_rollouts.push(service.id.clone());
+                }
                 None => {
                     self.stop_tasks(&service.id);
                     let name = service.name.clone();
@@ -1099,8 +1185,35 @@ impl State {
         } else {
             self.scale_tasks(&service.id, &spec);
         }
+        let id = service.id.clone();
         self.services[index] = service;
+        self.emit(EngineEvent::Service { id });
         Ok(())
+    }
+
+    /// Ends the timed rollout [`FakeEngine::set_rollout_time`] started, if the service is still
+    /// updating: its tasks run the current spec, the update is `completed`, a service event goes.
+    fn complete_rollout(&mut self, service_id: &str) {
+        let Some(index) = self.services.iter().position(|s| s.id == service_id) else {
+            return;
+        };
+        let service = self.services[index].clone();
+        if service.update_status.as_ref().map(|s| s.state.as_str()) != Some("updating") {
+            return;
+        }
+        self.start_tasks(&service.id, &service.name, &service.spec, None);
+        self.services[index].update_status = Some(UpdateStatus {
+            state: "completed".to_string(),
+            message: "update completed".to_string(),
+        });
+        self.emit(EngineEvent::Service {
+            id: service.id.clone(),
+        });
+    }
+
+    /// Sends `event` to every subscriber (none listening is fine).
+    fn emit(&self, event: EngineEvent) {
+        let _ = self.events.send(event);
     }
 
     fn create_network(&mut self, spec: &Spec) -> Result<String, EngineError> {
@@ -1213,6 +1326,7 @@ impl State {
 
     /// Sets the state of node `hostname`, adding it if new; returns its ID.
     fn set_node_state(&mut self, hostname: &str, node_state: &str) -> String {
+        self.emit(EngineEvent::Node);
         if let Some(node) = self.nodes.iter_mut().find(|n| n.hostname == hostname) {
             node.state = node_state.to_string();
             return node.id.clone();

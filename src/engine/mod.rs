@@ -14,6 +14,9 @@ pub mod endpoint;
 pub mod fake;
 pub mod transport;
 
+use std::pin::Pin;
+
+use futures_util::Stream;
 use indexmap::IndexMap;
 
 use crate::model::{ObjectKind, SensitiveBytes};
@@ -215,6 +218,31 @@ pub struct NodeState {
     pub state: String,
 }
 
+/// Something that changed in the swarm, as the engine's event stream (`GET /events`) tells it.
+/// Only a hint that a rollout may have moved: the rollout watcher reads the service again and
+/// judges what it reads, never the event itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A service changed (its spec, or Swarm's UpdateStatus: `updating`, `completed`, a pause
+    /// or a rollback) or was removed.
+    Service {
+        /// The service's ID.
+        id: String,
+    },
+    /// A task's container started or ended. The engine reports only its own node's containers,
+    /// so tasks on other nodes send none.
+    Task {
+        /// The ID of the service the task belongs to.
+        service_id: String,
+    },
+    /// A node changed (its state or availability), joined or left.
+    Node,
+}
+
+/// The engine's events from the moment of the call on ([`Engine::watch_events`]). It ends, or
+/// yields an error, when the engine drops the connection; nothing relies on it never ending.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<EngineEvent, EngineError>>>>;
+
 /// Why an engine call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
@@ -287,6 +315,8 @@ pub trait Engine {
     async fn remove_service(&self, id: &str) -> Result<(), EngineError>;
     /// The tasks of one service.
     async fn list_tasks(&self, service_id: &str) -> Result<Vec<TaskState>, EngineError>;
+    /// Every task of the swarm, of every service, in one read.
+    async fn list_all_tasks(&self) -> Result<Vec<TaskState>, EngineError>;
     /// Networks, optionally only those with `label` (`key=value`).
     async fn list_networks(&self, label: Option<&str>) -> Result<Vec<NetworkState>, EngineError>;
     /// Creates a network from a NetworkCreateRequest JSON; returns its ID.
@@ -295,6 +325,9 @@ pub trait Engine {
     async fn remove_network(&self, id: &str) -> Result<(), EngineError>;
     /// The swarm's nodes.
     async fn list_nodes(&self) -> Result<Vec<NodeState>, EngineError>;
+    /// Subscribes to the engine's events about services, tasks' containers and nodes
+    /// ([`EngineEvent`]). The request is sent when the stream is first polled.
+    fn watch_events(&self) -> EventStream;
     /// Replaces a secret's or config's labels (the only part of one Swarm lets change).
     async fn set_object_labels(
         &self,
