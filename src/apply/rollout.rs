@@ -234,6 +234,7 @@ impl Wakeups {
                 received = self.events.as_mut().and_then(|e| e.next().now_or_never());
             }
             if let Some(wake) = woken.wake() {
+                tracing::debug!(?wake, "the engine's events woke the rollout watcher");
                 return wake;
             }
         }

@@ -156,6 +156,32 @@ fn e2e_rotation() {
     );
 }
 
+/// The rollout wait follows dockerd's event stream: the subscription's filters are accepted
+/// and its events wake the watcher (it would still converge by polling, so only the log
+/// tells).
+#[test]
+fn e2e_rollout_wait_is_woken_by_the_engines_events() {
+    let stack = Stack::new("evw");
+    stack.use_compose("basic/compose.yaml");
+    stack.write_secret("db.txt", "db1");
+    stack.write_secret("api.txt", "api");
+    stack.deploy_ok(&[]);
+    stack.write_secret("db.txt", "db2");
+    let run = stack.deploy_ok(&[]);
+    run.expect_contains(&stack.scoped("db_v2"));
+    assert!(
+        run.stderr
+            .contains("the engine's events woke the rollout watcher"),
+        "no wake-up by events in:\n{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("polling instead"),
+        "the event stream failed:\n{}",
+        run.stderr
+    );
+}
+
 /// 3. Deploying again with nothing changed changes nothing.
 #[test]
 fn e2e_noop_redeploy() {
