@@ -267,7 +267,10 @@ fn the_raft_leader_lost_mid_deploy_is_ridden_out() {
     }
     assert_no_dangling_reference(&stack);
     restore();
-    assert_every_node_reads(&stack, &v2, 3);
+    // Where the replaced tasks run is the new leader's choice, among the nodes it has already
+    // seen Ready since the election: one CI run found all five on two nodes. The spread is
+    // the first scenario's property; here every task, wherever it runs, must read v2.
+    assert_every_node_reads(&stack, &v2, 1);
     assert_plan_empty(&stack);
     assert_no_dangling_reference(&stack);
 }
